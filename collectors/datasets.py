@@ -1,0 +1,130 @@
+"""The datasets pimtrail collects: one declaration each, shared by every collector.
+
+A dataset is one kind of Graph response. The export-directory reader, the sample tenant, the
+live Graph collector and `pimtrail permissions` all read this table, so a dataset's file name,
+request and least read permission are stated exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Parent(str, Enum):
+    """What a per-parent dataset is requested for (one request chain per parent object)."""
+
+    NONE = "none"
+    USER = "user"  # /users/{id}/...
+    GROUP = "group"  # role-assignable / PIM-managed group
+    REVIEW_DEFINITION = "review_definition"
+    REVIEW_INSTANCE = "review_instance"  # parent id is "<definitionId>/<instanceId>"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    path: str  # Graph path after the version, '{id}' where the parent id goes
+    permission: str  # least application permission that reads it
+    api: str = "v1.0"
+    query: str = ""  # query string Graph requires or we always send
+    parent: Parent = Parent.NONE
+    optional: bool = False  # a missing optional dataset does not make a snapshot partial
+    licence: str = ""  # "P1" / "P2" when Graph refuses it without that licence
+    note: str = ""
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.name}.json"
+
+    def request(self, parent_id: str = "") -> str:
+        """The request as sent to Graph, relative to https://graph.microsoft.com."""
+        path = self.path
+        if self.parent is not Parent.NONE:
+            ids = parent_id.split("/")
+            for part in ids:
+                path = path.replace("{id}", part, 1)
+            query = self.query.replace("{id}", ids[-1])
+        else:
+            query = self.query
+        return f"/{self.api}{path}" + (f"?{query}" if query else "")
+
+
+_USER_SELECT = (
+    "$select=id,userPrincipalName,displayName,userType,accountEnabled,"
+    "onPremisesSyncEnabled,createdDateTime,signInActivity"
+)
+
+DATASETS: tuple[Dataset, ...] = (
+    Dataset("organization", "/organization", "Organization.Read.All"),
+    Dataset("subscribed_skus", "/subscribedSkus", "Organization.Read.All"),
+    Dataset("role_definitions", "/roleManagement/directory/roleDefinitions",
+            "RoleManagement.Read.Directory"),
+    Dataset("privileged_role_definitions", "/roleManagement/directory/roleDefinitions",
+            "RoleManagement.Read.Directory", api="beta",
+            query="$filter=isPrivileged eq true&$select=id,displayName,isPrivileged",
+            optional=True, note="beta (preview): Microsoft's own 'privileged' flag"),
+    Dataset("role_assignment_instances", "/roleManagement/directory/roleAssignmentScheduleInstances",
+            "RoleAssignmentSchedule.Read.Directory", query="$expand=principal", licence="P2"),
+    Dataset("role_eligibility_instances", "/roleManagement/directory/roleEligibilityScheduleInstances",
+            "RoleEligibilitySchedule.Read.Directory", query="$expand=principal", licence="P2"),
+    Dataset("role_assignments", "/roleManagement/directory/roleAssignments",
+            "RoleManagement.Read.Directory"),
+    Dataset("role_assignment_requests", "/roleManagement/directory/roleAssignmentScheduleRequests",
+            "RoleManagement.ReadWrite.Directory", optional=True, licence="P2",
+            note="no read-only application permission exists; audit events are the default source"),
+    Dataset("role_policy_assignments", "/policies/roleManagementPolicyAssignments",
+            "RoleManagementPolicy.Read.Directory",
+            query="$filter=scopeId eq '/' and scopeType eq 'DirectoryRole'&$expand=policy($expand=rules)",
+            licence="P2"),
+    Dataset("role_assignable_groups", "/groups", "Group.Read.All",
+            query="$filter=isAssignableToRole eq true"
+                  "&$select=id,displayName,description,isAssignableToRole,securityEnabled,mailEnabled,groupTypes"),
+    Dataset("group_members", "/groups/{id}/members", "GroupMember.Read.All", parent=Parent.GROUP,
+            query="$select=id,displayName,userPrincipalName,userType"),
+    Dataset("pim_groups", "/identityGovernance/privilegedAccess/group/resources",
+            "PrivilegedAccess.Read.AzureADGroup", api="beta", optional=True,
+            note="beta: groups onboarded to PIM for Groups"),
+    Dataset("group_assignment_instances", "/identityGovernance/privilegedAccess/group/assignmentScheduleInstances",
+            "PrivilegedAssignmentSchedule.Read.AzureADGroup", parent=Parent.GROUP,
+            query="$filter=groupId eq '{id}'", licence="P2"),
+    Dataset("group_eligibility_instances", "/identityGovernance/privilegedAccess/group/eligibilityScheduleInstances",
+            "PrivilegedEligibilitySchedule.Read.AzureADGroup", parent=Parent.GROUP,
+            query="$filter=groupId eq '{id}'", licence="P2"),
+    Dataset("group_policy_assignments", "/policies/roleManagementPolicyAssignments",
+            "RoleManagementPolicy.Read.AzureADGroup", parent=Parent.GROUP,
+            query="$filter=scopeId eq '{id}' and scopeType eq 'Group'&$expand=policy($expand=rules)",
+            licence="P2"),
+    Dataset("access_review_definitions", "/identityGovernance/accessReviews/definitions",
+            "AccessReview.Read.All"),
+    Dataset("access_review_instances", "/identityGovernance/accessReviews/definitions/{id}/instances",
+            "AccessReview.Read.All", parent=Parent.REVIEW_DEFINITION),
+    Dataset("access_review_decisions",
+            "/identityGovernance/accessReviews/definitions/{id}/instances/{id}/decisions",
+            "AccessReview.Read.All", parent=Parent.REVIEW_INSTANCE),
+    Dataset("directory_audits", "/auditLogs/directoryAudits", "AuditLog.Read.All",
+            query="$filter=category eq 'RoleManagement' or category eq 'GroupManagement'",
+            licence="P1", note="kept 30 days by Entra: collect at least weekly"),
+    Dataset("users", "/users", "User.Read.All", query=_USER_SELECT, licence="P1",
+            note="signInActivity also needs AuditLog.Read.All"),
+    Dataset("registration_details", "/reports/authenticationMethods/userRegistrationDetails",
+            "AuditLog.Read.All", licence="P1"),
+    Dataset("fido2_methods", "/users/{id}/authentication/fido2Methods",
+            "UserAuthenticationMethod.Read.All", parent=Parent.USER,
+            note="requested only for principals holding or eligible for a role"),
+    Dataset("ca_policies", "/identity/conditionalAccess/policies", "Policy.Read.All", licence="P1"),
+    Dataset("authentication_contexts", "/identity/conditionalAccess/authenticationContextClassReferences",
+            "Policy.Read.ConditionalAccess"),
+    Dataset("authentication_strengths", "/policies/authenticationStrengthPolicies", "Policy.Read.All"),
+    Dataset("role_management_alerts", "/identityGovernance/roleManagementAlerts/alerts",
+            "RoleManagementAlert.Read.Directory", api="beta", optional=True,
+            query="$filter=scopeId eq '/' and scopeType eq 'DirectoryRole'", licence="P2",
+            note="beta: PIM's own alerts"),
+)
+
+BY_NAME: dict[str, Dataset] = {d.name: d for d in DATASETS}
+REQUIRED: tuple[str, ...] = tuple(d.name for d in DATASETS if not d.optional)
+
+
+def get(name: str) -> Dataset:
+    return BY_NAME[name]

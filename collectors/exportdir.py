@@ -1,0 +1,174 @@
+"""Offline collection: read an export directory (docs/export-format.md) into a CollectedSnapshot.
+
+Everything is read and checked before the history is touched: bad input raises `InputError`
+naming the file and field, and the database stays as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pimtrail.errors import InputError
+from pimtrail.model import ERROR, MISSING, OK, CollectedSnapshot, DatasetCoverage, Page
+from pimtrail.timeutil import parse_iso
+
+from . import datasets as ds
+from .normalize import DatasetPages, RawPage, normalize
+
+FORMAT = "pimtrail-export/1"
+SOURCES = {"graph", "sample", "manual", "export"}
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+FIX_FORMAT = "see docs/export-format.md"
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", path=str(path), fix=FIX_FORMAT) from None
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", path=str(path), fix="save the file as UTF-8 JSON") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+                         path=str(path), fix="fix the JSON or export the dataset again") from None
+
+
+def _when(value: Any, path: Path, field: str) -> Any:
+    try:
+        return parse_iso(value)
+    except (ValueError, TypeError):
+        raise InputError(f"not a date-time: {value!r}", path=str(path), field=field,
+                         fix="use ISO 8601 with a zone, e.g. 2026-07-01T06:00:00Z") from None
+
+
+def _check_body(body: Any, path: Path, where: str) -> dict[str, Any]:
+    if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+        raise InputError("not a Graph response body", path=str(path), field=where,
+                         fix='expected {"value": [...]} as Graph returns it; ' + FIX_FORMAT)
+    return body
+
+
+def _pages(dataset: ds.Dataset, path: Path) -> list[RawPage]:
+    """Read one dataset file in any of its three forms (see the format doc)."""
+    content = _load_json(path)
+    per_parent = dataset.parent is not ds.Parent.NONE
+    if isinstance(content, dict) and "pages" in content:
+        if not isinstance(content["pages"], list):
+            raise InputError("'pages' must be a list", path=str(path), field="pages", fix=FIX_FORMAT)
+        pages = []
+        for index, entry in enumerate(content["pages"]):
+            where = f"pages[{index}]"
+            if not isinstance(entry, dict):
+                raise InputError("expected an object with request, parent and body", path=str(path),
+                                 field=where, fix=FIX_FORMAT)
+            parent = entry.get("parent") or ""
+            if per_parent and not parent:
+                raise InputError("missing", path=str(path), field=f"{where}.parent",
+                                 fix=f"{dataset.name} is requested per {dataset.parent.value}: "
+                                     "give each page the parent object's id")
+            body = _check_body(entry.get("body"), path, f"{where}.body")
+            pages.append(RawPage(parent, entry.get("request") or dataset.request(parent), body))
+        return pages
+    if per_parent:
+        raise InputError("pages need their parent id", path=str(path),
+                         fix=f'{dataset.name} is requested per {dataset.parent.value}: write '
+                             '{"pages": [{"parent": ID, "request": URL, "body": {...}}]}')
+    bodies = content if isinstance(content, list) else [content]
+    return [RawPage("", dataset.request(), _check_body(body, path, f"[{i}]" if isinstance(content, list) else "body"))
+            for i, body in enumerate(bodies)]
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    if not root.is_dir():
+        raise InputError("not a directory", path=str(root), fix="pass an export directory (or 'sample' / 'graph')")
+    path = root / "manifest.json"
+    if not path.exists():
+        raise InputError("missing manifest.json", path=str(root), fix=FIX_FORMAT)
+    manifest = _load_json(path)
+    if not isinstance(manifest, dict):
+        raise InputError("expected a JSON object", path=str(path), fix=FIX_FORMAT)
+    if manifest.get("format") != FORMAT:
+        raise InputError(f"unsupported format {manifest.get('format')!r}", path=str(path), field="format",
+                         fix=f'set "format": "{FORMAT}"')
+    tenant = manifest.get("tenant_id")
+    if not isinstance(tenant, str) or not GUID.match(tenant):
+        raise InputError(f"not a tenant id: {tenant!r}", path=str(path), field="tenant_id",
+                         fix="use the directory (tenant) id, a GUID")
+    manifest["_collected_at"] = _when(manifest.get("collected_at"), path, "collected_at")
+    if manifest.get("source", "manual") not in SOURCES:
+        raise InputError(f"unknown source {manifest.get('source')!r}", path=str(path), field="source",
+                         fix=f"one of {', '.join(sorted(SOURCES))}")
+    entries = manifest.get("datasets")
+    if not isinstance(entries, dict):
+        raise InputError("missing or not an object", path=str(path), field="datasets", fix=FIX_FORMAT)
+    for name, entry in entries.items():
+        if name not in ds.BY_NAME:
+            raise InputError("unknown dataset", path=str(path), field=f"datasets.{name}",
+                             fix=f"known datasets: {', '.join(ds.BY_NAME)}")
+        if not isinstance(entry, dict) or not ({"file", "error"} & set(entry)):
+            raise InputError('expected {"file": ...} or {"error": {...}}', path=str(path),
+                             field=f"datasets.{name}", fix=FIX_FORMAT)
+    return manifest
+
+
+def read_export(root: Path, *, tenant: str | None = None, source: str | None = None) -> CollectedSnapshot:
+    root = Path(root)
+    manifest = read_manifest(root)
+    manifest_path = root / "manifest.json"
+    tenant_id = manifest["tenant_id"].lower()
+    if tenant and tenant.lower() != tenant_id:
+        raise InputError(f"export is for tenant {tenant_id}, not the --tenant {tenant} asked for",
+                         path=str(manifest_path), field="tenant_id",
+                         fix="collect the right export or drop --tenant")
+    snap = CollectedSnapshot(tenant_id=tenant_id, collected_at=manifest["_collected_at"],
+                             source=source or ("sample" if manifest.get("source") == "sample" else "export"),
+                             source_ref=str(root.resolve()))
+    collected: dict[str, DatasetPages] = {}
+    for dataset in ds.DATASETS:
+        entry = manifest["datasets"].get(dataset.name)
+        cov = DatasetCoverage(dataset.name, MISSING, dataset.optional, query=dataset.request())
+        if entry is None:
+            snap.coverage.append(cov)
+            continue
+        window = entry.get("window") or {}
+        if window:
+            cov.window_from = _when(window.get("from"), manifest_path, f"datasets.{dataset.name}.window.from")
+            cov.window_to = _when(window.get("to"), manifest_path, f"datasets.{dataset.name}.window.to")
+        if "error" in entry:
+            error = entry["error"] if isinstance(entry["error"], dict) else {"message": str(entry["error"])}
+            cov.status, cov.http_status = ERROR, error.get("http_status")
+            cov.error_code, cov.error_message = error.get("code"), (error.get("message") or "")[:2000]
+            snap.coverage.append(cov)
+            continue
+        path = root / str(entry["file"])
+        if root.resolve() not in path.resolve().parents:
+            raise InputError("file is outside the export directory", path=str(manifest_path),
+                             field=f"datasets.{dataset.name}.file", fix="use a file name inside the directory")
+        pages = DatasetPages(dataset.name, str(path), _pages(dataset, path))
+        collected[dataset.name] = pages
+        cov.status, cov.rows, cov.pages = OK, pages.rows, len(pages.pages)
+        cov.requests = len({(p.parent, p.request) for p in pages.pages}) if dataset.parent is not ds.Parent.NONE \
+            else (1 if pages.pages else 0)
+        snap.coverage.append(cov)
+        for index, page in enumerate(pages.pages):
+            payload = json.dumps(page.body, ensure_ascii=False, separators=(",", ":")).encode()
+            snap.pages.append(Page(dataset.name, index, page.parent, page.request, payload))
+
+    _check_tenant(collected.get("organization"), tenant_id)
+    snap.facts, snap.events = normalize(collected)
+    return snap
+
+
+def _check_tenant(organization: DatasetPages | None, tenant_id: str) -> None:
+    if organization is None:
+        return
+    ids = [str(item.data.get("id", "")).lower() for item in organization.items()]
+    if ids and tenant_id not in ids:
+        raise InputError(f"organization id {ids[0]} does not match the manifest's tenant_id {tenant_id}",
+                         path=organization.file, field="value[0].id",
+                         fix="the files come from different tenants; export them again together")

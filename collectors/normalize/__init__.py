@@ -1,0 +1,72 @@
+"""Graph response bodies -> facts and events. Pure functions: no I/O, no compliance decisions."""
+
+from __future__ import annotations
+
+from pimtrail.model import EventRecord, FactRecord
+
+from . import audit, authn, directory, groups_pim, policies, reviews, roles
+from .base import DatasetPages, RawPage
+
+__all__ = ["DatasetPages", "RawPage", "normalize"]
+
+
+def normalize(datasets: dict[str, DatasetPages]) -> tuple[list[FactRecord], list[EventRecord]]:
+    """Turn the collected datasets (any subset) into facts and events."""
+    facts: list[FactRecord] = []
+    events: list[EventRecord] = []
+    have = datasets.get
+
+    privileged = roles.privileged_ids(have("privileged_role_definitions")) \
+        if have("privileged_role_definitions") else None
+    role_names: dict[str, str] = {}
+    if have("role_definitions"):
+        definitions = roles.role_definitions(datasets["role_definitions"], privileged)
+        role_names = {f.key: f.data["name"] for f in definitions}
+        facts += definitions
+
+    simple = {
+        "organization": directory.tenant, "subscribed_skus": directory.licences,
+        "role_assignable_groups": directory.groups, "group_members": directory.group_members,
+        "pim_groups": directory.pim_groups,
+        "group_policy_assignments": policies.group_policies,
+        "access_review_definitions": reviews.definitions,
+        "access_review_instances": reviews.instances, "access_review_decisions": reviews.decisions,
+        "registration_details": authn.registrations, "fido2_methods": authn.fido2_keys,
+        "ca_policies": authn.ca_policies, "authentication_contexts": authn.auth_contexts,
+        "authentication_strengths": authn.auth_strengths, "role_management_alerts": roles.alerts,
+    }
+    for name, build in simple.items():
+        if have(name):
+            facts += build(datasets[name])
+    if have("group_assignment_instances"):
+        facts += groups_pim.group_instances(datasets["group_assignment_instances"], "active")
+    if have("group_eligibility_instances"):
+        facts += groups_pim.group_instances(datasets["group_eligibility_instances"], "eligible")
+    if have("users"):
+        principals, sign_ins = directory.users(datasets["users"])
+        facts += principals + sign_ins
+
+    expanded: list[dict] = []
+    for name, state in (("role_assignment_instances", "active"), ("role_eligibility_instances", "eligible")):
+        if have(name):
+            instance_facts, principals = roles.role_instances(datasets[name], state, role_names)
+            facts += instance_facts
+            expanded += principals
+    if have("role_assignments"):
+        facts += roles.direct_assignments(datasets["role_assignments"], role_names)
+    if have("role_policy_assignments"):
+        facts += policies.role_policies(datasets["role_policy_assignments"], role_names)
+
+    # Holders the users/groups datasets do not cover (service principals, or users when the users
+    # dataset failed) still need a principal fact: take what $expand=principal returned.
+    known = {f.key for f in facts if f.kind == "principal"}
+    for principal in expanded:
+        if principal["id"] not in known:
+            known.add(principal["id"])
+            facts.append(FactRecord("principal", principal["id"], principal, principal_id=principal["id"]))
+
+    if have("directory_audits"):
+        events += audit.directory_audits(datasets["directory_audits"])
+    if have("role_assignment_requests"):
+        events += roles.requests(datasets["role_assignment_requests"], role_names)
+    return facts, events

@@ -1,0 +1,52 @@
+"""Directory audit entries -> append-only events keyed by their audit id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pimtrail.model import EventRecord
+from pimtrail.timeutil import parse_iso
+
+from .base import DatasetPages
+
+PRINCIPAL_TARGETS = {"user": "user", "group": "group", "serviceprincipal": "service_principal"}
+
+
+def _actor(initiated: dict[str, Any]) -> dict[str, Any] | None:
+    user = initiated.get("user")
+    if user and (user.get("id") or user.get("userPrincipalName")):
+        return {"type": "user", "id": user.get("id"), "upn": user.get("userPrincipalName"),
+                "name": user.get("displayName")}
+    app = initiated.get("app")
+    if app and (app.get("servicePrincipalId") or app.get("appId")):
+        return {"type": "app", "id": app.get("servicePrincipalId"), "app_id": app.get("appId"),
+                "name": app.get("displayName")}
+    return None
+
+
+def directory_audits(pages: DatasetPages) -> list[EventRecord]:
+    events = []
+    for item in pages.items():
+        occurred = item.when("activityDateTime")
+        if occurred is None:
+            raise item.error("activityDateTime", "missing")
+        targets = [{"type": t.get("type"), "id": t.get("id"), "name": t.get("displayName"),
+                    "upn": t.get("userPrincipalName")} for t in item.get("targetResources", [])]
+        role = next((t for t in targets if (t["type"] or "").lower() == "role"), None)
+        principal = next((t for t in targets if (t["type"] or "").lower() in PRINCIPAL_TARGETS), None)
+        group = next((t for t in targets if (t["type"] or "").lower() == "group"), None)
+        details = {d.get("key"): d.get("value") for d in item.get("additionalDetails", []) if d.get("key")}
+        data = {
+            "id": item.required("id"), "time": occurred, "activity": item.text("activityDisplayName"),
+            "category": item.text("category"), "service": item.text("loggedByService"),
+            "operation": item.text("operationType"), "result": item.text("result"),
+            "result_reason": item.text("resultReason"), "correlation_id": item.text("correlationId"),
+            "initiated_by": _actor(item.get("initiatedBy", {})), "targets": targets,
+            "role_id": role["id"] if role else None, "role_name": role["name"] if role else None,
+            "principal": principal, "group_id": group["id"] if group else None,
+            "details": details,
+        }
+        events.append(EventRecord("audit", data["id"], parse_iso(occurred), data,
+                                  principal_id=principal["id"] if principal else None,
+                                  role_id=data["role_id"], correlation_id=data["correlation_id"]))
+    return events

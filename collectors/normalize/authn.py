@@ -1,0 +1,92 @@
+"""Authentication methods, Conditional Access, authentication contexts and strengths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pimtrail.model import FactRecord
+
+from .base import DatasetPages
+
+PHISHING_RESISTANT_METHODS = {"fido2", "passKeyDeviceBound", "passKeyDeviceBoundAuthenticator",
+                              "passKeyDeviceBoundWindowsHello", "windowsHelloForBusiness",
+                              "x509CertificateMultiFactor"}
+
+
+def registrations(pages: DatasetPages) -> list[FactRecord]:
+    facts = []
+    for item in pages.items():
+        user_id = item.required("id")
+        methods = sorted(item.get("methodsRegistered", []))
+        facts.append(FactRecord("auth_registration", user_id, {
+            "user_id": user_id, "upn": item.text("userPrincipalName"), "methods": methods,
+            "phishing_resistant": bool(PHISHING_RESISTANT_METHODS & set(methods)),
+            "mfa_registered": item.flag("isMfaRegistered"), "mfa_capable": item.flag("isMfaCapable"),
+            "passwordless_capable": item.flag("isPasswordlessCapable"),
+            "admin": item.flag("isAdmin"), "default_method": item.text("defaultMfaMethod"),
+            "updated": item.when("lastUpdatedDateTime"),
+        }, principal_id=user_id))
+    return facts
+
+
+def fido2_keys(pages: DatasetPages) -> list[FactRecord]:
+    facts = []
+    for item in pages.items():
+        key_id = item.required("id")
+        facts.append(FactRecord("fido2_key", f"{item.parent}|{key_id}", {
+            "user_id": item.parent, "id": key_id, "name": item.text("displayName"),
+            "model": item.text("model"), "aaguid": item.text("aaGuid"),
+            "attestation": item.text("attestationLevel"), "created": item.when("createdDateTime"),
+        }, principal_id=item.parent))
+    return facts
+
+
+def _sorted(values: list[Any] | None) -> list[Any]:
+    return sorted(values or [])
+
+
+def ca_policies(pages: DatasetPages) -> list[FactRecord]:
+    facts = []
+    for item in pages.items():
+        cond = item.get("conditions", {})
+        users = cond.get("users") or {}
+        apps = cond.get("applications") or {}
+        grant = item.get("grantControls") or {}
+        strength = grant.get("authenticationStrength") or {}
+        session = item.get("sessionControls") or {}
+        frequency = session.get("signInFrequency") or {}
+        facts.append(FactRecord("ca_policy", item.required("id"), {
+            "id": item.required("id"), "name": item.text("displayName"), "state": item.text("state"),
+            "include_users": _sorted(users.get("includeUsers")),
+            "exclude_users": _sorted(users.get("excludeUsers")),
+            "include_groups": _sorted(users.get("includeGroups")),
+            "exclude_groups": _sorted(users.get("excludeGroups")),
+            "include_roles": _sorted(users.get("includeRoles")),
+            "exclude_roles": _sorted(users.get("excludeRoles")),
+            "include_apps": _sorted(apps.get("includeApplications")),
+            "auth_contexts": _sorted(apps.get("includeAuthenticationContextClassReferences")),
+            "client_app_types": _sorted(cond.get("clientAppTypes")),
+            "grant_operator": grant.get("operator"),
+            "grant_controls": _sorted(grant.get("builtInControls")),
+            "auth_strength_id": strength.get("id"), "auth_strength_name": strength.get("displayName"),
+            "sign_in_frequency": ({"value": frequency.get("value"), "type": frequency.get("type")}
+                                  if frequency.get("isEnabled") else None),
+            "modified": item.when("modifiedDateTime"),
+        }))
+    return facts
+
+
+def auth_contexts(pages: DatasetPages) -> list[FactRecord]:
+    return [FactRecord("auth_context", item.required("id"), {
+        "id": item.required("id"), "name": item.text("displayName"),
+        "description": item.text("description"), "available": item.flag("isAvailable"),
+    }) for item in pages.items()]
+
+
+def auth_strengths(pages: DatasetPages) -> list[FactRecord]:
+    return [FactRecord("auth_strength", item.required("id"), {
+        "id": item.required("id"), "name": item.text("displayName"),
+        "policy_type": item.text("policyType"),
+        "combinations": _sorted(item.get("allowedCombinations")),
+        "requirements": item.text("requirementsSatisfied"),
+    }) for item in pages.items()]

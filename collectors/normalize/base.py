@@ -1,0 +1,111 @@
+"""Shared helpers for turning Graph items into facts: iteration with locations, typed field access.
+
+Every error names the file and the item/field it came from, so a user can fix the export.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from pimtrail.errors import InputError
+from pimtrail.timeutil import iso, parse_iso
+
+
+@dataclass
+class RawPage:
+    parent: str
+    request: str
+    body: dict[str, Any]
+
+
+@dataclass
+class DatasetPages:
+    """The pages of one dataset as read from an export file (or from Graph)."""
+
+    name: str
+    file: str
+    pages: list[RawPage] = field(default_factory=list)
+
+    def items(self) -> Iterator["Item"]:
+        for page_no, page in enumerate(self.pages):
+            for index, value in enumerate(page.body.get("value", [])):
+                where = f"value[{index}]" if len(self.pages) == 1 else f"page {page_no + 1} value[{index}]"
+                if not isinstance(value, dict):
+                    raise InputError("expected an object", path=self.file, field=where,
+                                     fix="each entry of 'value' is one Graph object")
+                yield Item(self.file, where, page.parent, value)
+
+    @property
+    def rows(self) -> int:
+        return sum(len(p.body.get("value", [])) for p in self.pages)
+
+
+@dataclass
+class Item:
+    file: str
+    where: str
+    parent: str
+    data: dict[str, Any]
+
+    def error(self, name: str, message: str, fix: str | None = None) -> InputError:
+        return InputError(message, path=self.file, field=f"{self.where}.{name}", fix=fix)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = self.data.get(name, default)
+        return default if value is None else value
+
+    def required(self, name: str) -> Any:
+        value = self.data.get(name)
+        if value is None or value == "":
+            raise self.error(name, "missing", fix="Graph always returns this field; re-export the dataset")
+        return value
+
+    def text(self, name: str) -> str | None:
+        value = self.data.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self.error(name, f"expected text, found {type(value).__name__}")
+        return value
+
+    def flag(self, name: str) -> bool | None:
+        value = self.data.get(name)
+        if value is None or isinstance(value, bool):
+            return value
+        raise self.error(name, f"expected true/false, found {value!r}")
+
+    def when(self, name: str, data: dict[str, Any] | None = None) -> str | None:
+        """An ISO timestamp field, normalised to `YYYY-MM-DDTHH:MM:SSZ`; None stays None."""
+        value = (self.data if data is None else data).get(name)
+        if value is None:
+            return None
+        try:
+            return iso(parse_iso(value))
+        except (ValueError, TypeError):
+            raise self.error(name, f"not a date-time: {value!r}",
+                             fix="use ISO 8601 with a zone, e.g. 2026-07-14T01:27:00Z") from None
+
+
+def odata_type(obj: dict[str, Any] | None) -> str | None:
+    """`#microsoft.graph.servicePrincipal` -> `service_principal`."""
+    if not obj:
+        return None
+    raw = (obj.get("@odata.type") or "").rsplit(".", 1)[-1]
+    mapping = {"user": "user", "group": "group", "servicePrincipal": "service_principal",
+               "device": "device", "orgContact": "contact", "userIdentity": "user",
+               "groupIdentity": "group", "servicePrincipalIdentity": "service_principal"}
+    return mapping.get(raw, raw or None)
+
+
+def iso_duration_hours(value: str | None) -> float | None:
+    """ISO-8601 duration (`PT8H`, `PT30M`, `P1D`, `P365D`) -> hours; None for none/unparseable."""
+    if not value or not value.startswith("P"):
+        return None
+    import re
+
+    match = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", value)
+    if not match:
+        return None
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return days * 24 + hours + minutes / 60 + seconds / 3600

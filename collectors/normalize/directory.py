@@ -1,0 +1,110 @@
+"""Tenant, licences, users, groups and group members -> facts."""
+
+from __future__ import annotations
+
+from pimtrail.model import FactRecord
+
+from .base import DatasetPages, odata_type
+
+P2_PLANS = {"AAD_PREMIUM_P2"}
+P1_PLANS = {"AAD_PREMIUM", "AAD_PREMIUM_P2"}
+
+
+def tenant(pages: DatasetPages) -> list[FactRecord]:
+    facts = []
+    for item in pages.items():
+        domains = item.get("verifiedDomains", [])
+        default = next((d.get("name") for d in domains if d.get("isDefault")), None)
+        facts.append(FactRecord("tenant", item.required("id"), {
+            "id": item.required("id"), "name": item.text("displayName"), "default_domain": default,
+            "domains": sorted(d.get("name") for d in domains if d.get("name")),
+            "country": item.text("countryLetterCode"), "created": item.when("createdDateTime"),
+            "tenant_type": item.text("tenantType"),
+        }))
+    return facts
+
+
+def licences(pages: DatasetPages) -> list[FactRecord]:
+    facts = []
+    for item in pages.items():
+        plans = sorted(p.get("servicePlanName") for p in item.get("servicePlans", [])
+                       if p.get("servicePlanName"))
+        facts.append(FactRecord("licence", item.required("skuId"), {
+            "sku_id": item.required("skuId"), "sku": item.text("skuPartNumber"),
+            "status": item.text("capabilityStatus"),
+            "enabled_units": item.get("prepaidUnits", {}).get("enabled"),
+            "consumed_units": item.get("consumedUnits"), "service_plans": plans,
+            "entra_p1": bool(P1_PLANS & set(plans)), "entra_p2": bool(P2_PLANS & set(plans)),
+        }))
+    return facts
+
+
+def users(pages: DatasetPages) -> tuple[list[FactRecord], list[FactRecord]]:
+    """Users -> principal facts, plus sign-in activity kept apart: it changes daily, the rest rarely."""
+    principals, sign_ins = [], []
+    for item in pages.items():
+        user_id = item.required("id")
+        user_type = item.text("userType") or "Member"
+        upn = item.text("userPrincipalName")
+        principals.append(FactRecord("principal", user_id, {
+            "id": user_id, "type": "user", "name": item.text("displayName"), "upn": upn,
+            "user_type": user_type, "guest": user_type == "Guest" or "#EXT#" in (upn or ""),
+            "enabled": item.flag("accountEnabled"),
+            "synced": bool(item.flag("onPremisesSyncEnabled")),
+            "created": item.when("createdDateTime"),
+        }, principal_id=user_id))
+        activity = item.get("signInActivity")
+        if activity:
+            sign_ins.append(FactRecord("sign_in_activity", user_id, {
+                "user_id": user_id,
+                "last_sign_in": item.when("lastSignInDateTime", activity),
+                "last_non_interactive_sign_in": item.when("lastNonInteractiveSignInDateTime", activity),
+                "last_successful_sign_in": item.when("lastSuccessfulSignInDateTime", activity),
+            }, principal_id=user_id))
+    return principals, sign_ins
+
+
+def groups(pages: DatasetPages) -> list[FactRecord]:
+    facts = []
+    for item in pages.items():
+        group_id = item.required("id")
+        facts.append(FactRecord("principal", group_id, {
+            "id": group_id, "type": "group", "name": item.text("displayName"), "upn": None,
+            "description": item.text("description"),
+            "role_assignable": bool(item.flag("isAssignableToRole")),
+            "security_enabled": item.flag("securityEnabled"),
+            "group_types": sorted(item.get("groupTypes", [])),
+        }, principal_id=group_id, group_id=group_id))
+    return facts
+
+
+def group_members(pages: DatasetPages) -> list[FactRecord]:
+    facts = []
+    for item in pages.items():
+        member_id = item.required("id")
+        group_id = item.parent
+        facts.append(FactRecord("group_member", f"{group_id}|{member_id}", {
+            "group_id": group_id, "member_id": member_id,
+            "member_type": odata_type(item.data) or "user",
+            "member_name": item.text("displayName"), "member_upn": item.text("userPrincipalName"),
+            "via": "membership",
+        }, principal_id=member_id, group_id=group_id))
+    return facts
+
+
+def pim_groups(pages: DatasetPages) -> list[FactRecord]:
+    return [FactRecord("pim_group", item.required("id"), {
+        "group_id": item.required("id"), "name": item.text("displayName"),
+        "status": item.text("status"), "registered": item.when("registeredDateTime"),
+    }, group_id=item.required("id")) for item in pages.items()]
+
+
+def principal_from_expand(obj: dict) -> dict | None:
+    """A principal as `$expand=principal` returns it (used for service principals and any
+    holder not in the users dataset)."""
+    if not obj or not obj.get("id"):
+        return None
+    kind = odata_type(obj) or "unknown"
+    return {"id": obj["id"], "type": kind, "name": obj.get("displayName"),
+            "upn": obj.get("userPrincipalName"), "app_id": obj.get("appId"),
+            "source": "role assignment $expand=principal"}

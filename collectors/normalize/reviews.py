@@ -1,0 +1,76 @@
+"""Access reviews: definitions, instances and decisions.
+
+Decisions are versioned facts, not events: a decision record changes while its instance runs
+(NotReviewed -> Deny -> applied), and the history must show each stage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pimtrail.model import FactRecord
+
+from .base import DatasetPages, odata_type
+
+
+def _identity(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not obj:
+        return None
+    return {"id": obj.get("id"), "name": obj.get("displayName"),
+            "upn": obj.get("userPrincipalName"), "type": odata_type(obj)}
+
+
+def definitions(pages: DatasetPages) -> list[FactRecord]:
+    facts = []
+    for item in pages.items():
+        settings = item.get("settings", {})
+        recurrence = (settings.get("recurrence") or {}).get("pattern") or {}
+        scope = item.get("scope", {})
+        facts.append(FactRecord("access_review_definition", item.required("id"), {
+            "id": item.required("id"), "name": item.text("displayName"), "status": item.text("status"),
+            "description": item.text("descriptionForAdmins"),
+            "scope_query": scope.get("query"), "scope_type": odata_type(scope),
+            "scopes": [s.get("query") for s in scope.get("principalScopes") or []] or None,
+            "resource_scopes": [s.get("query") for s in scope.get("resourceScopes") or []] or None,
+            "reviewers": [r.get("query") for r in item.get("reviewers", [])],
+            "default_decision": settings.get("defaultDecision"),
+            "default_decision_enabled": settings.get("defaultDecisionEnabled"),
+            "auto_apply": settings.get("autoApplyDecisionsEnabled"),
+            "justification_required": settings.get("justificationRequiredOnApproval"),
+            "recommendations": settings.get("recommendationsEnabled"),
+            "recurrence": recurrence.get("type"), "recurrence_interval": recurrence.get("interval"),
+            "instance_duration_days": settings.get("instanceDurationInDays"),
+            "created": item.when("createdDateTime"),
+            "created_by": _identity(item.get("createdBy")),
+        }))
+    return facts
+
+
+def instances(pages: DatasetPages) -> list[FactRecord]:
+    return [FactRecord("access_review_instance", item.required("id"), {
+        "id": item.required("id"), "definition_id": item.parent,
+        "status": item.text("status"), "start": item.when("startDateTime"), "end": item.when("endDateTime"),
+    }) for item in pages.items()]
+
+
+def decisions(pages: DatasetPages) -> list[FactRecord]:
+    facts = []
+    for item in pages.items():
+        definition_id, _, instance_id = item.parent.partition("/")
+        principal = _identity(item.get("principal")) or {}
+        resource = item.get("resource", {})
+        decision_id = item.required("id")
+        facts.append(FactRecord("access_review_decision", f"{instance_id}|{decision_id}", {
+            "id": decision_id, "definition_id": definition_id,
+            "instance_id": item.text("accessReviewId") or instance_id,
+            "decision": item.text("decision"), "recommendation": item.text("recommendation"),
+            "justification": item.text("justification"),
+            "reviewed_by": _identity(item.get("reviewedBy")),
+            "reviewed_at": item.when("reviewedDateTime"),
+            "apply_result": item.text("applyResult"), "applied_at": item.when("appliedDateTime"),
+            "applied_by": _identity(item.get("appliedBy")),
+            "principal": principal,
+            "resource": {"id": resource.get("id"), "name": resource.get("displayName"),
+                         "type": resource.get("type")},
+        }, principal_id=principal.get("id")))
+    return facts

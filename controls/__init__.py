@@ -1,0 +1,1 @@
+"""pimtrail.controls: filled in by later issues."""

@@ -1,0 +1,1 @@
+"""pimtrail.evidence: filled in by later issues."""

@@ -1,0 +1,203 @@
+"""The `pimtrail` command line: parses options, calls the library, maps errors to exit codes.
+
+Heavy modules (SQLAlchemy, msgraph) are imported inside the commands so `--help` stays instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from pimtrail import __version__
+from pimtrail.errors import PimtrailError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  pretty_exceptions_enable=False,
+                  help="pimtrail: history and audit evidence for Entra Privileged Identity Management.")
+
+DbOption = Annotated[Optional[str], typer.Option(
+    "--db", envvar="PIMTRAIL_DB", help="History database: a file path (SQLite) or a SQLAlchemy URL. "
+    "Default ./pimtrail.db")]
+TenantOption = Annotated[Optional[str], typer.Option("--tenant", help="Tenant id, where the history holds several.")]
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def say(text: str = "") -> None:
+    typer.echo(text)
+
+
+def handle_errors(command):
+    """Domain errors become one line on stderr and their exit code."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except PimtrailError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+    return wrapper
+
+
+def _report(outcome) -> None:
+    if outcome.snapshot is None:
+        say(f"  skipped {outcome.source_ref}: {outcome.skipped_reason}")
+        return
+    s = outcome.snapshot
+    gaps = f"  ({len(outcome.gaps)} dataset(s) missing)" if outcome.gaps else ""
+    say(f"  snapshot #{s.seq} {s.collected_at:%Y-%m-%d %H:%M}Z  {s.status:<8} "
+        f"{s.fact_count:>6} facts {s.event_count:>5} new events  chain {s.chain_hash[:12]}{gaps}")
+
+
+@app.command()
+@handle_errors
+def collect(
+    source: Annotated[str, typer.Option("--source", help="'sample', 'graph', or an export directory.")],
+    db: DbOption = None,
+    tenant: TenantOption = None,
+) -> None:
+    """Collect one snapshot (or the sample quarter) into the history."""
+    from pimtrail import collect as service
+    from pimtrail.errors import InputError
+    from pimtrail.store import HistoryStore
+
+    if source == "graph":
+        raise InputError("live collection through Microsoft Graph is not built yet (issue #3)",
+                         field="--source", fix="collect from an export directory or --source sample")
+    snaps = service.sample_snapshots(tenant) if source == "sample" else \
+        service.read_exports([Path(source)], tenant=tenant)
+    with HistoryStore.open(db, create=True) as store:
+        say(f"Collecting {len(snaps)} snapshot(s) into {store.engine.url.render_as_string(hide_password=True)}")
+        results = service.ingest_all(store, snaps, progress=_report)
+    partial = [r for r in results if r.snapshot is not None and r.gaps]
+    if partial:
+        missing = sorted({g for r in partial for g in r.gaps})
+        typer.echo(f"collection incomplete: {', '.join(missing)} not collected; "
+                   "controls that need them will be not assessable", err=True)
+        raise typer.Exit(EXIT_INCOMPLETE)
+
+
+@app.command()
+@handle_errors
+def snapshots(
+    db: DbOption = None,
+    tenant: TenantOption = None,
+    format: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
+) -> None:
+    """List the snapshots in the history, with per-dataset coverage."""
+    from pimtrail.store import HistoryStore
+    from pimtrail.views import snapshot_listing
+
+    with HistoryStore.open(db) as store:
+        listing = snapshot_listing(store, tenant)
+    if format is Format.json:
+        say(json.dumps(listing, indent=2))
+        return
+    say(f"{'tenant':<36}  {'#':>3}  {'collected at (UTC)':<17}  {'status':<8}  {'facts':>6}  "
+        f"{'events':>6}  {'gaps':<4}  chain")
+    for s in listing:
+        gaps = sum(1 for c in s["coverage"] if c["status"] != "ok" and not c["optional"])
+        say(f"{s['tenant_id']:<36}  {s['seq']:>3}  {s['collected_at'][:16].replace('T', ' '):<17}  "
+            f"{s['status']:<8}  {s['fact_count']:>6}  {s['event_count']:>6}  {gaps:<4}  {s['chain_hash'][:16]}")
+
+
+@app.command()
+@handle_errors
+def verify(db: DbOption = None, tenant: TenantOption = None) -> None:
+    """Recompute the hash chain over every snapshot; name the first that does not match."""
+    from pimtrail.store import HistoryStore
+
+    with HistoryStore.open(db) as store:
+        report = store.verify(store.tenant(tenant) if tenant else None)
+    if not report.checks:
+        say("no snapshots to verify")
+        return
+    broken = report.first_broken
+    if broken is None:
+        tenants = len({c.tenant_id for c in report.checks})
+        say(f"verified: {len(report.checks)} snapshot(s) of {tenants} tenant(s); hash chain intact")
+        return
+    typer.echo(f"verify failed: tenant {broken.tenant_id} snapshot #{broken.seq} (id {broken.snapshot_id}): "
+               f"{'; '.join(broken.problems)}", err=True)
+    raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+@handle_errors
+def permissions(
+    format: Annotated[str, typer.Option("--format", help="table, markdown or json")] = "table",
+) -> None:
+    """The Graph requests pimtrail makes and the least read permission each needs."""
+    from pimtrail.views import permission_rows
+
+    rows = permission_rows()
+    if format == "json":
+        say(json.dumps(rows, indent=2))
+    elif format == "markdown":
+        say("| dataset | request | application permission | licence | optional |")
+        say("|---|---|---|---|---|")
+        for r in rows:
+            say(f"| {r['dataset']} | `{r['request']}` | {r['permission']} | {r['licence']} | "
+                f"{'yes' if r['optional'] else ''} |")
+    else:
+        for r in rows:
+            say(f"{r['permission']:<48} {r['dataset']:<30} {'(optional)' if r['optional'] else ''}")
+        needed = sorted({r["permission"] for r in rows if not r["optional"]})
+        say(f"\nRequired application permissions ({len(needed)}): {', '.join(needed)}")
+
+
+@app.command()
+@handle_errors
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the demo history and outputs.")] = Path("pimtrail-demo"),
+) -> None:
+    """Run the whole pipeline on the sample tenant (no tenant needed)."""
+    from pimtrail import collect as service
+    from pimtrail.store import HistoryStore
+    from pimtrail.views import demo_summary
+
+    out.mkdir(parents=True, exist_ok=True)
+    db_path = out / "pimtrail.db"
+    for stale in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
+        stale.unlink(missing_ok=True)
+    say("Building the sample tenant's quarter (2026-07-01 .. 2026-09-30) ...")
+    snaps = service.sample_snapshots()
+    with HistoryStore.open(str(db_path), create=True) as store:
+        service.ingest_all(store, snaps, progress=_report)
+        report = store.verify()
+        summary = demo_summary(store)
+    say()
+    say(f"History: {db_path}  ({summary['snapshots']} snapshots of tenant {summary['tenant_name']} "
+        f"{summary['tenant_id']})")
+    say(f"Hash chain: {'intact' if report.ok else 'BROKEN'} over {len(report.checks)} snapshots")
+    for line in summary["lines"]:
+        say(f"  {line}")
+    say(f"\nTry: pimtrail snapshots --db {db_path}    pimtrail verify --db {db_path}")
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: Annotated[bool, typer.Option("--version", help="Show the version.")] = False) -> None:
+    if version:
+        say(f"pimtrail {__version__}")
+        raise typer.Exit(0)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Writing one collected snapshot into the history: one transaction, bulk Core statements.
+
+A snapshot is committed whole or not at all. Facts are versioned against the tenant's open
+facts; events are inserted once per source id; payloads are stored once per content hash.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any, Iterable, Iterator
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.engine import Connection
+
+from pimtrail import __version__
+from pimtrail.errors import InputError
+from pimtrail.model import CollectedSnapshot, FactRecord
+from pimtrail.store import hashing
+from pimtrail.store.schema import (blob_table, coverage_table, event_table, fact_table,
+                                   receipt_table, snapshot_table)
+from pimtrail.timeutil import iso, utcnow
+
+CHUNK = 5000
+
+
+def chunks(items: list, size: int = CHUNK) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def content_hash(snapshot_row: dict[str, Any], coverage: list[dict], receipts: list[dict],
+                 events_digest: str) -> str:
+    """The hash of what a snapshot says; `verify` recomputes it from the stored rows."""
+    body = {
+        "tenant_id": snapshot_row["tenant_id"],
+        "seq": snapshot_row["seq"],
+        "collected_at": iso(snapshot_row["collected_at"]),
+        "source": snapshot_row["source"],
+        "source_ref": snapshot_row["source_ref"],
+        "tool_version": snapshot_row["tool_version"],
+        "status": snapshot_row["status"],
+        "fact_count": snapshot_row["fact_count"],
+        "event_count": snapshot_row["event_count"],
+        "state_digest": snapshot_row["state_digest"],
+        "events_digest": events_digest,
+        "coverage": sorted(
+            [c["dataset"], c["status"], c["rows"], c["pages"], c["requests"], c["query"],
+             c["http_status"], c["error_code"], iso(c["window_from"]), iso(c["window_to"])]
+            for c in coverage),
+        "receipts": sorted([r["dataset"], r["page"], r["parent"], r["request"], r["sha256"]]
+                           for r in receipts),
+    }
+    return hashing.sha256_hex(hashing.canonical(body))
+
+
+def _dedupe_facts(facts: Iterable[FactRecord]) -> dict[tuple[str, str], tuple[FactRecord, str]]:
+    out: dict[tuple[str, str], tuple[FactRecord, str]] = {}
+    for fact in facts:
+        digest = hashing.data_digest(fact.data)
+        seen = out.get((fact.kind, fact.key))
+        if seen is not None and seen[1] != digest:
+            raise InputError(f"two different records for {fact.kind} {fact.key!r}",
+                             fix="the export holds the same object twice with different content")
+        out[(fact.kind, fact.key)] = (fact, digest)
+    return out
+
+
+def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
+    """Write `snap` through `conn` (inside the caller's transaction). Returns the snapshot row."""
+    tenant = snap.tenant_id
+    prev = conn.execute(
+        select(snapshot_table).where(snapshot_table.c.tenant_id == tenant)
+        .order_by(snapshot_table.c.seq.desc()).limit(1)).mappings().first()
+    if prev is not None and snap.collected_at <= prev["collected_at"]:
+        raise InputError(
+            f"collected at {iso(snap.collected_at)}, not after the newest snapshot of tenant {tenant} "
+            f"({iso(prev['collected_at'])})", path=snap.source_ref,
+            fix="history is kept in time order; collect newer data or use another --db")
+    seq = 1 if prev is None else prev["seq"] + 1
+    facts = _dedupe_facts(snap.facts)
+    row: dict[str, Any] = {
+        "tenant_id": tenant, "seq": seq, "collected_at": snap.collected_at, "ingested_at": utcnow(),
+        "source": snap.source, "source_ref": snap.source_ref[:400], "tool_version": __version__,
+        "status": snap.status, "fact_count": len(facts), "event_count": 0,
+        "state_digest": hashing.GENESIS, "content_hash": "", "prev_hash": hashing.GENESIS,
+        "chain_hash": "",
+    }
+    if prev is not None:
+        row["prev_hash"] = prev["chain_hash"]
+    snapshot_id = conn.execute(snapshot_table.insert().values(**row)).inserted_primary_key[0]
+
+    coverage = [dict(vars(c), tenant_id=tenant, snapshot_id=snapshot_id) for c in snap.coverage]
+    if coverage:
+        conn.execute(coverage_table.insert(), coverage)
+    receipts = _write_payloads(conn, tenant, snapshot_id, snap)
+    state = _version_facts(conn, tenant, seq, facts,
+                           prev["state_digest"] if prev is not None else hashing.GENESIS)
+    added = _append_events(conn, tenant, seq, snap)
+
+    row.update(id=snapshot_id, state_digest=state, event_count=len(added))
+    row["content_hash"] = content_hash(row, coverage, receipts, hashing.events_digest(added))
+    row["chain_hash"] = hashing.chain(row["prev_hash"], row["content_hash"])
+    conn.execute(update(snapshot_table).where(snapshot_table.c.id == snapshot_id).values(
+        state_digest=row["state_digest"], event_count=row["event_count"],
+        content_hash=row["content_hash"], chain_hash=row["chain_hash"]))
+    return row
+
+
+def _write_payloads(conn: Connection, tenant: str, snapshot_id: int,
+                    snap: CollectedSnapshot) -> list[dict]:
+    receipts, payloads = [], {}
+    for page in snap.pages:
+        sha = hashing.sha256_hex(page.payload)
+        payloads[sha] = page.payload
+        receipts.append({"tenant_id": tenant, "snapshot_id": snapshot_id, "dataset": page.dataset,
+                         "page": page.index, "parent": page.parent, "request": page.request[:2000],
+                         "sha256": sha})
+    known: set[str] = set()
+    for part in chunks(sorted(payloads), 500):
+        known.update(conn.execute(select(blob_table.c.sha256).where(
+            blob_table.c.tenant_id == tenant, blob_table.c.sha256.in_(part))).scalars())
+    new_blobs = [{"tenant_id": tenant, "sha256": sha, "size": len(data),
+                  "data": zlib.compress(data, 6)}
+                 for sha, data in payloads.items() if sha not in known]
+    for part in chunks(new_blobs, 500):
+        conn.execute(blob_table.insert(), part)
+    for part in chunks(receipts):
+        conn.execute(receipt_table.insert(), part)
+    return receipts
+
+
+def _version_facts(conn: Connection, tenant: str, seq: int,
+                   facts: dict[tuple[str, str], tuple[FactRecord, str]], state: str) -> str:
+    """Close changed and vanished facts, open new versions; return the new state digest."""
+    open_rows = conn.execute(
+        select(fact_table.c.id, fact_table.c.kind, fact_table.c.key, fact_table.c.digest)
+        .where(fact_table.c.tenant_id == tenant, fact_table.c.valid_to.is_(None)))
+    to_close: list[dict] = []
+    unchanged: set[tuple[str, str]] = set()
+    total = int(state, 16)
+    for fact_id, kind, key, digest in open_rows:
+        current = facts.get((kind, key))
+        if current is not None and current[1] == digest:
+            unchanged.add((kind, key))
+        else:
+            to_close.append({"fact_id": fact_id})
+            total -= hashing.element(kind, key, digest)
+    to_insert = []
+    for (kind, key), (fact, digest) in facts.items():
+        if (kind, key) in unchanged:
+            continue
+        total += hashing.element(kind, key, digest)
+        to_insert.append({"tenant_id": tenant, "kind": kind, "key": key,
+                          "principal_id": fact.principal_id, "role_id": fact.role_id,
+                          "group_id": fact.group_id, "digest": digest, "data": fact.data,
+                          "valid_from": seq, "valid_to": None})
+    close = update(fact_table).where(fact_table.c.id == bindparam("fact_id")).values(valid_to=seq)
+    for part in chunks(to_close):
+        conn.execute(close, part)
+    for part in chunks(to_insert):
+        conn.execute(fact_table.insert(), part)
+    return format(total % hashing.MOD, "064x")
+
+
+def _append_events(conn: Connection, tenant: str, seq: int,
+                   snap: CollectedSnapshot) -> list[tuple[str, str, str]]:
+    """Insert events not stored before (by kind + source id); return what was added."""
+    if not snap.events:
+        return []
+    earliest = min(e.occurred_at for e in snap.events)
+    known = set(tuple(r) for r in conn.execute(
+        select(event_table.c.kind, event_table.c.source_id).where(
+            event_table.c.tenant_id == tenant, event_table.c.occurred_at >= earliest)).all())
+    rows, added = [], []
+    for ev in snap.events:
+        ident = (ev.kind, ev.source_id)
+        if ident in known:
+            continue
+        known.add(ident)
+        digest = hashing.data_digest(ev.data)
+        added.append((ev.kind, ev.source_id, digest))
+        rows.append({"tenant_id": tenant, "kind": ev.kind, "source_id": ev.source_id,
+                     "occurred_at": ev.occurred_at, "principal_id": ev.principal_id,
+                     "role_id": ev.role_id, "correlation_id": ev.correlation_id,
+                     "digest": digest, "data": ev.data, "first_seen": seq})
+    for part in chunks(rows):
+        conn.execute(event_table.insert(), part)
+    return added
+

@@ -1,0 +1,149 @@
+"""The history's tables (DESIGN.md §3). Every row carries the tenant id.
+
+Timestamps are naive UTC (`pimtrail.timeutil`): the same on SQLite and PostgreSQL.
+
+Tables are declared with SQLModel; reads and bulk writes use the SQLAlchemy Core `Table`
+behind each model (`Snapshot.__table__`), never ORM objects one by one. The first migration
+(`migrations/versions/0001_history.py`) creates exactly these tables; a test compares the two.
+"""
+
+
+from datetime import datetime
+from typing import Any, Optional
+
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+TENANT = 64  # column widths, shared with the migration
+NAME = 128
+KEY = 400
+HASH = 64
+
+
+class Snapshot(SQLModel, table=True):
+    """One collection run for one tenant. `seq` orders a tenant's snapshots (1, 2, ...)."""
+
+    __tablename__ = "snapshot"
+    __table_args__ = (UniqueConstraint("tenant_id", "seq", name="uq_snapshot_tenant_seq"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=TENANT, index=True)
+    seq: int
+    collected_at: datetime = Field(sa_type=DateTime)  # when the data was read (UTC); the snapshot's point in time
+    ingested_at: datetime = Field(sa_type=DateTime)
+    source: str = Field(max_length=16)  # graph / export / sample
+    source_ref: str = Field(max_length=KEY)  # export directory or sample label
+    tool_version: str = Field(max_length=32)
+    status: str = Field(max_length=16)  # complete / partial
+    fact_count: int
+    event_count: int  # events first seen in this snapshot
+    state_digest: str = Field(max_length=HASH)
+    content_hash: str = Field(max_length=HASH)
+    prev_hash: str = Field(max_length=HASH)
+    chain_hash: str = Field(max_length=HASH)
+
+
+class Coverage(SQLModel, table=True):
+    """What one dataset of one snapshot holds, or why it holds nothing."""
+
+    __tablename__ = "coverage"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=TENANT)
+    snapshot_id: int = Field(foreign_key="snapshot.id", index=True)
+    dataset: str = Field(max_length=NAME)
+    status: str = Field(max_length=16)  # ok / error / missing
+    optional: bool
+    rows: int
+    pages: int
+    requests: int
+    query: str = Field(max_length=2000)
+    http_status: Optional[int] = None
+    error_code: Optional[str] = Field(default=None, max_length=NAME)
+    error_message: Optional[str] = Field(default=None, max_length=2000)
+    window_from: Optional[datetime] = Field(default=None, sa_type=DateTime)
+    window_to: Optional[datetime] = Field(default=None, sa_type=DateTime)
+
+
+class Blob(SQLModel, table=True):
+    """A raw payload, content-addressed and zlib-compressed: unchanged payloads are stored once."""
+
+    __tablename__ = "blob"
+
+    tenant_id: str = Field(max_length=TENANT, primary_key=True)
+    sha256: str = Field(max_length=HASH, primary_key=True)
+    size: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class Receipt(SQLModel, table=True):
+    """Which payload answered which request of which snapshot."""
+
+    __tablename__ = "receipt"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=TENANT)
+    snapshot_id: int = Field(foreign_key="snapshot.id", index=True)
+    dataset: str = Field(max_length=NAME)
+    page: int
+    parent: str = Field(max_length=KEY)
+    request: str = Field(max_length=2000)
+    sha256: str = Field(max_length=HASH)
+
+
+class Fact(SQLModel, table=True):
+    """A versioned state fact: valid from snapshot seq `valid_from` up to (excluding) `valid_to`.
+
+    An unchanged fact is one row however many snapshots see it; a change closes the old version
+    and opens a new one; a fact that disappears is closed.
+    """
+
+    __tablename__ = "fact"
+    __table_args__ = (
+        Index("ix_fact_open", "tenant_id", "kind", "valid_to"),
+        Index("ix_fact_key", "tenant_id", "kind", "key"),
+        Index("ix_fact_principal", "tenant_id", "principal_id"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=TENANT)
+    kind: str = Field(max_length=NAME)
+    key: str = Field(max_length=KEY)
+    principal_id: Optional[str] = Field(default=None, max_length=TENANT)
+    role_id: Optional[str] = Field(default=None, max_length=TENANT)
+    group_id: Optional[str] = Field(default=None, max_length=TENANT)
+    digest: str = Field(max_length=HASH)
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    valid_from: int
+    valid_to: Optional[int] = None
+
+
+class Event(SQLModel, table=True):
+    """An append-only event, de-duplicated by its source id across overlapping collections."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "kind", "source_id", name="uq_event_source"),
+        Index("ix_event_time", "tenant_id", "kind", "occurred_at"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=TENANT)
+    kind: str = Field(max_length=NAME)
+    source_id: str = Field(max_length=KEY)
+    occurred_at: datetime = Field(sa_type=DateTime)
+    principal_id: Optional[str] = Field(default=None, max_length=TENANT)
+    role_id: Optional[str] = Field(default=None, max_length=TENANT)
+    correlation_id: Optional[str] = Field(default=None, max_length=TENANT)
+    digest: str = Field(max_length=HASH)
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    first_seen: int  # seq of the snapshot that first brought it
+
+
+snapshot_table = Snapshot.__table__
+coverage_table = Coverage.__table__
+blob_table = Blob.__table__
+receipt_table = Receipt.__table__
+fact_table = Fact.__table__
+event_table = Event.__table__
+metadata = SQLModel.metadata

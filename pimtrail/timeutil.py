@@ -1,0 +1,38 @@
+"""Timestamps: Graph speaks ISO 8601; the history stores naive UTC datetimes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def parse_iso(value: str) -> datetime:
+    """Parse an ISO-8601 timestamp with a zone (Graph's `2026-07-14T01:27:00Z`, or with
+    7-digit fractions) into a naive UTC datetime. Raises ValueError."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"not a timestamp: {value!r}")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    if "." in text:  # Graph sends up to 7 fractional digits; Python takes 6
+        head, _, rest = text.partition(".")
+        digits = ""
+        while rest and rest[0].isdigit():
+            digits, rest = digits + rest[0], rest[1:]
+        text = f"{head}.{digits[:6]}{rest}" if digits else head + rest
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        raise ValueError(f"timestamp has no time zone: {value!r}")
+    return parsed.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def iso(value: datetime | None) -> str | None:
+    """Naive-UTC datetime -> `2026-07-14T01:27:00Z`."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.isoformat(timespec="seconds") + "Z"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)

@@ -1,0 +1,1 @@
+"""pimtrail.templates: filled in by later issues."""

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/exports.py
+
+import exports  # noqa: E402
+from pimtrail.cli import app  # noqa: E402
+
+
+class Cli:
+    def __init__(self):
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str):
+        return self.runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return str(tmp_path / "history.db")
+
+
+@pytest.fixture
+def export(tmp_path: Path):
+    """Write the tiny baseline export (optionally changed by `change`) and return its folder."""
+    counter = iter(range(1000))
+
+    def make(collected_at: str = "2026-07-01T06:00:00Z", change=None) -> Path:
+        data = exports.baseline(collected_at)
+        if change:
+            change(data)
+        return exports.write(tmp_path / f"export-{next(counter)}", data)
+
+    return make
+
+
+def file_digest(path: str | Path) -> str | None:
+    path = Path(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+@pytest.fixture(scope="session")
+def sample_history(tmp_path_factory) -> str:
+    """The sample quarter collected once into a database shared by read-only tests."""
+    from pimtrail import collect
+    from pimtrail.store import HistoryStore
+
+    path = str(tmp_path_factory.mktemp("sample") / "sample.db")
+    with HistoryStore.open(path, create=True) as store:
+        collect.ingest_all(store, collect.sample_snapshots())
+    return path

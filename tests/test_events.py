@@ -1,0 +1,48 @@
+"""Events are append-only and de-duplicated across overlapping collections."""
+
+from __future__ import annotations
+
+import exports
+from pimtrail.activations import join_activations
+from pimtrail.collectors.exportdir import read_export
+from pimtrail.store import HistoryStore
+
+
+def add_completion(data):
+    data["directory_audits"]["value"].append(exports._audit(
+        "audit-3", "2026-06-29T01:30:00Z", "Add member to role completed (PIM activation)", "corr-1",
+        exports.BOB, exports.BOB, StartTime="2026-06-29T01:30:00Z", ExpirationTime="2026-06-29T02:30:00Z"))
+
+
+def test_overlapping_exports_store_each_event_once(export, db):
+    with HistoryStore.open(db, create=True) as store:
+        first = store.ingest(read_export(export("2026-07-01T06:00:00Z")))
+        second = store.ingest(read_export(export("2026-07-08T06:00:00Z", add_completion)))
+        third = store.ingest(read_export(export("2026-07-15T06:00:00Z", add_completion)))
+        events = store.events(exports.TENANT, "audit")
+    assert (first.event_count, second.event_count, third.event_count) == (2, 1, 0)
+    assert sorted(e["_source_id"] for e in events) == ["audit-1", "audit-2", "audit-3"]
+
+
+def test_activation_joins_across_collections(export, db):
+    with HistoryStore.open(db, create=True) as store:
+        store.ingest(read_export(export("2026-07-01T06:00:00Z")))
+        store.ingest(read_export(export("2026-07-08T06:00:00Z", add_completion)))
+        activations = join_activations(store.events(exports.TENANT, "audit"))
+    assert len(activations) == 1
+    act = activations[0]
+    assert act.principal_id == exports.BOB and act.role_id == exports.GA
+    assert act.approval == "approved" and act.approvers[0]["id"] == exports.ALICE
+    assert act.justification == "incident 42"
+    assert (act.start, act.end, act.duration_hours) == ("2026-06-29T01:30:00Z", "2026-06-29T02:30:00Z", 1.0)
+    assert act.outcome == "activated" and not act.self_approved
+
+
+def test_self_approval_is_recognised(export, db):
+    def self_approve(data):
+        data["directory_audits"]["value"][1]["initiatedBy"]["user"]["id"] = exports.BOB
+
+    with HistoryStore.open(db, create=True) as store:
+        store.ingest(read_export(export(change=self_approve)))
+        [act] = join_activations(store.events(exports.TENANT, "audit"))
+    assert act.self_approved
