@@ -25,8 +25,15 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def data_digest(data: dict[str, Any]) -> str:
-    return sha256_hex(canonical(data))
+def encode(data: dict[str, Any]) -> tuple[str, str]:
+    """A fact's or event's data -> (canonical JSON text as stored, its digest)."""
+    raw = canonical(data)
+    return raw.decode(), sha256_hex(raw)
+
+
+def text_digest(text: str) -> str:
+    """Digest of stored data text: hashed exactly as stored, so any edit shows."""
+    return sha256_hex(text.encode())
 
 
 def element(kind: str, key: str, digest: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -119,17 +120,18 @@ class HistoryStore:
     def facts(self, tenant_id: str, kind: str, seq: int) -> list[dict[str, Any]]:
         """The facts of one kind as they stood in snapshot `seq`."""
         with self.engine.connect() as conn:
-            return [dict(r.data, _key=r.key) for r in conn.execute(
+            return [dict(json.loads(r.data), _key=r.key) for r in conn.execute(
                 select(fact_table.c.key, fact_table.c.data).where(
                     fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind,
                     self._valid_at(seq)).order_by(fact_table.c.key))]
 
     def fact_versions(self, tenant_id: str, kind: str, key: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(
+            return [{"valid_from": r.valid_from, "valid_to": r.valid_to, "data": json.loads(r.data)}
+                    for r in conn.execute(
                 select(fact_table.c.valid_from, fact_table.c.valid_to, fact_table.c.data).where(
                     fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind,
-                    fact_table.c.key == key).order_by(fact_table.c.valid_from)).mappings()]
+                    fact_table.c.key == key).order_by(fact_table.c.valid_from))]
 
     def holders_on(self, tenant_id: str, when: datetime, role_id: str | None = None) -> list[dict[str, Any]]:
         """Who held which role (active or eligible) on `when`, per the newest snapshot taken by
@@ -143,7 +145,7 @@ class HistoryStore:
         if role_id:
             query = query.where(fact_table.c.role_id == role_id)
         with self.engine.connect() as conn:
-            rows = [dict(r.data) for r in conn.execute(query)]
+            rows = [json.loads(r.data) for r in conn.execute(query)]
         return sorted(rows, key=lambda r: (r.get("role_name") or "", r.get("principal_name") or "",
                                            r.get("state") or ""))
 
@@ -156,7 +158,7 @@ class HistoryStore:
         if end is not None:
             query = query.where(event_table.c.occurred_at < end)
         with self.engine.connect() as conn:
-            return [dict(r.data, _source_id=r.source_id) for r in
+            return [dict(json.loads(r.data), _source_id=r.source_id) for r in
                     conn.execute(query.order_by(event_table.c.occurred_at, event_table.c.source_id))]
 
     def receipt(self, tenant_id: str, sha256: str) -> bytes:

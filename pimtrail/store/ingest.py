@@ -53,15 +53,15 @@ def content_hash(snapshot_row: dict[str, Any], coverage: list[dict], receipts: l
     return hashing.sha256_hex(hashing.canonical(body))
 
 
-def _dedupe_facts(facts: Iterable[FactRecord]) -> dict[tuple[str, str], tuple[FactRecord, str]]:
-    out: dict[tuple[str, str], tuple[FactRecord, str]] = {}
+def _dedupe_facts(facts: Iterable[FactRecord]) -> dict[tuple[str, str], tuple[FactRecord, str, str]]:
+    out: dict[tuple[str, str], tuple[FactRecord, str, str]] = {}
     for fact in facts:
-        digest = hashing.data_digest(fact.data)
+        text, digest = hashing.encode(fact.data)
         seen = out.get((fact.kind, fact.key))
-        if seen is not None and seen[1] != digest:
+        if seen is not None and seen[2] != digest:
             raise InputError(f"two different records for {fact.kind} {fact.key!r}",
                              fix="the export holds the same object twice with different content")
-        out[(fact.kind, fact.key)] = (fact, digest)
+        out[(fact.kind, fact.key)] = (fact, text, digest)
     return out
 
 
@@ -130,7 +130,7 @@ def _write_payloads(conn: Connection, tenant: str, snapshot_id: int,
 
 
 def _version_facts(conn: Connection, tenant: str, seq: int,
-                   facts: dict[tuple[str, str], tuple[FactRecord, str]], state: str) -> str:
+                   facts: dict[tuple[str, str], tuple[FactRecord, str, str]], state: str) -> str:
     """Close changed and vanished facts, open new versions; return the new state digest."""
     open_rows = conn.execute(
         select(fact_table.c.id, fact_table.c.kind, fact_table.c.key, fact_table.c.digest)
@@ -140,19 +140,19 @@ def _version_facts(conn: Connection, tenant: str, seq: int,
     total = int(state, 16)
     for fact_id, kind, key, digest in open_rows:
         current = facts.get((kind, key))
-        if current is not None and current[1] == digest:
+        if current is not None and current[2] == digest:
             unchanged.add((kind, key))
         else:
             to_close.append({"fact_id": fact_id})
             total -= hashing.element(kind, key, digest)
     to_insert = []
-    for (kind, key), (fact, digest) in facts.items():
+    for (kind, key), (fact, text, digest) in facts.items():
         if (kind, key) in unchanged:
             continue
         total += hashing.element(kind, key, digest)
         to_insert.append({"tenant_id": tenant, "kind": kind, "key": key,
                           "principal_id": fact.principal_id, "role_id": fact.role_id,
-                          "group_id": fact.group_id, "digest": digest, "data": fact.data,
+                          "group_id": fact.group_id, "digest": digest, "data": text,
                           "valid_from": seq, "valid_to": None})
     close = update(fact_table).where(fact_table.c.id == bindparam("fact_id")).values(valid_to=seq)
     for part in chunks(to_close):
@@ -177,12 +177,12 @@ def _append_events(conn: Connection, tenant: str, seq: int,
         if ident in known:
             continue
         known.add(ident)
-        digest = hashing.data_digest(ev.data)
+        text, digest = hashing.encode(ev.data)
         added.append((ev.kind, ev.source_id, digest))
         rows.append({"tenant_id": tenant, "kind": ev.kind, "source_id": ev.source_id,
                      "occurred_at": ev.occurred_at, "principal_id": ev.principal_id,
                      "role_id": ev.role_id, "correlation_id": ev.correlation_id,
-                     "digest": digest, "data": ev.data, "first_seen": seq})
+                     "digest": digest, "data": text, "first_seen": seq})
     for part in chunks(rows):
         conn.execute(event_table.insert(), part)
     return added

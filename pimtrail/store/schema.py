@@ -9,9 +9,9 @@ behind each model (`Snapshot.__table__`), never ORM objects one by one. The firs
 
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Optional
 
-from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 TENANT = 64  # column widths, shared with the migration
@@ -113,7 +113,7 @@ class Fact(SQLModel, table=True):
     role_id: Optional[str] = Field(default=None, max_length=TENANT)
     group_id: Optional[str] = Field(default=None, max_length=TENANT)
     digest: str = Field(max_length=HASH)
-    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    data: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON, hashed as stored
     valid_from: int
     valid_to: Optional[int] = None
 
@@ -136,7 +136,7 @@ class Event(SQLModel, table=True):
     role_id: Optional[str] = Field(default=None, max_length=TENANT)
     correlation_id: Optional[str] = Field(default=None, max_length=TENANT)
     digest: str = Field(max_length=HASH)
-    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    data: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON, hashed as stored
     first_seen: int  # seq of the snapshot that first brought it
 
 

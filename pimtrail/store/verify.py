@@ -44,7 +44,7 @@ def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
     for kind, key, data, valid_from, valid_to in conn.execute(
             select(fact_table.c.kind, fact_table.c.key, fact_table.c.data, fact_table.c.valid_from,
                    fact_table.c.valid_to).where(fact_table.c.tenant_id == tenant)):
-        value = hashing.element(kind, key, hashing.data_digest(data))
+        value = hashing.element(kind, key, hashing.text_digest(data))
         added[valid_from] += value
         if valid_to is not None:
             removed[valid_to] += value
@@ -53,7 +53,7 @@ def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
     for kind, source_id, data, first_seen in conn.execute(
             select(event_table.c.kind, event_table.c.source_id, event_table.c.data,
                    event_table.c.first_seen).where(event_table.c.tenant_id == tenant)):
-        events[first_seen].append((kind, source_id, hashing.data_digest(data)))
+        events[first_seen].append((kind, source_id, hashing.text_digest(data)))
 
     bad_blobs = set()
     for sha, data in conn.execute(select(blob_table.c.sha256, blob_table.c.data)

@@ -84,7 +84,7 @@ def upgrade() -> None:
         sa.Column("role_id", sa.String(T), nullable=True),
         sa.Column("group_id", sa.String(T), nullable=True),
         sa.Column("digest", sa.String(H), nullable=False),
-        sa.Column("data", sa.JSON, nullable=False),
+        sa.Column("data", sa.Text, nullable=False),
         sa.Column("valid_from", sa.Integer, nullable=False),
         sa.Column("valid_to", sa.Integer, nullable=True),
     )
@@ -102,7 +102,7 @@ def upgrade() -> None:
         sa.Column("role_id", sa.String(T), nullable=True),
         sa.Column("correlation_id", sa.String(T), nullable=True),
         sa.Column("digest", sa.String(H), nullable=False),
-        sa.Column("data", sa.JSON, nullable=False),
+        sa.Column("data", sa.Text, nullable=False),
         sa.Column("first_seen", sa.Integer, nullable=False),
         sa.UniqueConstraint("tenant_id", "kind", "source_id", name="uq_event_source"),
     )

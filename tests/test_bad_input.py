@@ -1,0 +1,128 @@
+"""Bad input: exit code 2, one line naming the file (and field) and the fix, history untouched."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import exports
+from conftest import file_digest
+
+OTHER_TENANT = "99999999-2222-4333-8444-555555555555"
+
+
+def write_text(name: str, text: str):
+    def change(root: Path) -> None:
+        (root / name).write_text(text)
+    return change
+
+
+def edit_json(name: str, edit):
+    def change(root: Path) -> None:
+        data = json.loads((root / name).read_text())
+        edit(data)
+        (root / name).write_text(json.dumps(data))
+    return change
+
+
+def set_key(path: list, value):
+    def edit(data):
+        target = data
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    return edit
+
+
+CASES = {
+    "malformed json": (write_text("users.json", '{"value": [ {"id": "x", }'),
+                       ["users.json", "malformed JSON at line 1"]),
+    "missing manifest": (lambda root: (root / "manifest.json").unlink(), ["missing manifest.json"]),
+    "unknown dataset": (edit_json("manifest.json", set_key(["datasets", "roleDefs"], {"file": "x.json"})),
+                        ["manifest.json: datasets.roleDefs", "unknown dataset", "known datasets:"]),
+    "not a graph body": (write_text("role_definitions.json", '{"roles": []}'),
+                         ["role_definitions.json: body", "not a Graph response body"]),
+    "pages without value": (write_text("users.json", '[{"value": []}, {"nextLink": "x"}]'),
+                            ["users.json: [1]", "not a Graph response body"]),
+    "per-parent without parent": (write_text("fido2_methods.json", '{"value": []}'),
+                                  ["fido2_methods.json", "pages need their parent id"]),
+    "tenant differs from organization": (
+        edit_json("organization.json", set_key(["value", 0, "id"], OTHER_TENANT)),
+        ["organization.json: value[0].id", "does not match the manifest's tenant_id"]),
+    "bad collected_at": (edit_json("manifest.json", set_key(["collected_at"], "last Tuesday")),
+                         ["manifest.json: collected_at", "not a date-time", "ISO 8601"]),
+    "collected_at without zone": (edit_json("manifest.json", set_key(["collected_at"], "2026-07-08T06:00:00")),
+                                  ["manifest.json: collected_at"]),
+    "bad date in a body": (
+        edit_json("role_eligibility_instances.json", set_key(["value", 0, "endDateTime"], "31/12/2026")),
+        ["role_eligibility_instances.json: value[0].endDateTime", "not a date-time"]),
+    "bad tenant id": (edit_json("manifest.json", set_key(["tenant_id"], "contoso")),
+                      ["manifest.json: tenant_id", "not a tenant id"]),
+    "file outside the export": (
+        edit_json("manifest.json", set_key(["datasets", "users"], {"file": "../../etc/passwd"})),
+        ["datasets.users.file", "outside the export directory"]),
+}
+
+
+@pytest.fixture
+def history(export, db, cli):
+    assert cli("collect", "--source", export("2026-07-01T06:00:00Z"), "--db", db).exit_code == 3
+    return db
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_export_exits_2_and_leaves_history_untouched(case, history, export, cli):
+    change, expected = CASES[case]
+    root = export("2026-07-08T06:00:00Z")
+    change(root)
+    before = file_digest(history)
+    result = cli("collect", "--source", root, "--db", history)
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: "), result.output
+    for text in expected:
+        assert text in errors[0]
+    assert file_digest(history) == before
+
+
+def test_tenant_asked_for_must_match(history, export, cli):
+    before = file_digest(history)
+    result = cli("collect", "--source", export("2026-07-08T06:00:00Z"), "--db", history, "--tenant", OTHER_TENANT)
+    assert result.exit_code == 2
+    assert f"not the --tenant {OTHER_TENANT}" in result.output and "manifest.json: tenant_id" in result.output
+    assert file_digest(history) == before
+
+
+def test_bad_input_does_not_create_a_database(export, tmp_path, cli):
+    root = export()
+    (root / "manifest.json").write_text("{")
+    target = tmp_path / "new.db"
+    result = cli("collect", "--source", root, "--db", target)
+    assert result.exit_code == 2 and "manifest.json" in result.output
+    assert not target.exists()
+
+
+def test_read_commands_do_not_create_a_database(tmp_path, cli):
+    target = tmp_path / "nothing.db"
+    for command in ("snapshots", "verify"):
+        result = cli(command, "--db", target)
+        assert result.exit_code == 2 and "no history database" in result.output
+    assert not target.exists()
+
+
+def test_missing_dataset_makes_a_partial_snapshot_and_exit_3(export, db, cli):
+    def drop_users_with_error(data):
+        del data["users"]
+        data["_manifest"]["datasets"]["users"] = {"error": {
+            "http_status": 403, "code": "Authorization_RequestDenied", "message": "Insufficient privileges"}}
+
+    result = cli("collect", "--source", export(change=drop_users_with_error), "--db", db)
+    assert result.exit_code == 3
+    assert "users" in result.output and "not assessable" in result.output
+    listing = json.loads(cli("snapshots", "--db", db, "--format", "json").output)
+    users = next(c for c in listing[0]["coverage"] if c["dataset"] == "users")
+    assert listing[0]["status"] == "partial"
+    assert (users["status"], users["http_status"], users["error_code"]) == ("error", 403, "Authorization_RequestDenied")
+    assert exports.TENANT == listing[0]["tenant_id"]

@@ -1,0 +1,38 @@
+"""The command line: start-up stays light, commands documented, JSON listing complete."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from pimtrail.cli import app
+from pimtrail.collectors.datasets import DATASETS
+
+
+def test_help_does_not_import_heavy_modules():
+    code = ("import sys; from typer.testing import CliRunner; from pimtrail.cli import app; "
+            "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0; "
+            "print(sorted(m for m in ('msgraph', 'sqlalchemy', 'alembic', 'weasyprint', 'openpyxl') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_every_command_is_in_the_readme():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for command in app.registered_commands:
+        name = command.name or command.callback.__name__
+        assert f"pimtrail {name}" in readme, name
+
+
+def test_permissions_list_every_dataset(cli):
+    rows = json.loads(cli("permissions", "--format", "json").output)
+    assert [r["dataset"] for r in rows] == [d.name for d in DATASETS]
+    assert all(".Read" in r["permission"] for r in rows if not r["optional"])
+
+
+def test_graph_source_says_plainly_it_is_not_built(cli, db):
+    result = cli("collect", "--source", "graph", "--db", db)
+    assert result.exit_code == 2 and "not built yet" in result.output
