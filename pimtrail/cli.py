@@ -133,6 +133,92 @@ def verify(db: DbOption = None, tenant: TenantOption = None) -> None:
     raise typer.Exit(EXIT_FAILED)
 
 
+ConfigOption = Annotated[Optional[str], typer.Option(
+    "--config", envvar="PIMTRAIL_CONFIG", help="pimtrail.toml (default ./pimtrail.toml if present).")]
+
+
+class CheckFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    junit = "junit"
+    sarif = "sarif"
+
+
+def _day(value: Optional[str], option: str):
+    if value is None:
+        return None
+    from datetime import datetime
+
+    from pimtrail.errors import InputError
+
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=None)
+    except ValueError:
+        raise InputError(f"not a date: {value!r}", field=option, fix="use YYYY-MM-DD (UTC)") from None
+
+
+@app.command()
+@handle_errors
+def check(
+    db: DbOption = None,
+    tenant: TenantOption = None,
+    config: ConfigOption = None,
+    snapshot: Annotated[str, typer.Option("--snapshot", help="latest, or a snapshot number")] = "latest",
+    profile: Annotated[Optional[str], typer.Option("--profile", help="pimtrail, cis-m365 or cisa-scuba")] = None,
+    format: Annotated[CheckFormat, typer.Option("--format")] = CheckFormat.table,
+    fail_on: Annotated[str, typer.Option("--fail-on", help="lowest severity of a failed control that makes "
+                                         "the exit code 1: critical, high, medium, low, info, or never")] = "info",
+    period_from: Annotated[Optional[str], typer.Option("--from", help="period start (YYYY-MM-DD, UTC)")] = None,
+    period_to: Annotated[Optional[str], typer.Option("--to", help="period end (YYYY-MM-DD, UTC); default: the snapshot")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write to a file instead of stdout")] = None,
+) -> None:
+    """Evaluate the controls on a stored snapshot (exit 1 when a control fails)."""
+    from pimtrail.check import run_check
+    from pimtrail.config import load_config
+    from pimtrail.controls.model import Severity, Status
+    from pimtrail.errors import InputError
+    from pimtrail.evidence import machine
+    from pimtrail.store import HistoryStore
+
+    levels = [s.value for s in Severity] + ["never"]
+    if fail_on not in levels:
+        raise InputError(f"unknown severity {fail_on!r}", field="--fail-on", fix=f"one of {', '.join(levels)}")
+    settings = load_config(config)
+    with HistoryStore.open(db or settings.database) as store:
+        report = run_check(store, settings, tenant=tenant, snapshot=snapshot, profile=profile,
+                           period_from=_day(period_from, "--from"), period_to=_day(period_to, "--to"))
+    render = {"table": machine.to_table, "json": machine.to_json, "csv": machine.to_csv,
+              "junit": machine.to_junit, "sarif": machine.to_sarif}[format.value]
+    text = render(report)
+    if output:
+        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    else:
+        say(text)
+    if fail_on != "never":
+        threshold = Severity(fail_on).rank
+        if any(r.status is Status.FAIL and r.control.severity.rank >= threshold for r in report.results):
+            raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+@handle_errors
+def controls(
+    format: Annotated[str, typer.Option("--format", help="table, json or markdown")] = "table",
+) -> None:
+    """The control catalogue: ids, severities, what each needs, and framework mappings."""
+    from pimtrail.controls.docs import catalogue_json, catalogue_markdown
+    from pimtrail.controls.registry import all_controls
+
+    if format == "json":
+        say(json.dumps(catalogue_json(), indent=2))
+    elif format == "markdown":
+        say(catalogue_markdown())
+    else:
+        for c in all_controls():
+            say(f"{c.id:<13} {c.severity.value:<8} {c.title}")
+
+
 @app.command()
 @handle_errors
 def permissions(

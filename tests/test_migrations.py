@@ -18,7 +18,7 @@ def test_migrated_schema_matches_the_models(db):
             revision = MigrationContext.configure(conn).get_current_revision()
     assert diff == []
     assert {"snapshot", "coverage", "blob", "receipt", "fact", "event"} <= tables
-    assert revision == "0001"
+    assert revision == "0002"
 
 
 def test_every_table_carries_the_tenant(db):

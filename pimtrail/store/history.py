@@ -169,6 +169,32 @@ class HistoryStore:
             raise HistoryError(f"no raw receipt {sha256}")
         return zlib.decompress(data)
 
+    # -- control results ------------------------------------------------------------------
+    def save_check_run(self, tenant_id: str, snapshot_id: int, profile: str, period: tuple[datetime, datetime],
+                       settings_hash: str, results: list[dict[str, Any]]) -> int:
+        from pimtrail.store.results import save_run
+
+        return save_run(self.engine, tenant_id, snapshot_id, profile, period, settings_hash, results)
+
+    def control_posture(self, tenant_id: str, profile: str) -> dict[int, dict[str, str]]:
+        from pimtrail.store.results import latest_runs
+
+        return latest_runs(self.engine, tenant_id, profile)
+
+    def snapshot(self, tenant_id: str, selector: str | int | None) -> SnapshotInfo:
+        """`latest`, a sequence number (`#3` or `3`) or nothing -> the snapshot."""
+        snaps = self.snapshots(tenant_id)
+        if not snaps:
+            raise HistoryError(f"tenant {tenant_id} has no snapshots (run `pimtrail collect`)")
+        if selector in (None, "", "latest"):
+            return snaps[-1]
+        text = str(selector).lstrip("#")
+        if text.isdigit():
+            for s in snaps:
+                if s.seq == int(text):
+                    return s
+        raise HistoryError(f"--snapshot {selector}: no such snapshot (use latest or 1..{snaps[-1].seq})")
+
     # -- integrity -----------------------------------------------------------------------
     def verify(self, tenant_id: str | None = None) -> _verify.VerifyReport:
         tenants = [tenant_id] if tenant_id else self.tenants()

@@ -167,10 +167,15 @@ def _append_events(conn: Connection, tenant: str, seq: int,
     """Insert events not stored before (by kind + source id); return what was added."""
     if not snap.events:
         return []
-    earliest = min(e.occurred_at for e in snap.events)
-    known = set(tuple(r) for r in conn.execute(
-        select(event_table.c.kind, event_table.c.source_id).where(
-            event_table.c.tenant_id == tenant, event_table.c.occurred_at >= earliest)).all())
+    known: set[tuple[str, str]] = set()
+    by_kind: dict[str, list[str]] = {}
+    for ev in snap.events:
+        by_kind.setdefault(ev.kind, []).append(ev.source_id)
+    for kind, ids in by_kind.items():
+        for part in chunks(sorted(set(ids)), 500):
+            known.update((kind, sid) for sid in conn.execute(select(event_table.c.source_id).where(
+                event_table.c.tenant_id == tenant, event_table.c.kind == kind,
+                event_table.c.source_id.in_(part))).scalars())
     rows, added = [], []
     for ev in snap.events:
         ident = (ev.kind, ev.source_id)

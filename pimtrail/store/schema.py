@@ -140,10 +140,44 @@ class Event(SQLModel, table=True):
     first_seen: int  # seq of the snapshot that first brought it
 
 
+class CheckRun(SQLModel, table=True):
+    """One evaluation of the controls on one snapshot with one profile and configuration."""
+
+    __tablename__ = "check_run"
+    __table_args__ = (Index("ix_check_run_snapshot", "tenant_id", "snapshot_id"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=TENANT)
+    snapshot_id: int = Field(foreign_key="snapshot.id")
+    profile: str = Field(max_length=64)
+    evaluated_at: datetime = Field(sa_type=DateTime)
+    period_from: datetime = Field(sa_type=DateTime)
+    period_to: datetime = Field(sa_type=DateTime)
+    tool_version: str = Field(max_length=32)
+    settings_hash: str = Field(max_length=HASH)  # profile parameters + config that shaped the verdicts
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class ControlResult(SQLModel, table=True):
+    __tablename__ = "control_result"
+    __table_args__ = (Index("ix_control_result_run", "run_id"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=TENANT)
+    run_id: int = Field(foreign_key="check_run.id")
+    control_id: str = Field(max_length=32)
+    status: str = Field(max_length=16)
+    severity: str = Field(max_length=16)
+    finding_count: int
+    data: str = Field(sa_column=Column(Text, nullable=False))  # the result as JSON, findings included
+
+
 snapshot_table = Snapshot.__table__
 coverage_table = Coverage.__table__
 blob_table = Blob.__table__
 receipt_table = Receipt.__table__
 fact_table = Fact.__table__
 event_table = Event.__table__
+check_run_table = CheckRun.__table__
+control_result_table = ControlResult.__table__
 metadata = SQLModel.metadata

@@ -1,0 +1,1 @@
+"""Live collection through Microsoft Graph (msgraph-sdk, imported lazily)."""

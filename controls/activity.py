@@ -1,0 +1,185 @@
+"""Activations and approvals over the evaluation period; unused privilege."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from pimtrail.timeutil import parse_iso
+
+from .base import each, holding_evidence, holding_subject, passed, short
+from .model import Finding, Status, Subject
+from .registry import control
+from .view import SnapshotView
+
+ACTIVITY_DATA = ("role_definitions", "role_policy_assignments", "directory_audits")
+
+
+def _subject(view: SnapshotView, act) -> Subject:
+    p = view.principal(act.principal_id) if act.principal_id else {}
+    return Subject(act.principal_id, p.get("upn") or act.principal_name, p.get("type") or "user", act.role_name)
+
+
+def _evidence(act) -> dict:
+    return {"correlation_id": act.correlation_id, "requested_at": act.requested_at, "start": act.start,
+            "end": act.end, "justification": act.justification, "approval": act.approval,
+            "approvers": act.approvers, "outcome": act.outcome, "audit_ids": act.events}
+
+
+@control("PIM-ACT-013", "Activations of approval-required roles were approved by someone else", "high",
+         rationale="Approval is the control that stops a stolen eligible account from activating alone; a "
+                   "self-approval or a missing approval means it did not work (NIST AC-5).",
+         remediation="Investigate each listed activation; make sure approvers are named people other than the "
+                     "requesters, and that the approval rule is on for the role.",
+         datasets=ACTIVITY_DATA)
+def approvals(view: SnapshotView, params: dict) -> list[Finding]:
+    needs_approval = {p["role_id"] for p in view.facts.get("role_policy", []) if p.get("approval_required")}
+    findings = []
+    for act in view.activations:
+        if act.scope != "role" or act.role_id not in needs_approval or act.outcome == "denied":
+            continue
+        who = act.principal_name or act.principal_id
+        if act.self_approved:
+            status, message = Status.FAIL, f"{who} approved their own activation of {act.role_name}"
+        elif act.outcome == "activated" and act.approval != "approved":
+            status, message = Status.FAIL, f"{who} activated {act.role_name} with no approval on record"
+        else:
+            continue
+        findings.append(Finding(status, f"{act.requested_at or act.start}: {message}", _subject(view, act),
+                                _evidence(act)))
+    checked = sum(1 for a in view.activations if a.role_id in needs_approval)
+    return findings or [passed(f"{checked} activation(s) of approval-required roles, each approved by another person",
+                               activations=checked)]
+
+
+@control("PIM-ACT-014", "Activations carry a meaningful justification", "low",
+         rationale="The justification is the auditor's only record of why privilege was used.",
+         remediation="Require justification in the role settings and coach admins to name the ticket or task.",
+         datasets=ACTIVITY_DATA, params=("justification_min_length", "justification_placeholders"))
+def justifications(view: SnapshotView, params: dict) -> list[Finding]:
+    minimum = int(params["justification_min_length"])
+    placeholders = {p.lower() for p in params["justification_placeholders"]}
+
+    def check(act):
+        if act.outcome == "denied":
+            return None
+        text = (act.justification or "").strip()
+        if len(text) >= minimum and text.lower() not in placeholders:
+            return None
+        return Finding(Status.WARN, f"{act.requested_at or act.start}: {act.principal_name} activated "
+                       f"{act.role_name or 'a group'} with justification {short(text) or '(none)'!r}",
+                       _subject(view, act), _evidence(act))
+
+    return each(view.activations, check, f"{len(view.activations)} activation(s), each with a justification")
+
+
+def off_hours(when: datetime, hours) -> bool:
+    local = when.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(hours.time_zone))
+    day = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][local.weekday()]
+    return day not in hours.days or not hours.start <= local.time() < hours.end
+
+
+@control("PIM-ACT-015", "Tier-0 activations outside business hours", "medium",
+         rationale="A Global Administrator activation at 01:27 is either an incident or an attacker; either way "
+                   "someone should look.",
+         remediation="Confirm each listed activation with the person and the incident or change it served.",
+         datasets=ACTIVITY_DATA)
+def off_hours_activations(view: SnapshotView, params: dict) -> list[Finding]:
+    hours = view.config.business_hours
+
+    def check(act):
+        when = act.start or act.requested_at
+        if act.scope != "role" or view.tier(act.role_id) != 0 or not when or act.outcome == "denied":
+            return None
+        if not off_hours(parse_iso(when), hours):
+            return None
+        return Finding(Status.WARN, f"{when}: {act.principal_name} activated {act.role_name} outside business "
+                       f"hours ({hours.start:%H:%M}–{hours.end:%H:%M} {hours.time_zone})",
+                       _subject(view, act), _evidence(act))
+
+    return each(view.activations, check, "no tier-0 activation outside business hours")
+
+
+@control("PIM-ACT-016", "Repeated re-activation of the same role", "low",
+         rationale="Someone activating the same role many times a week either needs a different role or is "
+                   "clicking through prompts (prompt fatigue).",
+         remediation="Review whether the person needs a narrower standing role or a longer, justified activation.",
+         datasets=ACTIVITY_DATA, params=("reactivation_max", "reactivation_window_days"))
+def reactivations(view: SnapshotView, params: dict) -> list[Finding]:
+    limit, window = int(params["reactivation_max"]), timedelta(days=int(params["reactivation_window_days"]))
+    by_person: dict[tuple, list] = defaultdict(list)
+    for act in view.activations:
+        if act.outcome == "activated" and act.start:
+            by_person[(act.principal_id, act.role_id or act.group_id)].append(act)
+    findings = []
+    for acts in by_person.values():
+        times = sorted(parse_iso(a.start) for a in acts)
+        worst = max(sum(1 for t in times if start <= t < start + window) for start in times)
+        if worst > limit:
+            act = acts[0]
+            findings.append(Finding(Status.WARN, f"{act.principal_name} activated {act.role_name or 'a group'} "
+                                    f"{worst} times within {window.days} days (more than {limit})",
+                                    _subject(view, act), {"activations": len(acts), "max_in_window": worst}))
+    return findings or [passed(f"nobody activated one role more than {limit} times in {window.days} days")]
+
+
+@control("PIM-ACT-017", "Stale eligibility: eligible but never activated", "low",
+         rationale="An eligibility nobody uses is risk without benefit (PIM's own 'administrators aren't using "
+                   "their privileged roles' alert).",
+         remediation="Remove eligibilities not activated within the threshold, or record why they are kept.",
+         datasets=("role_definitions", "role_eligibility_instances", "directory_audits"),
+         params=("stale_eligibility_days",))
+def stale_eligibility(view: SnapshotView, params: dict) -> list[Finding]:
+    days = int(params["stale_eligibility_days"])
+    now = view.snapshot.collected_at
+    last_used: dict[tuple, str] = {}
+    for act in view.activations:
+        if act.outcome == "activated" and act.start:
+            key = (act.principal_id, act.role_id)
+            last_used[key] = max(last_used.get(key, ""), act.start)
+    first_seen = view.snapshots[0].collected_at
+
+    def check(h):
+        if h.state != "eligible" or h.via == "group" or view.tier(h.role_id) is None:
+            return None
+        since = parse_iso(h.start) if h.start else first_seen
+        if (now - since).days < days or (h.principal_id, h.role_id) in last_used:
+            return None
+        return Finding(Status.WARN, f"{h.principal_name} has been eligible for {h.role.get('name')} since "
+                       f"{since:%Y-%m-%d} with no activation on record in the period",
+                       holding_subject(h), holding_evidence(h, threshold_days=days))
+
+    return each(view.holdings(), check, f"every eligibility older than {days} days was used in the period")
+
+
+@control("PIM-ACT-018", "Stale privileged accounts", "medium",
+         rationale="Accounts that hold privilege but do not sign in are forgotten until an attacker finds them.",
+         remediation="Disable the account or remove its roles; confirm with its owner.",
+         datasets=("role_definitions", "role_assignment_instances", "role_eligibility_instances", "users"),
+         params=("stale_account_days",))
+def stale_accounts(view: SnapshotView, params: dict) -> list[Finding]:
+    days = int(params["stale_account_days"])
+    now = view.snapshot.collected_at
+    sign_ins = view.by_id("sign_in_activity", "user_id")
+    break_glass = view.break_glass_ids()
+    seen: set[str] = set()
+
+    def check(h):
+        if h.principal.get("type") != "user" or h.principal_id in seen or view.tier(h.role_id) not in (0, 1):
+            return None
+        seen.add(h.principal_id)
+        if h.principal_id in break_glass:
+            return None  # break-glass accounts are meant to stay unused
+        record = sign_ins.get(h.principal_id) or {}
+        last = record.get("last_sign_in") or record.get("last_non_interactive_sign_in")
+        if last and (now - parse_iso(last)).days <= days:
+            return None
+        created = h.principal.get("created")
+        if not last and created and (now - parse_iso(created)).days <= days:
+            return None
+        return Finding(Status.WARN, f"{h.principal_name} holds {h.role.get('name')} and last signed in "
+                       f"{last[:10] if last else 'never'} (threshold {days} days)", holding_subject(h),
+                       holding_evidence(h, last_sign_in=last))
+
+    return each(view.user_holdings(), check, f"every privileged user signed in within {days} days")

@@ -1,0 +1,44 @@
+"""The control catalogue as data and as the generated docs/controls.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .engine import frameworks_for, mappings
+from .profiles import available_profiles, load_profile
+from .registry import all_controls
+
+
+def catalogue_json() -> list[dict[str, Any]]:
+    return [{"id": c.id, "title": c.title, "severity": c.severity.value, "family": c.family,
+             "rationale": c.rationale, "remediation": c.remediation, "datasets": list(c.datasets),
+             "params": list(c.params), "frameworks": frameworks_for(c.id)} for c in all_controls()]
+
+
+def catalogue_markdown() -> str:
+    titles = mappings().get("frameworks", {})
+    profiles = {name: load_profile(name) for name in available_profiles()}
+    lines = ["# Control catalogue", "",
+             "Generated from the control registry by `pimtrail controls --format markdown`; CI fails when this",
+             "file is stale. Statuses: `pass`, `fail`, `warn`, `not_assessable` (a dataset the control needs was not",
+             "collected — never read as a pass), `not_applicable`, `excepted` (an unexpired exception from",
+             "`pimtrail.toml` matched).", "",
+             "| id | severity | title |", "|---|---|---|"]
+    controls = all_controls()
+    lines += [f"| [{c.id}](#{c.id.lower()}) | {c.severity.value} | {c.title} |" for c in controls]
+    for c in controls:
+        lines += ["", f"## {c.id}", "", f"**{c.title}** — severity {c.severity.value}", "",
+                  f"*Why:* {c.rationale}", "", f"*Fix:* {c.remediation}", "",
+                  f"*Needs:* {', '.join(f'`{d}`' for d in c.datasets) or 'the snapshot history'}"]
+        if c.params:
+            values = "; ".join(f"`{p}` = " + ", ".join(f"{n}: {profiles[n].params.get(p)!r}" for n in profiles)
+                               for p in c.params)
+            lines += ["", f"*Parameters:* {values}"]
+        maps = frameworks_for(c.id)
+        if maps:
+            lines += ["", "| framework | requirement |", "|---|---|"]
+            for fw, items in sorted(maps.items()):
+                for item in items:
+                    lines.append(f"| {titles.get(fw, {}).get('title', fw)} | {item} "
+                                 f"{titles.get(fw, {}).get('items', {}).get(item, '')} |")
+    return "\n".join(lines) + "\n"
