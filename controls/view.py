@@ -105,8 +105,12 @@ class SnapshotView:
         """(member id, how, permanent, record) for everyone who is or may become a member:
         plain membership, active PIM for Groups membership, eligible PIM for Groups membership."""
         out = []
+        # Graph lists a PIM-activated member among the group's members too: that membership is the
+        # PIM assignment, not a plain one, so it is taken from the PIM record below.
+        via_pim = {m["principal_id"] for m in self.facts.get("group_pim_assignment", [])
+                   if m["group_id"] == group_id and m.get("access", "member") == "member"}
         for m in self.facts.get("group_member", []):
-            if m["group_id"] == group_id:
+            if m["group_id"] == group_id and m["member_id"] not in via_pim:
                 out.append((m["member_id"], "membership", True, m))
         for kind in ("group_pim_assignment", "group_pim_eligibility"):
             for m in self.facts.get(kind, []):

@@ -251,7 +251,7 @@ def demo(
     """Run the whole pipeline on the sample tenant (no tenant needed)."""
     from pimtrail import collect as service
     from pimtrail.store import HistoryStore
-    from pimtrail.views import demo_summary
+    from pimtrail.views import demo_summary, sample_checks, sample_config_text
 
     out.mkdir(parents=True, exist_ok=True)
     db_path = out / "pimtrail.db"
@@ -263,13 +263,25 @@ def demo(
         service.ingest_all(store, snaps, progress=_report)
         report = store.verify()
         summary = demo_summary(store)
+        checks = sample_checks(store)
     say()
     say(f"History: {db_path}  ({summary['snapshots']} snapshots of tenant {summary['tenant_name']} "
         f"{summary['tenant_id']})")
     say(f"Hash chain: {'intact' if report.ok else 'BROKEN'} over {len(report.checks)} snapshots")
     for line in summary["lines"]:
         say(f"  {line}")
-    say(f"\nTry: pimtrail snapshots --db {db_path}    pimtrail verify --db {db_path}")
+    for label, check_report in checks:
+        counts = check_report.counts()
+        say(f"\nControls at quarter {label} (snapshot #{check_report.view.snapshot.seq}, profile "
+            f"{check_report.view.profile.name}): " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
+        for r in check_report.results:
+            if r.status.value in ("fail", "warn"):
+                first = next(f for f in r.findings if f.status.value == r.status.value)
+                say(f"  {r.status.value.upper():<5} {r.control.id:<13} {first.message}")
+    config = out / "pimtrail.toml"
+    config.write_text(sample_config_text())
+    say(f"\nTry: pimtrail snapshots --db {db_path}    pimtrail verify --db {db_path}\n"
+        f"     pimtrail check --db {db_path} --config {config} [--snapshot 1] [--format json|sarif|junit|csv]")
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
 

@@ -65,3 +65,19 @@ def demo_summary(store: HistoryStore) -> dict[str, Any]:
                  f"{sum(a.self_approved for a in activations)} self-approved)")
     return {"tenant_id": tenant, "tenant_name": org[0]["name"] if org else "?",
             "snapshots": len(snaps), "lines": lines}
+
+
+def sample_config_text() -> str:
+    from importlib import resources
+
+    return (resources.files("pimtrail.sample_data") / "pimtrail.toml").read_text()
+
+
+def sample_checks(store: HistoryStore) -> list[tuple[str, Any]]:
+    """The sample tenant checked at the start and at the end of its quarter (results stored)."""
+    from pimtrail.check import run_check
+    from pimtrail.config import parse_config
+    import tomllib
+
+    config = parse_config(tomllib.loads(sample_config_text()), "sample_data/pimtrail.toml")
+    return [(label, run_check(store, config, snapshot=which)) for label, which in (("start", "1"), ("end", "latest"))]

@@ -24,7 +24,8 @@ def registrations(pages: DatasetPages) -> list[FactRecord]:
             "mfa_registered": item.flag("isMfaRegistered"), "mfa_capable": item.flag("isMfaCapable"),
             "passwordless_capable": item.flag("isPasswordlessCapable"),
             "admin": item.flag("isAdmin"), "default_method": item.text("defaultMfaMethod"),
-            "updated": item.when("lastUpdatedDateTime"),
+            # lastUpdatedDateTime is the report's refresh time, not a change of the user's methods:
+            # kept in the raw receipt, left out of the fact so an unchanged registration stays one row
         }, principal_id=user_id))
     return facts
 

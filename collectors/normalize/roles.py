@@ -122,5 +122,5 @@ def alerts(pages: DatasetPages) -> list[FactRecord]:
         "id": item.required("id"), "definition": item.text("alertDefinitionId"),
         "active": item.flag("isActive"), "incidents": item.get("incidentCount"),
         "severity": (item.get("alertDefinition") or {}).get("severityLevel"),
-        "last_scanned": item.when("lastScannedDateTime"), "last_modified": item.when("lastModifiedDateTime"),
+        "last_modified": item.when("lastModifiedDateTime"),  # lastScannedDateTime changes every scan
     }) for item in pages.items()]

