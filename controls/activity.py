@@ -34,21 +34,32 @@ def _evidence(act) -> dict:
                      "requesters, and that the approval rule is on for the role.",
          datasets=ACTIVITY_DATA)
 def approvals(view: SnapshotView, params: dict) -> list[Finding]:
-    needs_approval = {p["role_id"] for p in view.facts.get("role_policy", []) if p.get("approval_required")}
-    findings = []
+    findings, checked = [], 0
     for act in view.activations:
-        if act.scope != "role" or act.role_id not in needs_approval or act.outcome == "denied":
+        if act.scope != "role" or act.outcome == "denied":
             continue
-        who = act.principal_name or act.principal_id
-        if act.self_approved:
-            status, message = Status.FAIL, f"{who} approved their own activation of {act.role_name}"
-        elif act.outcome == "activated" and act.approval != "approved":
-            status, message = Status.FAIL, f"{who} activated {act.role_name} with no approval on record"
-        else:
+        # judge each activation by the policy in force when it happened, not today's
+        if act.self_approved:  # whatever the policy said, nobody may approve their own request
+            findings.append(Finding(Status.FAIL, f"{act.requested_at or act.start}: {act.principal_name or act.principal_id} "
+                                    f"approved their own activation of {act.role_name}", _subject(view, act),
+                                    _evidence(act)))
             continue
-        findings.append(Finding(status, f"{act.requested_at or act.start}: {message}", _subject(view, act),
-                                _evidence(act)))
-    checked = sum(1 for a in view.activations if a.role_id in needs_approval)
+        policy = view.policy_at(act.role_id, act.requested_at or act.start)
+        if policy is None:
+            current = next((p for p in view.facts.get("role_policy", []) if p["role_id"] == act.role_id), {})
+            if current.get("approval_required") and act.approval != "approved":
+                findings.append(Finding(Status.WARN, f"{act.requested_at or act.start}: {act.principal_name} activated "
+                                        f"{act.role_name} without approval; the policy changed after it, so whether "
+                                        "approval was required then is not in the history",
+                                        _subject(view, act), _evidence(act)))
+            continue
+        if not policy.get("approval_required"):
+            continue
+        checked += 1
+        if act.outcome == "activated" and act.approval != "approved":
+            findings.append(Finding(Status.FAIL, f"{act.requested_at or act.start}: {act.principal_name or act.principal_id} "
+                                    f"activated {act.role_name} with no approval on record", _subject(view, act),
+                                    _evidence(act)))
     return findings or [passed(f"{checked} activation(s) of approval-required roles, each approved by another person",
                                activations=checked)]
 

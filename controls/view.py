@@ -14,6 +14,7 @@ from typing import Any
 from pimtrail.activations import Activation, join_activations
 from pimtrail.config import Config
 from pimtrail.store import HistoryStore, SnapshotInfo
+from pimtrail.timeutil import iso
 
 from .profiles import Profile
 
@@ -60,6 +61,7 @@ class SnapshotView:
     profile: Profile
     config: Config
     activations: list[Activation] = field(default_factory=list)
+    policy_history: list[dict[str, Any]] = field(default_factory=list)  # role_policy versions up to this snapshot
     _cache: dict[str, Any] = field(default_factory=dict)
 
     # -- availability ------------------------------------------------------------------
@@ -89,6 +91,21 @@ class SnapshotView:
     @property
     def roles(self) -> dict[str, dict[str, Any]]:
         return self.by_id("role_definition")
+
+    def policy_at(self, role_id: str, when: str | None) -> dict[str, Any] | None:
+        """The role's activation policy in force at `when`: the newest version whose change time
+        (lastModifiedDateTime, else the snapshot that first saw it) is not after `when`; None when
+        the history holds no version that old."""
+        seen = {s.seq: iso(s.collected_at) for s in self.snapshots}
+        versions = [v for v in self.policy_history if v["data"].get("role_id") == role_id]
+        if not versions or not when:
+            return next((p for p in self.facts.get("role_policy", []) if p["role_id"] == role_id), None)
+        chosen = None  # every known version changed after `when`: what was in force then is unknown
+        for v in versions:
+            changed = v["data"].get("last_modified") or seen.get(v["valid_from"])
+            if changed and changed <= when:
+                chosen = v["data"]
+        return chosen
 
     def principal(self, principal_id: str) -> dict[str, Any]:
         return self.principals.get(principal_id) or {"id": principal_id, "type": "unknown"}
@@ -161,7 +178,8 @@ def build_view(store: HistoryStore, tenant: str, snapshot: SnapshotInfo, profile
     activations = [a for a in join_activations(audit)
                    if start <= _time(a.requested_at or a.start) < end]
     return SnapshotView(snapshot, store.snapshots(tenant), start, end, coverage, dict(facts),
-                        [e for e in audit if start <= _time(e["time"]) < end], profile, config, activations)
+                        [e for e in audit if start <= _time(e["time"]) < end], profile, config, activations,
+                        store.fact_history(tenant, "role_policy", snapshot.seq))
 
 
 def _time(value: str | None) -> datetime:

@@ -86,7 +86,8 @@ def policy(role: str, hours: int, *, mfa: bool, justification: bool, approvers: 
         "Notification_Admin_Admin_Eligibility", "Notification_Admin_Admin_Assignment",
         "Notification_Admin_EndUser_Assignment")]
     return {"id": f"{scope_type}_{scope}_{role}", "policyId": f"pol-{role}", "scopeId": scope, "scopeType": scope_type,
-            "roleDefinitionId": role, "policy": {"id": f"pol-{role}", "rules": rules}}
+            "roleDefinitionId": role, "policy": {"id": f"pol-{role}", "lastModifiedDateTime": "2026-01-15T09:00:00Z",
+                                                 "rules": rules}}
 
 
 def audit(aid: str, when: str, activity: str, correlation: str, actor: str, target: str, role: str,

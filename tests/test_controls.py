@@ -205,3 +205,16 @@ def test_registry_refuses_duplicate_ids():
 
     with pytest.raises(RegistryError, match="duplicate"):
         control("PIM-GA-001", "again", "low", rationale="r", remediation="r", datasets=("users",))(lambda v, p: [])
+
+
+@pytest.mark.parametrize("changed_days_ago, expected", [(1, Status.WARN), (10, Status.FAIL)])
+def test_activations_are_judged_by_the_policy_in_force_then(tmp_path, changed_days_ago, expected):
+    """Bob activated Exchange Administrator 5 days ago without approval; the policy now requires it."""
+    def require_approval(data):
+        assignment = find(data, "role_policy_assignments", "roleDefinitionId", t.EXCHANGE_ADMIN)
+        assignment["policy"]["lastModifiedDateTime"] = iso(parse_iso(NOW) - timedelta(days=changed_days_ago))
+        policy_rule(data, t.EXCHANGE_ADMIN, "Approval_EndUser_Assignment")["setting"].update(
+            isApprovalRequired=True, approvalStages=[{"primaryApprovers": [
+                {"@odata.type": "#microsoft.graph.singleUser", "userId": t.ERIN, "description": "erin"}]}])
+
+    assert check(tmp_path, require_approval)["PIM-ACT-013"].status is expected

@@ -133,6 +133,15 @@ class HistoryStore:
                     fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind,
                     fact_table.c.key == key).order_by(fact_table.c.valid_from))]
 
+    def fact_history(self, tenant_id: str, kind: str, upto_seq: int) -> list[dict[str, Any]]:
+        """Every version of one kind of fact that began by snapshot `upto_seq`, oldest first."""
+        with self.engine.connect() as conn:
+            return [{"valid_from": r.valid_from, "valid_to": r.valid_to, "data": json.loads(r.data)}
+                    for r in conn.execute(select(fact_table.c.valid_from, fact_table.c.valid_to, fact_table.c.data)
+                                          .where(fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind,
+                                                 fact_table.c.valid_from <= upto_seq)
+                                          .order_by(fact_table.c.valid_from, fact_table.c.id))]
+
     def holders_on(self, tenant_id: str, when: datetime, role_id: str | None = None) -> list[dict[str, Any]]:
         """Who held which role (active or eligible) on `when`, per the newest snapshot taken by
         then: one query joining the versioned facts to the snapshot in force."""
