@@ -144,18 +144,19 @@ def reactivations(view: SnapshotView, params: dict) -> list[Finding]:
 def stale_eligibility(view: SnapshotView, params: dict) -> list[Finding]:
     days = int(params["stale_eligibility_days"])
     now = view.snapshot.collected_at
-    last_used: dict[tuple, str] = {}
+    used: set[tuple] = set()
     for act in view.activations:
         if act.outcome == "activated" and act.start:
-            key = (act.principal_id, act.role_id)
-            last_used[key] = max(last_used.get(key, ""), act.start)
+            # a PIM for Groups activation uses the roles the group holds: key it by the group
+            used.add((act.principal_id, act.group_id if act.scope == "group" else act.role_id))
     first_seen = view.snapshots[0].collected_at
 
     def check(h):
         if h.state != "eligible" or h.via == "group" or view.tier(h.role_id) is None:
             return None
         since = parse_iso(h.start) if h.start else first_seen
-        if (now - since).days < days or (h.principal_id, h.role_id) in last_used:
+        through = h.group_id if h.via == "pim_group" else h.role_id
+        if (now - since).days < days or (h.principal_id, through) in used:
             return None
         return Finding(Status.WARN, f"{h.principal_name} has been eligible for {h.role.get('name')} since "
                        f"{since:%Y-%m-%d} with no activation on record in the period",

@@ -92,9 +92,6 @@ def review_outcomes(view: SnapshotView, params: dict) -> list[Finding]:
         if inst.get("status") not in ("Completed", "Applied", "AutoReviewed"):
             findings.append(Finding(Status.FAIL, f"{label} is {inst.get('status')}, not completed",
                                     evidence={"instance_id": inst["id"]}))
-        if not decisions:
-            findings.append(Finding(Status.FAIL, f"{label}: no decision recorded",
-                                    evidence={"instance_id": inst["id"]}))
         not_reviewed = [d for d in decisions if d.get("decision") in (None, "NotReviewed")]
         if decisions and len(not_reviewed) / len(decisions) > bound:
             findings.append(Finding(Status.WARN, f"{label}: {len(not_reviewed)} of {len(decisions)} decisions left "

@@ -126,17 +126,20 @@ class Authentication:
             created = at_utc(cfg["created"])
             if created > t:
                 continue
-            state, modified = cfg["state"], None
-            for change in cfg.get("changes", []):
+            state, name, roles, modified = cfg["state"], cfg["name"], cfg.get("roles", []), None
+            for change in cfg.get("changes", []):  # a change sets any of a new state, name and roles
+                if set(change) - {"at", "state", "name", "roles"} or len(change) < 2:
+                    raise ValueError(f"{cfg['key']}: a change sets `state`, `name` and/or `roles` at `at`")
                 if at_utc(change["at"]) <= t:
-                    state, modified = change["state"], at_utc(change["at"])
+                    state, modified = change.get("state", state), at_utc(change["at"])
+                    name, roles = change.get("name", name), change.get("roles", roles)
             strength = strengths[cfg["strength"]] if "strength" in cfg else None
             if strength is not None:
                 strength = {k: v for k, v in strength.items() if not k.startswith("combinationConfigurations")}
             out.append({
                 "id": self.s.ids.guid("ca-policy", cfg["key"]),
                 "templateId": None,
-                "displayName": cfg["name"],
+                "displayName": name,
                 "createdDateTime": iso(created),
                 "modifiedDateTime": iso(modified),
                 "state": state,
@@ -162,7 +165,7 @@ class Authentication:
                         "excludeUsers": [self.s.ref(k, ("user",)).id for k in cfg.get("exclude_users", [])],
                         "includeGroups": [],
                         "excludeGroups": [],
-                        "includeRoles": [self.s.role_by_key(k).id for k in cfg.get("roles", [])],
+                        "includeRoles": [self.s.role_by_key(k).id for k in roles],
                         "excludeRoles": [],
                         "includeGuestsOrExternalUsers": None,
                         "excludeGuestsOrExternalUsers": None,

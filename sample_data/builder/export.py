@@ -68,14 +68,14 @@ class Snapshotter:
             "access_review_definitions": body(context_url("identityGovernance/accessReviews/definitions"),
                                               rv.definitions(t)),
             "access_review_instances": per_parent("access_review_instances", [
-                (rv.definition_id, body(context_url(
-                    f"identityGovernance/accessReviews/definitions('{rv.definition_id}')/instances"),
-                    rv.instances(t)))] if rv.definitions(t) else []),
+                (rv.definition_id(d), body(context_url(
+                    f"identityGovernance/accessReviews/definitions('{rv.definition_id(d)}')/instances"),
+                    rv.instances(d, t))) for d in rv.defined_at(t)]),
             "access_review_decisions": per_parent("access_review_decisions", [
-                (f"{rv.definition_id}/{instance_id}", body(context_url(
-                    f"identityGovernance/accessReviews/definitions('{rv.definition_id}')"
+                (f"{rv.definition_id(d)}/{instance_id}", body(context_url(
+                    f"identityGovernance/accessReviews/definitions('{rv.definition_id(d)}')"
                     f"/instances('{instance_id}')/decisions"), rv.decisions(rnd, role, t)))
-                for rnd, role, instance_id in rv.instance_parents(t)]),
+                for d in rv.defined_at(t) for rnd, role, instance_id in rv.instance_parents(d, t)]),
             "directory_audits": pages("directory_audits", context_url("auditLogs/directoryAudits"),
                                       self.audit.window(t), col["audits_page_size"], self.s.ids, t),
             "users": pages("users", context_url(f"users({_USERS_SELECT})"), d.users(t),

@@ -26,6 +26,8 @@ SETTING_KEYS = {
     "active_expiry_required": "Expiration_Admin_Assignment.isExpirationRequired",
     "active_requires": "Enablement_Admin_Assignment.enabledRules",
     "notify_activation_to": "Notification_Admin_EndUser_Assignment.notificationRecipients",
+    "notify_eligible_to": "Notification_Admin_Admin_Eligibility.notificationRecipients",
+    "notify_assignment_to": "Notification_Admin_Admin_Assignment.notificationRecipients",
 }
 _ENTRY_KEYS = set(SETTING_KEYS) | {"name", "roles", "effective", "by"}
 
@@ -148,11 +150,11 @@ class Policies:
             _expiration("Expiration_Admin_Eligibility", "Admin", "Eligibility",
                         st["eligible_expiry_required"], st["eligible_expiry"]),
             _enablement("Enablement_Admin_Eligibility", "Admin", "Eligibility", []),
-            *_notifications("Admin", "Eligibility", []),
+            *_notifications("Admin", "Eligibility", st["notify_eligible_to"]),
             _expiration("Expiration_Admin_Assignment", "Admin", "Assignment",
                         st["active_expiry_required"], st["active_expiry"]),
             _enablement("Enablement_Admin_Assignment", "Admin", "Assignment", st["active_requires"]),
-            *_notifications("Admin", "Assignment", []),
+            *_notifications("Admin", "Assignment", st["notify_assignment_to"]),
             _expiration("Expiration_EndUser_Assignment", "EndUser", "Assignment", True, st["activation_max"]),
             _enablement("Enablement_EndUser_Assignment", "EndUser", "Assignment", st["activation_requires"]),
             {

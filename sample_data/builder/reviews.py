@@ -1,4 +1,4 @@
-"""Access reviews: the recurring definition, its instances (one per round and role) and decisions."""
+"""Access reviews: the recurring definitions, their instances (one per round and role) and decisions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from .directory import ZERO_GUID
 from .ids import GRAPH, at_utc, iso
 from .scenario import Principal, Role
-from .timeline import ReviewItem, ReviewRound, Timeline
+from .timeline import Review, ReviewItem, ReviewRound, Timeline
 
 _NOBODY = {"id": ZERO_GUID, "displayName": "", "userPrincipalName": ""}
 
@@ -17,73 +17,79 @@ class Reviews:
     def __init__(self, tl: Timeline) -> None:
         self.tl = tl
         self.s = tl.s
-        self.cfg = tl.review_cfg
-        self.definition_id = self.s.ids.guid("access-review-definition", self.cfg["name"])
-        self.created = at_utc(self.cfg["created"])
 
-    def _reviewers(self, prefix: str = "") -> list[dict[str, Any]]:
+    def definition_id(self, rv: Review) -> str:
+        return self.s.ids.guid("access-review-definition", rv.cfg["name"])
+
+    def defined_at(self, t: datetime) -> list[Review]:
+        return [rv for rv in self.tl.reviews if at_utc(rv.cfg["created"]) <= t]
+
+    def _reviewers(self, rv: Review, prefix: str = "") -> list[dict[str, Any]]:
         return [{"query": f"{prefix}/users/{self.s.ref(k, ('user',)).id}", "queryType": "MicrosoftGraph",
-                 "queryRoot": None} for k in self.cfg["reviewers"]]
+                 "queryRoot": None} for k in rv.cfg["reviewers"]]
 
     def definitions(self, t: datetime) -> list[dict[str, Any]]:
-        if t < self.created:
-            return []
-        creator = self.s.ref(self.cfg["created_by"], ("user",))
+        return [self._definition(rv) for rv in self.defined_at(t)]
+
+    def _definition(self, rv: Review) -> dict[str, Any]:
+        cfg = rv.cfg
+        created = at_utc(cfg["created"])
+        creator = self.s.ref(cfg["created_by"], ("user",))
         settings = {
             "mailNotificationsEnabled": True,
             "reminderNotificationsEnabled": True,
             "justificationRequiredOnApproval": True,
             "defaultDecisionEnabled": True,
-            "defaultDecision": self.cfg["default_decision"],
-            "instanceDurationInDays": self.cfg["duration_days"],
-            "autoApplyDecisionsEnabled": self.cfg["auto_apply"],
-            "recommendationsEnabled": self.cfg["recommendations"],
-            "recommendationLookBackDuration": self.cfg["recommendation_lookback"],
+            "defaultDecision": cfg["default_decision"],
+            "instanceDurationInDays": cfg["duration_days"],
+            "autoApplyDecisionsEnabled": cfg["auto_apply"],
+            "recommendationsEnabled": cfg["recommendations"],
+            "recommendationLookBackDuration": cfg["recommendation_lookback"],
             "decisionHistoriesForReviewersEnabled": False,
             "recurrence": {
                 "pattern": {"type": "absoluteMonthly", "interval": 1, "month": 0,
-                            "dayOfMonth": self.cfg["day_of_month"], "daysOfWeek": [],
+                            "dayOfMonth": cfg["day_of_month"], "daysOfWeek": [],
                             "firstDayOfWeek": "sunday", "index": "first"},
                 "range": {"type": "noEnd", "numberOfOccurrences": 0, "recurrenceTimeZone": None,
-                          "startDate": self.cfg["first"].isoformat(), "endDate": None},
+                          "startDate": cfg["first"].isoformat(), "endDate": None},
             },
             "applyActions": [{"@odata.type": "#microsoft.graph.removeAccessApplyAction"}],
             "recommendationInsightSettings": [],
         }
-        return [{
-            "id": self.definition_id,
-            "displayName": self.cfg["name"],
-            "createdDateTime": iso(self.created),
-            "lastModifiedDateTime": iso(self.created),
+        return {
+            "id": self.definition_id(rv),
+            "displayName": cfg["name"],
+            "createdDateTime": iso(created),
+            "lastModifiedDateTime": iso(created),
             "status": "InProgress",
-            "descriptionForAdmins": self.cfg["description_for_admins"],
-            "descriptionForReviewers": self.cfg["description_for_reviewers"],
+            "descriptionForAdmins": cfg["description_for_admins"],
+            "descriptionForReviewers": cfg["description_for_reviewers"],
             "createdBy": {"id": creator.id, "displayName": creator.name, "userPrincipalName": creator.upn},
             "scope": {
                 "@odata.type": "#microsoft.graph.principalResourceMembershipsScope",
                 "principalScopes": [_query("/users"), _query("/groups")],
-                "resourceScopes": [_query(f"/roleManagement/directory/roleDefinitions/{r.id}")
-                                   for r in self.tl.high_risk],
+                "resourceScopes": [_query(f"/roleManagement/directory/roleDefinitions/{r.id}") for r in rv.roles],
             },
-            "reviewers": self._reviewers(),
+            "reviewers": self._reviewers(rv),
             "fallbackReviewers": [],
             "additionalNotificationRecipients": [],
             "settings": settings,
             "stageSettings": [],
-        }]
+        }
 
     # ------------------------------------------------------------------ instances
     def instance_id(self, rnd: ReviewRound, role: Role) -> str:
-        return self.s.ids.guid("access-review-instance", rnd.label, role.key)
+        return self.s.ids.guid("access-review-instance", rnd.label, role.key)  # a role is in one review only
 
-    def rounds_at(self, t: datetime) -> list[ReviewRound]:
-        return [r for r in self.tl.rounds if r.opens <= t]
+    @staticmethod
+    def rounds_at(rv: Review, t: datetime) -> list[ReviewRound]:
+        return [r for r in rv.rounds if r.opens <= t]
 
-    def instances(self, t: datetime) -> list[dict[str, Any]]:
+    def instances(self, rv: Review, t: datetime) -> list[dict[str, Any]]:
         out = []
-        for rnd in self.rounds_at(t):
+        for rnd in self.rounds_at(rv, t):
             status = "InProgress" if t < rnd.closes else ("Completed" if t < rnd.applied else "Applied")
-            for role in sorted(self.tl.high_risk, key=lambda r: r.name):
+            for role in sorted(rv.roles, key=lambda r: r.name):
                 out.append({
                     "id": self.instance_id(rnd, role),
                     "startDateTime": iso(rnd.opens),
@@ -94,14 +100,14 @@ class Reviews:
                         "principalScopes": [_query("/v1.0/users"), _query("/v1.0/groups")],
                         "resourceScopes": [_query(f"/beta/roleManagement/directory/roleDefinitions/{role.id}")],
                     },
-                    "reviewers": self._reviewers("/v1.0"),
+                    "reviewers": self._reviewers(rv, "/v1.0"),
                     "fallbackReviewers": [],
                 })
         return out
 
-    def instance_parents(self, t: datetime) -> list[tuple[ReviewRound, Role, str]]:
-        return [(rnd, role, self.instance_id(rnd, role)) for rnd in self.rounds_at(t)
-                for role in sorted(self.tl.high_risk, key=lambda r: r.name)]
+    def instance_parents(self, rv: Review, t: datetime) -> list[tuple[ReviewRound, Role, str]]:
+        return [(rnd, role, self.instance_id(rnd, role)) for rnd in self.rounds_at(rv, t)
+                for role in sorted(rv.roles, key=lambda r: r.name)]
 
     def decisions(self, rnd: ReviewRound, role: Role, t: datetime) -> list[dict[str, Any]]:
         instance_id = self.instance_id(rnd, role)

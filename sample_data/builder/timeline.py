@@ -1,6 +1,6 @@
 """The tenant's state at any moment: assignments, activations, group links, sign-ins.
 
-It also plays the monthly access review: the scenario's decisions are applied here, so an
+It also plays the monthly access reviews: the scenario's decisions are applied here, so an
 assignment a review removed is gone from every later snapshot, and it checks every
 activation against the eligibility and PIM settings in force when it was requested.
 """
@@ -40,14 +40,27 @@ class ReviewRound:
     items: list[ReviewItem] = field(default_factory=list)
 
 
+@dataclass
+class Review:
+    """One recurring access review definition (`[[review]]`) and the rounds it ran."""
+
+    cfg: dict[str, Any]
+    roles: list[Role]  # its `roles`, or every high-risk role when it names none
+    rounds: list[ReviewRound] = field(default_factory=list)
+
+
 class Timeline:
     def __init__(self, s: Scenario) -> None:
         self.s = s
         self.policies = Policies(s)
-        self.review_cfg: dict[str, Any] = s.raw["review"]
         self.high_risk = [r for r in s.roles.values() if r.high_risk]
+        self.reviews = [Review(cfg, [s.role_by_key(k) for k in cfg["roles"]] if "roles" in cfg else self.high_risk)
+                        for cfg in s.raw.get("review", [])]
+        covered = [r.key for rv in self.reviews for r in rv.roles]
+        if len(covered) != len(set(covered)):
+            raise ValueError("two access reviews cover the same role")
         self.actions = self._collect_actions()
-        self.rounds = self._play_reviews()
+        self._play_reviews()
         self._check_activations()
         self._check_assignments()
 
@@ -71,7 +84,7 @@ class Timeline:
             add(link.by, link.until)
         for change in self.policies.changes():
             add(change.by, change.at)
-        for rnd in self.review_cfg.get("round", []):
+        for rnd in [r for rv in self.reviews for r in rv.cfg.get("round", [])]:
             for d in rnd["decisions"]:
                 add(self.s.ref(d["by"], ("user",)), at_utc(d["at"]))
         return {k: sorted(v) for k, v in acts.items()}
@@ -143,49 +156,55 @@ class Timeline:
         return holders
 
     # ------------------------------------------------------------------ access reviews
-    def _play_reviews(self) -> list[ReviewRound]:
-        cfg = self.review_cfg
+    def _play_reviews(self) -> None:
+        """Every round of every review, in time order: a removal shapes the scope of later rounds."""
+        rounds = sorted(((at_utc(rnd["opens"]), n, rv, rnd) for n, rv in enumerate(self.reviews)
+                         for rnd in rv.cfg.get("round", [])), key=lambda x: (x[0], x[1]))
+        for _, _, rv, rnd in rounds:
+            rv.rounds.append(self._play_round(rv, rnd))
+
+    def _play_round(self, rv: Review, rnd: dict[str, Any]) -> ReviewRound:
+        cfg = rv.cfg
         lookback = duration(cfg["recommendation_lookback"])
-        rounds = []
-        for rnd in cfg.get("round", []):
-            opens = at_utc(rnd["opens"])
-            if opens.day != cfg["day_of_month"] or opens.date() < cfg["first"]:
-                raise ValueError(f"review round {opens}: not on the recurrence (day {cfg['day_of_month']})")
-            closes = opens + timedelta(days=cfg["duration_days"])
-            applied = closes + timedelta(minutes=cfg["apply_delay_minutes"])
-            this = ReviewRound(opens.strftime("%Y-%m"), opens, closes, applied)
-            scope: dict[tuple[str, str], ReviewItem] = {}
-            for a in self.assignments_at(opens, "active") + self.assignments_at(opens, "eligible"):
-                if a.role.high_risk and a.who.kind in ("user", "group"):
-                    item = scope.setdefault((a.role.key, a.who.key), ReviewItem(a.role, a.who, []))
-                    item.assignments.append(a)
-            for item in scope.values():
-                if item.principal.kind == "user" and cfg.get("recommendations", False):
-                    seen = self.last_signin(item.principal, opens)
-                    inactive = seen is None or opens - seen > lookback
-                    disabled = item.principal.disabled is not None and item.principal.disabled <= opens
-                    item.recommendation = "Deny" if inactive or disabled else "Approve"
-            for d in rnd["decisions"]:
-                item = scope.get((d["role"], d["who"]))
-                if item is None:
-                    raise ValueError(f"review {this.label}: {d['who']} is not in scope for {d['role']}")
-                if d["decision"] not in ("Approve", "Deny"):
-                    raise ValueError(f"review {this.label}: bad decision {d['decision']!r}")
-                item.decision, item.why = d["decision"], d.get("why", "")
-                item.by, item.at = self.s.ref(d["by"], ("user",)), at_utc(d["at"])
-                if not opens <= item.at < closes:
-                    raise ValueError(f"review {this.label}: decision for {d['who']} outside the round")
-            this.items = sorted(scope.values(), key=lambda i: (i.role.name, i.principal.name))
-            for item in this.items:
-                if item.decision == "Approve" or not cfg.get("auto_apply", False):
-                    continue
-                for a in item.assignments:
-                    if a.live(applied):
-                        a.until, a.until_by = applied, None
-                        a.until_reason = f"Access review {cfg['name']} ({this.label}): {item.decision}"
-                        a.removed_by_review = this.label
-            rounds.append(this)
-        return rounds
+        opens = at_utc(rnd["opens"])
+        if opens.day != cfg["day_of_month"] or opens.date() < cfg["first"] or opens < at_utc(cfg["created"]):
+            raise ValueError(f"{cfg['name']} round {opens}: not on its recurrence (from {cfg['first']}, "
+                             f"day {cfg['day_of_month']})")
+        closes = opens + timedelta(days=cfg["duration_days"])
+        applied = closes + timedelta(minutes=cfg["apply_delay_minutes"])
+        this = ReviewRound(opens.strftime("%Y-%m"), opens, closes, applied)
+        scope: dict[tuple[str, str], ReviewItem] = {}
+        in_scope = {r.key for r in rv.roles}
+        for a in self.assignments_at(opens, "active") + self.assignments_at(opens, "eligible"):
+            if a.role.key in in_scope and a.who.kind in ("user", "group"):
+                item = scope.setdefault((a.role.key, a.who.key), ReviewItem(a.role, a.who, []))
+                item.assignments.append(a)
+        for item in scope.values():
+            if item.principal.kind == "user" and cfg.get("recommendations", False):
+                seen = self.last_signin(item.principal, opens)
+                inactive = seen is None or opens - seen > lookback
+                disabled = item.principal.disabled is not None and item.principal.disabled <= opens
+                item.recommendation = "Deny" if inactive or disabled else "Approve"
+        for d in rnd["decisions"]:
+            item = scope.get((d["role"], d["who"]))
+            if item is None:
+                raise ValueError(f"review {this.label}: {d['who']} is not in scope for {d['role']}")
+            if d["decision"] not in ("Approve", "Deny"):
+                raise ValueError(f"review {this.label}: bad decision {d['decision']!r}")
+            item.decision, item.why = d["decision"], d.get("why", "")
+            item.by, item.at = self.s.ref(d["by"], ("user",)), at_utc(d["at"])
+            if not opens <= item.at < closes:
+                raise ValueError(f"review {this.label}: decision for {d['who']} outside the round")
+        this.items = sorted(scope.values(), key=lambda i: (i.role.name, i.principal.name))
+        for item in this.items:
+            if item.decision == "Approve" or not cfg.get("auto_apply", False):
+                continue
+            for a in item.assignments:
+                if a.live(applied):
+                    a.until, a.until_by = applied, None
+                    a.until_reason = f"Access review {cfg['name']} ({this.label}): {item.decision}"
+                    a.removed_by_review = this.label
+        return this
 
     # ------------------------------------------------------------------ checks
     def _check_activations(self) -> None:
