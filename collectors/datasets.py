@@ -32,6 +32,7 @@ class Dataset:
     optional: bool = False  # a missing optional dataset does not make a snapshot partial
     licence: str = ""  # "P1" / "P2" when Graph refuses it without that licence
     note: str = ""
+    filter_required: bool = False  # Graph answers 400 when the request has no $filter
 
     @property
     def file_name(self) -> str:
@@ -76,7 +77,7 @@ DATASETS: tuple[Dataset, ...] = (
     Dataset("role_policy_assignments", "/policies/roleManagementPolicyAssignments",
             "RoleManagementPolicy.Read.Directory",
             query="$filter=scopeId eq '/' and scopeType eq 'DirectoryRole'&$expand=policy($expand=rules)",
-            licence="P2"),
+            licence="P2", filter_required=True),
     Dataset("role_assignable_groups", "/groups", "Group.Read.All",
             query="$filter=isAssignableToRole eq true"
                   "&$select=id,displayName,description,isAssignableToRole,securityEnabled,mailEnabled,groupTypes"),
@@ -87,14 +88,14 @@ DATASETS: tuple[Dataset, ...] = (
             note="beta: groups onboarded to PIM for Groups"),
     Dataset("group_assignment_instances", "/identityGovernance/privilegedAccess/group/assignmentScheduleInstances",
             "PrivilegedAssignmentSchedule.Read.AzureADGroup", parent=Parent.GROUP,
-            query="$filter=groupId eq '{id}'", licence="P2"),
+            query="$filter=groupId eq '{id}'", licence="P2", filter_required=True),
     Dataset("group_eligibility_instances", "/identityGovernance/privilegedAccess/group/eligibilityScheduleInstances",
             "PrivilegedEligibilitySchedule.Read.AzureADGroup", parent=Parent.GROUP,
-            query="$filter=groupId eq '{id}'", licence="P2"),
+            query="$filter=groupId eq '{id}'", licence="P2", filter_required=True),
     Dataset("group_policy_assignments", "/policies/roleManagementPolicyAssignments",
             "RoleManagementPolicy.Read.AzureADGroup", parent=Parent.GROUP,
             query="$filter=scopeId eq '{id}' and scopeType eq 'Group'&$expand=policy($expand=rules)",
-            licence="P2"),
+            licence="P2", filter_required=True),
     Dataset("access_review_definitions", "/identityGovernance/accessReviews/definitions",
             "AccessReview.Read.All"),
     Dataset("access_review_instances", "/identityGovernance/accessReviews/definitions/{id}/instances",
@@ -118,7 +119,7 @@ DATASETS: tuple[Dataset, ...] = (
     Dataset("authentication_strengths", "/policies/authenticationStrengthPolicies", "Policy.Read.All"),
     Dataset("role_management_alerts", "/identityGovernance/roleManagementAlerts/alerts",
             "RoleManagementAlert.Read.Directory", api="beta", optional=True,
-            query="$filter=scopeId eq '/' and scopeType eq 'DirectoryRole'", licence="P2",
+            query="$filter=scopeId eq '/' and scopeType eq 'DirectoryRole'", licence="P2", filter_required=True,
             note="beta: PIM's own alerts"),
 )
 

@@ -16,7 +16,7 @@ from pimtrail.model import ERROR, MISSING, OK, CollectedSnapshot, DatasetCoverag
 from pimtrail.timeutil import parse_iso
 
 from . import datasets as ds
-from .normalize import DatasetPages, RawPage, normalize
+from .normalize import DatasetPages, RawPage, normalize, unobserved_kinds
 
 FORMAT = "pimtrail-export/1"
 SOURCES = {"graph", "sample", "manual", "export"}
@@ -46,6 +46,75 @@ def _when(value: Any, path: Path, field: str) -> Any:
                          fix="use ISO 8601 with a zone, e.g. 2026-07-01T06:00:00Z") from None
 
 
+# Receipts keep each body's exact text. `load_with_raw` parses a document once and remembers the
+# source text of the objects a `spec` points at: {"raw": True} records the value itself,
+# {"object": {key: spec}} and {"array": spec} descend. Anything else is decoded as usual.
+_DECODER = json.JSONDecoder()
+_WS = " \t\n\r"
+BODY_SPEC: dict[str, Any] = {"raw": True}
+_FILE_SPEC: dict[str, Any] = {"raw": True, "array": BODY_SPEC,
+                              "object": {"pages": {"array": {"object": {"body": BODY_SPEC}}}}}
+
+
+def _skip(text: str, i: int) -> int:
+    while i < len(text) and text[i] in _WS:
+        i += 1
+    return i
+
+
+def _walk(text: str, i: int, spec: dict[str, Any], raws: dict[int, str]) -> tuple[Any, int]:
+    start, char = i, text[i]
+    if char == "{" and "object" in spec:
+        value: Any = {}
+        i = _skip(text, i + 1)
+        while text[i] != "}":
+            key, i = _DECODER.raw_decode(text, i)
+            i = _skip(text, i)
+            if not isinstance(key, str) or text[i] != ":":
+                raise ValueError("expected a key")
+            item, i = _walk(text, _skip(text, i + 1), spec["object"].get(key, {}), raws)
+            value[key] = item
+            i = _skip(text, i)
+            if text[i] == ",":
+                i = _skip(text, i + 1)
+            elif text[i] != "}":
+                raise ValueError("expected , or }")
+        end = i + 1
+    elif char == "[" and "array" in spec:
+        value, i = [], _skip(text, i + 1)
+        while text[i] != "]":
+            item, i = _walk(text, i, spec["array"], raws)
+            value.append(item)
+            i = _skip(text, i)
+            if text[i] == ",":
+                i = _skip(text, i + 1)
+            elif text[i] != "]":
+                raise ValueError("expected , or ]")
+        end = i + 1
+    else:
+        value, end = _DECODER.raw_decode(text, i)
+    if spec.get("raw") and isinstance(value, dict):
+        raws[id(value)] = text[start:end]
+    return value, end
+
+
+def load_with_raw(text: str, spec: dict[str, Any]) -> tuple[Any, dict[int, str]]:
+    """Parse `text` like json.loads; also return {id(object): its exact source text} for the
+    objects `spec` marks. Raises ValueError (or IndexError) on malformed JSON."""
+    raws: dict[int, str] = {}
+    value, end = _walk(text, _skip(text, 0), spec, raws)
+    if _skip(text, end) != len(text):
+        raise ValueError("extra data")
+    return value, raws
+
+
+def _load_file_with_raw(path: Path) -> tuple[Any, dict[int, str]]:
+    try:
+        return load_with_raw(path.read_text(encoding="utf-8"), _FILE_SPEC)
+    except (ValueError, IndexError, UnicodeDecodeError, FileNotFoundError):
+        return _load_json(path), {}  # the plain reader names the problem (or parses it anyway)
+
+
 def _check_body(body: Any, path: Path, where: str) -> dict[str, Any]:
     if not isinstance(body, dict) or not isinstance(body.get("value"), list):
         raise InputError("not a Graph response body", path=str(path), field=where,
@@ -53,9 +122,12 @@ def _check_body(body: Any, path: Path, where: str) -> dict[str, Any]:
     return body
 
 
-def _pages(dataset: ds.Dataset, path: Path) -> list[RawPage]:
-    """Read one dataset file in any of its three forms (see the format doc)."""
-    content = _load_json(path)
+def _pages(dataset: ds.Dataset, path: Path, raws: dict[int, str] | None = None) -> list[RawPage]:
+    """Read one dataset file in any of its three forms (see the format doc). When `raws` is
+    given it is filled with {id(page body): the body's exact text in the file}."""
+    content, found = _load_file_with_raw(path)
+    if raws is not None:
+        raws.update(found)
     per_parent = dataset.parent is not ds.Parent.NONE
     if isinstance(content, dict) and "pages" in content:
         if not isinstance(content["pages"], list):
@@ -149,18 +221,23 @@ def read_export(root: Path, *, tenant: str | None = None, source: str | None = N
         if root.resolve() not in path.resolve().parents:
             raise InputError("file is outside the export directory", path=str(manifest_path),
                              field=f"datasets.{dataset.name}.file", fix="use a file name inside the directory")
-        pages = DatasetPages(dataset.name, str(path), _pages(dataset, path))
+        raws: dict[int, str] = {}
+        pages = DatasetPages(dataset.name, str(path), _pages(dataset, path, raws))
         collected[dataset.name] = pages
         cov.status, cov.rows, cov.pages = OK, pages.rows, len(pages.pages)
         cov.requests = len({(p.parent, p.request) for p in pages.pages}) if dataset.parent is not ds.Parent.NONE \
             else (1 if pages.pages else 0)
         snap.coverage.append(cov)
         for index, page in enumerate(pages.pages):
-            payload = json.dumps(page.body, ensure_ascii=False, separators=(",", ":")).encode()
+            # the receipt is the body exactly as the file holds it (as Graph returned it)
+            raw = raws.get(id(page.body))
+            payload = raw.encode() if raw is not None else \
+                json.dumps(page.body, ensure_ascii=False, separators=(",", ":")).encode()
             snap.pages.append(Page(dataset.name, index, page.parent, page.request, payload))
 
     _check_tenant(collected.get("organization"), tenant_id)
     snap.facts, snap.events = normalize(collected)
+    snap.unobserved = unobserved_kinds(set(collected))
     return snap
 
 

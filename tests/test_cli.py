@@ -22,17 +22,20 @@ def test_every_command_is_in_the_readme():
     from pathlib import Path
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
-    for command in app.registered_commands:
-        name = command.name or command.callback.__name__
-        assert f"pimtrail {name}" in readme, name
+
+    def names(typer_app, prefix: str):
+        for command in typer_app.registered_commands:
+            yield f"{prefix} {command.name or command.callback.__name__}"
+        for group in typer_app.registered_groups:  # sub-apps: `pimtrail db copy`
+            yield from names(group.typer_instance, f"{prefix} {group.name}")
+
+    commands = list(names(app, "pimtrail"))
+    assert "pimtrail db copy" in commands
+    for name in commands:
+        assert name in readme, name
 
 
 def test_permissions_list_every_dataset(cli):
     rows = json.loads(cli("permissions", "--format", "json").output)
     assert [r["dataset"] for r in rows] == [d.name for d in DATASETS]
     assert all(".Read" in r["permission"] for r in rows if not r["optional"])
-
-
-def test_graph_source_says_plainly_it_is_not_built(cli, db):
-    result = cli("collect", "--source", "graph", "--db", db)
-    assert result.exit_code == 2 and "not built yet" in result.output

@@ -1,0 +1,217 @@
+"""Which requests a collection makes, in what order: every dataset of collectors/datasets.py.
+
+Each dataset is a task; all start at once and the shared semaphore in `GraphHttp` bounds the
+requests in flight. Per-parent datasets wait for the datasets that name their parents:
+groups (role-assignable groups and PIM for Groups resources) -> members, group PIM instances and
+policies; review definitions -> instances -> decisions; and FIDO2 keys only for users who hold
+or are eligible for a role, directly or through a group (one request per user otherwise grows
+with the whole directory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Protocol
+
+from pimtrail.collectors.datasets import DATASETS, Dataset, Parent
+
+from .client import GraphHttp
+from .errors import GraphError, GraphRunError, explain
+from .fetch import BATCH_LIMIT, FetchedPage, batched_firsts, chain, follow
+
+USER_TYPE, GROUP_TYPE = "#microsoft.graph.user", "#microsoft.graph.group"
+GROUP_SOURCES = ("role_assignable_groups", "pim_groups")
+ROLE_SOURCES = ("role_assignment_instances", "role_eligibility_instances", "role_assignments")
+GROUP_PRINCIPAL_SOURCES = ("group_members", "group_assignment_instances", "group_eligibility_instances")
+# Datasets whose objects other datasets read (parents, tenant id); the parsed bodies of the rest
+# are dropped as soon as they are complete — 180,000 audit events are ~1 GB as Python objects,
+# and the export is parsed again when read back anyway.
+NEEDED = {"organization", "users", "access_review_definitions", "access_review_instances",
+          *GROUP_SOURCES, *ROLE_SOURCES, *GROUP_PRINCIPAL_SOURCES}
+FIRST = "organization"  # read alone first: one sign-in, and a refused token stops the run early
+
+
+class Reporter(Protocol):
+    def started(self, dataset: str) -> None: ...
+    def page(self, dataset: str, rows: int) -> None: ...
+    def finished(self, outcome: "Outcome") -> None: ...
+
+
+class _Silent:
+    def started(self, dataset: str) -> None: ...
+    def page(self, dataset: str, rows: int) -> None: ...
+    def finished(self, outcome: "Outcome") -> None: ...
+
+
+@dataclass
+class Outcome:
+    """What one dataset gave: its pages, or the error that stopped it."""
+
+    dataset: Dataset
+    pages: list[FetchedPage] = field(default_factory=list)
+    error: GraphError | None = None
+    explanation: str = ""
+    skipped_parents: list[str] = field(default_factory=list)  # vanished between two reads (404)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.pages)
+
+    def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for page in self.pages:
+            for item in page.body.get("value", []):
+                if isinstance(item, dict):
+                    yield page.parent, item
+
+
+def default_datasets(also: tuple[str, ...] = ()) -> list[Dataset]:
+    """Every dataset readable with read-only permissions, plus the ones asked for by name.
+    (role_assignment_requests needs RoleManagement.ReadWrite.Directory: not by default.)"""
+    return [d for d in DATASETS if "ReadWrite" not in d.permission or d.name in also]
+
+
+class Collection:
+    def __init__(self, http: GraphHttp, datasets: list[Dataset], batch_size: int = BATCH_LIMIT,
+                 reporter: Reporter | None = None):
+        self.http, self.datasets = http, datasets
+        self.batch_size = min(batch_size, BATCH_LIMIT)
+        self.reporter = reporter or _Silent()
+        self._tasks: dict[str, asyncio.Task[Outcome]] = {}
+
+    async def run(self) -> dict[str, Outcome]:
+        first = [d for d in self.datasets if d.name == FIRST]
+        for dataset in first:
+            self._tasks[dataset.name] = task = asyncio.create_task(self._dataset(dataset), name=dataset.name)
+            error = (await task).error
+            if error is not None and error.code == "NetworkError":  # no point asking 25 more times
+                raise GraphRunError(f"cannot reach Graph at {self.http.settings.base_url}: {error.message}")
+        self._tasks.update({d.name: asyncio.create_task(self._dataset(d), name=d.name)
+                            for d in self.datasets if d not in first})
+        try:
+            await asyncio.gather(*self._tasks.values())
+        except BaseException:
+            for task in self._tasks.values():
+                task.cancel()
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            raise
+        return {name: task.result() for name, task in self._tasks.items()}
+
+    async def _outcome(self, name: str) -> Outcome | None:
+        task = self._tasks.get(name)
+        return await task if task is not None else None
+
+    async def _dataset(self, dataset: Dataset) -> Outcome:
+        self.reporter.started(dataset.name)
+        outcome = Outcome(dataset)
+
+        def on_page(rows: int) -> None:
+            self.reporter.page(dataset.name, rows)
+
+        try:
+            if dataset.parent is Parent.NONE:
+                outcome.pages = await chain(self.http, dataset.request(), "", on_page)
+            else:
+                await self._per_parent(outcome, await self._parents(dataset), on_page)
+        except GraphError as exc:
+            if exc.fatal:
+                raise GraphRunError(f"Graph refused the token ({exc}); check the sign-in") from None
+            outcome.pages, outcome.error, outcome.explanation = [], exc, explain(dataset, exc)
+        if dataset.name not in NEEDED:
+            for page in outcome.pages:
+                page.body = {}
+        self.reporter.finished(outcome)
+        return outcome
+
+    async def _per_parent(self, outcome: Outcome, parents: list[str], on_page: Any) -> None:
+        dataset = outcome.dataset
+        requests = [(parent, dataset.request(parent)) for parent in parents]
+        batchable = self.batch_size > 1 and len(requests) > 1 and \
+            requests[0][1].startswith(self.http.version_prefix + "/")
+        if batchable:
+            firsts = await batched_firsts(self.http, requests, self.batch_size)
+            jobs = [self._continue(firsts[parent], on_page) for parent, _ in requests]
+        else:
+            jobs = [chain(self.http, request, parent, on_page) for parent, request in requests]
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        for (parent, _), result in zip(requests, results):
+            if isinstance(result, GraphError) and result.vanished:
+                outcome.skipped_parents.append(parent)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                outcome.pages.extend(result)
+
+    async def _continue(self, first: FetchedPage | GraphError, on_page: Any) -> list[FetchedPage]:
+        if isinstance(first, GraphError):
+            raise first
+        return await follow(self.http, first, on_page)
+
+    # -- parents ------------------------------------------------------------------------------
+    async def _parents(self, dataset: Dataset) -> list[str]:
+        if dataset.parent is Parent.GROUP:
+            return await self._groups(dataset)
+        if dataset.parent is Parent.REVIEW_DEFINITION:
+            source = await self._require(dataset, "access_review_definitions")
+            return _unique(str(item["id"]) for _, item in source.items() if item.get("id"))
+        if dataset.parent is Parent.REVIEW_INSTANCE:
+            source = await self._require(dataset, "access_review_instances")
+            return _unique(f"{parent}/{item['id']}" for parent, item in source.items() if item.get("id"))
+        return await self._privileged_users(dataset)
+
+    async def _require(self, dataset: Dataset, name: str) -> Outcome:
+        source = await self._outcome(name)
+        if source is None or not source.ok:
+            why = "not requested" if source is None else f"{source.error.status or '-'} {source.error.code}"
+            raise GraphError(None, "ParentUnavailable",
+                             f"not requested: {dataset.name} is read per object of {name}, "
+                             f"which could not be read ({why})")
+        return source
+
+    async def _groups(self, dataset: Dataset) -> list[str]:
+        sources = [await self._outcome(name) for name in GROUP_SOURCES]
+        usable = [s for s in sources if s is not None and s.ok]
+        if not usable:
+            await self._require(dataset, GROUP_SOURCES[0])  # raises, naming why
+        return _unique(str(item["id"]) for s in usable for _, item in s.items() if item.get("id"))
+
+    async def _privileged_users(self, dataset: Dataset) -> list[str]:
+        """Users who hold or are eligible for a role, directly or as members (or PIM for Groups
+        members/owners, active or eligible) of a group that does."""
+        roles = [o for o in [await self._outcome(n) for n in ROLE_SOURCES] if o is not None and o.ok]
+        if not roles:
+            await self._require(dataset, ROLE_SOURCES[0])
+        group_sources = [await self._outcome(n) for n in GROUP_SOURCES]
+        known_groups = {str(item.get("id")) for s in group_sources if s is not None and s.ok
+                        for _, item in s.items()}
+        principals: dict[str, str | None] = {}
+        for outcome in roles:
+            for _, item in outcome.items():
+                pid = item.get("principalId")
+                if pid:
+                    kind = (item.get("principal") or {}).get("@odata.type")
+                    principals[pid] = principals.get(pid) or kind
+        role_groups = {p for p, kind in principals.items() if kind == GROUP_TYPE or p in known_groups}
+        users = {p for p, kind in principals.items() if p not in role_groups and kind in (None, USER_TYPE)}
+        for name in GROUP_PRINCIPAL_SOURCES:
+            source = await self._outcome(name)
+            for parent, item in source.items() if source is not None and source.ok else ():
+                if parent not in role_groups:
+                    continue
+                member = item.get("id") if name == "group_members" else item.get("principalId")
+                kind = item.get("@odata.type") if name == "group_members" else \
+                    (item.get("principal") or {}).get("@odata.type")
+                if member and kind in (None, USER_TYPE):
+                    users.add(member)
+        directory = await self._outcome("users")
+        if directory is not None and directory.ok:  # drop service principals and other non-users
+            users &= {str(item.get("id")) for _, item in directory.items()}
+        return sorted(users)
+
+
+def _unique(values: Any) -> list[str]:
+    return list(dict.fromkeys(values))

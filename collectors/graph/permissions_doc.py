@@ -1,0 +1,105 @@
+"""docs/permissions.md, generated from collectors/datasets.py (the declarations the collector uses).
+
+    .venv/bin/python -m pimtrail.collectors.graph.permissions_doc --write   # regenerate
+    .venv/bin/python -m pimtrail.collectors.graph.permissions_doc --check   # exit 1 when stale
+
+The table is exactly `pimtrail permissions --format markdown`; tests/test_graph_docs.py fails
+when the checked-in file differs from what this renders.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pimtrail.collectors.datasets import DATASETS
+
+from .collector import default_datasets
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
+LICENCES = {"P1": "Microsoft Entra ID P1 (P2 includes it)", "P2": "Microsoft Entra ID P2 (or Entra ID Governance)"}
+
+
+def permission_table() -> list[str]:
+    """The same rows, in the same layout, as `pimtrail permissions --format markdown`."""
+    from pimtrail.views import permission_rows
+
+    lines = ["| dataset | request | application permission | licence | optional |", "|---|---|---|---|---|"]
+    for r in permission_rows():
+        lines.append(f"| {r['dataset']} | `{r['request']}` | {r['permission']} | {r['licence']} | "
+                     f"{'yes' if r['optional'] else ''} |")
+    return lines
+
+
+def granted_permissions() -> tuple[list[str], list[str]]:
+    """(required, optional) read permissions: what the app registration should be granted."""
+    read = default_datasets()
+    required = sorted({d.permission for d in read if not d.optional})
+    optional = sorted({d.permission for d in read if d.optional} - set(required))
+    return required, optional
+
+
+def render() -> str:
+    required, optional = granted_permissions()
+    by_permission: dict[str, list[str]] = {}
+    for d in default_datasets():
+        by_permission.setdefault(d.permission, []).append(d.name)
+    off = [d for d in DATASETS if d not in default_datasets()]
+    out = [
+        "# Graph permissions pimtrail needs",
+        "",
+        "<!-- Generated from collectors/datasets.py by "
+        "`python -m pimtrail.collectors.graph.permissions_doc --write`. Do not edit by hand. -->",
+        "",
+        "pimtrail only reads. Each dataset is one Graph request (per parent object where the table "
+        "says `{id}`), and each needs one **application** permission — the least one Graph "
+        "documents for that request. `pimtrail permissions` prints the same list from the same code.",
+        "",
+        f"## Grant these {len(required)} application permissions",
+        "",
+    ]
+    out += [f"- `{p}` — {', '.join(by_permission[p])}" for p in required]
+    out += ["", f"## Recommended ({len(optional)} more, for optional datasets)", ""]
+    out += [f"- `{p}` — {', '.join(by_permission[p])}" for p in optional]
+    out += ["",
+            "Without a recommended permission the optional dataset is recorded as an error in the "
+            "snapshot's coverage and the snapshot stays `complete`. Without a required one the "
+            "dataset is recorded with Graph's `Authorization_RequestDenied`, the snapshot is "
+            "`partial`, `pimtrail collect` names the permission and exits 3.", ""]
+    if off:
+        out += ["## Not read unless asked", ""]
+        out += [f"- `{d.name}` needs `{d.permission}` — {d.note}. Read it with "
+                f"`pimtrail collect --source graph --also {d.name}` only if you accept that permission."
+                for d in off]
+        out.append("")
+    out += ["## Licences", "",
+            "Graph refuses some datasets without a licence; pimtrail records which and keeps the rest:", ""]
+    for level, name in LICENCES.items():
+        names = [d.name for d in DATASETS if d.licence == level]
+        code = "400 `AadPremiumLicenseRequired`" if level == "P2" else \
+            "403 `Authentication_RequestFromNonPremiumTenantOrB2CTenant`"
+        out.append(f"- **{name}** ({code} without it): {', '.join(names)}")
+    out += ["", "## Every request", ""]
+    out += permission_table()
+    out += ["", "Beta requests (`/beta/...`) are sent through the same client as v1.0 ones; they "
+            "are all optional, because beta endpoints may change.", ""]
+    return "\n".join(out)
+
+
+def main(argv: list[str]) -> int:
+    text = render()
+    if "--write" in argv:
+        DOC.write_text(text, encoding="utf-8")
+        return 0
+    if "--check" in argv:
+        stale = not DOC.exists() or DOC.read_text(encoding="utf-8") != text
+        if stale:
+            print(f"{DOC} is stale: run python -m pimtrail.collectors.graph.permissions_doc --write",
+                  file=sys.stderr)
+        return 1 if stale else 0
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
