@@ -73,6 +73,8 @@ class CollectedSnapshot:
     pages: list[Page] = field(default_factory=list)
     facts: list[FactRecord] = field(default_factory=list)
     events: list[EventRecord] = field(default_factory=list)
+    # kinds of fact whose source was not (fully) collected: absent facts of these kinds stay as last seen
+    unobserved: set[str] = field(default_factory=set)
 
     @property
     def status(self) -> str:

@@ -60,3 +60,48 @@ def sample_history(tmp_path_factory) -> str:
     with HistoryStore.open(path, create=True) as store:
         collect.ingest_all(store, collect.sample_snapshots())
     return path
+
+
+# -- the store on SQLite and PostgreSQL --------------------------------------------------------
+# `db_url` runs a test once per backend. The PostgreSQL server is started once per session from
+# Debian's binaries (tests/pgserver.py); without them the PostgreSQL runs are skipped locally and
+# fail in CI (CI=true), where `make test` has installed them.
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    import pgserver
+
+    def unavailable(reason: str):
+        if pgserver.in_ci():
+            pytest.fail(f"PostgreSQL is required in CI: {reason}", pytrace=False)
+        pytest.skip(f"PostgreSQL tests skipped: {reason}")
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        unavailable("the psycopg driver is not installed (pip install -e '.[dev]')")
+    bindir = pgserver.find_bin()
+    if bindir is None:
+        unavailable("no server binaries in /usr/lib/postgresql/*/bin (apt-get install postgresql, or make test)")
+    server = pgserver.start_server(bindir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(request) -> str:
+    """A new, empty PostgreSQL database for this test (a SQLAlchemy URL), dropped afterwards."""
+    import pgserver
+
+    server = request.getfixturevalue("postgres_server")
+    name = pgserver.new_database(server)
+    yield server.url(name)
+    pgserver.drop_database(server, name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, db) -> str:
+    """A `--db` value for a new, empty history: a SQLite file path, or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return db
+    return request.getfixturevalue("pg_url")

@@ -14,8 +14,8 @@ def add_completion(data):
         exports.BOB, exports.BOB, StartTime="2026-06-29T01:30:00Z", ExpirationTime="2026-06-29T02:30:00Z"))
 
 
-def test_overlapping_exports_store_each_event_once(export, db):
-    with HistoryStore.open(db, create=True) as store:
+def test_overlapping_exports_store_each_event_once(export, db_url):
+    with HistoryStore.open(db_url, create=True) as store:
         first = store.ingest(read_export(export("2026-07-01T06:00:00Z")))
         second = store.ingest(read_export(export("2026-07-08T06:00:00Z", add_completion)))
         third = store.ingest(read_export(export("2026-07-15T06:00:00Z", add_completion)))
@@ -24,8 +24,8 @@ def test_overlapping_exports_store_each_event_once(export, db):
     assert sorted(e["_source_id"] for e in events) == ["audit-1", "audit-2", "audit-3"]
 
 
-def test_activation_joins_across_collections(export, db):
-    with HistoryStore.open(db, create=True) as store:
+def test_activation_joins_across_collections(export, db_url):
+    with HistoryStore.open(db_url, create=True) as store:
         store.ingest(read_export(export("2026-07-01T06:00:00Z")))
         store.ingest(read_export(export("2026-07-08T06:00:00Z", add_completion)))
         activations = join_activations(store.events(exports.TENANT, "audit"))
@@ -38,11 +38,11 @@ def test_activation_joins_across_collections(export, db):
     assert act.outcome == "activated" and not act.self_approved
 
 
-def test_self_approval_is_recognised(export, db):
+def test_self_approval_is_recognised(export, db_url):
     def self_approve(data):
         data["directory_audits"]["value"][1]["initiatedBy"]["user"]["id"] = exports.BOB
 
-    with HistoryStore.open(db, create=True) as store:
+    with HistoryStore.open(db_url, create=True) as store:
         store.ingest(read_export(export(change=self_approve)))
         [act] = join_activations(store.events(exports.TENANT, "audit"))
     assert act.self_approved

@@ -10,8 +10,8 @@ from pimtrail.store import HistoryStore
 from pimtrail.store.schema import metadata
 
 
-def test_migrated_schema_matches_the_models(db):
-    with HistoryStore.open(db, create=True) as store:
+def test_migrated_schema_matches_the_models(db_url):
+    with HistoryStore.open(db_url, create=True) as store:
         with store.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), metadata)
             tables = set(inspect(conn).get_table_names())

@@ -14,8 +14,8 @@ def weekly(n: int) -> list[str]:
     return [(start + timedelta(weeks=i)).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(n)]
 
 
-def test_unchanged_fact_is_one_row_across_13_snapshots(export, db):
-    with HistoryStore.open(db, create=True) as store:
+def test_unchanged_fact_is_one_row_across_13_snapshots(export, db_url):
+    with HistoryStore.open(db_url, create=True) as store:
         for when in weekly(13):
             store.ingest(read_export(export(when)))
         versions = store.fact_versions(exports.TENANT, "role_assignment", "inst-alice-ga")
@@ -24,7 +24,7 @@ def test_unchanged_fact_is_one_row_across_13_snapshots(export, db):
     assert versions[0]["valid_from"] == 1 and versions[0]["valid_to"] is None
 
 
-def test_change_closes_old_version_and_opens_new(export, db):
+def test_change_closes_old_version_and_opens_new(export, db_url):
     def extend_bob(data):
         data["role_eligibility_instances"]["value"][0]["endDateTime"] = "2027-06-30T00:00:00Z"
 
@@ -33,7 +33,7 @@ def test_change_closes_old_version_and_opens_new(export, db):
         data["role_assignment_instances"]["value"] = data["role_assignment_instances"]["value"][1:]
 
     when = weekly(4)
-    with HistoryStore.open(db, create=True) as store:
+    with HistoryStore.open(db_url, create=True) as store:
         store.ingest(read_export(export(when[0])))
         store.ingest(read_export(export(when[1])))
         store.ingest(read_export(export(when[2], extend_bob)))
@@ -52,8 +52,8 @@ def test_change_closes_old_version_and_opens_new(export, db):
     assert too_early == []
 
 
-def test_facts_keep_what_compliance_needs(export, db):
-    with HistoryStore.open(db, create=True) as store:
+def test_facts_keep_what_compliance_needs(export, db_url):
+    with HistoryStore.open(db_url, create=True) as store:
         store.ingest(read_export(export()))
         active = {f["id"]: f for f in store.facts(exports.TENANT, "role_assignment", 1)}
         keys = store.facts(exports.TENANT, "fido2_key", 1)
@@ -64,10 +64,37 @@ def test_facts_keep_what_compliance_needs(export, db):
     assert [k["user_id"] for k in keys] == [exports.ALICE]
 
 
-def test_older_export_is_refused_and_same_time_is_skipped(export, db, cli):
-    assert cli("collect", "--source", export("2026-07-08T06:00:00Z"), "--db", db).exit_code == 3
-    again = cli("collect", "--source", export("2026-07-08T06:00:00Z"), "--db", db)
+def test_older_export_is_refused_and_same_time_is_skipped(export, db_url, cli):
+    assert cli("collect", "--source", export("2026-07-08T06:00:00Z"), "--db", db_url).exit_code == 3
+    again = cli("collect", "--source", export("2026-07-08T06:00:00Z"), "--db", db_url)
     assert "already in the history" in again.output
-    older = cli("collect", "--source", export("2026-07-01T06:00:00Z"), "--db", db)
+    older = cli("collect", "--source", export("2026-07-01T06:00:00Z"), "--db", db_url)
     assert older.exit_code == 2
     assert "not after the newest snapshot" in older.output
+
+
+def test_a_dataset_not_collected_leaves_its_facts_as_last_seen(export, db_url):
+    """A failed dataset (missing licence, permission) is unknown, not empty: its facts are not closed."""
+    def eligibility_failed(data):
+        del data["role_eligibility_instances"]
+        data["_manifest"]["datasets"]["role_eligibility_instances"] = {"error": {
+            "http_status": 400, "code": "AadPremiumLicenseRequired", "message": "licence"}}
+
+    def alice_removed(data):
+        data["role_assignment_instances"]["value"] = data["role_assignment_instances"]["value"][1:]
+
+    when = weekly(3)
+    with HistoryStore.open(db_url, create=True) as store:
+        store.ingest(read_export(export(when[0])))
+        second = store.ingest(read_export(export(when[1], lambda d: (eligibility_failed(d), alice_removed(d)))))
+        bob = store.fact_versions(exports.TENANT, "role_eligibility", "elig-bob-ga")
+        alice = store.fact_versions(exports.TENANT, "role_assignment", "inst-alice-ga")
+        store.ingest(read_export(export(when[2], eligibility_failed)))
+        assert store.verify().ok
+        with store.engine.connect() as conn:
+            valid_at_2 = conn.exec_driver_sql("SELECT count(*) FROM fact WHERE valid_from <= 2 AND "
+                                              "(valid_to IS NULL OR valid_to > 2)").scalar()
+    assert second.status == "partial"
+    assert [(v["valid_from"], v["valid_to"]) for v in bob] == [(1, None)]  # still held, as last seen
+    assert [(v["valid_from"], v["valid_to"]) for v in alice] == [(1, 2)]  # collected, and really gone
+    assert second.fact_count == valid_at_2  # the carried-forward eligibility counts as held

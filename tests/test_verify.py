@@ -2,31 +2,47 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
+from sqlalchemy import create_engine
 
 from pimtrail.collectors.exportdir import read_export
 from pimtrail.store import HistoryStore
+from pimtrail.store.engine import resolve_url
 
 WEEKS = ["2026-07-01T06:00:00Z", "2026-07-08T06:00:00Z", "2026-07-15T06:00:00Z"]
 
 
 @pytest.fixture
-def history(export, db):
+def history(export, db_url):
     def drop_bob(data):
         data["role_eligibility_instances"]["value"] = []
 
-    with HistoryStore.open(db, create=True) as store:
+    with HistoryStore.open(db_url, create=True) as store:
         store.ingest(read_export(export(WEEKS[0])))
         store.ingest(read_export(export(WEEKS[1], drop_bob)))
         store.ingest(read_export(export(WEEKS[2], drop_bob)))
-    return db
+    return db_url
 
 
-def tamper(db: str, sql: str) -> None:
-    with sqlite3.connect(db) as conn:
-        assert conn.execute(sql).rowcount >= 1
+def tamper(db: str, sql: dict[str, str] | str) -> None:
+    """Change rows behind pimtrail's back, in the backend's own SQL dialect."""
+    engine = create_engine(resolve_url(db))
+    try:
+        statement = sql if isinstance(sql, str) else sql[engine.dialect.name]
+        with engine.begin() as conn:
+            assert conn.exec_driver_sql(statement).rowcount >= 1
+    finally:
+        engine.dispose()
+
+
+def json_set(column: str, path: str, sqlite_value: str, json_value: str) -> dict[str, str]:
+    """Set one field of a stored JSON text: SQLite's json_set, PostgreSQL's jsonb_set (back to text)."""
+    return {"sqlite": f"{column} = json_set({column}, '$.{path}', {sqlite_value})",
+            "postgresql": f"{column} = jsonb_set({column}::jsonb, '{{{path}}}', '{json_value}')::text"}
+
+
+def update(table: str, change: dict[str, str], where: str) -> dict[str, str]:
+    return {dialect: f"UPDATE {table} SET {assignment} WHERE {where}" for dialect, assignment in change.items()}
 
 
 def test_intact_history_verifies(history, cli):
@@ -35,18 +51,24 @@ def test_intact_history_verifies(history, cli):
     assert "3 snapshot(s)" in result.output
 
 
+FIRST_USERS_BLOB = "sha256 = (SELECT sha256 FROM receipt WHERE dataset = 'users' LIMIT 1)"
+
+
 @pytest.mark.parametrize("sql, broken_seq", [
     # a closed fact (valid in snapshot 1 only) rewritten: Bob's eligibility made permanent
-    ("UPDATE fact SET data = json_set(data, '$.end', NULL) WHERE key = 'elig-bob-ga'", 1),
+    (update("fact", json_set("data", "end", "NULL", "null"), "key = 'elig-bob-ga'"), 1),
     # an open fact rewritten: Alice's standing GA given an end date
-    ("UPDATE fact SET data = json_set(data, '$.end', '2026-08-01T00:00:00Z') WHERE key = 'inst-alice-ga'", 1),
+    (update("fact", json_set("data", "end", "'2026-08-01T00:00:00Z'", '"2026-08-01T00:00:00Z"'),
+            "key = 'inst-alice-ga'"), 1),
     # history rewritten: Bob's eligibility said to have ended later
     ("UPDATE fact SET valid_to = 3 WHERE key = 'elig-bob-ga'", 2),
     ("UPDATE snapshot SET status = 'complete' WHERE seq = 3", 3),
-    ("UPDATE event SET data = json_set(data, '$.result_reason', 'nothing to see') WHERE source_id = 'audit-2'", 1),
-    ("UPDATE blob SET data = zeroblob(10) WHERE sha256 = (SELECT sha256 FROM receipt WHERE dataset = 'users' LIMIT 1)", 1),
+    (update("event", json_set("data", "result_reason", "'nothing to see'", '"nothing to see"'),
+            "source_id = 'audit-2'"), 1),
+    (update("blob", {"sqlite": "data = zeroblob(10)", "postgresql": "data = decode(repeat('00', 10), 'hex')"},
+            FIRST_USERS_BLOB), 1),
     ("DELETE FROM coverage WHERE dataset = 'users' AND snapshot_id = (SELECT id FROM snapshot WHERE seq = 2)", 2),
-])
+], ids=["closed-fact", "open-fact", "validity", "snapshot-row", "event", "blob", "coverage"])
 def test_tampering_is_detected_at_the_first_affected_snapshot(history, cli, sql, broken_seq):
     tamper(history, sql)
     result = cli("verify", "--db", history)

@@ -7,7 +7,37 @@ from pimtrail.model import EventRecord, FactRecord
 from . import audit, authn, directory, groups_pim, policies, reviews, roles
 from .base import DatasetPages, RawPage
 
-__all__ = ["DatasetPages", "RawPage", "normalize"]
+__all__ = ["DatasetPages", "RawPage", "normalize", "unobserved_kinds", "KIND_SOURCES"]
+
+# Which datasets each kind of fact is read from. When one of them was not collected, the facts of
+# that kind that did not show up are *unknown*, not gone: the history keeps them as last seen.
+KIND_SOURCES: dict[str, tuple[str, ...]] = {
+    "tenant": ("organization",), "licence": ("subscribed_skus",),
+    "role_definition": ("role_definitions", "privileged_role_definitions"),
+    "principal": ("users", "role_assignable_groups", "role_assignment_instances", "role_eligibility_instances"),
+    "sign_in_activity": ("users",), "group_member": ("group_members",), "pim_group": ("pim_groups",),
+    "group_policy": ("group_policy_assignments",), "access_review_definition": ("access_review_definitions",),
+    "access_review_instance": ("access_review_instances",), "access_review_decision": ("access_review_decisions",),
+    "auth_registration": ("registration_details",), "fido2_key": ("fido2_methods",), "ca_policy": ("ca_policies",),
+    "auth_context": ("authentication_contexts",), "auth_strength": ("authentication_strengths",),
+    "pim_alert": ("role_management_alerts",), "group_pim_assignment": ("group_assignment_instances",),
+    "group_pim_eligibility": ("group_eligibility_instances",), "role_assignment": ("role_assignment_instances",),
+    "role_eligibility": ("role_eligibility_instances",), "direct_role_assignment": ("role_assignments",),
+    "role_policy": ("role_policy_assignments",),
+}
+
+
+def unobserved_kinds(collected: set[str]) -> set[str]:
+    """Kinds of fact whose source datasets were not all collected (optional ones aside when absent
+    from every snapshot would make them always unknown: an optional dataset counts only when asked)."""
+    from pimtrail.collectors.datasets import BY_NAME
+
+    out = set()
+    for kind, sources in KIND_SOURCES.items():
+        needed = [s for s in sources if not BY_NAME[s].optional]
+        if any(s not in collected for s in needed):
+            out.add(kind)
+    return out
 
 
 def normalize(datasets: dict[str, DatasetPages]) -> tuple[list[FactRecord], list[EventRecord]]:

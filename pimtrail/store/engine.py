@@ -1,29 +1,44 @@
-"""Opening the history database: URL resolution, SQLite pragmas, migrations."""
+"""Opening the history database: URL resolution, SQLite pragmas, PostgreSQL checks, migrations.
+
+Both backends get the same schema from the same migrations. Dialect differences the rest of the
+store needs (per-tenant write locks, byte-order sorting) are small helpers at the end of this file.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import ColumnElement, create_engine, event, inspect, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from pimtrail.errors import HistoryError
 
 DEFAULT_DB = "pimtrail.db"
 ENV_DB = "PIMTRAIL_DB"
+# Namespace (first key) of pimtrail's PostgreSQL advisory locks, so they cannot collide with the
+# locks of other applications sharing the database: "pimt" as a 32-bit integer.
+LOCK_NAMESPACE = 0x70696D74
 
 
 def resolve_url(db: str | None) -> str:
     """`--db` value (or $PIMTRAIL_DB, or ./pimtrail.db) -> SQLAlchemy URL. A plain path means SQLite."""
     value = db or os.environ.get(ENV_DB) or DEFAULT_DB
     if "://" in value:
+        # A bare postgresql:// URL would pick psycopg2, which pimtrail does not install; psycopg 3 it is.
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix):]
         return value
     return f"sqlite:///{Path(value).expanduser().resolve()}"
 
 
 def sqlite_path(url: str) -> Path | None:
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except (ValueError, ArgumentError):  # a malformed URL: open_engine reports it
+        return None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         return Path(parsed.database)
     return None
@@ -51,13 +66,38 @@ def open_engine(db: str | None, *, create: bool) -> Engine:
         if not path.parent.exists():
             raise HistoryError(f"{path}: folder {path.parent} does not exist (create it or pass another --db)")
     try:
-        engine = create_engine(url)
+        parsed = make_url(url)
+        # PostgreSQL: talk UTF8 whatever PGCLIENTENCODING says, so text arrives as text (a SQL_ASCII
+        # database would hand psycopg bytes) and `_check_postgresql` gets to say what is wrong.
+        connect_args = {"client_encoding": "utf8"} if parsed.get_backend_name() == "postgresql" else {}
+        engine = create_engine(parsed, connect_args=connect_args)
     except Exception as exc:  # bad URL, missing driver
-        raise HistoryError(f"--db {db}: cannot open database ({exc})") from exc
+        shown = url.split("://")[0] + "://..." if "://" in url else url  # never echo a password
+        raise HistoryError(f"--db {shown}: cannot open database ({exc})") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    migrate(engine, create=create)
+    try:
+        if engine.dialect.name == "postgresql":
+            _check_postgresql(engine)
+        migrate(engine, create=create)
+    except DBAPIError as exc:  # server down, wrong password, no such database, no privilege
+        engine.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        raise HistoryError(f"{engine.url}: cannot use this database ({reason})") from exc
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
+
+
+def _check_postgresql(engine: Engine) -> None:
+    """Fact and event data are hashed as the text the database returns; a database that is not
+    UTF8 (SQL_ASCII, LATIN1) would hand back other bytes, or refuse characters, so refuse it."""
+    with engine.connect() as conn:
+        encoding = conn.exec_driver_sql("SHOW server_encoding").scalar()
+    if str(encoding).upper() not in ("UTF8", "UTF-8"):
+        raise HistoryError(f"{engine.url}: database encoding is {encoding}, pimtrail needs UTF8 "
+                           "(CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0; see docs/postgresql.md)")
 
 
 def migrate(engine: Engine, *, create: bool) -> None:
@@ -80,5 +120,33 @@ def migrate(engine: Engine, *, create: bool) -> None:
         if current is None and inspect(conn).has_table("snapshot"):
             raise HistoryError(f"{engine.url}: tables exist but carry no schema version; not a pimtrail history")
     with engine.begin() as conn:
+        # Two collectors opening a new database at once: the second waits here, then finds the
+        # schema built (DDL is transactional on both) and Alembic has nothing left to do.
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": LOCK_NAMESPACE})
+        elif conn.dialect.name == "sqlite":  # the driver would run the DDL outside any transaction
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def lock_tenant(conn: Connection, tenant: str) -> None:
+    """Serialise the writers of one tenant's chain until the transaction ends; call it first.
+
+    Each snapshot builds on the tenant's newest one (its seq, state digest and chain hash), so two
+    collectors of the same tenant must not both read the same newest snapshot: the second waits
+    here and then builds on the first's. PostgreSQL: an advisory lock per tenant, so collectors of
+    different tenants still write at once. SQLite has one writer at a time anyway, but takes its
+    write lock only at the first write, after that read: BEGIN IMMEDIATE takes it now."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:ns, hashtext(:tenant))"),
+                     {"ns": LOCK_NAMESPACE, "tenant": tenant})
+    elif conn.dialect.name == "sqlite" and not conn.connection.dbapi_connection.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits up to busy_timeout for another writer
+
+
+def byte_order(column: ColumnElement, dialect: str) -> ColumnElement:
+    """Sort strings by code point on every backend. SQLite compares bytes; PostgreSQL uses the
+    database's collation (en_US ignores case and punctuation), which would reorder keys and with
+    them listings and reports, so the same history would read differently on the two."""
+    return column.collate("C") if dialect == "postgresql" else column

@@ -15,7 +15,7 @@ from pimtrail.errors import HistoryError
 from pimtrail.model import CollectedSnapshot
 from pimtrail.store import ingest as _ingest
 from pimtrail.store import verify as _verify
-from pimtrail.store.engine import open_engine
+from pimtrail.store.engine import byte_order, open_engine
 from pimtrail.store.schema import (blob_table, coverage_table, event_table, fact_table,
                                    snapshot_table)
 
@@ -52,6 +52,10 @@ class HistoryStore:
     def open(cls, db: str | None, *, create: bool = False) -> "HistoryStore":
         return cls(open_engine(db, create=create))
 
+    def _order(self, column):
+        """ORDER BY a string column in code-point order on SQLite and PostgreSQL alike."""
+        return byte_order(column, self.engine.dialect.name)
+
     def close(self) -> None:
         if self.engine.dialect.name == "sqlite":
             with self.engine.connect() as conn:  # leave one self-contained file behind
@@ -73,9 +77,8 @@ class HistoryStore:
 
     # -- snapshots -----------------------------------------------------------------------
     def tenants(self) -> list[str]:
-        with self.engine.connect() as conn:
-            return list(conn.execute(select(snapshot_table.c.tenant_id).distinct()
-                                     .order_by(snapshot_table.c.tenant_id)).scalars())
+        with self.engine.connect() as conn:  # sorted here: DISTINCT and a collated ORDER BY do not mix
+            return sorted(conn.execute(select(snapshot_table.c.tenant_id).distinct()).scalars())
 
     def tenant(self, requested: str | None) -> str:
         """The tenant a command works on: the one asked for, or the only one in the history."""
@@ -91,7 +94,7 @@ class HistoryStore:
         raise HistoryError(f"the history holds {len(known)} tenants; pass --tenant ({', '.join(known)})")
 
     def snapshots(self, tenant_id: str | None = None) -> list[SnapshotInfo]:
-        query = select(snapshot_table).order_by(snapshot_table.c.tenant_id, snapshot_table.c.seq)
+        query = select(snapshot_table).order_by(self._order(snapshot_table.c.tenant_id), snapshot_table.c.seq)
         if tenant_id:
             query = query.where(snapshot_table.c.tenant_id == tenant_id)
         with self.engine.connect() as conn:
@@ -109,7 +112,7 @@ class HistoryStore:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(
                 select(coverage_table).where(coverage_table.c.snapshot_id == snapshot_id)
-                .order_by(coverage_table.c.dataset)).mappings()]
+                .order_by(self._order(coverage_table.c.dataset))).mappings()]
 
     # -- facts and events ----------------------------------------------------------------
     @staticmethod
@@ -123,7 +126,7 @@ class HistoryStore:
             return [dict(json.loads(r.data), _key=r.key) for r in conn.execute(
                 select(fact_table.c.key, fact_table.c.data).where(
                     fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind,
-                    self._valid_at(seq)).order_by(fact_table.c.key))]
+                    self._valid_at(seq)).order_by(self._order(fact_table.c.key)))]
 
     def fact_versions(self, tenant_id: str, kind: str, key: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -168,7 +171,7 @@ class HistoryStore:
             query = query.where(event_table.c.occurred_at < end)
         with self.engine.connect() as conn:
             return [dict(json.loads(r.data), _source_id=r.source_id) for r in
-                    conn.execute(query.order_by(event_table.c.occurred_at, event_table.c.source_id))]
+                    conn.execute(query.order_by(event_table.c.occurred_at, self._order(event_table.c.source_id)))]
 
     def receipt(self, tenant_id: str, sha256: str) -> bytes:
         with self.engine.connect() as conn:

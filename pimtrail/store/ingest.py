@@ -2,6 +2,10 @@
 
 A snapshot is committed whole or not at all. Facts are versioned against the tenant's open
 facts; events are inserted once per source id; payloads are stored once per content hash.
+
+String columns have widths that PostgreSQL enforces and SQLite does not. Free text (queries,
+request URLs, error messages) is cut to fit before it is hashed; an identifier that does not fit is
+refused, so a history that SQLite accepted can always be copied into PostgreSQL.
 """
 
 from __future__ import annotations
@@ -9,13 +13,14 @@ from __future__ import annotations
 import zlib
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from pimtrail import __version__
 from pimtrail.errors import InputError
 from pimtrail.model import CollectedSnapshot, FactRecord
 from pimtrail.store import hashing
+from pimtrail.store.engine import lock_tenant
 from pimtrail.store.schema import (blob_table, coverage_table, event_table, fact_table,
                                    receipt_table, snapshot_table)
 from pimtrail.timeutil import iso, utcnow
@@ -26,6 +31,45 @@ CHUNK = 5000
 def chunks(items: list, size: int = CHUNK) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def _width(table: Table, column: str) -> int:
+    return table.c[column].type.length
+
+
+def _cut(row: dict[str, Any], table: Table, *columns: str) -> dict[str, Any]:
+    """Cut free-text values to their column's width (in place, before anything is hashed).
+    Non-text values become text first: SQLite would store them as text anyway (column affinity)
+    and then `verify` would hash "5" where ingest hashed 5; PostgreSQL refuses them outright."""
+    for column in columns:
+        value = row[column]
+        if value is not None and not isinstance(value, str):
+            value = row[column] = str(value)
+        if value is not None and len(value) > _width(table, column):
+            row[column] = value[:_width(table, column)]
+    return row
+
+
+def _coverage_row(cov: Any, tenant: str, snapshot_id: int) -> dict[str, Any]:
+    row = _cut(dict(vars(cov), tenant_id=tenant, snapshot_id=snapshot_id), coverage_table,
+               "query", "error_code", "error_message")
+    status = row["http_status"]
+    if status is not None and not isinstance(status, int):  # an export's "404": same affinity story
+        if not str(status).strip().isdigit():
+            raise InputError(f"HTTP status {status!r} of dataset {row['dataset']} is not a number",
+                             field=f"datasets.{row['dataset']}.error.http_status", fix="give a number, e.g. 403")
+        row["http_status"] = int(str(status).strip())
+    return row
+
+
+def _check_ids(table: Table, rows: list[dict[str, Any]], *columns: str) -> None:
+    """Identifiers are never cut (two would become one): one too long for its column is refused."""
+    for column in columns:
+        width = _width(table, column)
+        longest = max(rows, key=lambda r: len(r[column] or ""), default=None)
+        if longest is not None and len(longest[column] or "") > width:
+            raise InputError(f"{table.name}.{column} is longer than {width} characters: {longest[column][:80]!r}",
+                             fix="not a Graph identifier; check the export")
 
 
 def content_hash(snapshot_row: dict[str, Any], coverage: list[dict], receipts: list[dict],
@@ -68,6 +112,8 @@ def _dedupe_facts(facts: Iterable[FactRecord]) -> dict[tuple[str, str], tuple[Fa
 def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
     """Write `snap` through `conn` (inside the caller's transaction). Returns the snapshot row."""
     tenant = snap.tenant_id
+    _check_ids(snapshot_table, [{"tenant_id": tenant}], "tenant_id")
+    lock_tenant(conn, tenant)  # before reading the newest snapshot: its seq and hash are built on
     prev = conn.execute(
         select(snapshot_table).where(snapshot_table.c.tenant_id == tenant)
         .order_by(snapshot_table.c.seq.desc()).limit(1)).mappings().first()
@@ -89,19 +135,21 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
         row["prev_hash"] = prev["chain_hash"]
     snapshot_id = conn.execute(snapshot_table.insert().values(**row)).inserted_primary_key[0]
 
-    coverage = [dict(vars(c), tenant_id=tenant, snapshot_id=snapshot_id) for c in snap.coverage]
+    coverage = [_coverage_row(c, tenant, snapshot_id) for c in snap.coverage]
+    _check_ids(coverage_table, coverage, "dataset")
     if coverage:
         conn.execute(coverage_table.insert(), coverage)
     receipts = _write_payloads(conn, tenant, snapshot_id, snap)
-    state = _version_facts(conn, tenant, seq, facts,
-                           prev["state_digest"] if prev is not None else hashing.GENESIS)
+    state, carried = _version_facts(conn, tenant, seq, facts, snap.unobserved,
+                                    prev["state_digest"] if prev is not None else hashing.GENESIS)
+    row["fact_count"] = len(facts) + carried
     added = _append_events(conn, tenant, seq, snap)
 
     row.update(id=snapshot_id, state_digest=state, event_count=len(added))
     row["content_hash"] = content_hash(row, coverage, receipts, hashing.events_digest(added))
     row["chain_hash"] = hashing.chain(row["prev_hash"], row["content_hash"])
     conn.execute(update(snapshot_table).where(snapshot_table.c.id == snapshot_id).values(
-        state_digest=row["state_digest"], event_count=row["event_count"],
+        state_digest=row["state_digest"], event_count=row["event_count"], fact_count=row["fact_count"],
         content_hash=row["content_hash"], chain_hash=row["chain_hash"]))
     return row
 
@@ -115,6 +163,7 @@ def _write_payloads(conn: Connection, tenant: str, snapshot_id: int,
         receipts.append({"tenant_id": tenant, "snapshot_id": snapshot_id, "dataset": page.dataset,
                          "page": page.index, "parent": page.parent, "request": page.request[:2000],
                          "sha256": sha})
+    _check_ids(receipt_table, receipts, "dataset", "parent")
     known: set[str] = set()
     for part in chunks(sorted(payloads), 500):
         known.update(conn.execute(select(blob_table.c.sha256).where(
@@ -130,18 +179,23 @@ def _write_payloads(conn: Connection, tenant: str, snapshot_id: int,
 
 
 def _version_facts(conn: Connection, tenant: str, seq: int,
-                   facts: dict[tuple[str, str], tuple[FactRecord, str, str]], state: str) -> str:
-    """Close changed and vanished facts, open new versions; return the new state digest."""
+                   facts: dict[tuple[str, str], tuple[FactRecord, str, str]], unobserved: set[str],
+                   state: str) -> tuple[str, int]:
+    """Close changed and vanished facts, open new versions; return the new state digest and how
+    many facts were carried forward unseen (their source dataset was not collected this time)."""
     open_rows = conn.execute(
         select(fact_table.c.id, fact_table.c.kind, fact_table.c.key, fact_table.c.digest)
         .where(fact_table.c.tenant_id == tenant, fact_table.c.valid_to.is_(None)))
     to_close: list[dict] = []
     unchanged: set[tuple[str, str]] = set()
     total = int(state, 16)
+    carried = 0
     for fact_id, kind, key, digest in open_rows:
         current = facts.get((kind, key))
         if current is not None and current[2] == digest:
             unchanged.add((kind, key))
+        elif current is None and kind in unobserved:
+            carried += 1  # not seen because not collected: unknown, so it stays as last seen
         else:
             to_close.append({"fact_id": fact_id})
             total -= hashing.element(kind, key, digest)
@@ -154,12 +208,13 @@ def _version_facts(conn: Connection, tenant: str, seq: int,
                           "principal_id": fact.principal_id, "role_id": fact.role_id,
                           "group_id": fact.group_id, "digest": digest, "data": text,
                           "valid_from": seq, "valid_to": None})
+    _check_ids(fact_table, to_insert, "kind", "key", "principal_id", "role_id", "group_id")
     close = update(fact_table).where(fact_table.c.id == bindparam("fact_id")).values(valid_to=seq)
     for part in chunks(to_close):
         conn.execute(close, part)
     for part in chunks(to_insert):
         conn.execute(fact_table.insert(), part)
-    return format(total % hashing.MOD, "064x")
+    return format(total % hashing.MOD, "064x"), carried
 
 
 def _append_events(conn: Connection, tenant: str, seq: int,
@@ -188,6 +243,7 @@ def _append_events(conn: Connection, tenant: str, seq: int,
                      "occurred_at": ev.occurred_at, "principal_id": ev.principal_id,
                      "role_id": ev.role_id, "correlation_id": ev.correlation_id,
                      "digest": digest, "data": text, "first_seen": seq})
+    _check_ids(event_table, rows, "kind", "source_id", "principal_id", "role_id", "correlation_id")
     for part in chunks(rows):
         conn.execute(event_table.insert(), part)
     return added
