@@ -4,17 +4,22 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # WeasyPrint's system libraries; poppler-utils gives pdftotext/pdftoppm for looking at packs.
 SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils
+# Only for `make test`: the dashboard's browser tests drive Debian's chromium headless through
+# playwright (`playwright install` downloads a browser of its own and is never used); the store
+# tests start a throw-away PostgreSQL server from Debian's binaries (tests/pgserver.py).
+TEST_SYSTEM_PACKAGES := chromium postgresql
 
-.PHONY: demo test system-deps venv clean
+.PHONY: demo test system-deps test-system-deps venv clean
 
 demo: venv
 	$(BIN)/pimtrail demo --out pimtrail-demo
 
-test: venv
+test: venv test-system-deps
 	$(BIN)/pytest -q
 
-system-deps:
-	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+# $(call apt_install,PACKAGES): install the Debian packages that are missing (as root), else say how.
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "Installing system packages: $$missing"; \
@@ -25,6 +30,13 @@ system-deps:
 	    echo "Run: sudo apt-get install --no-install-recommends $$missing"; exit 1; \
 	  fi; \
 	fi
+endef
+
+system-deps:
+	$(call apt_install,$(SYSTEM_PACKAGES))
+
+test-system-deps:
+	$(call apt_install,$(TEST_SYSTEM_PACKAGES))
 
 $(BIN)/pimtrail: pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)

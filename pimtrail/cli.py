@@ -47,6 +47,14 @@ def handle_errors(command):
         except PimtrailError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except Exception as exc:
+            # a database refusing us (permissions, server gone) is an environment problem, not a bug:
+            # one line, not a traceback; anything else is a bug and keeps its traceback
+            if type(exc).__module__.startswith("sqlalchemy"):
+                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                typer.echo(f"error: database: {reason}", err=True)
+                raise typer.Exit(EXIT_USAGE) from None
+            raise
     return wrapper
 
 
@@ -65,21 +73,62 @@ def _report(outcome) -> None:
 def collect(
     source: Annotated[str, typer.Option("--source", help="'sample', 'graph', or an export directory.")],
     db: DbOption = None,
-    tenant: TenantOption = None,
+    tenant: Annotated[Optional[str], typer.Option(
+        "--tenant", help="Tenant id. With an export: the export must be of this tenant. With graph: the "
+        "tenant to sign in to (default AZURE_TENANT_ID).")] = None,
+    auth: Annotated[str, typer.Option(
+        "--auth", envvar="PIMTRAIL_AUTH", help="graph: how to sign in: auto, certificate, secret, "
+        "managed-identity, default, device-code or token (docs/setup.md). Secrets come from the "
+        "environment only (AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PASSWORD, PIMTRAIL_GRAPH_TOKEN).")] = "auto",
+    client_id: Annotated[Optional[str], typer.Option(
+        "--client-id", envvar="AZURE_CLIENT_ID", help="graph: the app registration's client id.")] = None,
+    certificate: Annotated[Optional[str], typer.Option(
+        "--certificate", envvar="AZURE_CLIENT_CERTIFICATE_PATH",
+        help="graph: PEM or PFX file of the app's certificate.")] = None,
+    export: Annotated[Optional[Path], typer.Option(
+        "--export", help="graph: also keep the raw Graph responses as an export directory (a new folder).")] = None,
+    concurrency: Annotated[int, typer.Option(
+        "--concurrency", min=1, max=32, help="graph: requests in flight at once.")] = 4,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", min=0.1, help="graph: seconds to wait for one answer before giving up.")] = 60.0,
+    also: Annotated[Optional[list[str]], typer.Option(
+        "--also", help="graph: also read a dataset that is off by default (role_assignment_requests "
+        "needs RoleManagement.ReadWrite.Directory).")] = None,
+    graph_url: Annotated[str, typer.Option(
+        "--graph-url", envvar="PIMTRAIL_GRAPH_URL",
+        help="graph: Graph's v1.0 root (a national cloud, or the local emulator).")] = "https://graph.microsoft.com/v1.0",
 ) -> None:
-    """Collect one snapshot (or the sample quarter) into the history."""
+    """Collect one snapshot (live from Graph, from an export directory, or the sample quarter)."""
+    import os
+
     from pimtrail import collect as service
-    from pimtrail.errors import InputError
     from pimtrail.store import HistoryStore
 
+    run = None
     if source == "graph":
-        raise InputError("live collection through Microsoft Graph is not built yet (issue #3)",
-                         field="--source", fix="collect from an export directory or --source sample")
-    snaps = service.sample_snapshots(tenant) if source == "sample" else \
-        service.read_exports([Path(source)], tenant=tenant)
+        from pimtrail.collectors import datasets as ds
+        from pimtrail.collectors.graph import CredentialConfig, GraphSettings, HttpSettings, collect_graph
+        from pimtrail.collectors.graph.progress import Progress
+        from pimtrail.errors import InputError
+
+        for name in also or []:
+            if name not in ds.BY_NAME:
+                raise InputError(f"unknown dataset {name!r}", field="--also", fix="see `pimtrail permissions`")
+        credential = CredentialConfig.from_env(auth, tenant or os.environ.get("AZURE_TENANT_ID"),
+                                               client_id, certificate)
+        settings = GraphSettings(http=HttpSettings(base_url=graph_url, concurrency=concurrency, timeout=timeout),
+                                 also=tuple(also or ()))
+        typer.echo(f"Reading {graph_url} (sign-in: {credential.describe()})", err=True)
+        run = collect_graph(credential, settings, export=export, tenant=tenant, progress=Progress())
+        snaps = [run.snapshot]
+    else:
+        snaps = service.sample_snapshots(tenant) if source == "sample" else \
+            service.read_exports([Path(source)], tenant=tenant)
     with HistoryStore.open(db, create=True) as store:
         say(f"Collecting {len(snaps)} snapshot(s) into {store.engine.url.render_as_string(hide_password=True)}")
         results = service.ingest_all(store, snaps, progress=_report)
+    if run is not None and run.export_dir is not None:
+        say(f"Raw Graph responses kept in {run.export_dir}")
     partial = [r for r in results if r.snapshot is not None and r.gaps]
     if partial:
         missing = sorted({g for r in partial for g in r.gaps})
@@ -221,6 +270,84 @@ def controls(
 
 @app.command()
 @handle_errors
+def trend(
+    out: Annotated[Path, typer.Option("--out", help="The dashboard to write: one self-contained HTML file.")],
+    db: DbOption = None,
+    tenant: TenantOption = None,
+    config: ConfigOption = None,
+    profile: Annotated[Optional[str], typer.Option("--profile", help="pimtrail, cis-m365 or cisa-scuba")] = None,
+    period_from: Annotated[Optional[str], typer.Option(
+        "--from", help="first day (YYYY-MM-DD, UTC); default: the first snapshot")] = None,
+    period_to: Annotated[Optional[str], typer.Option(
+        "--to", help="last day, included (YYYY-MM-DD, UTC); default: the latest snapshot")] = None,
+    csv_dir: Annotated[Optional[Path], typer.Option(
+        "--csv", help="also write the series behind the charts as CSV files into this folder")] = None,
+) -> None:
+    """Trend dashboard of standing privileged access over the snapshots in range (one HTML file)."""
+    from datetime import timedelta
+
+    from pimtrail.config import load_config
+    from pimtrail.errors import InputError
+    from pimtrail.evidence.dashboard import write_trend
+    from pimtrail.store import HistoryStore
+    from pimtrail.timeutil import iso, utcnow
+
+    start, end = _day(period_from, "--from"), _day(period_to, "--to")
+    if end is not None and len(period_to.strip()) == 10:  # a day given: the whole day is in range
+        end += timedelta(days=1, seconds=-1)
+    if start and end and start > end:
+        raise InputError(f"--from {period_from} is after --to {period_to}", field="--from",
+                         fix="give the earlier day to --from")
+    if out.is_dir():
+        raise InputError("is a folder", path=str(out), fix="give a file name, e.g. --out dashboard.html")
+    settings = load_config(config)
+    with HistoryStore.open(db or settings.database) as store:
+        series, files = write_trend(store, settings, out, tenant=tenant, profile=profile, start=start, end=end,
+                                    csv_dir=csv_dir, generated_at=iso(utcnow()))
+    say(f"Dashboard: {out} ({len(series.points)} snapshot(s) of {series.tenant_name or series.tenant_id})")
+    if files:
+        say(f"Series: {len(files)} CSV files in {csv_dir}")
+    if not series.points:
+        typer.echo("warning: no snapshots in the selected range; the dashboard says so", err=True)
+
+
+@app.command()
+@handle_errors
+def pack(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the pack into.")],
+    period: Annotated[Optional[str], typer.Option("--period", help="2026-Q3, 2026-08 or 2026")] = None,
+    period_from: Annotated[Optional[str], typer.Option("--from", help="first day (YYYY-MM-DD, UTC)")] = None,
+    period_to: Annotated[Optional[str], typer.Option("--to", help="last day (YYYY-MM-DD, UTC)")] = None,
+    format: Annotated[str, typer.Option("--format", help="comma list of pdf, xlsx, json")] = "pdf,xlsx,json",
+    db: DbOption = None,
+    tenant: TenantOption = None,
+    config: ConfigOption = None,
+    profile: Annotated[Optional[str], typer.Option("--profile", help="pimtrail, cis-m365 or cisa-scuba")] = None,
+    template_dir: Annotated[Optional[Path], typer.Option("--template-dir", help="folder with pack.html.j2 / "
+                                                         "pack.css overriding the built-in templates")] = None,
+) -> None:
+    """Write the auditor evidence pack (PDF, workbook, JSON, manifest, SHA256SUMS) for a period."""
+    from pimtrail.config import load_config
+    from pimtrail.controls.profiles import load_profile
+    from pimtrail.evidence.pack import parse_formats, write_pack
+    from pimtrail.evidence.period import parse_period
+    from pimtrail.store import HistoryStore
+
+    formats = parse_formats(format)
+    chosen = parse_period(period, period_from, period_to)
+    settings = load_config(config)
+    with HistoryStore.open(db or settings.database) as store:
+        tenant_id = store.tenant(tenant or settings.tenant)
+        result = write_pack(store, tenant_id, chosen, load_profile(profile, settings), settings, out, formats,
+                            template_dir)
+    for f in result.files:
+        say(f"  {f['name']:<64} {f['size']:>10,} bytes  sha256 {f['sha256'][:16]}")
+    pages = f", PDF {result.pdf_pages} pages" if result.pdf_pages else ""
+    say(f"Pack for {chosen.label} written to {out}{pages}; check it with: cd {out} && sha256sum -c SHA256SUMS")
+
+
+@app.command()
+@handle_errors
 def permissions(
     format: Annotated[str, typer.Option("--format", help="table, markdown or json")] = "table",
 ) -> None:
@@ -248,41 +375,29 @@ def permissions(
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo history and outputs.")] = Path("pimtrail-demo"),
 ) -> None:
-    """Run the whole pipeline on the sample tenant (no tenant needed)."""
-    from pimtrail import collect as service
-    from pimtrail.store import HistoryStore
-    from pimtrail.views import demo_summary, sample_checks, sample_config_text
+    """Run the whole pipeline on the sample tenant: history, checks, 2026-Q3 pack, trend dashboard."""
+    from pimtrail.demo import run_demo
 
-    out.mkdir(parents=True, exist_ok=True)
-    db_path = out / "pimtrail.db"
-    for stale in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
-        stale.unlink(missing_ok=True)
-    say("Building the sample tenant's quarter (2026-07-01 .. 2026-09-30) ...")
-    snaps = service.sample_snapshots()
-    with HistoryStore.open(str(db_path), create=True) as store:
-        service.ingest_all(store, snaps, progress=_report)
-        report = store.verify()
-        summary = demo_summary(store)
-        checks = sample_checks(store)
-    say()
-    say(f"History: {db_path}  ({summary['snapshots']} snapshots of tenant {summary['tenant_name']} "
-        f"{summary['tenant_id']})")
-    say(f"Hash chain: {'intact' if report.ok else 'BROKEN'} over {len(report.checks)} snapshots")
-    for line in summary["lines"]:
-        say(f"  {line}")
-    for label, check_report in checks:
-        counts = check_report.counts()
-        say(f"\nControls at quarter {label} (snapshot #{check_report.view.snapshot.seq}, profile "
-            f"{check_report.view.profile.name}): " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
-        for r in check_report.results:
-            if r.status.value in ("fail", "warn"):
-                first = next(f for f in r.findings if f.status.value == r.status.value)
-                say(f"  {r.status.value.upper():<5} {r.control.id:<13} {first.message}")
-    config = out / "pimtrail.toml"
-    config.write_text(sample_config_text())
-    say(f"\nTry: pimtrail snapshots --db {db_path}    pimtrail verify --db {db_path}\n"
-        f"     pimtrail check --db {db_path} --config {config} [--snapshot 1] [--format json|sarif|junit|csv]")
-    if not report.ok:
+    if not run_demo(out, say, progress=_report):
+        raise typer.Exit(EXIT_FAILED)
+
+
+db_app = typer.Typer(no_args_is_help=True, help="The history database itself (docs/postgresql.md).")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("copy")
+@handle_errors
+def db_copy(to: Annotated[str, typer.Option("--to", help="The empty target database: a URL "
+                                            "(postgresql+psycopg://user@host/db) or a SQLite file path.")],
+            db: DbOption = None) -> None:
+    """Copy the whole history (every tenant, ids kept) into an empty database, then verify it there."""
+    from pimtrail.store.copy import copy_history
+
+    report = copy_history(db, to)
+    say(report.summary())
+    if report.problem:
+        typer.echo(report.problem, err=True)
         raise typer.Exit(EXIT_FAILED)
 
 

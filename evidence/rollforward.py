@@ -1,0 +1,137 @@
+"""Roll-forward of privileged access over a period: opening + added − removed = closing, per role.
+
+Each addition and removal is dated by the snapshot that first showed it and explained, where the
+audit trail allows, by the audit entry (or applied review decision) that caused it. What no event
+explains is listed as unexplained, never dropped.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pimtrail.controls.view import Holding, SnapshotView
+from pimtrail.timeutil import iso, parse_iso
+
+
+def key(h: Holding) -> tuple[str, str, str, str, str]:
+    return (h.principal_id, h.role_id, h.state, h.via, h.group_id or "")
+
+
+def row(h: Holding, tier: int | None) -> dict[str, Any]:
+    return {"principal_id": h.principal_id, "principal": h.principal_name, "principal_type": h.principal.get("type"),
+            "role_id": h.role_id, "role": h.role.get("name") or h.role_id, "tier": tier, "state": h.state,
+            "permanent": h.permanent, "via": h.via, "group_id": h.group_id, "outside_pim": h.outside_pim,
+            "assignment_type": h.instance.get("assignment_type"), "start": h.start, "end": h.end}
+
+
+@dataclass
+class Movement:
+    change: str  # added / removed
+    observed: str  # the snapshot that first showed the change
+    after: str  # the snapshot before it: the change happened in (after, observed]
+    holding: dict[str, Any]
+    explained_by: dict[str, Any] | None = None
+
+
+@dataclass
+class RoleRollForward:
+    role_id: str
+    role: str
+    tier: int | None
+    opening: int
+    added: int
+    removed: int
+    closing: int
+    balanced: bool
+    movements: list[Movement] = field(default_factory=list)
+
+
+def _expected(change: str, h: Holding) -> tuple[str, ...]:
+    if h.via != "direct":
+        return ("add member to group", "(pim activation)", "in pim") if change == "added" else \
+               ("remove member from group", "(pim activation", "in pim", "expired")
+    if change == "added":
+        return ("add eligible member to role",) if h.state == "eligible" else ("add member to role",)
+    return ("remove eligible member from role",) if h.state == "eligible" else \
+           ("remove member from role", "remove permanent direct role assignment")
+
+
+def explain(change: str, h: Holding, events: list[dict], decisions: list[dict], role_ids: set[str]) -> dict | None:
+    wanted = _expected(change, h)
+    subject = h.group_id if h.via == "direct" and h.principal.get("type") == "group" else h.principal_id
+    for ev in events:
+        activity = (ev.get("activity") or "").lower()
+        if not any(w in activity for w in wanted):
+            continue
+        target = (ev.get("principal") or {}).get("id")
+        if h.via == "direct":
+            if target != subject or (ev.get("role_id") not in role_ids):
+                continue
+        elif target != h.principal_id or ev.get("group_id") not in (h.group_id, None):
+            continue
+        return {"source": "audit", "id": ev["id"], "time": ev["time"], "activity": ev.get("activity"),
+                "by": (ev.get("initiated_by") or {}).get("upn") or (ev.get("initiated_by") or {}).get("name")}
+    if change == "removed":
+        for d in decisions:
+            if (d.get("principal") or {}).get("id") == h.principal_id and \
+                    (d.get("resource") or {}).get("id") in role_ids and d.get("decision") in ("Deny", "NotReviewed"):
+                return {"source": "access review", "id": d["id"], "time": d.get("applied_at") or d.get("reviewed_at"),
+                        "activity": f"review decision {d.get('decision')} applied ({d.get('apply_result')})",
+                        "by": (d.get("reviewed_by") or {}).get("upn") or "default decision"}
+    return None
+
+
+def roll_forward(views: list[SnapshotView], audit_events: list[dict]) -> list[RoleRollForward]:
+    """`views`: the opening snapshot's view first, then every later snapshot up to the closing one."""
+    def index(view: SnapshotView) -> dict[tuple, Holding]:
+        return {key(h): h for h in view.user_holdings() if view.tier(h.role_id) is not None}
+
+    first, last = views[0], views[-1]
+    opening, closing = index(first), index(last)
+    roles: dict[str, dict[str, Any]] = {}
+    for view in views:
+        for h in index(view).values():
+            roles.setdefault(h.role_id, {"name": h.role.get("name") or h.role_id, "tier": view.tier(h.role_id),
+                                         "template": h.role.get("template_id")})
+    movements: dict[str, list[Movement]] = defaultdict(list)
+    decisions = [d for d in last.facts.get("access_review_decision", []) if d.get("applied_at")]
+    for before, after in zip(views, views[1:]):
+        old, new = index(before), index(after)
+        lo, hi = before.snapshot.collected_at, after.snapshot.collected_at
+        window = [e for e in audit_events if lo < parse_iso(e["time"]) <= hi]
+        applied = [d for d in decisions if lo < parse_iso(d["applied_at"]) <= hi]
+        for change, keys, source in (("added", set(new) - set(old), new), ("removed", set(old) - set(new), old)):
+            for k in sorted(keys):
+                h = source[k]
+                role_ids = {h.role_id, roles[h.role_id].get("template")} - {None}
+                movements[h.role_id].append(Movement(change, iso(hi), iso(lo), row(h, after.tier(h.role_id)),
+                                                     explain(change, h, window, applied, role_ids)))
+    out = []
+    for role_id, info in sorted(roles.items(), key=lambda kv: (kv[1]["tier"], kv[1]["name"])):
+        opened = sum(1 for k in opening if k[1] == role_id)
+        closed = sum(1 for k in closing if k[1] == role_id)
+        moves = movements.get(role_id, [])
+        added = sum(1 for m in moves if m.change == "added")
+        removed = sum(1 for m in moves if m.change == "removed")
+        out.append(RoleRollForward(role_id, info["name"], info["tier"], opened, added, removed, closed,
+                                   opened + added - removed == closed, moves))
+    return out
+
+
+def as_rows(rollforward: list[RoleRollForward]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in asdict(r).items() if k != "movements"} for r in rollforward]
+
+
+def movement_rows(rollforward: list[RoleRollForward]) -> list[dict[str, Any]]:
+    rows = []
+    for r in rollforward:
+        for m in r.movements:
+            e = m.explained_by or {}
+            rows.append({"role": r.role, "tier": r.tier, "change": m.change, "observed": m.observed, "after": m.after,
+                         "principal": m.holding["principal"], "principal_id": m.holding["principal_id"],
+                         "state": m.holding["state"], "via": m.holding["via"], "permanent": m.holding["permanent"],
+                         "explained": bool(m.explained_by), "event_time": e.get("time"),
+                         "event": e.get("activity"), "event_id": e.get("id"), "by": e.get("by")})
+    return rows

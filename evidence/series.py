@@ -1,0 +1,243 @@
+"""Standing-access series over a range of snapshots: one view model for the dashboard and the pack.
+
+Every number here is computed from the history through the same snapshot views the controls use,
+so a chart, a pack table and a control finding can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pimtrail.config import Config
+from pimtrail.controls.profiles import Profile
+from pimtrail.controls.view import GLOBAL_ADMIN, SnapshotView, build_view
+from pimtrail.store import HistoryStore, SnapshotInfo
+from pimtrail.timeutil import iso, parse_iso
+
+TIER_WEIGHT = {0: 3, 1: 2, 2: 1}
+
+
+@dataclass
+class SnapshotPoint:
+    """The standing-access figures of one snapshot."""
+
+    seq: int
+    collected_at: str
+    standing_by_tier: dict[str, int]  # permanent active privileged holdings (break-glass apart), by tier
+    standing_total: int
+    break_glass: int
+    eligible: int
+    active_assigned: int
+    activated: int
+    ga_holders: int
+    outside_pim: int
+    privileged_principals: int
+
+
+@dataclass
+class WeekPoint:
+    week: str  # Monday of the ISO week
+    activations: int
+    approved: int
+    denied: int
+    off_hours: int
+
+
+@dataclass
+class ReviewCycle:
+    instance_id: str
+    definition: str | None
+    ended: str | None
+    status: str | None
+    decisions: int
+    reviewed: int
+    not_reviewed: int
+    denied: int
+    denied_applied: int
+
+
+@dataclass
+class CycleTotal:
+    """One access-review cycle: the instances of one review definition that ended on the same day."""
+
+    definition: str | None
+    ended: str  # the day the cycle's instances ended (YYYY-MM-DD)
+    instances: int
+    decisions: int
+    reviewed: int
+    not_reviewed: int
+    denied: int
+    denied_applied: int
+
+    @property
+    def completion(self) -> float | None:
+        return round(self.reviewed / self.decisions, 4) if self.decisions else None
+
+
+@dataclass
+class Series:
+    tenant_id: str
+    tenant_name: str | None
+    profile: str
+    start: str
+    end: str
+    points: list[SnapshotPoint] = field(default_factory=list)
+    weeks: list[WeekPoint] = field(default_factory=list)
+    reviews: list[ReviewCycle] = field(default_factory=list)
+    cycles: list[CycleTotal] = field(default_factory=list)  # reviews summed per definition and end day
+    pass_rate: list[dict[str, Any]] = field(default_factory=list)  # seq, collected_at, pass, total, rate
+    status_changes: list[dict[str, Any]] = field(default_factory=list)  # control, from, to, seq
+    top_standing: list[dict[str, Any]] = field(default_factory=list)
+    changes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # added / removed since previous
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def holding_key(h) -> tuple:
+    return (h.principal_id, h.role_id, h.state, h.via, h.group_id or "")
+
+
+def point(view: SnapshotView) -> SnapshotPoint:
+    break_glass = view.break_glass_ids()
+    holdings = [h for h in view.user_holdings() if view.tier(h.role_id) is not None]
+    standing = Counter()
+    for h in holdings:
+        if h.state == "active" and h.permanent and h.principal_id not in break_glass:
+            standing[str(view.tier(h.role_id))] += 1
+    active = [h for h in holdings if h.state == "active"]
+    return SnapshotPoint(
+        seq=view.snapshot.seq, collected_at=iso(view.snapshot.collected_at),
+        standing_by_tier={t: standing.get(t, 0) for t in ("0", "1", "2")},
+        standing_total=sum(standing.values()),
+        break_glass=len(break_glass),
+        eligible=sum(1 for h in holdings if h.state == "eligible"),
+        active_assigned=sum(1 for h in active if h.instance.get("assignment_type") != "Activated"),
+        activated=sum(1 for h in active if h.instance.get("assignment_type") == "Activated"),
+        ga_holders=len({h.principal_id for h in holdings if h.role_id == GLOBAL_ADMIN}),
+        outside_pim=sum(1 for i in view.facts.get("role_assignment", []) if i.get("outside_pim")),
+        privileged_principals=len({h.principal_id for h in holdings if view.tier(h.role_id) in (0, 1)}),
+    )
+
+
+def weeks(view: SnapshotView) -> list[WeekPoint]:
+    from pimtrail.controls.activity import off_hours
+
+    buckets: dict[str, Counter] = defaultdict(Counter)
+    for act in view.activations:
+        when = act.start or act.requested_at
+        if not when:
+            continue
+        moment = parse_iso(when)
+        monday = (moment - timedelta(days=moment.weekday())).date().isoformat()
+        bucket = buckets[monday]
+        bucket["activations"] += 1
+        bucket["approved"] += act.approval == "approved"
+        bucket["denied"] += act.outcome == "denied"
+        bucket["off_hours"] += off_hours(moment, view.config.business_hours)
+    return [WeekPoint(week, b["activations"], b["approved"], b["denied"], b["off_hours"])
+            for week, b in sorted(buckets.items())]
+
+
+def review_cycles(view: SnapshotView) -> list[ReviewCycle]:
+    definitions = view.by_id("access_review_definition")
+    out = []
+    for inst in sorted(view.facts.get("access_review_instance", []), key=lambda i: i.get("end") or ""):
+        if not inst.get("end") or not view.period_start <= parse_iso(inst["end"]) <= view.period_end:
+            continue
+        decisions = [d for d in view.facts.get("access_review_decision", []) if d["instance_id"] == inst["id"]]
+        denied = [d for d in decisions if d.get("decision") == "Deny"]
+        out.append(ReviewCycle(
+            inst["id"], (definitions.get(inst.get("definition_id")) or {}).get("name"), inst.get("end"),
+            inst.get("status"), len(decisions),
+            sum(1 for d in decisions if d.get("decision") not in (None, "NotReviewed")),
+            sum(1 for d in decisions if d.get("decision") in (None, "NotReviewed")), len(denied),
+            sum(1 for d in denied if (d.get("apply_result") or "").startswith("AppliedSuccessfully"))))
+    return out
+
+
+def cycle_totals(reviews: list[ReviewCycle]) -> list[CycleTotal]:
+    """Entra opens one review instance per role or group in scope: a cycle is their sum."""
+    groups: dict[tuple[str, str], list[ReviewCycle]] = defaultdict(list)
+    for r in reviews:
+        groups[((r.ended or "")[:10], r.definition or "")].append(r)
+    return [CycleTotal(items[0].definition, ended, len(items),
+                       *(sum(getattr(r, name) for r in items)
+                         for name in ("decisions", "reviewed", "not_reviewed", "denied", "denied_applied")))
+            for (ended, _), items in sorted(groups.items())]
+
+
+def top_standing(view: SnapshotView, limit: int = 10) -> list[dict[str, Any]]:
+    scores: dict[str, dict[str, Any]] = {}
+    for h in view.user_holdings():
+        tier = view.tier(h.role_id)
+        if tier is None or h.state != "active" or not h.permanent:
+            continue
+        entry = scores.setdefault(h.principal_id, {"principal_id": h.principal_id, "principal": h.principal_name,
+                                                   "type": h.principal.get("type"), "score": 0, "roles": []})
+        entry["score"] += TIER_WEIGHT[tier]
+        entry["roles"].append(f"{h.role.get('name')} (tier {tier})")
+    ranked = sorted(scores.values(), key=lambda e: (-e["score"], e["principal"] or ""))
+    for e in ranked:
+        e["break_glass"] = e["principal_id"] in view.break_glass_ids()
+        e["roles"] = sorted(set(e["roles"]))
+    return ranked[:limit]
+
+
+def holding_changes(before: SnapshotView | None, after: SnapshotView) -> dict[str, list[dict[str, Any]]]:
+    def index(view):
+        return {holding_key(h): h for h in view.user_holdings() if view.tier(h.role_id) is not None}
+
+    old, new = (index(before) if before else {}), index(after)
+
+    def describe(h):
+        return {"principal": h.principal_name, "principal_id": h.principal_id, "role": h.role.get("name"),
+                "state": h.state, "permanent": h.permanent, "via": h.via}
+
+    return {"added": [describe(new[k]) for k in sorted(set(new) - set(old))],
+            "removed": [describe(old[k]) for k in sorted(set(old) - set(new))]}
+
+
+def snapshots_in(store: HistoryStore, tenant: str, start: datetime | None, end: datetime | None) -> list[SnapshotInfo]:
+    return [s for s in store.snapshots(tenant)
+            if (start is None or s.collected_at >= start) and (end is None or s.collected_at <= end)]
+
+
+def build_series(store: HistoryStore, tenant: str, profile: Profile, config: Config,
+                 start: datetime | None = None, end: datetime | None = None) -> Series:
+    from pimtrail.controls.engine import evaluate
+
+    snaps = snapshots_in(store, tenant, start, end)
+    org = store.facts(tenant, "tenant", snaps[-1].seq) if snaps else []
+    first = start or (snaps[0].collected_at if snaps else datetime.min)
+    last = end or (snaps[-1].collected_at if snaps else datetime.min)
+    series = Series(tenant, org[0]["name"] if org else None, profile.name, iso(first), iso(last))
+    if not snaps:
+        return series
+    posture = store.control_posture(tenant, profile.name)
+    views: list[SnapshotView] = []
+    previous_status: dict[str, str] = {}
+    for snap in snaps:
+        view = build_view(store, tenant, snap, profile, config)
+        views.append(view)
+        series.points.append(point(view))
+        statuses = posture.get(snap.id) or {r.control.id: r.status.value for r in evaluate(view).results}
+        assessed = [s for s in statuses.values() if s not in ("not_assessable", "not_applicable")]
+        passed = sum(1 for s in assessed if s in ("pass", "excepted"))
+        series.pass_rate.append({"seq": snap.seq, "collected_at": iso(snap.collected_at), "pass": passed,
+                                 "total": len(assessed), "rate": round(passed / len(assessed), 4) if assessed else None})
+        for control_id, status in sorted(statuses.items()):
+            if control_id in previous_status and previous_status[control_id] != status:
+                series.status_changes.append({"control_id": control_id, "from": previous_status[control_id],
+                                              "to": status, "seq": snap.seq, "collected_at": iso(snap.collected_at)})
+        previous_status = statuses
+    whole = build_view(store, tenant, snaps[-1], profile, config, first, last + timedelta(seconds=1))
+    series.weeks = weeks(whole)
+    series.reviews = review_cycles(whole)
+    series.cycles = cycle_totals(series.reviews)
+    series.top_standing = top_standing(views[-1])
+    series.changes = holding_changes(views[-2] if len(views) > 1 else None, views[-1])
+    return series
