@@ -9,13 +9,18 @@ SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-de
 # tests start a throw-away PostgreSQL server from Debian's binaries (tests/pgserver.py).
 TEST_SYSTEM_PACKAGES := chromium postgresql
 
-.PHONY: demo test system-deps test-system-deps venv clean
+.PHONY: demo test bench system-deps test-system-deps venv clean
 
 demo: venv
 	$(BIN)/pimtrail demo --out pimtrail-demo
 
 test: venv test-system-deps
 	$(BIN)/pytest -q
+
+# Benchmarks at large-tenant size (issue 7; docs/benchmarks.md): one table, and bench/results.json.
+# About 20-25 minutes on 2 cores; BENCH_ARGS passes options, e.g. BENCH_ARGS="--repeat 1".
+bench: venv
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # $(call apt_install,PACKAGES): install the Debian packages that are missing (as root), else say how.
 define apt_install

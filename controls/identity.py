@@ -12,7 +12,7 @@ from .view import GLOBAL_ADMIN, SnapshotView
 def phishing_resistant(view: SnapshotView, user_id: str) -> tuple[bool, dict]:
     """Registered phishing-resistant method, from the registration report or the FIDO2 keys."""
     registration = view.by_id("auth_registration", "user_id").get(user_id) or {}
-    keys = [k for k in view.facts.get("fido2_key", []) if k["user_id"] == user_id]
+    keys = view.grouped("fido2_key", "user_id").get(user_id, [])
     evidence = {"methods_registered": registration.get("methods", []), "fido2_keys": len(keys)}
     return bool(registration.get("phishing_resistant") or keys), evidence
 

@@ -6,6 +6,7 @@ expanded here, once: a role held by a group is held by each member, with how the
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -63,6 +64,7 @@ class SnapshotView:
     activations: list[Activation] = field(default_factory=list)
     policy_history: list[dict[str, Any]] = field(default_factory=list)  # role_policy versions up to this snapshot
     _cache: dict[str, Any] = field(default_factory=dict)
+    loaded_audit: list[dict[str, Any]] = field(default_factory=list)  # as read: from a day before the period
 
     # -- availability ------------------------------------------------------------------
     def missing(self, datasets: tuple[str, ...]) -> list[str]:
@@ -79,10 +81,11 @@ class SnapshotView:
 
     # -- lookups -----------------------------------------------------------------------
     def by_id(self, kind: str, key: str = "id") -> dict[str, dict[str, Any]]:
-        cache_key = f"{kind}:{key}"
-        if cache_key not in self._cache:
-            self._cache[cache_key] = {f[key]: f for f in self.facts.get(kind, []) if f.get(key)}
-        return self._cache[cache_key]
+        cache_key = (kind, key)
+        found = self._cache.get(cache_key)
+        if found is None:
+            found = self._cache[cache_key] = {f[key]: f for f in self.facts.get(kind, []) if f.get(key)}
+        return found
 
     @property
     def principals(self) -> dict[str, dict[str, Any]]:
@@ -92,12 +95,28 @@ class SnapshotView:
     def roles(self) -> dict[str, dict[str, Any]]:
         return self.by_id("role_definition")
 
+    def grouped(self, kind: str, key: str) -> dict[Any, list[dict[str, Any]]]:
+        """The facts of one kind by the value of one field (built once per view)."""
+        cache_key = f"grouped:{kind}:{key}"
+        if cache_key not in self._cache:
+            out: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+            for f in self.facts.get(kind, []):
+                out[f.get(key)].append(f)
+            self._cache[cache_key] = out
+        return self._cache[cache_key]
+
     def policy_at(self, role_id: str, when: str | None) -> dict[str, Any] | None:
         """The role's activation policy in force at `when`: the newest version whose change time
         (lastModifiedDateTime, else the snapshot that first saw it) is not after `when`; None when
         the history holds no version that old."""
-        seen = {s.seq: iso(s.collected_at) for s in self.snapshots}
-        versions = [v for v in self.policy_history if v["data"].get("role_id") == role_id]
+        if "policy_versions" not in self._cache:
+            by_role: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for v in self.policy_history:
+                by_role[v["data"].get("role_id")].append(v)
+            self._cache["policy_versions"] = by_role
+            self._cache["seen"] = {s.seq: iso(s.collected_at) for s in self.snapshots}
+        seen = self._cache["seen"]
+        versions = self._cache["policy_versions"].get(role_id, [])
         if not versions or not when:
             return next((p for p in self.facts.get("role_policy", []) if p["role_id"] == role_id), None)
         chosen = None  # every known version changed after `when`: what was in force then is unknown
@@ -111,12 +130,17 @@ class SnapshotView:
         return self.principals.get(principal_id) or {"id": principal_id, "type": "unknown"}
 
     def tier(self, role_id: str) -> int | None:
-        return self.profile.tier_of(self.roles.get(role_id) or {"id": role_id})
+        tiers = self._cache.setdefault("tiers", {})
+        if role_id not in tiers:
+            tiers[role_id] = self.profile.tier_of(self.roles.get(role_id) or {"id": role_id})
+        return tiers[role_id]
 
     def break_glass_ids(self) -> set[str]:
-        wanted = {a.lower() for a in self.config.break_glass.accounts}
-        return {pid for pid, p in self.principals.items()
-                if pid.lower() in wanted or (p.get("upn") or "").lower() in wanted}
+        if "break_glass" not in self._cache:
+            wanted = {a.lower() for a in self.config.break_glass.accounts}
+            self._cache["break_glass"] = {pid for pid, p in self.principals.items()
+                                          if pid.lower() in wanted or (p.get("upn") or "").lower() in wanted}
+        return set(self._cache["break_glass"])
 
     def group_members(self, group_id: str) -> list[tuple[str, str, bool, dict[str, Any]]]:
         """(member id, how, permanent, record) for everyone who is or may become a member:
@@ -124,14 +148,14 @@ class SnapshotView:
         out = []
         # Graph lists a PIM-activated member among the group's members too: that membership is the
         # PIM assignment, not a plain one, so it is taken from the PIM record below.
-        via_pim = {m["principal_id"] for m in self.facts.get("group_pim_assignment", [])
-                   if m["group_id"] == group_id and m.get("access", "member") == "member"}
-        for m in self.facts.get("group_member", []):
-            if m["group_id"] == group_id and m["member_id"] not in via_pim:
+        via_pim = {m["principal_id"] for m in self.grouped("group_pim_assignment", "group_id").get(group_id, [])
+                   if m.get("access", "member") == "member"}
+        for m in self.grouped("group_member", "group_id").get(group_id, []):
+            if m["member_id"] not in via_pim:
                 out.append((m["member_id"], "membership", True, m))
         for kind in ("group_pim_assignment", "group_pim_eligibility"):
-            for m in self.facts.get(kind, []):
-                if m["group_id"] == group_id and m.get("access", "member") == "member":
+            for m in self.grouped(kind, "group_id").get(group_id, []):
+                if m.get("access", "member") == "member":
                     out.append((m["principal_id"], kind, m["permanent"], m))
         return out
 
@@ -162,27 +186,102 @@ class SnapshotView:
 
     def user_holdings(self) -> list[Holding]:
         """Holdings by users and service principals (groups themselves left out: their members count)."""
-        return [h for h in self.holdings() if h.principal.get("type") != "group"]
+        if "user_holdings" not in self._cache:
+            self._cache["user_holdings"] = [h for h in self.holdings() if h.principal.get("type") != "group"]
+        return list(self._cache["user_holdings"])
 
 
 def build_view(store: HistoryStore, tenant: str, snapshot: SnapshotInfo, profile: Profile, config: Config,
-               period_start: datetime | None = None, period_end: datetime | None = None) -> SnapshotView:
+               period_start: datetime | None = None, period_end: datetime | None = None,
+               base: SnapshotView | None = None) -> SnapshotView:
+    """The full view of one snapshot and an evaluation period. `base`, a view of the same snapshot for
+    another period, lends its facts (and its audit events when they cover this period): only what differs
+    is read again."""
     end = period_end or snapshot.collected_at
     start = period_start or end - timedelta(days=int(profile.params.get("evaluation_period_days", 31)))
-    coverage = {c["dataset"]: c for c in store.coverage(snapshot.id)}
-    facts: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for kind in FACT_KINDS:
-        facts[kind] = store.facts(tenant, kind, snapshot.seq)
+    if base is not None and base.snapshot.id == snapshot.id:
+        coverage, facts, policies = base.coverage, base.facts, base.policy_history
+    else:
+        coverage = {c["dataset"]: c for c in store.coverage(snapshot.id)}
+        facts = {kind: store.facts(tenant, kind, snapshot.seq) for kind in FACT_KINDS}
+        policies = store.fact_history(tenant, "role_policy", snapshot.seq)
     # events from a little before the period so an activation requested just before it still joins
-    audit = store.events(tenant, "audit", start - timedelta(days=1), end)
+    since = start - timedelta(days=1)
+    if base is not None and base.loaded_audit and base.period_start - timedelta(days=1) <= since \
+            and end <= base.period_end:
+        audit = [e for e in base.loaded_audit if since <= _time(e["time"]) < end]
+    else:
+        audit = store.events(tenant, "audit", since, end)
     activations = [a for a in join_activations(audit)
                    if start <= _time(a.requested_at or a.start) < end]
-    return SnapshotView(snapshot, store.snapshots(tenant), start, end, coverage, dict(facts),
+    return SnapshotView(snapshot, store.snapshots(tenant), start, end, coverage, facts,
                         [e for e in audit if start <= _time(e["time"]) < end], profile, config, activations,
-                        store.fact_history(tenant, "role_policy", snapshot.seq))
+                        policies, loaded_audit=audit)
+
+
+_CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
 def _time(value: str | None) -> datetime:
+    """An event time as naive UTC; stored times are canonical (`...T01:27:00Z`), read without parse_iso."""
+    if not value:
+        return datetime.min
+    if len(value) == 20 and _CANONICAL.fullmatch(value):
+        return datetime(int(value[:4]), int(value[5:7]), int(value[8:10]), int(value[11:13]), int(value[14:16]),
+                        int(value[17:19]))
     from pimtrail.timeutil import parse_iso
 
-    return parse_iso(value) if value else datetime.min
+    return parse_iso(value)
+
+
+# The facts holdings are made of, and how the store orders each kind (by its key).
+HOLDING_KINDS: dict[str, Any] = {
+    "role_definition": lambda f: f["id"], "role_assignment": lambda f: f["id"], "role_eligibility": lambda f: f["id"],
+    "group_member": lambda f: f"{f['group_id']}|{f['member_id']}", "group_pim_assignment": lambda f: f["id"],
+    "group_pim_eligibility": lambda f: f["id"],
+}
+_HOLDER_FIELDS = (("role_assignment", "principal_id"), ("role_eligibility", "principal_id"),
+                  ("group_member", "member_id"), ("group_pim_assignment", "principal_id"),
+                  ("group_pim_eligibility", "principal_id"))
+
+
+class HoldingsHistory:
+    """Light views of many snapshots for roll-forwards and trend points.
+
+    The facts behind holdings are read once for the whole run of snapshots (one query per kind, every
+    version) and cut per snapshot, with only the principals that the holdings name or that are
+    break-glass accounts. A light view has no events, no coverage and no per-user kinds (sign-ins,
+    registrations): one full view per snapshot would read the whole tenant again for each of them."""
+
+    def __init__(self, store: HistoryStore, tenant: str, snapshots: list[SnapshotInfo], profile: Profile,
+                 config: Config) -> None:
+        self.snapshots, self.profile, self.config = snapshots, profile, config
+        first, last = min(s.seq for s in snapshots), max(s.seq for s in snapshots)
+        self.versions: dict[str, list[tuple[int, int | None, dict[str, Any]]]] = {}
+        for kind in HOLDING_KINDS:
+            self.versions[kind] = [(v["valid_from"], v["valid_to"], v["data"])
+                                   for v in store.fact_history(tenant, kind, last)
+                                   if v["valid_to"] is None or v["valid_to"] > first]
+        self.principals: dict[str, list[tuple[int, int | None, dict[str, Any]]]] = defaultdict(list)
+        for v in store.fact_history(tenant, "principal", last):
+            if v["valid_to"] is None or v["valid_to"] > first:
+                self.principals[v["data"].get("id")].append((v["valid_from"], v["valid_to"], v["data"]))
+        wanted = {a.lower() for a in config.break_glass.accounts}
+        self.break_glass = {pid for pid, versions in self.principals.items() if pid and (
+            pid.lower() in wanted or any((d.get("upn") or "").lower() in wanted for _, _, d in versions))}
+
+    def covers(self, snapshots: list[SnapshotInfo]) -> bool:
+        seqs = {s.seq for s in self.snapshots}
+        return all(s.seq in seqs for s in snapshots)
+
+    def view(self, snapshot: SnapshotInfo) -> SnapshotView:
+        seq = snapshot.seq
+        facts: dict[str, list[dict[str, Any]]] = {}
+        for kind, order in HOLDING_KINDS.items():
+            facts[kind] = sorted((d for vf, vt, d in self.versions[kind] if vf <= seq and (vt is None or vt > seq)),
+                                 key=order)
+        named = {f.get(field) for kind, field in _HOLDER_FIELDS for f in facts[kind]} | self.break_glass
+        facts["principal"] = [d for pid in sorted(p for p in named if p)
+                              for vf, vt, d in self.principals.get(pid, ()) if vf <= seq and (vt is None or vt > seq)]
+        return SnapshotView(snapshot, self.snapshots, snapshot.collected_at, snapshot.collected_at, {}, facts, [],
+                            self.profile, self.config)

@@ -7,10 +7,12 @@ computed here from the history, so the three cannot disagree and each traces to 
 from __future__ import annotations
 
 import hashlib
+import json
 import random
+import subprocess
+import sys
 import uuid
 from dataclasses import asdict
-from datetime import timedelta
 from typing import Any
 
 from pimtrail import __version__
@@ -19,11 +21,12 @@ from pimtrail.config import Config
 from pimtrail.controls.engine import evaluate, mappings
 from pimtrail.controls.model import Status
 from pimtrail.controls.profiles import Profile, role_catalogue
-from pimtrail.controls.view import GLOBAL_ADMIN, SnapshotView, build_view
+from pimtrail.controls.view import GLOBAL_ADMIN, HoldingsHistory, SnapshotView, build_view
 from pimtrail.evidence import rollforward as rf
 from pimtrail.evidence.period import Period, period_snapshots
 from pimtrail.evidence.series import build_series
 from pimtrail.store import HistoryStore
+from pimtrail.store.verify import SnapshotCheck, VerifyReport
 from pimtrail.timeutil import iso, parse_iso, utcnow
 
 SAMPLE_SIZE = 25
@@ -56,12 +59,58 @@ def _sample(rows: list[dict], seed_text: str) -> dict[str, Any]:
 
 def build_pack(store: HistoryStore, tenant: str, period: Period, profile: Profile, config: Config) -> dict[str, Any]:
     bounds = period_snapshots(store, tenant, period)
-    views = [build_view(store, tenant, s, profile, config, period.start, period.end) for s in bounds.inside]
-    closing: SnapshotView = views[-1]
+    # Re-verifying the whole hash chain reads every stored row and payload of the tenant: it runs in a
+    # process of its own while the rest of the model is built (a thread would only contend for the GIL).
+    verifying = _start_verify(store, tenant)
+    try:
+        return _build(store, tenant, period, profile, config, bounds, verifying)
+    finally:
+        if verifying is not None and verifying.poll() is None:
+            verifying.kill()
+            verifying.wait()
+
+
+_VERIFY = ("import json, sys\nfrom pimtrail.store import HistoryStore\n"
+           "url, tenant = sys.stdin.read().splitlines()[:2]\nstore = HistoryStore.open(url)\n"
+           "checks = store.verify(tenant).checks\nstore.engine.dispose()\n"
+           "print(json.dumps([[c.tenant_id, c.seq, c.snapshot_id, c.ok, c.problems] for c in checks]))\n")
+
+
+def _start_verify(store: HistoryStore, tenant: str) -> subprocess.Popen | None:
+    url = store.engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None
+    try:
+        child = subprocess.Popen([sys.executable, "-c", _VERIFY], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True)
+        child.stdin.write(f"{url.render_as_string(hide_password=False)}\n{tenant}\n")  # not on the command line
+        child.stdin.close()
+        return child
+    except OSError:
+        return None
+
+
+def _verified(store: HistoryStore, tenant: str, child: subprocess.Popen | None) -> VerifyReport:
+    """The child's verification, or (when it could not run) the same verification here."""
+    if child is not None:
+        out = child.stdout.read()
+        if child.wait() == 0:
+            return VerifyReport([SnapshotCheck(*row) for row in json.loads(out)])
+    return store.verify(tenant)
+
+
+def _build(store: HistoryStore, tenant: str, period: Period, profile: Profile, config: Config, bounds,
+           verifying: subprocess.Popen | None) -> dict[str, Any]:
+    # Every snapshot of the period takes part in the roll-forward; only the closing one needs a full
+    # view (events, policies, sign-ins): the others are light views cut from one read of the history.
+    history = HoldingsHistory(store, tenant, bounds.inside, profile, config)
+    closing: SnapshotView = build_view(store, tenant, bounds.closing, profile, config, period.start, period.end)
+    views = [history.view(s) for s in bounds.inside[:-1]] + [closing]
     report = evaluate(closing)
-    audit = store.events(tenant, "audit", period.start - timedelta(days=1), period.end)
+    audit = closing.loaded_audit  # the period's events and the day before it, read once with the closing view
     org = (closing.facts.get("tenant") or [{}])[0]
-    series = build_series(store, tenant, profile, config, bounds.opening.collected_at, bounds.closing.collected_at)
+    series = build_series(store, tenant, profile, config, bounds.opening.collected_at, bounds.closing.collected_at,
+                          history=history, closing=closing)
     model: dict[str, Any] = {
         "cover": {
             "tenant_id": tenant, "tenant_name": org.get("name"), "default_domain": org.get("default_domain"),
@@ -92,7 +141,7 @@ def build_pack(store: HistoryStore, tenant: str, period: Period, profile: Profil
                                 else "expired") for e in config.exceptions]
     model["controls"] = [r.as_dict() | {"rationale": r.control.rationale, "remediation": r.control.remediation}
                          for r in report.results]
-    model["completeness"] = _completeness(store, bounds, report)
+    model["completeness"] = _completeness(store, bounds, report, _verified(store, tenant, verifying))
     return model
 
 
@@ -219,7 +268,7 @@ def _break_glass(store, tenant, view: SnapshotView, report, audit) -> dict[str, 
             "events": sorted(unique.values(), key=lambda e: (e["time"], e["account"]))}
 
 
-def _completeness(store: HistoryStore, bounds, report) -> dict[str, Any]:
+def _completeness(store: HistoryStore, bounds, report, verify) -> dict[str, Any]:
     rows = []
     for s in bounds.inside:
         for c in store.coverage(s.id):
@@ -228,7 +277,6 @@ def _completeness(store: HistoryStore, bounds, report) -> dict[str, Any]:
                          "error": c.get("error_code"), "http_status": c.get("http_status"),
                          "window_from": iso(c.get("window_from")), "window_to": iso(c.get("window_to"))})
     gaps = next(r for r in report.results if r.control.id == "PIM-TEN-023")
-    verify = store.verify(bounds.closing.tenant_id)
     broken = verify.first_broken
     return {"coverage": rows, "gaps": [f.message for f in gaps.findings if f.status is not Status.PASS],
             "chain": {"verified": verify.ok, "snapshots": len(verify.checks),

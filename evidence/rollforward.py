@@ -7,6 +7,7 @@ explains is listed as unexplained, never dropped.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -85,29 +86,34 @@ def explain(change: str, h: Holding, events: list[dict], decisions: list[dict], 
 
 def roll_forward(views: list[SnapshotView], audit_events: list[dict]) -> list[RoleRollForward]:
     """`views`: the opening snapshot's view first, then every later snapshot up to the closing one."""
-    def index(view: SnapshotView) -> dict[tuple, Holding]:
-        return {key(h): h for h in view.user_holdings() if view.tier(h.role_id) is not None}
-
+    indexes = [{key(h): h for h in view.user_holdings() if view.tier(h.role_id) is not None} for view in views]
     first, last = views[0], views[-1]
-    opening, closing = index(first), index(last)
+    opening, closing = indexes[0], indexes[-1]
     roles: dict[str, dict[str, Any]] = {}
-    for view in views:
-        for h in index(view).values():
+    for view, index in zip(views, indexes):
+        for h in index.values():
             roles.setdefault(h.role_id, {"name": h.role.get("name") or h.role_id, "tier": view.tier(h.role_id),
                                          "template": h.role.get("template_id")})
     movements: dict[str, list[Movement]] = defaultdict(list)
     decisions = [d for d in last.facts.get("access_review_decision", []) if d.get("applied_at")]
-    for before, after in zip(views, views[1:]):
-        old, new = index(before), index(after)
+    timeline = sorted(((parse_iso(e["time"]), n) for n, e in enumerate(audit_events)))
+    moments = [t for t, _ in timeline]
+    for (before, old), (after, new) in zip(zip(views, indexes), zip(views[1:], indexes[1:])):
         lo, hi = before.snapshot.collected_at, after.snapshot.collected_at
-        window = [e for e in audit_events if lo < parse_iso(e["time"]) <= hi]
+        # the events in (lo, hi], in their original order
+        chosen = sorted(n for _, n in timeline[bisect_right(moments, lo):bisect_right(moments, hi)])
+        by_target: dict[str | None, list[dict]] = defaultdict(list)  # explain() only looks at the holder's events
+        for n in chosen:
+            by_target[(audit_events[n].get("principal") or {}).get("id")].append(audit_events[n])
         applied = [d for d in decisions if lo < parse_iso(d["applied_at"]) <= hi]
         for change, keys, source in (("added", set(new) - set(old), new), ("removed", set(old) - set(new), old)):
             for k in sorted(keys):
                 h = source[k]
                 role_ids = {h.role_id, roles[h.role_id].get("template")} - {None}
+                subject = h.group_id if h.via == "direct" and h.principal.get("type") == "group" else h.principal_id
                 movements[h.role_id].append(Movement(change, iso(hi), iso(lo), row(h, after.tier(h.role_id)),
-                                                     explain(change, h, window, applied, role_ids)))
+                                                     explain(change, h, by_target.get(subject, []), applied,
+                                                             role_ids)))
     out = []
     for role_id, info in sorted(roles.items(), key=lambda kv: (kv[1]["tier"], kv[1]["name"])):
         opened = sum(1 for k in opening if k[1] == role_id)

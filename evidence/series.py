@@ -13,7 +13,7 @@ from typing import Any
 
 from pimtrail.config import Config
 from pimtrail.controls.profiles import Profile
-from pimtrail.controls.view import GLOBAL_ADMIN, SnapshotView, build_view
+from pimtrail.controls.view import GLOBAL_ADMIN, HoldingsHistory, SnapshotView, build_view
 from pimtrail.store import HistoryStore, SnapshotInfo
 from pimtrail.timeutil import iso, parse_iso
 
@@ -207,8 +207,14 @@ def snapshots_in(store: HistoryStore, tenant: str, start: datetime | None, end: 
 
 
 def build_series(store: HistoryStore, tenant: str, profile: Profile, config: Config,
-                 start: datetime | None = None, end: datetime | None = None) -> Series:
+                 start: datetime | None = None, end: datetime | None = None,
+                 history: HoldingsHistory | None = None, closing: SnapshotView | None = None) -> Series:
+    """The series over the snapshots in range. Standing-access points come from one read of the history
+    (`HoldingsHistory`, which a caller may pass in to share) swept snapshot by snapshot (evidence/standing.py);
+    pass rates come from the stored check runs, and only a snapshot without one is evaluated here (a full view).
+    `closing`, a full view of the last snapshot (the pack's), lends its facts and events to the range's view."""
     from pimtrail.controls.engine import evaluate
+    from pimtrail.evidence.standing import standing_points
 
     snaps = snapshots_in(store, tenant, start, end)
     org = store.facts(tenant, "tenant", snaps[-1].seq) if snaps else []
@@ -218,13 +224,13 @@ def build_series(store: HistoryStore, tenant: str, profile: Profile, config: Con
     if not snaps:
         return series
     posture = store.control_posture(tenant, profile.name)
-    views: list[SnapshotView] = []
+    if history is None or not history.covers(snaps):
+        history = HoldingsHistory(store, tenant, snaps, profile, config)
     previous_status: dict[str, str] = {}
-    for snap in snaps:
-        view = build_view(store, tenant, snap, profile, config)
-        views.append(view)
-        series.points.append(point(view))
-        statuses = posture.get(snap.id) or {r.control.id: r.status.value for r in evaluate(view).results}
+    for snap, standing in zip(snaps, standing_points(history, snaps)):  # = point(view) of each snapshot
+        series.points.append(standing)
+        statuses = posture.get(snap.id) or {r.control.id: r.status.value for r in
+                                            evaluate(build_view(store, tenant, snap, profile, config)).results}
         assessed = [s for s in statuses.values() if s not in ("not_assessable", "not_applicable")]
         passed = sum(1 for s in assessed if s in ("pass", "excepted"))
         series.pass_rate.append({"seq": snap.seq, "collected_at": iso(snap.collected_at), "pass": passed,
@@ -234,10 +240,11 @@ def build_series(store: HistoryStore, tenant: str, profile: Profile, config: Con
                 series.status_changes.append({"control_id": control_id, "from": previous_status[control_id],
                                               "to": status, "seq": snap.seq, "collected_at": iso(snap.collected_at)})
         previous_status = statuses
-    whole = build_view(store, tenant, snaps[-1], profile, config, first, last + timedelta(seconds=1))
+    whole = build_view(store, tenant, snaps[-1], profile, config, first, last + timedelta(seconds=1), base=closing)
     series.weeks = weeks(whole)
     series.reviews = review_cycles(whole)
     series.cycles = cycle_totals(series.reviews)
-    series.top_standing = top_standing(views[-1])
-    series.changes = holding_changes(views[-2] if len(views) > 1 else None, views[-1])
+    series.top_standing = top_standing(whole)
+    light = [history.view(s) for s in snaps[-2:]]
+    series.changes = holding_changes(light[-2] if len(light) > 1 else None, light[-1])
     return series

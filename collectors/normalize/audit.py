@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pimtrail.model import EventRecord
-from pimtrail.timeutil import parse_iso
-
-from .base import DatasetPages
+from .base import DatasetPages, naive_utc
 
 PRINCIPAL_TARGETS = {"user": "user", "group": "group", "serviceprincipal": "service_principal"}
 
@@ -30,11 +28,15 @@ def directory_audits(pages: DatasetPages) -> list[EventRecord]:
         occurred = item.when("activityDateTime")
         if occurred is None:
             raise item.error("activityDateTime", "missing")
-        targets = [{"type": t.get("type"), "id": t.get("id"), "name": t.get("displayName"),
-                    "upn": t.get("userPrincipalName")} for t in item.get("targetResources", [])]
-        role = next((t for t in targets if (t["type"] or "").lower() == "role"), None)
-        principal = next((t for t in targets if (t["type"] or "").lower() in PRINCIPAL_TARGETS), None)
-        group = next((t for t in targets if (t["type"] or "").lower() == "group"), None)
+        targets, role, principal, group = [], None, None, None
+        for t in item.get("targetResources", []):  # the first target of each type
+            target = {"type": t.get("type"), "id": t.get("id"), "name": t.get("displayName"),
+                      "upn": t.get("userPrincipalName")}
+            targets.append(target)
+            kind = (target["type"] or "").lower()
+            role = role or (target if kind == "role" else None)
+            principal = principal or (target if kind in PRINCIPAL_TARGETS else None)
+            group = group or (target if kind == "group" else None)
         details = {d.get("key"): d.get("value") for d in item.get("additionalDetails", []) if d.get("key")}
         data = {
             "id": item.required("id"), "time": occurred, "activity": item.text("activityDisplayName"),
@@ -46,7 +48,7 @@ def directory_audits(pages: DatasetPages) -> list[EventRecord]:
             "principal": principal, "group_id": group["id"] if group else None,
             "details": details,
         }
-        events.append(EventRecord("audit", data["id"], parse_iso(occurred), data,
+        events.append(EventRecord("audit", data["id"], naive_utc(occurred), data,
                                   principal_id=principal["id"] if principal else None,
                                   role_id=data["role_id"], correlation_id=data["correlation_id"]))
     return events

@@ -5,11 +5,33 @@ Every error names the file and the item/field it came from, so a user can fix th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Iterator
 
 from pimtrail.errors import InputError
 from pimtrail.timeutil import iso, parse_iso
+
+# Graph's timestamps: `2026-07-14T01:27:38Z`, often with up to 7 fractional digits before the Z
+_UTC = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d{1,7})?Z")
+
+
+def canonical_time(value: Any) -> str:
+    """An ISO timestamp as `YYYY-MM-DDTHH:MM:SSZ` (UTC, fractions dropped, as `iso(parse_iso(value))`).
+    Graph's own UTC form is only checked to be a real moment, not parsed and re-formatted.
+    Raises ValueError/TypeError."""
+    match = _UTC.fullmatch(value) if type(value) is str else None
+    if match:
+        datetime(*map(int, match.groups()))  # raises ValueError for 2026-02-30 or 25:00
+        return value if len(value) == 20 else value[:19] + "Z"
+    return iso(parse_iso(value))
+
+
+def naive_utc(value: str) -> datetime:
+    """A timestamp -> naive UTC datetime, quickly for Graph's UTC form (as `parse_iso`)."""
+    match = _UTC.fullmatch(value) if len(value) == 20 else None  # fractions: parse_iso keeps the microseconds
+    return datetime(*map(int, match.groups())) if match else parse_iso(value)
 
 
 @dataclass
@@ -28,25 +50,33 @@ class DatasetPages:
     pages: list[RawPage] = field(default_factory=list)
 
     def items(self) -> Iterator["Item"]:
+        single = len(self.pages) == 1
         for page_no, page in enumerate(self.pages):
             for index, value in enumerate(page.body.get("value", [])):
-                where = f"value[{index}]" if len(self.pages) == 1 else f"page {page_no + 1} value[{index}]"
+                item = Item(self.file, page.parent, value, page_no, index, single)
                 if not isinstance(value, dict):
-                    raise InputError("expected an object", path=self.file, field=where,
+                    raise InputError("expected an object", path=self.file, field=item.where,
                                      fix="each entry of 'value' is one Graph object")
-                yield Item(self.file, where, page.parent, value)
+                yield item
 
     @property
     def rows(self) -> int:
         return sum(len(p.body.get("value", [])) for p in self.pages)
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     file: str
-    where: str
     parent: str
     data: dict[str, Any]
+    page_no: int = 0
+    index: int = 0
+    single_page: bool = True
+
+    @property
+    def where(self) -> str:
+        """The item's place in its file, for error messages (built only when one is raised)."""
+        return f"value[{self.index}]" if self.single_page else f"page {self.page_no + 1} value[{self.index}]"
 
     def error(self, name: str, message: str, fix: str | None = None) -> InputError:
         return InputError(message, path=self.file, field=f"{self.where}.{name}", fix=fix)
@@ -81,7 +111,7 @@ class Item:
         if value is None:
             return None
         try:
-            return iso(parse_iso(value))
+            return canonical_time(value)
         except (ValueError, TypeError):
             raise self.error(name, f"not a date-time: {value!r}",
                              fix="use ISO 8601 with a zone, e.g. 2026-07-14T01:27:00Z") from None

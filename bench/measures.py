@@ -1,0 +1,289 @@
+"""In-process measures: `--help`, ingest (with the plain executemany baseline), controls, trend series."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+import zlib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, Row, db_size, median, timed
+
+PER_USER = ("principal", "sign_in_activity", "auth_registration")  # one fact per user of the tenant
+TENANT = "large"  # the preset measured, for the row labels (run.py sets it)
+HEAVY = ("msgraph", "kiota_abstractions", "azure.identity", "sqlalchemy", "weasyprint", "openpyxl", "matplotlib")
+
+
+# ----------------------------------------------------------------------------------- --help
+def cli_help(runs: int) -> list[Row]:
+    script = Path(sys.executable).parent / "pimtrail"
+    command = [str(script), "--help"] if script.exists() else [sys.executable, "-m", "pimtrail.cli", "--help"]
+    walls = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        subprocess.run(command, capture_output=True, check=True, cwd=ROOT)
+        walls.append(time.perf_counter() - began)
+    probe = ("import sys\nsys.argv = ['pimtrail', '--help']\nfrom pimtrail.cli import main\n"
+             "try:\n    main()\nexcept SystemExit:\n    pass\n"
+             f"print(repr(sorted(m for m in {HEAVY!r} if m in sys.modules)), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
+    loaded = eval(done.stderr.strip().splitlines()[-1])  # noqa: S307 - our own repr of a list of names
+    return [Row("`pimtrail --help`", median(walls), "s", "<= 0.3 s, msgraph not imported",
+                0.3 if "msgraph" not in loaded else -1, runs,
+                f"heavy modules imported: {', '.join(loaded) or 'none'}", walls)]
+
+
+# ----------------------------------------------------------------------------------- ingest
+def ingest_once(export: Path, db: Path) -> tuple[float, float, Any, Any]:
+    """read_export + HistoryStore.ingest into `db`; returns (read s, write s, snapshot, info)."""
+    from pimtrail.collectors.exportdir import read_export
+    from pimtrail.store import HistoryStore
+
+    read, snap = timed(lambda: read_export(export))
+    with HistoryStore.open(str(db), create=True) as store:
+        write, info = timed(lambda: store.ingest(snap))
+    return read, write, snap, info
+
+
+def ingest(export: Path, work: Path, runs: int, first: tuple[float, float] | None = None) -> tuple[list[Row], Any]:
+    """Ingest the large export into a new SQLite file `runs` times (`first`: a run already made)."""
+    reads, writes = ([first[0]], [first[1]]) if first else ([], [])
+    snap = None
+    while len(reads) < runs or snap is None:
+        db = work / "ingest.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        snap = None  # free the previous one first
+        read, write, snap, _ = ingest_once(export, db)
+        if len(reads) < runs:
+            reads.append(read)
+            writes.append(write)
+    totals = [r + w for r, w in zip(reads, writes)]
+    rows = [
+        Row(f"ingest one {TENANT} snapshot into SQLite (read export + write)", median(totals), "s", "<= 10 s", 10,
+            len(totals), f"{len(snap.facts):,} facts, {len(snap.events):,} events, {len(snap.pages):,} raw pages "
+            f"({sum(len(p.payload) for p in snap.pages) / 1e6:.0f} MB)", totals),
+        Row("  of which reading the export (parse + normalise)", median(reads), "s", "", None, len(reads),
+            "collectors/exportdir.read_export", reads),
+        Row("  of which writing it (HistoryStore.ingest)", median(writes), "s", "", None, len(writes),
+            "pimtrail/store/ingest.py, one transaction", writes),
+    ]
+    return rows, snap
+
+
+def baseline(snap: Any, work: Path, pimtrail_write: float, runs: int) -> list[Row]:
+    """The same rows through plain sqlite3.executemany into the same schema (pragmas as the store sets)."""
+    from pimtrail.store import HistoryStore, hashing
+
+    prep, rows = timed(lambda: _rows(snap, hashing))
+    inserts = []
+    for _ in range(runs):
+        db = work / "baseline.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        HistoryStore.open(str(db), create=True).close()
+        conn = sqlite3.connect(db, isolation_level=None)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+            conn.execute(f"PRAGMA {pragma}")
+        inserts.append(timed(lambda: _insert(conn, rows))[0])
+        conn.close()
+    insert = median(inserts)
+    total = sum(len(v) for v in rows.values())
+    return [
+        Row("baseline: plain sqlite3.executemany of the same rows", insert, "s", "", None, runs,
+            f"{total:,} rows (facts, events, blobs, receipts), one transaction; preparing them (canonical JSON, "
+            f"sha256, zlib) took {prep:.1f} s more", inserts),
+        Row("bulk path / executemany ratio", round(pimtrail_write / insert, 2) if insert else None, "x", "", None, 1,
+            f"HistoryStore.ingest {pimtrail_write:.1f} s vs executemany {insert:.1f} s; vs executemany + the same "
+            f"preparation: {pimtrail_write / (insert + prep):.2f} x"),
+    ]
+
+
+def _rows(snap: Any, hashing: Any) -> dict[str, list[tuple]]:
+    tenant = snap.tenant_id
+    facts = []
+    for f in {(f.kind, f.key): f for f in snap.facts}.values():
+        text, digest = hashing.encode(f.data)
+        facts.append((tenant, f.kind, f.key, f.principal_id, f.role_id, f.group_id, digest, text, 1, None))
+    events = []
+    for e in {(e.kind, e.source_id): e for e in snap.events}.values():
+        text, digest = hashing.encode(e.data)
+        events.append((tenant, e.kind, e.source_id, str(e.occurred_at), e.principal_id, e.role_id,
+                       e.correlation_id, digest, text, 1))
+    blobs, receipts = {}, []
+    for p in snap.pages:
+        sha = hashing.sha256_hex(p.payload)
+        blobs.setdefault(sha, (tenant, sha, len(p.payload), zlib.compress(p.payload, 6)))
+        receipts.append((tenant, 1, p.dataset, p.index, p.parent, p.request[:2000], sha))
+    return {"fact": facts, "event": events, "blob": list(blobs.values()), "receipt": receipts}
+
+
+def _insert(conn: sqlite3.Connection, rows: dict[str, list[tuple]]) -> None:
+    conn.execute("BEGIN")
+    conn.execute("INSERT INTO snapshot (id, tenant_id, seq, collected_at, ingested_at, source, source_ref, "
+                 "tool_version, status, fact_count, event_count, state_digest, content_hash, prev_hash, chain_hash) "
+                 "VALUES (1, 't', 1, '2026-01-01', '2026-01-01', 's', 'r', 'v', 'complete', 0, 0, '', '', '', '')")
+    conn.executemany("INSERT INTO fact (tenant_id, kind, key, principal_id, role_id, group_id, digest, data, "
+                     "valid_from, valid_to) VALUES (?,?,?,?,?,?,?,?,?,?)", rows["fact"])
+    conn.executemany("INSERT INTO event (tenant_id, kind, source_id, occurred_at, principal_id, role_id, "
+                     "correlation_id, digest, data, first_seen) VALUES (?,?,?,?,?,?,?,?,?,?)", rows["event"])
+    conn.executemany("INSERT INTO blob (tenant_id, sha256, size, data) VALUES (?,?,?,?)", rows["blob"])
+    conn.executemany("INSERT INTO receipt (tenant_id, snapshot_id, dataset, page, parent, request, sha256) "
+                     "VALUES (?,?,?,?,?,?,?)", rows["receipt"])
+    conn.execute("COMMIT")
+
+
+# ----------------------------------------------------------------------------------- controls
+def check(store: Any, config: Any) -> dict[str, float]:
+    """What `pimtrail check` does on the newest snapshot, timed by step."""
+    from pimtrail.check import settings_hash
+    from pimtrail.controls.engine import evaluate
+    from pimtrail.controls.profiles import load_profile
+    from pimtrail.controls.view import build_view
+
+    tenant = store.tenant(None)
+    snap = store.snapshot(tenant, None)
+    profile = load_profile(None, config)
+    view_s, view = timed(lambda: build_view(store, tenant, snap, profile, config))
+    eval_s, report = timed(lambda: evaluate(view))
+    per_user_s = timed(lambda: [store.facts(tenant, kind, snap.seq) for kind in PER_USER])[0]
+    holders = len({h.principal_id for h in view.holdings()})
+    save_s, _ = timed(lambda: store.save_check_run(tenant, snap.id, profile.name, (view.period_start, view.period_end),
+                                                   settings_hash(profile, config),
+                                                   [r.as_dict() for r in report.results]))
+    return {"view_s": view_s, "evaluate_s": eval_s, "save_s": save_s, "per_user_s": per_user_s,
+            "per_user_rows": sum(len(view.facts.get(k, [])) for k in PER_USER), "holders": holders, "findings":
+            sum(len(r.findings) for r in report.results), "counts": report.counts()}
+
+
+def check_rows(samples: list[dict[str, float]]) -> list[Row]:
+    totals = [s["view_s"] + s["evaluate_s"] for s in samples]
+    return [
+        Row(f"evaluate every control on the {TENANT} snapshot", median(totals), "s", "<= 5 s", 5, len(totals),
+            f"build_view {median([s['view_s'] for s in samples]):.1f} s + evaluate "
+            f"{median([s['evaluate_s'] for s in samples]):.1f} s (one run per daily snapshot of the history); "
+            f"{samples[-1]['findings']:,} findings {samples[-1]['counts']}. Of the view, reading the per-user facts "
+            f"({', '.join(PER_USER)}: {samples[-1]['per_user_rows']:,} rows, while {samples[-1]['holders']:,} "
+            f"principals hold roles) takes {median([s['per_user_s'] for s in samples]):.1f} s", totals),
+        Row("  storing the results (`pimtrail check` saves them)", median([s["save_s"] for s in samples]), "s", "",
+            None, len(samples), "HistoryStore.save_check_run", [s["save_s"] for s in samples]),
+    ]
+
+
+# ----------------------------------------------------------------------------------- trend
+def series(db: Path, config: Any, runs: int, events_per_day: int) -> list[Row]:
+    """build_series over the whole history, then its parts timed apart for the 365-day extrapolation:
+    reading the holdings history once, the sweep over the snapshots (its first snapshot, then each
+    further one), and the one full view over the range (its audit events grow with the range)."""
+    from pimtrail.controls.profiles import load_profile
+    from pimtrail.controls.view import HoldingsHistory, build_view
+    from pimtrail.evidence.series import build_series
+    from pimtrail.evidence.standing import standing_points
+    from pimtrail.store import HistoryStore
+
+    profile = load_profile(None, config)
+    walls, parts = [], []
+    with HistoryStore.open(str(db)) as store:
+        tenant = store.tenant(None)
+        snaps = store.snapshots(tenant)
+        for _ in range(runs):
+            walls.append(timed(lambda: build_series(store, tenant, profile, config))[0])
+            load, history = timed(lambda: HoldingsHistory(store, tenant, snaps, profile, config))
+            first_point = timed(lambda: standing_points(history, snaps[:1]))[0]
+            all_points = timed(lambda: standing_points(history, snaps))[0]
+            first, last = snaps[0].collected_at, snaps[-1].collected_at
+            whole = timed(lambda: build_view(store, tenant, snaps[-1], profile, config, first,
+                                             last + timedelta(seconds=1)))[0]
+            events, found = timed(lambda: store.events(tenant, "audit", first - timedelta(days=1), last))
+            parts.append({"load": load, "first": first_point,
+                          "further": max(0.0, all_points - first_point) / max(1, len(snaps) - 1),
+                          "whole": whole, "events": events, "n_events": len(found)})
+    n = len(snaps)
+    versions = _versions(db)  # holdings-history rows opened per snapshot seq: the read grows with them
+    per_day = median(list(versions.values())[1:]) or 0
+    load_scale = (sum(versions.values()) + (365 - n) * per_day) / max(1, sum(versions.values()))
+    load, first_point = median([p["load"] for p in parts]), median([p["first"] for p in parts])
+    further = median([p["further"] for p in parts])
+    whole, events = median([p["whole"] for p in parts]), median([p["events"] for p in parts])
+    n_events = parts[0]["n_events"] or 1
+    year_events = 366 * events_per_day
+    rest = max(0.0, median(walls) - load - first_point - (n - 1) * further - whole)
+    at_365 = load * load_scale + first_point + 364 * further + (whole - events) + events * year_events / n_events + rest
+    return [
+        Row(f"trend series over the history ({n} daily snapshots, measured)", median(walls), "s", "", None, runs,
+            f"build_series; control posture read from the stored check runs. Parts: holdings history read once "
+            f"{load:.1f} s, sweep {first_point:.2f} s for the first snapshot + {further:.3f} s per further one, "
+            f"full view of the range {whole:.1f} s (of which {n_events:,} audit events {events:.1f} s), "
+            f"the rest {rest:.1f} s", walls),
+        Row("trend series over a 365-day history (EXTRAPOLATED)", round(at_365, 1), "s", "<= 5 s", 5, runs,
+            f"{load:.1f} s x {load_scale:.2f} (history read, scaled by its fact versions: {per_day:,.0f} new a day) "
+            f"+ {first_point:.1f} + 364 x {further:.3f} + {whole - events:.1f} + {rest:.1f} s + the range's "
+            f"audit events scaled from {n_events:,} to {year_events:,} ({events * year_events / n_events:.1f} s)",
+            extrapolated=True),
+    ]
+
+
+def _versions(db: Path) -> dict[int, int]:
+    """How many fact versions of the kinds a trend reads each snapshot opened (seq -> count)."""
+    from pimtrail.controls.view import HOLDING_KINDS
+
+    kinds = (*HOLDING_KINDS, "principal")
+    conn = sqlite3.connect(db)
+    rows = conn.execute(f"SELECT valid_from, count(*) FROM fact WHERE kind IN ({','.join('?' * len(kinds))}) "
+                        "GROUP BY valid_from ORDER BY valid_from", kinds).fetchall()
+    conn.close()
+    return dict(rows)
+
+
+def growth(db: Path) -> dict[str, int]:
+    """What the newest snapshot added to the database, by part: new raw pages (compressed) per dataset,
+    new fact versions and new events (their stored text)."""
+    conn = sqlite3.connect(db)
+    last_id, last_seq = conn.execute("SELECT id, seq FROM snapshot ORDER BY seq DESC LIMIT 1").fetchone()
+    out = dict(conn.execute(
+        "SELECT 'raw ' || r.dataset, sum(length(b.data)) FROM receipt r JOIN blob b ON b.tenant_id = r.tenant_id "
+        "AND b.sha256 = r.sha256 WHERE r.snapshot_id = ? AND r.sha256 NOT IN "
+        "(SELECT sha256 FROM receipt WHERE snapshot_id <> ?) GROUP BY r.dataset", (last_id, last_id)).fetchall())
+    out["fact versions"] = conn.execute("SELECT sum(length(data)) FROM fact WHERE valid_from = ?",
+                                        (last_seq,)).fetchone()[0] or 0
+    out["events"] = conn.execute("SELECT sum(length(data)) FROM event WHERE first_seen = ?", (last_seq,)).fetchone()[0] or 0
+    conn.close()
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def history_rows(days: list[dict[str, Any]], churn: float, parts: dict[str, int] | None = None) -> list[Row]:
+    first = days[0]["db_bytes"]
+    growth = [b["db_bytes"] - a["db_bytes"] for a, b in zip(days, days[1:])]
+    daily = [d["read_s"] + d["write_s"] for d in days[1:]]
+    per_day = median(growth) or 0
+    at_365 = first + 364 * per_day
+    measured_ratio = days[-1]["db_bytes"] / first
+    return [
+        Row(f"daily ingest at {churn * 100:g} % churn (median of {len(daily)} days, read + write)", median(daily), "s", "<= 5 s",
+            5, len(daily), f"write alone {median([d['write_s'] for d in days[1:]]):.1f} s; "
+            f"{median([d['new_events'] for d in days[1:]]):,.0f} new events/day", daily),
+        Row(f"database size after {len(days)} daily snapshots (measured)", round(measured_ratio, 3),
+            "x first", "", None, 1, f"first {first / 1e6:.0f} MB, then {days[-1]['db_bytes'] / 1e6:.0f} MB; "
+            f"growth per day {per_day / 1e6:.1f} MB (median)", [d["db_bytes"] / 1e6 for d in days]),
+        Row("database size after 365 daily snapshots (EXTRAPOLATED)", round(at_365 / first, 2), "x first",
+            "<= 3 x first", 3, 1, f"{first / 1e6:.0f} MB + 364 x {per_day / 1e6:.1f} MB/day = {at_365 / 1e9:.1f} GB "
+            "(linear from the measured days)" + ("; the last day added (bytes stored, before indexes): " + ", ".join(
+                f"{k} {v / 1e6:.1f} MB" for k, v in list(parts.items())[:6]) if parts else ""), extrapolated=True),
+    ]
+
+
+def size_now(db: Path) -> int:
+    """The database's size with the WAL checkpointed into it (as `HistoryStore.close` leaves it)."""
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return db_size(db)
+
+
+def dumps(rows: list[Row]) -> str:
+    return json.dumps([r.as_dict() for r in rows], indent=1)
