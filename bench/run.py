@@ -4,8 +4,9 @@
     .venv/bin/python bench/run.py --preset small --repeat 1 --history-days 2    # a quick smoke run
 
 Every measure is the median of several runs: `--repeat` (default 3) for the quick ones, `--slow-repeat`
-(default 1) for the slow ones (live collection, the daily history, the evidence pack); the table says
-how many runs each value is. Values marked EXTRAPOLATED are computed from measured ones, as their note says.
+(default 2) for the slow ones (live collection, the evidence pack); the daily history is one run of
+`--history-days` days (each day's ingest and check is a sample). The table says how many runs each value
+is. Values marked EXTRAPOLATED are computed from measured ones, as their note says.
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="large", help="large (default) or small")
     parser.add_argument("--repeat", type=int, default=3, help="runs per quick measure (default 3)")
-    parser.add_argument("--slow-repeat", type=int, default=1,
-                        help="runs per slow measure: live collection, history, pack (default 1)")
-    parser.add_argument("--history-days", type=int, default=5,
-                        help="daily snapshots ingested for the 365-day measures (default 5; the rest is extrapolated)")
+    parser.add_argument("--slow-repeat", type=int, default=2,
+                        help="runs per slow measure: live collection and each pack format (default 2)")
+    parser.add_argument("--history-days", type=int, default=6,
+                        help="daily snapshots ingested for the 365-day measures (default 6; the rest is extrapolated)")
     parser.add_argument("--churn", type=float, default=0.005, help="daily churn of the history (default 0.005)")
     parser.add_argument("--latency", type=float, default=0.02, help="emulator latency per request (default 0.02 s)")
     parser.add_argument("--concurrency", type=int, default=4, help="collector requests in flight (default 4, "
