@@ -96,8 +96,8 @@ def baseline(snap: Any, work: Path, pimtrail_write: float, runs: int) -> list[Ro
     total = sum(len(v) for v in rows.values())
     return [
         Row("baseline: plain sqlite3.executemany of the same rows", insert, "s", "", None, runs,
-            f"{total:,} rows (facts, events, blobs, receipts), one transaction; preparing them (canonical JSON, "
-            f"sha256, zlib) took {prep:.1f} s more", inserts),
+            f"{total:,} rows (facts, events, element packs, listings), one transaction; preparing them "
+            f"(canonical JSON, cutting pages into elements, sha256, zlib) took {prep:.1f} s more", inserts),
         Row("bulk path / executemany ratio", round(pimtrail_write / insert, 2) if insert else None, "x", "", None, 1,
             f"HistoryStore.ingest {pimtrail_write:.1f} s vs executemany {insert:.1f} s; vs executemany + the same "
             f"preparation: {pimtrail_write / (insert + prep):.2f} x"),
@@ -115,12 +115,29 @@ def _rows(snap: Any, hashing: Any) -> dict[str, list[tuple]]:
         text, digest = hashing.encode(e.data)
         events.append((tenant, e.kind, e.source_id, str(e.occurred_at), e.principal_id, e.role_id,
                        e.correlation_id, digest, text, 1))
-    blobs, receipts = {}, []
-    for p in snap.pages:
-        sha = hashing.sha256_hex(p.payload)
-        blobs.setdefault(sha, (tenant, sha, len(p.payload), zlib.compress(p.payload, 6)))
-        receipts.append((tenant, 1, p.dataset, p.index, p.parent, p.request[:2000], sha))
-    return {"fact": facts, "event": events, "blob": list(blobs.values()), "receipt": receipts}
+    # raw pages as the store keeps them: elements in packs, one listing blob per dataset
+    from pimtrail.store import receipts as r
+
+    cuts = [r._Cut(p) for p in snap.pages]
+    texts, digests, numbers, listings = [], [], {}, {}
+    for cut in cuts:
+        for dig, text in zip(cut.digests, cut.texts):
+            if dig not in numbers:
+                numbers[dig] = len(texts) + 1
+                texts.append(text)
+                digests.append(dig)
+        layout = cut.layout([numbers[d] for d in cut.digests]) if cut.page.items else None
+        listings.setdefault(cut.page.dataset, []).append(
+            {"page": cut.page.index, "parent": cut.page.parent, "request": cut.page.request[:2000],
+             "sha256": cut.sha, "layout": layout})
+    packs = [(t, f, c, size, d, zlib.compress(data, r.LEVEL)) for t, f, c, size, d, data in r._packs(tenant, 1, texts, digests)]
+    blobs, lists = [], []
+    for name, pages in listings.items():
+        text = hashing.canonical({"pages": pages})
+        sha = hashing.sha256_hex(text)
+        blobs.append((tenant, sha, len(text), zlib.compress(text, r.LEVEL)))
+        lists.append((tenant, 1, name, sha))
+    return {"fact": facts, "event": events, "item_pack": packs, "blob": blobs, "receipt_list": lists}
 
 
 def _insert(conn: sqlite3.Connection, rows: dict[str, list[tuple]]) -> None:
@@ -132,9 +149,11 @@ def _insert(conn: sqlite3.Connection, rows: dict[str, list[tuple]]) -> None:
                      "valid_from, valid_to) VALUES (?,?,?,?,?,?,?,?,?,?)", rows["fact"])
     conn.executemany("INSERT INTO event (tenant_id, kind, source_id, occurred_at, principal_id, role_id, "
                      "correlation_id, digest, data, first_seen) VALUES (?,?,?,?,?,?,?,?,?,?)", rows["event"])
+    conn.executemany("INSERT INTO item_pack (tenant_id, first_n, count, size, digests, data) VALUES (?,?,?,?,?,?)",
+                     rows["item_pack"])
     conn.executemany("INSERT INTO blob (tenant_id, sha256, size, data) VALUES (?,?,?,?)", rows["blob"])
-    conn.executemany("INSERT INTO receipt (tenant_id, snapshot_id, dataset, page, parent, request, sha256) "
-                     "VALUES (?,?,?,?,?,?,?)", rows["receipt"])
+    conn.executemany("INSERT INTO receipt_list (tenant_id, snapshot_id, dataset, sha256) VALUES (?,?,?,?)",
+                     rows["receipt_list"])
     conn.execute("COMMIT")
 
 
@@ -240,15 +259,31 @@ def _versions(db: Path) -> dict[int, int]:
     return dict(rows)
 
 
-def growth(db: Path) -> dict[str, int]:
-    """What the newest snapshot added to the database, by part: new raw pages (compressed) per dataset,
-    new fact versions and new events (their stored text)."""
+def pack_bytes(db: Path) -> int:
+    """Bytes of stored raw elements (texts compressed, digests)."""
+    if not Path(db).exists():
+        return 0
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT coalesce(sum(length(data) + length(digests)), 0) FROM item_pack").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def growth(db: Path, packs_before: int = 0) -> dict[str, int]:
+    """What the newest snapshot added to the database, by part: new listings (compressed) per dataset,
+    new raw elements, the newest check's stored results, new fact versions and new events (their text)."""
+    packs_now = pack_bytes(db)
     conn = sqlite3.connect(db)
     last_id, last_seq = conn.execute("SELECT id, seq FROM snapshot ORDER BY seq DESC LIMIT 1").fetchone()
     out = dict(conn.execute(
-        "SELECT 'raw ' || r.dataset, sum(length(b.data)) FROM receipt r JOIN blob b ON b.tenant_id = r.tenant_id "
-        "AND b.sha256 = r.sha256 WHERE r.snapshot_id = ? AND r.sha256 NOT IN "
-        "(SELECT sha256 FROM receipt WHERE snapshot_id <> ?) GROUP BY r.dataset", (last_id, last_id)).fetchall())
+        "SELECT 'raw listing ' || r.dataset, sum(length(b.data)) FROM receipt_list r JOIN blob b "
+        "ON b.tenant_id = r.tenant_id AND b.sha256 = r.sha256 WHERE r.snapshot_id = ? AND r.sha256 NOT IN "
+        "(SELECT sha256 FROM receipt_list WHERE snapshot_id <> ?) GROUP BY r.dataset", (last_id, last_id)).fetchall())
+    out["raw new elements (packs)"] = packs_now - packs_before
+    out["check results"] = conn.execute(
+        "SELECT coalesce(sum(length(c.data)), 0) FROM control_result c JOIN check_run r ON r.id = c.run_id "
+        "WHERE r.snapshot_id = ?", (last_id,)).fetchone()[0]
     out["fact versions"] = conn.execute("SELECT sum(length(data)) FROM fact WHERE valid_from = ?",
                                         (last_seq,)).fetchone()[0] or 0
     out["events"] = conn.execute("SELECT sum(length(data)) FROM event WHERE first_seen = ?", (last_seq,)).fetchone()[0] or 0

@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> list[Row]:
         if n:
             gen.advance(args.churn)
         export = day0 if n == 0 else gen.write(work / "exports" / gen.collected_at.date().isoformat())
+        packs_before = measures.pack_bytes(db)
         read_s, write_s, snap, info = measures.ingest_once(export, db)
         del snap
         with HistoryStore.open(str(db)) as store:
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace) -> list[Row]:
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{work / name}{suffix}").unlink(missing_ok=True)
         shutil.rmtree(export)
-    rows += measures.history_rows(days, args.churn, measures.growth(db))
+    rows += measures.history_rows(days, args.churn, measures.growth(db, packs_before))
     rows += measures.check_rows(checks)
     say("trend series ...")
     rows += measures.series(db, config, args.repeat, preset.audit_per_day)

@@ -33,6 +33,10 @@ class Dataset:
     licence: str = ""  # "P1" / "P2" when Graph refuses it without that licence
     note: str = ""
     filter_required: bool = False  # Graph answers 400 when the request has no $filter
+    # top-level keys of each element whose value changes on every collection, the same for all
+    # elements (a report's refresh time): the store keeps it beside the elements, run-length
+    # encoded, so that the rest of an unchanged element is stored once (pimtrail/store/receipts.py)
+    volatile: tuple[str, ...] = ()
 
     @property
     def file_name(self) -> str:
@@ -109,7 +113,7 @@ DATASETS: tuple[Dataset, ...] = (
     Dataset("users", "/users", "User.Read.All", query=_USER_SELECT, licence="P1",
             note="signInActivity also needs AuditLog.Read.All"),
     Dataset("registration_details", "/reports/authenticationMethods/userRegistrationDetails",
-            "AuditLog.Read.All", licence="P1"),
+            "AuditLog.Read.All", licence="P1", volatile=("lastUpdatedDateTime",)),
     Dataset("fido2_methods", "/users/{id}/authentication/fido2Methods",
             "UserAuthenticationMethod.Read.All", parent=Parent.USER,
             note="requested only for principals holding or eligible for a role"),

@@ -52,7 +52,7 @@ def _when(value: Any, path: Path, field: str) -> Any:
 # {"object": {key: spec}} and {"array": spec} descend. Anything else is decoded as usual.
 _DECODER = json.JSONDecoder()
 _WS = " \t\n\r"
-BODY_SPEC: dict[str, Any] = {"raw": True}
+BODY_SPEC: dict[str, Any] = {"raw": True, "body": True}
 _FILE_SPEC: dict[str, Any] = {"raw": True, "array": BODY_SPEC,
                               "object": {"pages": {"array": {"object": {"body": BODY_SPEC}}}}}
 
@@ -63,8 +63,55 @@ def _skip(text: str, i: int) -> int:
     return i
 
 
+def _walk_body(text: str, i: int, raws: dict[int, str]) -> tuple[Any, int]:
+    """A Graph body `{..., "value": [...], ...}`: its exact text goes to `raws` under id(body) and
+    the (start, end) offsets of each element of `value` (relative to the body) under
+    ITEMS + id(body). Elements are decoded by the C scanner one at a time."""
+    start = i
+    body: dict[str, Any] = {}
+    marks: list[tuple[int, int]] | None = None
+    i = _skip(text, i + 1)
+    while text[i] != "}":
+        key, i = _DECODER.raw_decode(text, i)
+        i = _skip(text, i)
+        if not isinstance(key, str) or text[i] != ":":
+            raise ValueError("expected a key")
+        i = _skip(text, i + 1)
+        if key == "value" and text[i] == "[":
+            items, marks = [], []
+            i = _skip(text, i + 1)
+            while text[i] != "]":
+                item, end = _DECODER.raw_decode(text, i)
+                items.append(item)
+                marks.append((i - start, end - start))
+                i = _skip(text, end)
+                if text[i] == ",":
+                    i = _skip(text, i + 1)
+                elif text[i] != "]":
+                    raise ValueError("expected , or ]")
+            body[key], i = items, i + 1
+        else:
+            body[key], i = _DECODER.raw_decode(text, i)
+            if key == "value":
+                marks = None
+        i = _skip(text, i)
+        if text[i] == ",":
+            i = _skip(text, i + 1)
+        elif text[i] != "}":
+            raise ValueError("expected , or }")
+    raws[id(body)] = text[start:i + 1]
+    if marks is not None:
+        raws[ITEMS + id(body)] = marks  # type: ignore[assignment]
+    return body, i + 1
+
+
+ITEMS = 1 << 80  # key offset of a body's element offsets in `raws` (ids are below 2**64)
+
+
 def _walk(text: str, i: int, spec: dict[str, Any], raws: dict[int, str]) -> tuple[Any, int]:
     start, char = i, text[i]
+    if char == "{" and spec.get("body"):
+        return _walk_body(text, i, raws)
     if char == "{" and "object" in spec:
         value: Any = {}
         i = _skip(text, i + 1)
@@ -244,9 +291,13 @@ def _read_export(root: Path, tenant: str | None, source: str | None) -> Collecte
         for index, page in enumerate(pages.pages):
             # the receipt is the body exactly as the file holds it (as Graph returned it)
             raw = raws.get(id(page.body))
-            payload = raw.encode() if raw is not None else \
-                json.dumps(page.body, ensure_ascii=False, separators=(",", ":")).encode()
-            snap.pages.append(Page(dataset.name, index, page.parent, page.request, payload))
+            if raw is None:
+                text, items = json.dumps(page.body, ensure_ascii=False, separators=(",", ":")), None
+            else:
+                marks = raws.get(ITEMS + id(page.body))
+                text, items = raw, (tuple(marks) if marks is not None else None)
+            snap.pages.append(Page(dataset.name, index, page.parent, page.request, text, items,
+                                   dataset.volatile))
 
     _check_tenant(collected.get("organization"), tenant_id)
     snap.facts, snap.events = normalize(collected)

@@ -17,13 +17,24 @@ COMPLETE, PARTIAL = "complete", "partial"
 
 @dataclass(frozen=True)
 class Page:
-    """One Graph response body as received: the raw receipt."""
+    """One Graph response body as received: the raw receipt.
+
+    `text` is the body exactly as received; `items`, when known, are the (start, end) offsets of
+    each element of its `value` array in `text`, so that the store can keep unchanged elements
+    once (`pimtrail.store.receipts`); `volatile` names top-level keys of those elements whose
+    values change on every collection without anything else changing (a report's refresh time)."""
 
     dataset: str
     index: int  # position within the dataset, from 0
     parent: str  # parent object id for per-parent datasets, "" otherwise
     request: str
-    payload: bytes
+    text: str
+    items: tuple[tuple[int, int], ...] | None = None
+    volatile: tuple[str, ...] = ()
+
+    @property
+    def payload(self) -> bytes:
+        return self.text.encode()
 
 
 @dataclass

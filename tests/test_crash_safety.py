@@ -49,7 +49,7 @@ def test_killed_collect_leaves_no_half_snapshot(export, tmp_path, db, cli):
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT count(*) FROM fact WHERE valid_from > 1").fetchone()[0] == 0
-        assert conn.execute("SELECT count(*) FROM receipt WHERE snapshot_id NOT IN (SELECT id FROM snapshot)").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM receipt_list WHERE snapshot_id NOT IN (SELECT id FROM snapshot)").fetchone()[0] == 0
     with HistoryStore.open(db) as store:
         assert [s.seq for s in store.snapshots()] == [1]
         assert store.verify().ok

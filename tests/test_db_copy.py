@@ -38,7 +38,8 @@ def test_copy_keeps_every_row_and_verifies(source, db_url, cli, export):
     result = cli("db", "copy", "--db", source, "--to", db_url)
     assert result.exit_code == 0, result.output
     assert "verified on the target: 6 snapshot(s) of 2 tenant(s)" in result.output
-    for table in ("snapshot", "coverage", "blob", "receipt", "fact", "event", "check_run", "control_result"):
+    for table in ("snapshot", "coverage", "blob", "receipt_list", "item_pack", "fact", "event", "check_run",
+                  "control_result"):
         assert f"  {table} " in result.output, table
     assert dump(db_url) == dump(source)  # ids, timestamps, bytes, JSON text: all as they were
     assert cli("verify", "--db", db_url).exit_code == 0

@@ -51,7 +51,12 @@ def test_intact_history_verifies(history, cli):
     assert "3 snapshot(s)" in result.output
 
 
-FIRST_USERS_BLOB = "sha256 = (SELECT sha256 FROM receipt WHERE dataset = 'users' LIMIT 1)"
+FIRST_USERS_LISTING = "sha256 = (SELECT sha256 FROM receipt_list WHERE dataset = 'users' ORDER BY id LIMIT 1)"
+ZEROS = {"sqlite": "zeroblob({n})", "postgresql": "decode(repeat('00', {n}), 'hex')"}
+
+
+def zero(column: str, n: int) -> dict[str, str]:
+    return {dialect: f"{column} = {value.format(n=n)}" for dialect, value in ZEROS.items()}
 
 
 @pytest.mark.parametrize("sql, broken_seq", [
@@ -65,10 +70,12 @@ FIRST_USERS_BLOB = "sha256 = (SELECT sha256 FROM receipt WHERE dataset = 'users'
     ("UPDATE snapshot SET status = 'complete' WHERE seq = 3", 3),
     (update("event", json_set("data", "result_reason", "'nothing to see'", '"nothing to see"'),
             "source_id = 'audit-2'"), 1),
-    (update("blob", {"sqlite": "data = zeroblob(10)", "postgresql": "data = decode(repeat('00', 10), 'hex')"},
-            FIRST_USERS_BLOB), 1),
+    (update("blob", zero("data", 10), FIRST_USERS_LISTING), 1),  # which pages a dataset had
+    (update("item_pack", zero("data", 10), "first_n = 1"), 1),  # the text of the first elements
+    (update("item_pack", zero("digests", 16), "first_n = 1"), 1),  # the elements' digests
     ("DELETE FROM coverage WHERE dataset = 'users' AND snapshot_id = (SELECT id FROM snapshot WHERE seq = 2)", 2),
-], ids=["closed-fact", "open-fact", "validity", "snapshot-row", "event", "blob", "coverage"])
+], ids=["closed-fact", "open-fact", "validity", "snapshot-row", "event", "listing", "element-text",
+         "element-digest", "coverage"])
 def test_tampering_is_detected_at_the_first_affected_snapshot(history, cli, sql, broken_seq):
     tamper(history, sql)
     result = cli("verify", "--db", history)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +15,7 @@ from pimtrail.model import CollectedSnapshot
 from pimtrail.store import ingest as _ingest
 from pimtrail.store import verify as _verify
 from pimtrail.store.engine import byte_order, open_engine
-from pimtrail.store.schema import (blob_table, coverage_table, event_table, fact_table,
+from pimtrail.store.schema import (coverage_table, event_table, fact_table, receipt_list_table,
                                    snapshot_table)
 
 ROLE_KINDS = ("role_assignment", "role_eligibility")
@@ -173,13 +172,33 @@ class HistoryStore:
             return [dict(json.loads(r.data), _source_id=r.source_id) for r in
                     conn.execute(query.order_by(event_table.c.occurred_at, self._order(event_table.c.source_id)))]
 
-    def receipt(self, tenant_id: str, sha256: str) -> bytes:
+    def receipt(self, tenant_id: str, sha256: str, snapshot_id: int | None = None) -> bytes:
+        """A raw page's exact bytes by its sha256 (searching the given snapshot, else the newest
+        snapshot holding it), put together again from its stored parts."""
+        from pimtrail.store import receipts
+
+        query = select(receipt_list_table.c.sha256).where(receipt_list_table.c.tenant_id == tenant_id)
+        if snapshot_id is not None:
+            query = query.where(receipt_list_table.c.snapshot_id == snapshot_id)
         with self.engine.connect() as conn:
-            data = conn.execute(select(blob_table.c.data).where(
-                blob_table.c.tenant_id == tenant_id, blob_table.c.sha256 == sha256)).scalar()
-        if data is None:
-            raise HistoryError(f"no raw receipt {sha256}")
-        return zlib.decompress(data)
+            seen: set[str] = set()
+            for listing_sha in conn.execute(query.order_by(receipt_list_table.c.snapshot_id.desc())).scalars():
+                if listing_sha in seen:
+                    continue
+                seen.add(listing_sha)
+                for entry in receipts.listing(conn, tenant_id, listing_sha):
+                    if entry["sha256"] == sha256:
+                        return receipts.rebuild(conn, tenant_id, entry)
+        raise HistoryError(f"no raw receipt {sha256}")
+
+    def receipts(self, tenant_id: str, snapshot_id: int) -> list[dict[str, Any]]:
+        """The raw pages of one snapshot: dataset, page, parent, request, sha256 (no bodies)."""
+        from pimtrail.store import receipts
+
+        with self.engine.connect() as conn:
+            return [dict({k: e[k] for k in ("page", "parent", "request", "sha256")}, dataset=name)
+                    for name, entries in sorted(receipts.read_listings(conn, tenant_id, snapshot_id).items())
+                    for e in entries]
 
     # -- control results ------------------------------------------------------------------
     def save_check_run(self, tenant_id: str, snapshot_id: int, profile: str, period: tuple[datetime, datetime],

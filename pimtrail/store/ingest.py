@@ -10,19 +10,19 @@ refused, so a history that SQLite accepted can always be copied into PostgreSQL.
 
 from __future__ import annotations
 
-import zlib
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.engine import Connection
 
 from pimtrail import __version__
 from pimtrail.errors import InputError
 from pimtrail.model import CollectedSnapshot, FactRecord
 from pimtrail.store import hashing
+from pimtrail.store import receipts as _receipts
 from pimtrail.store.engine import lock_tenant
-from pimtrail.store.schema import (blob_table, coverage_table, event_table, fact_table,
-                                   receipt_table, snapshot_table)
+from pimtrail.store.schema import (coverage_table, event_table, fact_table, receipt_list_table,
+                                   snapshot_table)
 from pimtrail.timeutil import iso, utcnow
 
 CHUNK = 5000
@@ -73,7 +73,7 @@ def _check_ids(table: Table, rows: list[dict[str, Any]], *columns: str) -> None:
 
 
 def content_hash(snapshot_row: dict[str, Any], coverage: list[dict], receipts: list[dict],
-                 events_digest: str) -> str:
+                 events_digest: str, listings: list[list[str]] | None = None) -> str:
     """The hash of what a snapshot says; `verify` recomputes it from the stored rows."""
     body = {
         "tenant_id": snapshot_row["tenant_id"],
@@ -94,6 +94,8 @@ def content_hash(snapshot_row: dict[str, Any], coverage: list[dict], receipts: l
         "receipts": sorted([r["dataset"], r["page"], r["parent"], r["request"], r["sha256"]]
                            for r in receipts),
     }
+    if listings:  # listings that cut pages into elements are bound too (snapshots before 0003 have none)
+        body["listings"] = sorted(listings)
     return hashing.sha256_hex(hashing.canonical(body))
 
 
@@ -139,14 +141,16 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
     _check_ids(coverage_table, coverage, "dataset")
     if coverage:
         conn.execute(coverage_table.insert(), coverage)
-    receipts = _write_payloads(conn, tenant, snapshot_id, snap)
+    _check_ids(receipt_list_table, [{"dataset": p.dataset} for p in snap.pages], "dataset")
+    receipts, listings = _receipts.write(conn, tenant, snapshot_id, snap.pages,
+                                         prev["id"] if prev is not None else None)
     state, carried = _version_facts(conn, tenant, seq, facts, snap.unobserved,
                                     prev["state_digest"] if prev is not None else hashing.GENESIS)
     row["fact_count"] = len(facts) + carried
     added = _append_events(conn, tenant, seq, snap)
 
     row.update(id=snapshot_id, state_digest=state, event_count=len(added))
-    row["content_hash"] = content_hash(row, coverage, receipts, hashing.events_digest(added))
+    row["content_hash"] = content_hash(row, coverage, receipts, hashing.events_digest(added), listings)
     row["chain_hash"] = hashing.chain(row["prev_hash"], row["content_hash"])
     conn.execute(update(snapshot_table).where(snapshot_table.c.id == snapshot_id).values(
         state_digest=row["state_digest"], event_count=row["event_count"], fact_count=row["fact_count"],
@@ -154,39 +158,14 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
     return row
 
 
-def _write_payloads(conn: Connection, tenant: str, snapshot_id: int,
-                    snap: CollectedSnapshot) -> list[dict]:
-    receipts, payloads = [], {}
-    for page in snap.pages:
-        sha = hashing.sha256_hex(page.payload)
-        payloads[sha] = page.payload
-        receipts.append({"tenant_id": tenant, "snapshot_id": snapshot_id, "dataset": page.dataset,
-                         "page": page.index, "parent": page.parent, "request": page.request[:2000],
-                         "sha256": sha})
-    _check_ids(receipt_table, receipts, "dataset", "parent")
-    known: set[str] = set()
-    for part in chunks(sorted(payloads), 500):
-        known.update(conn.execute(select(blob_table.c.sha256).where(
-            blob_table.c.tenant_id == tenant, blob_table.c.sha256.in_(part))).scalars())
-    new_blobs = [{"tenant_id": tenant, "sha256": sha, "size": len(data),
-                  "data": zlib.compress(data, 6)}
-                 for sha, data in payloads.items() if sha not in known]
-    for part in chunks(new_blobs, 500):
-        conn.execute(blob_table.insert(), part)
-    for part in chunks(receipts):
-        conn.execute(receipt_table.insert(), part)
-    return receipts
-
-
 def _version_facts(conn: Connection, tenant: str, seq: int,
                    facts: dict[tuple[str, str], tuple[FactRecord, str, str]], unobserved: set[str],
                    state: str) -> tuple[str, int]:
     """Close changed and vanished facts, open new versions; return the new state digest and how
     many facts were carried forward unseen (their source dataset was not collected this time)."""
-    open_rows = conn.execute(
-        select(fact_table.c.id, fact_table.c.kind, fact_table.c.key, fact_table.c.digest)
-        .where(fact_table.c.tenant_id == tenant, fact_table.c.valid_to.is_(None)))
-    to_close: list[dict] = []
+    open_rows = _receipts.raw_rows(
+        conn, "SELECT id, kind, key, digest FROM fact WHERE tenant_id = ? AND valid_to IS NULL", (tenant,))
+    to_close: list[tuple[int, int]] = []
     unchanged: set[tuple[str, str]] = set()
     total = int(state, 16)
     carried = 0
@@ -197,7 +176,7 @@ def _version_facts(conn: Connection, tenant: str, seq: int,
         elif current is None and kind in unobserved:
             carried += 1  # not seen because not collected: unknown, so it stays as last seen
         else:
-            to_close.append({"fact_id": fact_id})
+            to_close.append((seq, fact_id))
             total -= hashing.element(kind, key, digest)
     to_insert = []
     for (kind, key), (fact, text, digest) in facts.items():
@@ -209,11 +188,10 @@ def _version_facts(conn: Connection, tenant: str, seq: int,
                           "group_id": fact.group_id, "digest": digest, "data": text,
                           "valid_from": seq, "valid_to": None})
     _check_ids(fact_table, to_insert, "kind", "key", "principal_id", "role_id", "group_id")
-    close = update(fact_table).where(fact_table.c.id == bindparam("fact_id")).values(valid_to=seq)
-    for part in chunks(to_close):
-        conn.execute(close, part)
-    for part in chunks(to_insert):
-        conn.execute(fact_table.insert(), part)
+    _receipts.raw_many(conn, "UPDATE fact SET valid_to = ? WHERE id = ?", to_close)
+    columns = ("tenant_id", "kind", "key", "principal_id", "role_id", "group_id", "digest", "data",
+               "valid_from", "valid_to")
+    _receipts.insert(conn, fact_table, columns, [tuple(r[c] for c in columns) for r in to_insert])
     return format(total % hashing.MOD, "064x"), carried
 
 
@@ -227,7 +205,14 @@ def _append_events(conn: Connection, tenant: str, seq: int,
     for ev in snap.events:
         by_kind.setdefault(ev.kind, []).append(ev.source_id)
     for kind, ids in by_kind.items():
-        for part in chunks(sorted(set(ids)), 500):
+        # audit windows overlap: most events are known. One range read finds those from the
+        # snapshot's earliest event on; only the rest are looked up by id.
+        since = min(ev.occurred_at for ev in snap.events if ev.kind == kind)
+        wanted = set(ids)
+        known.update((kind, sid) for sid in conn.execute(select(event_table.c.source_id).where(
+            event_table.c.tenant_id == tenant, event_table.c.kind == kind,
+            event_table.c.occurred_at >= since)).scalars() if sid in wanted)
+        for part in chunks(sorted(sid for sid in wanted if (kind, sid) not in known), 500):
             known.update((kind, sid) for sid in conn.execute(select(event_table.c.source_id).where(
                 event_table.c.tenant_id == tenant, event_table.c.kind == kind,
                 event_table.c.source_id.in_(part))).scalars())

@@ -76,19 +76,33 @@ class Blob(SQLModel, table=True):
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
-class Receipt(SQLModel, table=True):
-    """Which payload answered which request of which snapshot."""
+class ReceiptList(SQLModel, table=True):
+    """Which raw pages answered one dataset of one snapshot: the sha256 of a listing blob that
+    names each page's request, parent, sha256 and layout (`pimtrail.store.receipts`)."""
 
-    __tablename__ = "receipt"
+    __tablename__ = "receipt_list"
 
     id: Optional[int] = Field(default=None, primary_key=True)
     tenant_id: str = Field(max_length=TENANT)
     snapshot_id: int = Field(foreign_key="snapshot.id", index=True)
     dataset: str = Field(max_length=NAME)
-    page: int
-    parent: str = Field(max_length=KEY)
-    request: str = Field(max_length=2000)
     sha256: str = Field(max_length=HASH)
+
+
+class ItemPack(SQLModel, table=True):
+    """Elements of raw pages (the items of `value`), numbered per tenant in the order first seen:
+    the texts of elements first_n .. first_n + count - 1 compressed together (zlib), and their
+    digests (16 bytes each: the first half of the text's sha256), by which an unchanged element
+    is found again and stored once (`pimtrail.store.receipts`)."""
+
+    __tablename__ = "item_pack"
+
+    tenant_id: str = Field(max_length=TENANT, primary_key=True)
+    first_n: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    count: int
+    size: int  # characters before compression
+    digests: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class Fact(SQLModel, table=True):
@@ -175,7 +189,8 @@ class ControlResult(SQLModel, table=True):
 snapshot_table = Snapshot.__table__
 coverage_table = Coverage.__table__
 blob_table = Blob.__table__
-receipt_table = Receipt.__table__
+receipt_list_table = ReceiptList.__table__
+item_pack_table = ItemPack.__table__
 fact_table = Fact.__table__
 event_table = Event.__table__
 check_run_table = CheckRun.__table__

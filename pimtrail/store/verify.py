@@ -11,9 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from pimtrail.store import hashing
+from pimtrail.store import receipts as _receipts
 from pimtrail.store.ingest import content_hash
-from pimtrail.store.schema import (blob_table, coverage_table, event_table, fact_table,
-                                   receipt_table, snapshot_table)
+from pimtrail.store.schema import (blob_table, coverage_table, event_table, fact_table, item_pack_table,
+                                   receipt_list_table, snapshot_table)
 
 
 @dataclass
@@ -65,13 +66,17 @@ def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
             bad_blobs.add(sha)
     known_blobs = set(conn.execute(select(blob_table.c.sha256)
                                    .where(blob_table.c.tenant_id == tenant)).scalars())
+    bad_items = _bad_items(conn, tenant)
 
     by_snapshot: dict[int, list[dict]] = defaultdict(list)
     for row in conn.execute(select(coverage_table).where(coverage_table.c.tenant_id == tenant)).mappings():
         by_snapshot[row["snapshot_id"]].append(dict(row))
-    receipts: dict[int, list[dict]] = defaultdict(list)
-    for row in conn.execute(select(receipt_table).where(receipt_table.c.tenant_id == tenant)).mappings():
-        receipts[row["snapshot_id"]].append(dict(row))
+    lists: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for snapshot_id, dataset, sha in conn.execute(
+            select(receipt_list_table.c.snapshot_id, receipt_list_table.c.dataset, receipt_list_table.c.sha256)
+            .where(receipt_list_table.c.tenant_id == tenant)):
+        lists[snapshot_id].append((dataset, sha))
+    listings: dict[str, _Listing] = {}
 
     checks, state, prev_chain, expected_seq = [], 0, hashing.GENESIS, 1
     for snap in conn.execute(select(snapshot_table).where(snapshot_table.c.tenant_id == tenant)
@@ -85,17 +90,23 @@ def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
         state_hex = format(state, "064x")
         if state_hex != snap["state_digest"]:
             problems.append("state facts differ from what was recorded")
-        mine = receipts.get(snap["id"], [])
-        missing = {r["sha256"] for r in mine} - known_blobs
-        broken = {r["sha256"] for r in mine} & bad_blobs
+        mine, bound, missing, broken = [], [], 0, 0
+        for dataset, sha in lists.get(snap["id"], []):
+            if sha not in listings:
+                listings[sha] = _Listing(conn, tenant, sha, known_blobs, bad_blobs, bad_items)
+            one = listings[sha]
+            mine += [dict(e, dataset=dataset) for e in one.entries]
+            missing, broken = missing + one.missing, broken + one.broken
+            if one.layouts:
+                bound.append([dataset, sha])
         if missing:
-            problems.append(f"{len(missing)} raw receipt(s) missing")
+            problems.append(f"{missing} raw receipt(s) missing")
         if broken:
-            problems.append(f"{len(broken)} raw receipt(s) do not match their sha256")
+            problems.append(f"{broken} raw receipt(s) do not match their sha256")
         if len(events.get(seq, [])) != snap["event_count"]:
             problems.append("events differ from what was recorded")
         recomputed = content_hash(dict(snap), by_snapshot.get(snap["id"], []), mine,
-                                  hashing.events_digest(events.get(seq, [])))
+                                  hashing.events_digest(events.get(seq, [])), bound)
         if recomputed != snap["content_hash"]:
             problems.append("content hash does not match the stored rows")
         if snap["prev_hash"] != prev_chain:
@@ -105,3 +116,46 @@ def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
         prev_chain = snap["chain_hash"]
         checks.append(SnapshotCheck(tenant, seq, snap["id"], not problems, problems))
     return checks
+
+
+def _bad_items(conn: Connection, tenant: str) -> set[int]:
+    """Numbers of elements whose stored text does not match their digest."""
+    bad = set()
+    for first, count, digests, data in conn.execute(
+            select(item_pack_table.c.first_n, item_pack_table.c.count, item_pack_table.c.digests,
+                   item_pack_table.c.data).where(item_pack_table.c.tenant_id == tenant)):
+        try:
+            texts = _receipts.unpack(data)
+        except (zlib.error, ValueError, UnicodeDecodeError):
+            texts = []
+        digests = bytes(digests)
+        for i in range(count):
+            if i >= len(texts) or digests[16 * i:16 * i + 16] != _receipts.digest(texts[i]):
+                bad.add(first + i)
+    return bad
+
+
+class _Listing:
+    """One listing blob, checked once however many snapshots name it."""
+
+    def __init__(self, conn: Connection, tenant: str, sha: str, known: set[str], bad: set[str],
+                 bad_items: set[int]):
+        self.entries: list[dict] = []
+        self.missing = self.broken = 0
+        self.layouts = False
+        if sha not in known:
+            self.missing = 1
+            return
+        if sha in bad:
+            self.broken = 1
+            return
+        for entry in _receipts.listing(conn, tenant, sha):
+            layout = entry.get("layout")
+            self.entries.append({k: entry[k] for k in ("page", "parent", "request", "sha256")})
+            if layout is None:
+                self.missing += entry["sha256"] not in known
+                self.broken += entry["sha256"] in bad
+            else:
+                self.layouts = True
+                numbers = _receipts._numbers(layout["runs"])
+                self.broken += any(n in bad_items for n in numbers)

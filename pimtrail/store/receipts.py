@@ -1,0 +1,364 @@
+"""Raw receipts, stored per element so that a year of daily snapshots stays small.
+
+A receipt is one Graph response body exactly as received; its sha256 is what the chain records.
+A page of 999 users changes every day (someone joins, someone signs in), so storing whole pages
+content-addressed keeps almost nothing once. Instead a page is cut into:
+
+- its *elements* (the items of `value`), numbered `n` per tenant in the order first seen and kept
+  in *packs* of consecutive numbers (`item_pack`: texts compressed together, 16-byte digests): an
+  element the previous snapshot also had is found by its digest and not stored again, so an
+  unchanged user or audit entry is stored once for the whole history;
+- a *layout*: the text before the first and after the last element, the separators when they are
+  not plain commas, the element numbers as runs (`[[first_n, count], ...]`, a few runs per page
+  since numbers are given in page order) and the values of the dataset's volatile keys (a report's
+  refresh time, a user's last sign-in), cut out of the elements and kept run-length encoded here.
+
+A dataset's pages of one snapshot form a *listing* (request, parent, page sha256, layout per page),
+stored as a content-addressed blob: an unchanged dataset is one small `receipt_list` row a day.
+Pages whose elements are unknown (not a `{"value": [...]}` body as read) keep the old form: the
+whole body as one blob, its layout null.
+
+`rebuild` puts a page together again from these parts, byte for byte; `verify` checks the parts
+(every element against its digest, every blob against its sha256) and the chain binds each
+listing's sha256, so a changed element, layout or listing is found without rebuilding every page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable, Iterator
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from pimtrail.model import Page
+from pimtrail.store import hashing
+from pimtrail.store.schema import blob_table, item_pack_table, receipt_list_table
+
+PACK_CHARS = 1 << 20  # elements per pack: up to ~1 MB of text, compressed together
+LEVEL = 1  # zlib level: 3x faster than 6 and ~10 % larger on Graph JSON
+_DECODER = json.JSONDecoder()
+
+
+def digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()[:16]
+
+
+# -- volatile values -------------------------------------------------------------------------
+def strip(text: str, keys: tuple[str, ...]) -> tuple[str, list[str | None]]:
+    """Cut the value of each key's first `"key":` out of an element's text. `restore` finds the
+    same place again: the text before it is unchanged, so the first match is the same."""
+    values: list[str | None] = []
+    for key in keys:
+        pattern = f'"{key}":'
+        at = text.find(pattern)
+        if at < 0:
+            values.append(None)
+            continue
+        start = at + len(pattern)
+        try:
+            _, end = _DECODER.raw_decode(text, start)
+        except ValueError:
+            values.append(None)
+            continue
+        values.append(text[start:end])
+        text = text[:start] + text[end:]
+    return text, values
+
+
+def restore(text: str, keys: tuple[str, ...], values: list[str | None]) -> str:
+    for key, value in reversed(list(zip(keys, values))):
+        if value is None:
+            continue
+        start = text.find(f'"{key}":') + len(key) + 3
+        text = text[:start] + value + text[start:]
+    return text
+
+
+def _rle(values: list[Any]) -> list[list[Any]]:
+    out: list[list[Any]] = []
+    for value in values:
+        if out and out[-1][0] == value:
+            out[-1][1] += 1
+        else:
+            out.append([value, 1])
+    return out
+
+
+def _unrle(runs: list[list[Any]]) -> list[Any]:
+    return [value for value, count in runs for _ in range(count)]
+
+
+# -- cutting pages into parts ----------------------------------------------------------------
+class _Cut:
+    """One page cut into its parts (before element numbers are known)."""
+
+    __slots__ = ("page", "sha", "prefix", "suffix", "gaps", "digests", "texts", "volatile")
+
+    def __init__(self, page: Page):
+        self.page = page
+        text = page.text
+        self.sha = hashlib.sha256(text.encode()).hexdigest()
+        spans = page.items
+        self.digests: list[bytes] = []
+        self.texts: list[str] = []
+        self.volatile: list[list[str | None]] = []
+        if not spans:
+            self.prefix, self.suffix, self.gaps = text, "", None
+            return
+        self.prefix, self.suffix = text[:spans[0][0]], text[spans[-1][1]:]
+        gaps = [text[spans[i][1]:spans[i + 1][0]] for i in range(len(spans) - 1)]
+        self.gaps = None if all(g == "," for g in gaps) else gaps
+        keys = page.volatile
+        for s, e in spans:
+            element = text[s:e]
+            if keys:
+                element, values = strip(element, keys)
+                self.volatile.append(values)
+            self.texts.append(element)
+            self.digests.append(digest(element))
+
+    def layout(self, numbers: list[int]) -> dict[str, Any]:
+        out: dict[str, Any] = {"prefix": self.prefix, "suffix": self.suffix, "runs": _rle_numbers(numbers)}
+        if self.gaps is not None:
+            out["gaps"] = self.gaps
+        if self.page.volatile:
+            out["keys"] = list(self.page.volatile)
+            out["volatile"] = _rle([json.dumps(v) for v in self.volatile])
+        return out
+
+
+def _rle_numbers(numbers: list[int]) -> list[list[int]]:
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and runs[-1][0] + runs[-1][1] == n:
+            runs[-1][1] += 1
+        else:
+            runs.append([n, 1])
+    return runs
+
+
+def _numbers(runs: list[list[int]]) -> list[int]:
+    return [n for first, count in runs for n in range(first, first + count)]
+
+
+# -- writing ---------------------------------------------------------------------------------
+def _known_numbers(conn: Connection, tenant: str, cuts: list[_Cut], previous: list[dict]) -> dict[bytes, int]:
+    """digest -> n for this snapshot's elements that the previous snapshot's pages held (their
+    packs' digests are read by number range). An element seen only longer ago is stored again:
+    rare, and it keeps the lookup to what one snapshot holds."""
+    wanted = {d for c in cuts for d in c.digests}
+    found: dict[bytes, int] = {}
+    ranges = sorted((first, first + count) for entry in previous if entry.get("layout")
+                    for first, count in entry["layout"]["runs"])
+    merged: list[list[int]] = []
+    for lo, hi in ranges:
+        if merged and lo <= merged[-1][1] + 4096:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    seen: set[int] = set()
+    for lo, hi in merged:
+        start = conn.execute(select(func.max(item_pack_table.c.first_n)).where(
+            item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n <= lo)).scalar() or lo
+        for first, digests in conn.execute(select(item_pack_table.c.first_n, item_pack_table.c.digests).where(
+                item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n >= start,
+                item_pack_table.c.first_n < hi)):
+            if first in seen:
+                continue
+            seen.add(first)
+            for i in range(0, len(digests), 16):
+                dig = digests[i:i + 16]
+                if dig in wanted:
+                    found[dig] = first + i // 16
+    return found
+
+
+def _packs(tenant: str, first: int, texts: list[str],
+           digests: list[bytes]) -> Iterator[tuple[str, int, int, int, bytes, bytes]]:
+    """(tenant, first_n, count, chars, digests, uncompressed data) per pack of new elements."""
+    start = 0
+    while start < len(texts):
+        end, size = start, 0
+        while end < len(texts) and (size < PACK_CHARS or end == start):
+            size += len(texts[end])
+            end += 1
+        part = texts[start:end]
+        data = (json.dumps([len(t) for t in part]) + "\n" + "".join(part)).encode()
+        yield tenant, first + start, end - start, size, b"".join(digests[start:end]), data
+        start = end
+
+
+def write(conn: Connection, tenant: str, snapshot_id: int, pages: Iterable[Page],
+          previous_snapshot_id: int | None) -> tuple[list[dict], list[list[str]]]:
+    """Store a snapshot's pages. Returns the receipt entries (per page: dataset, page, parent,
+    request, sha256) and the [dataset, listing sha256] pairs of listings holding layouts, both for
+    the snapshot's content hash."""
+    by_dataset: dict[str, list[Page]] = defaultdict(list)
+    for page in pages:
+        by_dataset[page.dataset].append(page)
+    with ThreadPoolExecutor(2) as pool:  # zlib releases the GIL
+        cuts = {name: [_Cut(p) for p in ps] for name, ps in by_dataset.items()}
+        previous = read_listings(conn, tenant, previous_snapshot_id) if previous_snapshot_id else {}
+        all_cuts = [c for cs in cuts.values() for c in cs]
+        known = _known_numbers(conn, tenant, all_cuts, [e for es in previous.values() for e in es])
+        last = conn.execute(select(item_pack_table.c.first_n + item_pack_table.c.count).where(
+            item_pack_table.c.tenant_id == tenant).order_by(item_pack_table.c.first_n.desc()).limit(1)).scalar()
+        next_n = first_new = last or 1
+        new_texts, new_digests = [], []
+        for cut in all_cuts:
+            for dig, text in zip(cut.digests, cut.texts):
+                if dig not in known:
+                    known[dig] = next_n
+                    new_texts.append(text)
+                    new_digests.append(dig)
+                    next_n += 1
+        packs = list(_packs(tenant, first_new, new_texts, new_digests))
+        compressed = pool.map(lambda p: zlib.compress(p[5], LEVEL), packs)
+        insert(conn, item_pack_table, ("tenant_id", "first_n", "count", "size", "digests", "data"),
+                [(t, f, c, s, d, z) for (t, f, c, s, d, _), z in zip(packs, compressed)])
+
+    entries: list[dict] = []
+    bound: list[list[str]] = []
+    blobs: dict[str, bytes] = {}
+    lists = []
+    for name, dataset_cuts in cuts.items():
+        listing = []
+        for cut in dataset_cuts:
+            page = cut.page
+            layout = None
+            if page.items:
+                layout = cut.layout([known[d] for d in cut.digests])
+            else:
+                blobs[cut.sha] = page.text.encode()
+            listing.append({"page": page.index, "parent": page.parent, "request": page.request[:2000],
+                            "sha256": cut.sha, "layout": layout})
+            entries.append({"dataset": name, "page": page.index, "parent": page.parent,
+                            "request": page.request[:2000], "sha256": cut.sha})
+        text = hashing.canonical({"pages": listing})
+        sha = hashing.sha256_hex(text)
+        blobs[sha] = text
+        lists.append((tenant, snapshot_id, name, sha))
+        if any(e["layout"] for e in listing):
+            bound.append([name, sha])
+    _store_blobs(conn, tenant, blobs)
+    insert(conn, receipt_list_table, ("tenant_id", "snapshot_id", "dataset", "sha256"), lists)
+    return entries, bound
+
+
+def _store_blobs(conn: Connection, tenant: str, blobs: dict[str, bytes]) -> None:
+    known: set[str] = set()
+    shas = sorted(blobs)
+    for start in range(0, len(shas), 500):
+        known.update(conn.execute(select(blob_table.c.sha256).where(
+            blob_table.c.tenant_id == tenant, blob_table.c.sha256.in_(shas[start:start + 500]))).scalars())
+    insert(conn, blob_table, ("tenant_id", "sha256", "size", "data"),
+            [(tenant, sha, len(data), zlib.compress(data, LEVEL)) for sha, data in blobs.items()
+             if sha not in known])
+
+
+def _sql(conn: Connection, sql: str) -> str:
+    return sql.replace("?", "%s") if conn.dialect.paramstyle in ("format", "pyformat") else sql
+
+
+def raw_many(conn: Connection, sql: str, rows: list[tuple]) -> None:
+    """executemany through the DB-API cursor (`?` placeholders): SQLAlchemy's per-row processing
+    of Core statements costs more than the statement itself at this size (docs/benchmarks.md).
+    Only for values both drivers take as they are (no datetimes)."""
+    if not rows:
+        return
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        for start in range(0, len(rows), 5000):
+            cursor.executemany(_sql(conn, sql), rows[start:start + 5000])
+    finally:
+        cursor.close()
+
+
+def raw_rows(conn: Connection, sql: str, params: tuple) -> list[tuple]:
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(_sql(conn, sql), params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def insert(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    marks = ", ".join("?" * len(columns))
+    raw_many(conn, f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+
+# -- reading ---------------------------------------------------------------------------------
+def listing(conn: Connection, tenant: str, sha: str) -> list[dict]:
+    data = conn.execute(select(blob_table.c.data).where(
+        blob_table.c.tenant_id == tenant, blob_table.c.sha256 == sha)).scalar()
+    if data is None:
+        return []
+    return json.loads(zlib.decompress(data))["pages"]
+
+
+def read_listings(conn: Connection, tenant: str, snapshot_id: int) -> dict[str, list[dict]]:
+    return {name: listing(conn, tenant, sha) for name, sha in conn.execute(
+        select(receipt_list_table.c.dataset, receipt_list_table.c.sha256).where(
+            receipt_list_table.c.tenant_id == tenant, receipt_list_table.c.snapshot_id == snapshot_id))}
+
+
+def unpack(data: bytes) -> list[str]:
+    text = zlib.decompress(data).decode()
+    head, _, body = text.partition("\n")
+    out, at = [], 0
+    for length in json.loads(head):
+        out.append(body[at:at + length])
+        at += length
+    return out
+
+
+class Elements:
+    """Elements by number, reading and unpacking each needed pack once."""
+
+    def __init__(self, conn: Connection, tenant: str):
+        self.conn, self.tenant = conn, tenant
+        self.packs: dict[int, list[str]] = {}
+        self.last: tuple[int, list[str]] = (0, [])
+
+    def get(self, n: int) -> str:
+        first, elements = self.last
+        if not first <= n < first + len(elements):
+            row = self.conn.execute(select(item_pack_table.c.first_n, item_pack_table.c.data).where(
+                item_pack_table.c.tenant_id == self.tenant, item_pack_table.c.first_n <= n)
+                .order_by(item_pack_table.c.first_n.desc()).limit(1)).first()
+            if row is None:
+                raise KeyError(n)
+            if row.first_n not in self.packs:
+                self.packs[row.first_n] = unpack(row.data)
+            first, elements = self.last = row.first_n, self.packs[row.first_n]
+            if n - first >= len(elements):
+                raise KeyError(n)
+        return elements[n - first]
+
+
+def rebuild(conn: Connection, tenant: str, entry: dict, elements: Elements | None = None) -> bytes:
+    """A page's exact bytes from its listing entry."""
+    layout = entry.get("layout")
+    if layout is None:
+        data = conn.execute(select(blob_table.c.data).where(
+            blob_table.c.tenant_id == tenant, blob_table.c.sha256 == entry["sha256"])).scalar()
+        if data is None:
+            raise KeyError(entry["sha256"])
+        return zlib.decompress(data)
+    elements = elements or Elements(conn, tenant)
+    texts = [elements.get(n) for n in _numbers(layout["runs"])]
+    keys = tuple(layout.get("keys") or ())
+    if keys:
+        texts = [restore(t, keys, json.loads(v)) for t, v in zip(texts, _unrle(layout["volatile"]))]
+    gaps = layout.get("gaps")
+    if gaps is None:
+        body = ",".join(texts)
+    else:
+        body = "".join(t + g for t, g in zip(texts, gaps + [""]))
+    return (layout["prefix"] + body + layout["suffix"]).encode()
