@@ -1,9 +1,10 @@
-"""The evidence pack as an Excel workbook: every row of every listing, streamed in write-only mode.
+"""The evidence pack as an Excel workbook: every row of every listing, streamed.
 
-Each sheet is a list of blocks (a table: columns and an iterable of row dicts). Rows are converted
-one at a time and appended, so a sheet never exists twice in memory. A sheet that would pass Excel's
-row limit continues on `Name (2)`, `Name (3)`... with the header repeated. Text from the tenant that
-a spreadsheet could take for a formula is written as an inert string cell (see `inert_text`).
+Each sheet is a list of blocks (a table: columns and an iterable of row dicts). Rows are converted one at a
+time into the sheet's XML (`xlsx_stream`: inline strings, numbers, dates as serial numbers with a date
+style), so a sheet never exists in memory, not even once. A sheet that would pass Excel's row limit continues
+on `Name (2)`, `Name (3)`... with the header repeated. Text from the tenant is always a string cell, never a
+formula; text that a spreadsheet could take for one also gets Excel's quote prefix (`xlsx_stream.text_cell`).
 """
 
 from __future__ import annotations
@@ -16,45 +17,24 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import LineChart, Reference
 from openpyxl.chart.axis import DateAxis
-from openpyxl.formatting.rule import CellIsRule, FormulaRule
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.chart.reference import DummyWorksheet
 from openpyxl.utils import get_column_letter as letter
 
 from pimtrail.evidence.machine import FORMULA_START
+from pimtrail.evidence.xlsx_stream import (DATE_FORMAT, DT_FORMAT, HOURS_FORMAT, MAX_TEXT, S_DT,  # noqa: F401
+                                           S_HEADER, S_HOURS, S_TITLE, UNSAFE, Part, XlsxBook, bool_cell, date_cell,
+                                           iso_serial, number_cell, text_cell)
 from pimtrail.timeutil import parse_iso
 
 SHEETS = ["Summary", "Controls", "Findings", "Population", "RollForward", "Eligible", "Active", "Activations",
           "Approvals", "Reviews", "Policies", "BreakGlass", "Exceptions", "Coverage", "Manifest"]
 MAX_ROWS = 1_048_576  # Excel's limit per sheet; module-level so tests can lower it
-MAX_TEXT = 32_767  # Excel's limit per cell
 WIDTH_MIN, WIDTH_MAX, PEEK = 6, 60, 500  # widths come from the header and the first PEEK rows of each table
-DT_FORMAT, DATE_FORMAT, HOURS_FORMAT = "yyyy-mm-dd hh:mm", "yyyy-mm-dd", "0.00"
 KIND_WIDTH = {"dt": 17, "date": 11, "bool": 6}
-HEADER_STYLE = {"font": Font(bold=True, color="FFFFFF"), "fill": PatternFill("solid", fgColor="1F3864"),
-                "alignment": Alignment(wrap_text=True, vertical="top"), "border": Border(bottom=Side(style="thin"))}
-STATUS_FILLS = {"fail": "F8CBAD", "warn": "FFE699", "pass": "C6EFCE", "not_assessable": "D9D9D9", "excepted": "DDEBF7"}
-HIGHLIGHT_FILL = PatternFill("solid", bgColor="FCE4D6")
-
-
-def inert_text(ws, text: str) -> str | WriteOnlyCell:
-    """A string as Excel will store it: illegal XML characters replaced, cut to Excel's limit, and, when it
-    begins like a formula (the `FORMULA_START` the CSV exports guard against too), an inline-string cell with
-    Excel's quote prefix, so neither openpyxl nor Excel, nor a user editing the cell, ever evaluates it."""
-    text = ILLEGAL_CHARACTERS_RE.sub("\ufffd", text)
-    if len(text) > MAX_TEXT:
-        text = text[:MAX_TEXT - 12] + " [truncated]"
-    if not text.startswith(FORMULA_START):
-        return text  # openpyxl stores any other str as a string cell
-    cell = WriteOnlyCell(ws, text)
-    cell.data_type, cell.quotePrefix = "s", True
-    return cell
-
-
+STATUSES = ("fail", "warn", "pass", "not_assessable", "excepted")  # coloured by conditional formats
+_LEAD, _EDGE = "".join(FORMULA_START) + " \n", " \t\n\r"  # first and last characters that need text_cell
 def _to_time(value: str | None) -> datetime | None:
     try:
         return (parse_iso(value) if "T" in value else datetime.fromisoformat(value[:10])) if value else None
@@ -62,20 +42,27 @@ def _to_time(value: str | None) -> datetime | None:
         return None  # not a timestamp after all: kept as text
 
 
-def xlsx_value(ws, value: Any, kind: str = "text") -> Any:
-    """One model value -> what to append: None, a number, a bool, a typed date cell, or inert text."""
+def cell_xml(ref: str, value: Any, kind: str = "text") -> str | None:
+    """One model value -> the XML of its cell at `ref`, or None for an empty cell: a number, a bool, a date
+    (an ISO string too in a `dt` or `date` column), a number with two decimals in an `hours` column, or text
+    (lists and dicts joined)."""
     if value is None or value == "":
         return None
-    if isinstance(value, str) and kind in ("dt", "date"):
-        value = _to_time(value) or value
-    if isinstance(value, (datetime, date)):
-        plain = kind == "date" or not isinstance(value, datetime)
-        return _styled(ws, value, number_format=DATE_FORMAT if plain else DT_FORMAT)
-    if isinstance(value, bool) or (isinstance(value, (int, float)) and kind != "hours"):
-        return value
+    if type(value) is str:
+        if kind == "dt" or kind == "date":
+            moment = _to_time(value)
+            if moment is not None:
+                return date_cell(ref, moment, kind == "date")
+        return text_cell(ref, value)
+    if isinstance(value, bool):
+        return bool_cell(ref, value)
     if isinstance(value, (int, float)):
-        return _styled(ws, value, number_format=HOURS_FORMAT)
-    return inert_text(ws, _text(value))
+        return number_cell(ref, value, S_HOURS if kind == "hours" else 0)
+    if isinstance(value, (datetime, date)):
+        return date_cell(ref, value, kind == "date" or not isinstance(value, datetime))
+    if isinstance(value, str):  # a str subclass: as its text
+        return cell_xml(ref, str(value), kind)
+    return text_cell(ref, _text(value))
 
 
 def _text(value: Any) -> str:
@@ -84,11 +71,36 @@ def _text(value: Any) -> str:
     return ", ".join(_text(v) for v in value) if isinstance(value, (list, tuple, set)) else str(value)
 
 
-def _styled(ws, value: Any, **style) -> WriteOnlyCell:
-    cell = WriteOnlyCell(ws, value)
-    for name, v in style.items():
-        setattr(cell, name, v)
-    return cell
+def _cells(spec: list[tuple], row: dict, r: str, careful: bool) -> tuple[list[str], list[str]]:
+    """One row's cells (each column's (letter, function, key, kind, timed, hours) in `spec`), and its plain text
+    values. Ints, booleans, Graph's UTC timestamps and text are formatted inline; text only when `careful` is
+    false: the caller checks the row's text at once (`UNSAFE`, "_x", length) and if need be asks again with
+    `careful`, when `text_cell` escapes and cuts each text."""
+    get, cells, texts = row.get, [], []
+    for col, fn, key, kind, timed, hours in spec:
+        value = get(key) if fn is None else fn(row)
+        if value is None:
+            continue
+        t = type(value)
+        if t is str:
+            if not value:
+                continue
+            if timed:  # a date cell, or text (escaped by text_cell) when it is no timestamp after all
+                serial = iso_serial(value) if kind == "dt" else None
+                cells.append(f'<c r="{col}{r}" s="{S_DT}"><v>{serial!r}</v></c>' if serial is not None
+                             else cell_xml(col + r, value, kind))
+            elif careful or value[0] in _LEAD or value[-1] in _EDGE:  # formula-like, spaces to keep...
+                cells.append(text_cell(col + r, value))
+            else:
+                texts.append(value)
+                cells.append(f'<c r="{col}{r}" t="inlineStr"><is><t>{value}</t></is></c>')
+        elif t is bool:
+            cells.append(f'<c r="{col}{r}" t="b"><v>{value:d}</v></c>')
+        elif t is int and not hours:
+            cells.append(f'<c r="{col}{r}"><v>{value}</v></c>')
+        elif (xml := cell_xml(col + r, value, kind)) is not None:
+            cells.append(xml)
+    return cells, texts
 
 
 @dataclass
@@ -119,16 +131,19 @@ class Block:
 
 @dataclass
 class _Part:
-    ws: Any
-    rows: int = 0  # rows used, headers and titles included
+    sheet: Part
     data: int = 0
     spans: list[list] = field(default_factory=list)  # [block, header row, last row] of each table on it
+
+    @property
+    def rows(self) -> int:  # rows used, headers and titles included
+        return self.sheet.rows
 
 
 class SheetWriter:
     """Streams blocks into one sheet, going on in `Name (2)`... when Excel's row limit is reached."""
 
-    def __init__(self, book: Workbook, name: str, blocks: list[Block]):
+    def __init__(self, book: XlsxBook, name: str, blocks: list[Block]):
         self.book, self.name, self.blocks, self.parts = book, name, blocks, []
         self.widths: dict[int, float] = {}
         for block in blocks:  # measure the first rows of each block; the rest is streamed unmeasured
@@ -142,30 +157,44 @@ class SheetWriter:
                 self.widths[i] = min(WIDTH_MAX, max(WIDTH_MIN, need, self.widths.get(i, 0)))
 
     def write(self) -> dict[str, int]:
+        """Every block, then the sheet (or its parts) handed to the book; the data rows per sheet title."""
+        self.fill()
+        return self.close()
+
+    def fill(self) -> None:
         for block in self.blocks:
             self._start(block)
-            for row in block.rows:
-                if self.parts[-1].rows >= MAX_ROWS:
-                    self._new_part(block)
-                part = self.parts[-1]
-                self._append([xlsx_value(part.ws, c.get(row), c.kind) for c in block.cols])
-                part.data += 1
-                part.spans[-1][2] = part.rows
+            self._rows(block)
         if not self.parts:
             self._new_part(None)
+
+    def _rows(self, block: Block) -> None:
+        spec = [(letter(i), c.key if callable(c.key) else None, c.key, c.kind, c.kind in ("dt", "date"),
+                 c.kind == "hours") for i, c in enumerate(block.cols, 1)]
+        width, part = len(spec), self.parts[-1]
+        sheet, span = part.sheet, part.spans[-1]
+        for row in block.rows:
+            if sheet.rows >= MAX_ROWS:
+                self._new_part(block)
+                part = self.parts[-1]
+                sheet, span = part.sheet, part.spans[-1]
+            r = str(sheet.rows + 1)
+            cells, texts = _cells(spec, row, r, False)
+            if texts and (len(blob := "".join(texts)) > MAX_TEXT or "_x" in blob or UNSAFE.search(blob)):
+                cells = _cells(spec, row, r, True)[0]
+            sheet.raw_row(f'<row r="{r}">{"".join(cells)}</row>', width)
+            part.data += 1
+            span[2] = sheet.rows
+
+    def close(self) -> dict[str, int]:
         for part in self.parts:
             self._finish(part)
-        return {p.ws.title: p.data for p in self.parts}
+            part.sheet.close()
+        return {p.sheet.title: p.data for p in self.parts}
 
     def _new_part(self, block: Block | None) -> None:
-        ws = self.book.create_sheet(self.name if not self.parts else f"{self.name} ({len(self.parts) + 1})")
-        ws.freeze_panes = "A2"  # write-only mode: before the first append or not at all
-        ws.print_title_rows = "1:1"
-        ws.page_setup.orientation, ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = "landscape", 1, 0
-        ws.sheet_properties.pageSetUpPr.fitToPage = True
-        for i, width in self.widths.items():
-            ws.column_dimensions[letter(i)].width = width
-        self.parts.append(_Part(ws))
+        title = self.name if not self.parts else f"{self.name} ({len(self.parts) + 1})"
+        self.parts.append(_Part(self.book.sheet(title, self.widths)))  # frozen at A2, header printed on each page
         if block is not None:
             self._header(block)
 
@@ -174,41 +203,37 @@ class SheetWriter:
         if part is None or part.rows + (3 if block.title else 2) + 1 > MAX_ROWS:
             self._new_part(block)  # a table that starts a sheet needs no title: the sheet's name says it
             return
-        self._append([])
+        part.sheet.skip()
         if block.title:
-            self._append([_styled(part.ws, block.title, font=Font(bold=True, size=12))])
+            part.sheet.row([text_cell(f"A{part.rows + 1}", block.title, S_TITLE)], 1)
         self._header(block)
 
     def _header(self, block: Block) -> None:
         part = self.parts[-1]
         lines = max(-(-len(c.header) // max(1, int(self.widths[i] - 1))) for i, c in enumerate(block.cols, 1))
-        part.ws.row_dimensions[part.rows + 1].height = 15 * min(3, lines)
-        self._append([_styled(part.ws, c.header, **HEADER_STYLE) for c in block.cols])
+        r = part.rows + 1
+        cells = [text_cell(f"{letter(i)}{r}", c.header, S_HEADER) for i, c in enumerate(block.cols, 1)]
+        part.sheet.row(cells, len(cells), height=15 * min(3, lines))
         part.spans.append([block, part.rows, part.rows])
 
-    def _append(self, values: list) -> None:
-        self.parts[-1].ws.append(values)
-        self.parts[-1].rows += 1
-
     def _finish(self, part: _Part) -> None:
-        ws = part.ws
+        sheet = part.sheet
         if not part.spans:
             return
         block, first, last = max(part.spans, key=lambda s: s[2] - s[1])  # the filter goes on the largest table
-        ws.auto_filter.ref = f"A{first}:{letter(len(block.cols))}{last}"
+        sheet.autofilter = f"A{first}:{letter(len(block.cols))}{last}"
         for block, first, last in part.spans:
             if last <= first:
                 continue
             for i, col in enumerate(block.cols, 1):
-                for status, colour in STATUS_FILLS.items() if col.kind == "status" else ():
-                    ws.conditional_formatting.add(f"{letter(i)}{first + 1}:{letter(i)}{last}", CellIsRule(
-                        operator="equal", formula=[f'"{status}"'], fill=PatternFill("solid", bgColor=colour)))
+                for status in STATUSES if col.kind == "status" else ():
+                    sheet.cell_is(f"{letter(i)}{first + 1}:{letter(i)}{last}", status, status)
             if block.highlight:
                 header, value = block.highlight
                 cell = f"${letter(1 + [c.header for c in block.cols].index(header))}{first + 1}"
-                ws.conditional_formatting.add(  # a blank cell equals FALSE in Excel: match real booleans only
+                sheet.expression(  # a blank cell equals FALSE in Excel: match real booleans only
                     f"A{first + 1}:{letter(len(block.cols))}{last}",
-                    FormulaRule(formula=[f"AND(ISLOGICAL({cell}),{cell}={str(value).upper()})"], fill=HIGHLIGHT_FILL))
+                    f"AND(ISLOGICAL({cell}),{cell}={str(value).upper()})", "highlight")
 
 
 # -- the pack's sheets -----------------------------------------------------------------------------------------------
@@ -293,12 +318,13 @@ def _add_chart(writer: SheetWriter, points: list[dict]) -> None:
     chart.x_axis.number_format, chart.x_axis.majorTimeUnit = DATE_FORMAT, "days"
     chart.x_axis.majorUnit = 7 * max(1, -(-((end - start).days // 7) // 12))  # whole weeks, about 12 labels
     last_col = 1 + len(writer.blocks[2].cols) - len(METRICS)  # the standing total and each tier
-    chart.add_data(Reference(part.ws, min_col=2, max_col=last_col, min_row=first, max_row=last), titles_from_data=True)
+    sheet = DummyWorksheet(part.sheet.title)
+    chart.add_data(Reference(sheet, min_col=2, max_col=last_col, min_row=first, max_row=last), titles_from_data=True)
     for line in chart.series:
         line.smooth, line.marker.symbol = False, "circle"
-    chart.set_categories(Reference(part.ws, min_col=1, min_row=first + 1, max_row=last))
+    chart.set_categories(Reference(sheet, min_col=1, min_row=first + 1, max_row=last))
     chart.width, chart.height = 22, max(5.0, min(10.0, (where[id(figures)][2] - 1) * 0.5))  # as tall as the figures
-    part.ws.add_chart(chart, f"{letter(len(figures.cols) + 2)}2")
+    part.sheet.add_chart(chart, f"{letter(len(figures.cols) + 2)}2")
 
 
 def _expected(e: dict | None) -> str | None:
@@ -386,13 +412,17 @@ def _sheets(model: dict) -> Iterator[tuple[str, list[Block]]]:
 
 def write_workbook(model: dict, path: Path) -> dict[str, int]:
     """Write the pack model as an .xlsx; returns the data rows (headers and titles apart) per sheet title."""
-    book = Workbook(write_only=True)
-    book.properties.creator = "pimtrail"
-    book.properties.title = f"pimtrail evidence pack {model['cover']['tenant_name'] or ''} {model['cover']['period']}"
-    writer = SheetWriter(book, "Summary", _summary(model))
-    counts = writer.write()
-    _add_chart(writer, model["series"]["points"])
-    for name, blocks in _sheets(model):
-        counts |= SheetWriter(book, name, blocks).write()
-    book.save(Path(path))
+    title = f"pimtrail evidence pack {model['cover']['tenant_name'] or ''} {model['cover']['period']}"
+    book = XlsxBook(Path(path), title=title)
+    try:
+        writer = SheetWriter(book, "Summary", _summary(model))
+        writer.fill()
+        _add_chart(writer, model["series"]["points"])
+        counts = writer.close()
+        for name, blocks in _sheets(model):
+            counts |= SheetWriter(book, name, blocks).write()
+        book.save()
+    except BaseException:
+        book.abort()
+        raise
     return counts

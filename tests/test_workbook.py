@@ -4,24 +4,30 @@ formula injection, the row-limit split, and a large population streamed through 
 from __future__ import annotations
 
 import copy
+import csv
+import re
+import shutil
+import subprocess
 import tomllib
+import tracemalloc
 import zipfile
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from openpyxl import Workbook, load_workbook
+from lxml import etree
+from openpyxl import load_workbook
 
 from pimtrail.config import parse_config
 from pimtrail.controls.profiles import load_profile
-from pimtrail.evidence import workbook
+from pimtrail.evidence import workbook, xlsx_stream
 from pimtrail.evidence.pack_model import build_pack
 from pimtrail.evidence.period import parse_period
 from pimtrail.store import HistoryStore
 from pimtrail.timeutil import parse_iso
 
 ROOT = Path(__file__).resolve().parents[1]
-HEADER_FILL = "001F3864"
+HEADER_FILL = xlsx_stream.HEADER_FILL
 MALICIOUS = ['=HYPERLINK("http://x","y")', "<script>x</script>", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
              "\t=1+1", "\r=1+1", "=1+1"]
 
@@ -224,12 +230,18 @@ def test_tenant_text_that_looks_like_a_formula_stays_inert(model, tmp_path):
     assert column(wb["Exceptions"], "Reason")[0] == "=cmd\ufffd bell"  # an illegal XML character is replaced
 
 
-def test_inert_text_helper():
-    ws = Workbook(write_only=True).create_sheet("x")
-    assert workbook.inert_text(ws, "plain") == "plain"
-    cell = workbook.inert_text(ws, "=1+2")
-    assert cell.value == "=1+2" and cell.data_type == "s" and cell.quotePrefix
-    assert len(workbook.inert_text(ws, "a" * 40_000)) == workbook.MAX_TEXT
+def test_text_cell_helper():
+    assert xlsx_stream.text_cell("A1", "plain") == '<c r="A1" t="inlineStr"><is><t>plain</t></is></c>'
+    assert f'<c r="B2" s="{xlsx_stream.S_TEXT}" t="inlineStr">' in xlsx_stream.text_cell("B2", "=1+2")  # quote prefix
+    assert xlsx_stream.text_cell("A1", "a<b&c>d").endswith("<t>a&lt;b&amp;c&gt;d</t></is></c>")
+    assert len(xlsx_stream.excel_text("a" * 40_000)) == workbook.MAX_TEXT
+    assert xlsx_stream.excel_text("a\x00b\ud800c\uffff") == "a\ufffdb\ufffdc\ufffd"
+    assert workbook.cell_xml("A1", float("nan")) == xlsx_stream.text_cell("A1", "nan")  # Excel has no NaN
+    assert workbook.cell_xml("A1", "") is None and workbook.cell_xml("A1", None) is None
+    assert workbook.cell_xml("A1", 1.5, "hours") == f'<c r="A1" s="{xlsx_stream.S_HOURS}"><v>1.5</v></c>'
+    assert xlsx_stream.iso_serial("2026-07-01T06:00:00Z") == 46204.25
+    assert xlsx_stream.iso_serial("2026-07-01") is None and xlsx_stream.iso_serial("2026-07-01T06:00:00+02:00") is None
+    assert xlsx_stream.iso_serial("2026-07-01T06:00+01Z") is None and xlsx_stream.iso_serial("2026-13-01T06:00:00Z") is None
 
 
 def test_a_sheet_past_the_row_limit_continues_on_numbered_sheets(model, tmp_path, monkeypatch):
@@ -264,19 +276,114 @@ def test_a_sheet_past_the_row_limit_continues_on_numbered_sheets(model, tmp_path
 
 def test_sheet_writer_streams_a_generator_across_parts(monkeypatch, tmp_path):
     monkeypatch.setattr(workbook, "MAX_ROWS", 4)
-    book = Workbook(write_only=True)
+    book = xlsx_stream.XlsxBook(tmp_path / "data.xlsx")
     rows = ({"n": i, "when": "2026-07-01T06:00:00Z"} for i in range(11))  # a generator: read once
     counts = workbook.SheetWriter(book, "Data", [workbook.Block(workbook.cols("N=n:int | When=when:dt"), rows)]).write()
     assert counts == {"Data": 3, "Data (2)": 3, "Data (3)": 3, "Data (4)": 2}
-    book.save(tmp_path / "data.xlsx")
+    book.save()
     wb = load_workbook(tmp_path / "data.xlsx")
     assert [[r[0] for r in tables(wb[name])[0][1]] for name in counts] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10]]
     assert all(isinstance(r[1], datetime) for name in counts for r in tables(wb[name])[0][1])
 
 
+HOSTILE = ["a & b", "<c>x</c>", 'say "hi" & \'bye\'', "]]><f>1+1</f><![CDATA[", "</t></is></c><c><f>SUM(1)</f></c>",
+           "&amp; already", "&#13; literal", "_x0041_ not an A", "tab\there", "two\nlines", "  padded  ", "\ttab first",
+           "emoji \U0001F600 and \u00e9", "bell\x07 nul\x00 esc\x1b", "lone \ud800 surrogate", "not \uffff a char",
+           "x" * 40_000, "=SUM(A1:A2)", "-1", "+44 20 7946 0000", "@mention"]
+
+
+def written_text(text: str) -> str:
+    """What a hostile text must read back as: XML-illegal characters replaced, Excel's limit applied."""
+    return xlsx_stream.excel_text(text)
+
+
+def test_hostile_text_is_escaped_in_the_streamed_xml(tmp_path):
+    """Every text, however hostile, is well-formed XML in an inline-string cell and reads back as written."""
+    path = tmp_path / "hostile.xlsx"
+    book = xlsx_stream.XlsxBook(path, title="a & <b> \x07")
+    rows = [{"text": t, "when": t, "n": i} for i, t in enumerate(HOSTILE)]
+    workbook.SheetWriter(book, "Data", [workbook.Block(workbook.cols("Text | When:dt | N:int"), rows)]).write()
+    book.save()
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            if name.endswith((".xml", ".rels")):
+                etree.fromstring(z.read(name))  # a strict parser: raises on anything malformed
+        sheet = z.read("xl/worksheets/sheet1.xml").decode()
+        assert all(not info.extra for info in z.infolist())  # no zip64 records for a small file
+    assert "<f>" not in sheet.replace("&lt;f&gt;", "")  # no formula cell
+    assert "_x005F_x0041_" in sheet  # Excel would otherwise decode _x0041_ to "A"
+    wb = load_workbook(path)
+    ws = wb["Data"]
+    for i, text in enumerate(HOSTILE, 2):
+        for cell in (ws.cell(i, 1), ws.cell(i, 2)):
+            expected = written_text(text)
+            if "_x0041_" in text:  # openpyxl, unlike Excel and LibreOffice, leaves Excel's escape as it is
+                expected = expected.replace("_x0041_", "_x005F_x0041_")
+            assert cell.value == expected and cell.data_type == "s", (i, text[:40])
+            assert cell.quotePrefix == text.startswith(workbook.FORMULA_START), text
+    assert len(ws.cell(18, 1).value) == workbook.MAX_TEXT and ws.cell(18, 1).value.endswith(" [truncated]")
+    assert [ws.cell(i, 3).value for i in range(2, len(HOSTILE) + 2)] == list(range(len(HOSTILE)))
+
+
+def test_dates_are_excel_serial_numbers_with_a_date_style(tmp_path):
+    path = tmp_path / "dates.xlsx"
+    book = xlsx_stream.XlsxBook(path)
+    rows = [{"at": "2026-07-01T06:00:00Z", "day": "2026-12-31"}, {"at": "2026-07-01T06:00:00.1234567Z"},
+            {"at": datetime(2026, 7, 1, 8, 30, tzinfo=timezone(timedelta(hours=2)))}, {"at": "not a time", "day": "soon"}]
+    workbook.SheetWriter(book, "Dates", [workbook.Block(workbook.cols("At:dt | Day:date"), rows)]).write()
+    book.save()
+    with zipfile.ZipFile(path) as z:
+        sheet = z.read("xl/worksheets/sheet1.xml").decode()
+        styles = z.read("xl/styles.xml").decode()
+    assert f'<c r="A2" s="{xlsx_stream.S_DT}"><v>46204.25</v></c>' in sheet  # a number, not text
+    assert f'<c r="B2" s="{xlsx_stream.S_DATE}"><v>46387</v></c>' in sheet
+    assert f'formatCode="{workbook.DT_FORMAT}"' in styles and f'formatCode="{workbook.DATE_FORMAT}"' in styles
+    ws = load_workbook(path)["Dates"]
+    assert ws["A2"].is_date and ws["A2"].number_format == workbook.DT_FORMAT
+    assert ws["A2"].value == datetime(2026, 7, 1, 6) and ws["B2"].value == datetime(2026, 12, 31)
+    assert ws["B2"].is_date and ws["B2"].number_format == workbook.DATE_FORMAT
+    assert ws["A3"].value == datetime(2026, 7, 1, 6, 0, 0, 123000)  # Excel keeps milliseconds
+    assert ws["A4"].value == datetime(2026, 7, 1, 6, 30)  # an aware time in UTC
+    assert (ws["A5"].value, ws["B5"].value) == ("not a time", "soon") and not ws["A5"].is_date
+
+
+def test_a_failed_write_leaves_no_workbook(model, tmp_path):
+    m = tiny(model)
+    m["approvals"] = [{"time": "2026-07-01T06:00:00Z"}, None]  # not a row: the writer fails half-way
+    path = tmp_path / "broken.xlsx"
+    with pytest.raises(AttributeError):
+        workbook.write_workbook(m, path)
+    assert not path.exists()
+
+
+@pytest.mark.slow
+def test_the_workbook_opens_in_libreoffice(model, tmp_path):
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if not soffice:
+        pytest.skip("LibreOffice is not installed")
+    path = tmp_path / "hostile.xlsx"
+    counts = workbook.write_workbook(tiny(model), path)
+    # CSV of every sheet (the last filter token -1), UTF-8 (76), as stored rather than as shown
+    subprocess.run([soffice, f"-env:UserInstallation=file://{tmp_path}/lo", "--headless", "--convert-to",
+                    "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1", "--outdir",
+                    str(tmp_path), str(path)], check=True, capture_output=True, timeout=300)
+    sheets = {}
+    for name in workbook.SHEETS:
+        with open(tmp_path / f"hostile-{name}.csv", encoding="utf-8", newline="") as handle:
+            sheets[name] = list(csv.reader(handle))
+    population = sheets["Population"]
+    assert population[0] == [c.header for c in workbook.cols(workbook.HOLDING)]
+    assert len(population) - 1 == counts["Population"]
+    principals = [r[0] for r in population[1:]]
+    assert all(t.replace("\r", "\n") in principals or t in principals for t in MALICIOUS)
+    assert sheets["Exceptions"][1][2] == "=cmd\ufffd bell"
+    activations = sheets["Activations"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?", activations[1][0])  # a date cell, not text
+
+
 @pytest.mark.slow
 def test_a_large_population_streams_through(model, tmp_path):
-    """~50,000 holdings: written row by row in write-only mode (the model's list is the only copy)."""
+    """~50,000 holdings: written row by row (the model's list is the only copy)."""
     m = tiny(model)
     base = m["population"][0]
     m["population"] = [dict(base, principal=f"user{i}@example.com", principal_id=f"id-{i}",
@@ -288,3 +395,28 @@ def test_a_large_population_streams_through(model, tmp_path):
     with zipfile.ZipFile(path) as z:  # count the rows in the sheet's XML: reloading 50,000 rows is slow
         sheets = {n: z.read(n).decode().count("<row ") for n in z.namelist() if n.startswith("xl/worksheets/sheet")}
     assert sheets[f"xl/worksheets/sheet{workbook.SHEETS.index('Population') + 1}.xml"] == 50_001
+
+
+@pytest.mark.slow
+def test_a_50k_row_sheet_streams_in_constant_memory(tmp_path):
+    """50,000 rows from a generator (never in memory at once): the writer's own allocations stay a small constant
+    (a flush buffer and the rows measured for the widths) while the sheet's XML is tens of MB."""
+    def rows():
+        for i in range(50_000):
+            yield {"principal": f"user{i}@example.com & <co>", "role": "Global Administrator", "tier": 0,
+                   "permanent": i % 2 == 0, "start": "2026-07-01T06:00:00Z", "principal_id": f"{i:036}"}
+    path = tmp_path / "stream.xlsx"
+    book = xlsx_stream.XlsxBook(path)
+    writer = workbook.SheetWriter(book, "Population", [workbook.Block(workbook.cols(workbook.HOLDING), rows())])
+    tracemalloc.start()
+    try:
+        writer.fill()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert writer.close() == {"Population": 50_000}
+    book.save()
+    with zipfile.ZipFile(path) as z:
+        size = z.getinfo("xl/worksheets/sheet1.xml").file_size
+        assert z.read("xl/worksheets/sheet1.xml").count(b"<row ") == 50_001
+    assert size > 10_000_000 and peak < 4_000_000, (size, peak)
