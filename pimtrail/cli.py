@@ -124,6 +124,7 @@ def collect(
     else:
         snaps = service.sample_snapshots(tenant) if source == "sample" else \
             service.read_exports([Path(source)], tenant=tenant)
+    service.check_before_creating(db, snaps)
     with HistoryStore.open(db, create=True) as store:
         say(f"Collecting {len(snaps)} snapshot(s) into {store.engine.url.render_as_string(hide_password=True)}")
         results = service.ingest_all(store, snaps, progress=_report)

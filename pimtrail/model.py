@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 OK, ERROR, MISSING = "ok", "error", "missing"
 COMPLETE, PARTIAL = "complete", "partial"
@@ -61,17 +61,59 @@ class FactRecord:
     principal_id: str | None = None
     role_id: str | None = None
     group_id: str | None = None
+    # (dataset, page, index) of the one raw element this fact is normalised from, with nothing else:
+    # when the previous snapshot held the same element text, the fact is known to be unchanged
+    element: tuple[str, int, int] | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
 class EventRecord:
-    kind: str
-    source_id: str
-    occurred_at: datetime
-    data: dict[str, Any]
-    principal_id: str | None = None
-    role_id: str | None = None
-    correlation_id: str | None = None
+    """An append-only event. Its `data` and id columns may be given as a `build` function, run on
+    first use: an audit window overlaps the previous collection's, and the store normalises only the
+    events it does not hold yet (most of a 90-day window is known). `kind`, `source_id` and
+    `occurred_at` are always given, checked when the export is read."""
+
+    __slots__ = ("kind", "source_id", "occurred_at", "_data", "_principal_id", "_role_id",
+                 "_correlation_id", "_build")
+
+    def __init__(self, kind: str, source_id: str, occurred_at: datetime, data: dict[str, Any] | None = None,
+                 principal_id: str | None = None, role_id: str | None = None,
+                 correlation_id: str | None = None, *,
+                 build: Callable[[], tuple[dict[str, Any], str | None, str | None, str | None]] | None = None):
+        self.kind, self.source_id, self.occurred_at = kind, source_id, occurred_at
+        self._data, self._principal_id, self._role_id, self._correlation_id = data, principal_id, role_id, correlation_id
+        self._build = build
+
+    def _built(self) -> "EventRecord":
+        if self._build is not None:
+            self._data, self._principal_id, self._role_id, self._correlation_id = self._build()
+            self._build = None
+        return self
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self._built()._data  # type: ignore[return-value]
+
+    @property
+    def principal_id(self) -> str | None:
+        return self._built()._principal_id
+
+    @property
+    def role_id(self) -> str | None:
+        return self._built()._role_id
+
+    @property
+    def correlation_id(self) -> str | None:
+        return self._built()._correlation_id
+
+    def _key(self) -> tuple:
+        return (self.kind, self.source_id, self.occurred_at, self.data, self.principal_id, self.role_id,
+                self.correlation_id)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EventRecord) and self._key() == other._key()
+
+    def __repr__(self) -> str:
+        return f"EventRecord({self.kind!r}, {self.source_id!r}, {self.occurred_at!r})"
 
 
 @dataclass

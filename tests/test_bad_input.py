@@ -60,6 +60,11 @@ CASES = {
         ["role_eligibility_instances.json: value[0].endDateTime", "not a date-time"]),
     "bad tenant id": (edit_json("manifest.json", set_key(["tenant_id"], "contoso")),
                       ["manifest.json: tenant_id", "not a tenant id"]),
+    # audit entries are normalised inside the ingest (only new ones): a bad one still rolls it all back
+    "bad field in a new audit entry": (
+        edit_json("directory_audits.json", lambda data: data["value"][0].update(
+            id="audit-new", activityDisplayName={"x": 1})),
+        ["directory_audits.json: value[0].activityDisplayName", "expected text"]),
     "file outside the export": (
         edit_json("manifest.json", set_key(["datasets", "users"], {"file": "../../etc/passwd"})),
         ["datasets.users.file", "outside the export directory"]),
@@ -80,8 +85,12 @@ def test_bad_export_exits_2_and_leaves_history_untouched(case, history, export, 
     before = file_digest(history)
     result = cli("collect", "--source", root, "--db", history)
     assert result.exit_code == 2, result.output
-    errors = [line for line in result.output.splitlines() if line.strip()]
-    assert len(errors) == 1 and errors[0].startswith("error: "), result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, result.output
+    # a new audit entry is checked inside the ingest, after the "Collecting ..." header line
+    assert len(lines) == 1 or (case.startswith("bad field in a new audit") and lines[0].startswith("Collecting")), \
+        result.output
     for text in expected:
         assert text in errors[0]
     assert file_digest(history) == before
@@ -101,6 +110,14 @@ def test_bad_input_does_not_create_a_database(export, tmp_path, cli):
     target = tmp_path / "new.db"
     result = cli("collect", "--source", root, "--db", target)
     assert result.exit_code == 2 and "manifest.json" in result.output
+    assert not target.exists()
+
+
+def test_bad_audit_entry_does_not_create_a_database(export, tmp_path, cli):
+    root = export(change=lambda data: data["directory_audits"]["value"][0].update(activityDisplayName=["x"]))
+    target = tmp_path / "new.db"
+    result = cli("collect", "--source", root, "--db", target)
+    assert result.exit_code == 2 and "directory_audits.json: value[0].activityDisplayName" in result.output
     assert not target.exists()
 
 

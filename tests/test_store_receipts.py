@@ -98,3 +98,45 @@ def test_a_report_refresh_time_does_not_make_every_row_new(tmp_path, db):
         assert store.verify().ok
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT sum(count) FROM item_pack").fetchone()[0] == 50
+
+
+def test_facts_of_unchanged_elements_are_not_encoded_again_and_the_state_is_the_same(tmp_path, monkeypatch):
+    """Users and registrations whose raw element the previous snapshot held keep their open fact
+    versions without being encoded again; the history is the same as when every fact is encoded
+    (which happens when the previous snapshot was written by another pimtrail version)."""
+    from pimtrail.store import hashing
+    from pimtrail.store import ingest as ingest_module
+
+    roots = generate(tmp_path / "exports", "small", days=3, churn=0.05)
+    snaps = [read_export(root) for root in roots]
+    encoded = []
+    real = hashing.encode
+    monkeypatch.setattr(hashing, "encode", lambda data: encoded.append(1) or real(data))
+
+    def history(name: str, other_version: bool) -> list[tuple]:
+        out = []
+        with HistoryStore.open(str(tmp_path / name), create=True) as store:
+            for n, snap in enumerate(snaps):
+                if other_version and n:
+                    monkeypatch.setattr(ingest_module, "__version__", f"other-{n}")
+                encoded.clear()
+                info = store.ingest(snap)
+                out.append((info.fact_count, store.snapshots()[-1].event_count, len(encoded),
+                            _state(store, info.id)))
+            assert store.verify().ok
+        monkeypatch.undo()
+        monkeypatch.setattr(hashing, "encode", lambda data: encoded.append(1) or real(data))
+        return out
+
+    skipping = history("skip.db", other_version=False)
+    full = history("full.db", other_version=True)
+    assert [s[3] for s in skipping] == [f[3] for f in full]  # same state digest, snapshot by snapshot
+    assert [s[0] for s in skipping] == [f[0] for f in full]
+    facts = skipping[1][0]
+    assert full[1][2] >= facts  # every fact (and new event) encoded
+    assert skipping[1][2] < 0.5 * facts  # per-user facts of unchanged users were not
+
+
+def _state(store, snapshot_id):
+    with store.engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT state_digest FROM snapshot WHERE id = ?", (snapshot_id,)).scalar()

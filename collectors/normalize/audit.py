@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from pimtrail.model import EventRecord
-from .base import DatasetPages, naive_utc
+
+from .base import DatasetPages, Item, naive_utc
 
 PRINCIPAL_TARGETS = {"user": "user", "group": "group", "serviceprincipal": "service_principal"}
 
@@ -23,32 +25,37 @@ def _actor(initiated: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def directory_audits(pages: DatasetPages) -> list[EventRecord]:
+    """One event per entry. The id and time are checked here; the rest is normalised when the store
+    asks for it, which it does only for entries it does not hold yet (`EventRecord`)."""
     events = []
     for item in pages.items():
         occurred = item.when("activityDateTime")
         if occurred is None:
             raise item.error("activityDateTime", "missing")
-        targets, role, principal, group = [], None, None, None
-        for t in item.get("targetResources", []):  # the first target of each type
-            target = {"type": t.get("type"), "id": t.get("id"), "name": t.get("displayName"),
-                      "upn": t.get("userPrincipalName")}
-            targets.append(target)
-            kind = (target["type"] or "").lower()
-            role = role or (target if kind == "role" else None)
-            principal = principal or (target if kind in PRINCIPAL_TARGETS else None)
-            group = group or (target if kind == "group" else None)
-        details = {d.get("key"): d.get("value") for d in item.get("additionalDetails", []) if d.get("key")}
-        data = {
-            "id": item.required("id"), "time": occurred, "activity": item.text("activityDisplayName"),
-            "category": item.text("category"), "service": item.text("loggedByService"),
-            "operation": item.text("operationType"), "result": item.text("result"),
-            "result_reason": item.text("resultReason"), "correlation_id": item.text("correlationId"),
-            "initiated_by": _actor(item.get("initiatedBy", {})), "targets": targets,
-            "role_id": role["id"] if role else None, "role_name": role["name"] if role else None,
-            "principal": principal, "group_id": group["id"] if group else None,
-            "details": details,
-        }
-        events.append(EventRecord("audit", data["id"], naive_utc(occurred), data,
-                                  principal_id=principal["id"] if principal else None,
-                                  role_id=data["role_id"], correlation_id=data["correlation_id"]))
+        events.append(EventRecord("audit", item.required("id"), naive_utc(occurred),
+                                  build=partial(_normalise, item, occurred)))
     return events
+
+
+def _normalise(item: Item, occurred: str) -> tuple[dict[str, Any], str | None, str | None, str | None]:
+    targets, role, principal, group = [], None, None, None
+    for t in item.get("targetResources", []):  # the first target of each type
+        target = {"type": t.get("type"), "id": t.get("id"), "name": t.get("displayName"),
+                  "upn": t.get("userPrincipalName")}
+        targets.append(target)
+        kind = (target["type"] or "").lower()
+        role = role or (target if kind == "role" else None)
+        principal = principal or (target if kind in PRINCIPAL_TARGETS else None)
+        group = group or (target if kind == "group" else None)
+    details = {d.get("key"): d.get("value") for d in item.get("additionalDetails", []) if d.get("key")}
+    data = {
+        "id": item.required("id"), "time": occurred, "activity": item.text("activityDisplayName"),
+        "category": item.text("category"), "service": item.text("loggedByService"),
+        "operation": item.text("operationType"), "result": item.text("result"),
+        "result_reason": item.text("resultReason"), "correlation_id": item.text("correlationId"),
+        "initiated_by": _actor(item.get("initiatedBy", {})), "targets": targets,
+        "role_id": role["id"] if role else None, "role_name": role["name"] if role else None,
+        "principal": principal, "group_id": group["id"] if group else None,
+        "details": details,
+    }
+    return data, principal["id"] if principal else None, data["role_id"], data["correlation_id"]

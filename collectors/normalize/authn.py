@@ -26,7 +26,7 @@ def registrations(pages: DatasetPages) -> list[FactRecord]:
             "admin": item.flag("isAdmin"), "default_method": item.text("defaultMfaMethod"),
             # lastUpdatedDateTime is the report's refresh time, not a change of the user's methods:
             # kept in the raw receipt, left out of the fact so an unchanged registration stays one row
-        }, principal_id=user_id))
+        }, principal_id=user_id, element=item.origin))
     return facts
 
 

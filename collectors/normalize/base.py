@@ -53,7 +53,7 @@ class DatasetPages:
         single = len(self.pages) == 1
         for page_no, page in enumerate(self.pages):
             for index, value in enumerate(page.body.get("value", [])):
-                item = Item(self.file, page.parent, value, page_no, index, single)
+                item = Item(self.file, page.parent, value, page_no, index, single, self.name)
                 if not isinstance(value, dict):
                     raise InputError("expected an object", path=self.file, field=item.where,
                                      fix="each entry of 'value' is one Graph object")
@@ -72,6 +72,12 @@ class Item:
     page_no: int = 0
     index: int = 0
     single_page: bool = True
+    dataset: str = ""
+
+    @property
+    def origin(self) -> tuple[str, int, int]:
+        """(dataset, page, index): which raw element this is (`FactRecord.element`)."""
+        return self.dataset, self.page_no, self.index
 
     @property
     def where(self) -> str:

@@ -52,7 +52,7 @@ def users(pages: DatasetPages) -> tuple[list[FactRecord], list[FactRecord]]:
             "enabled": item.flag("accountEnabled"),
             "synced": bool(item.flag("onPremisesSyncEnabled")),
             "created": item.when("createdDateTime"),
-        }, principal_id=user_id))
+        }, principal_id=user_id, element=item.origin))
         activity = item.get("signInActivity")
         if activity:
             sign_ins.append(FactRecord("sign_in_activity", user_id, {
@@ -60,7 +60,7 @@ def users(pages: DatasetPages) -> tuple[list[FactRecord], list[FactRecord]]:
                 "last_sign_in": item.when("lastSignInDateTime", activity),
                 "last_non_interactive_sign_in": item.when("lastNonInteractiveSignInDateTime", activity),
                 "last_successful_sign_in": item.when("lastSuccessfulSignInDateTime", activity),
-            }, principal_id=user_id))
+            }, principal_id=user_id, element=item.origin))
     return principals, sign_ins
 
 

@@ -16,9 +16,14 @@ MOD = 1 << 256
 GENESIS = "0" * 64
 
 
+# one encoder for every call: json.dumps with options builds a new one each time (a third of the
+# cost of encoding 350,000 small facts)
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def canonical(value: Any) -> bytes:
     """Stable JSON bytes; raises TypeError on anything that is not JSON-native."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODE(value).encode()
 
 
 def sha256_hex(data: bytes) -> str:

@@ -99,15 +99,25 @@ def content_hash(snapshot_row: dict[str, Any], coverage: list[dict], receipts: l
     return hashing.sha256_hex(hashing.canonical(body))
 
 
-def _dedupe_facts(facts: Iterable[FactRecord]) -> dict[tuple[str, str], tuple[FactRecord, str, str]]:
-    out: dict[tuple[str, str], tuple[FactRecord, str, str]] = {}
+def _dedupe_facts(facts: Iterable[FactRecord], unchanged: set[tuple[str, int, int]]
+                  ) -> dict[tuple[str, str], tuple[FactRecord, str | None, str | None]]:
+    """(kind, key) -> (fact, canonical text, digest). A fact normalised from one raw element that
+    the previous snapshot held as it is now is left unencoded (None): its open version is the same."""
+    out: dict[tuple[str, str], tuple[FactRecord, str | None, str | None]] = {}
     for fact in facts:
+        ident = (fact.kind, fact.key)
+        seen = out.get(ident)
+        if seen is None and fact.element is not None and fact.element in unchanged:
+            out[ident] = (fact, None, None)
+            continue
         text, digest = hashing.encode(fact.data)
-        seen = out.get((fact.kind, fact.key))
-        if seen is not None and seen[2] != digest:
-            raise InputError(f"two different records for {fact.kind} {fact.key!r}",
-                             fix="the export holds the same object twice with different content")
-        out[(fact.kind, fact.key)] = (fact, text, digest)
+        if seen is not None:
+            if seen[2] is None:
+                seen = out[ident] = (seen[0], *hashing.encode(seen[0].data))
+            if seen[2] != digest:
+                raise InputError(f"two different records for {fact.kind} {fact.key!r}",
+                                 fix="the export holds the same object twice with different content")
+        out[ident] = (fact, text, digest)
     return out
 
 
@@ -125,7 +135,12 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
             f"({iso(prev['collected_at'])})", path=snap.source_ref,
             fix="history is kept in time order; collect newer data or use another --db")
     seq = 1 if prev is None else prev["seq"] + 1
-    facts = _dedupe_facts(snap.facts)
+    _check_ids(receipt_list_table, [{"dataset": p.dataset} for p in snap.pages], "dataset")
+    plan = _receipts.Plan(conn, tenant, snap.pages, prev["id"] if prev is not None else None)
+    # facts from unchanged elements keep their open version, unless another pimtrail version
+    # normalised that one (a fix in normalisation must reach every fact)
+    same_code = prev is not None and prev["tool_version"] == __version__
+    facts = _dedupe_facts(snap.facts, plan.unchanged if same_code else set())
     row: dict[str, Any] = {
         "tenant_id": tenant, "seq": seq, "collected_at": snap.collected_at, "ingested_at": utcnow(),
         "source": snap.source, "source_ref": snap.source_ref[:400], "tool_version": __version__,
@@ -141,9 +156,7 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
     _check_ids(coverage_table, coverage, "dataset")
     if coverage:
         conn.execute(coverage_table.insert(), coverage)
-    _check_ids(receipt_list_table, [{"dataset": p.dataset} for p in snap.pages], "dataset")
-    receipts, listings = _receipts.write(conn, tenant, snapshot_id, snap.pages,
-                                         prev["id"] if prev is not None else None)
+    receipts, listings = plan.write(snapshot_id)
     state, carried = _version_facts(conn, tenant, seq, facts, snap.unobserved,
                                     prev["state_digest"] if prev is not None else hashing.GENESIS)
     row["fact_count"] = len(facts) + carried
@@ -159,7 +172,7 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
 
 
 def _version_facts(conn: Connection, tenant: str, seq: int,
-                   facts: dict[tuple[str, str], tuple[FactRecord, str, str]], unobserved: set[str],
+                   facts: dict[tuple[str, str], tuple[FactRecord, str | None, str | None]], unobserved: set[str],
                    state: str) -> tuple[str, int]:
     """Close changed and vanished facts, open new versions; return the new state digest and how
     many facts were carried forward unseen (their source dataset was not collected this time)."""
@@ -171,7 +184,7 @@ def _version_facts(conn: Connection, tenant: str, seq: int,
     carried = 0
     for fact_id, kind, key, digest in open_rows:
         current = facts.get((kind, key))
-        if current is not None and current[2] == digest:
+        if current is not None and (current[2] is None or current[2] == digest):
             unchanged.add((kind, key))
         elif current is None and kind in unobserved:
             carried += 1  # not seen because not collected: unknown, so it stays as last seen
@@ -182,6 +195,8 @@ def _version_facts(conn: Connection, tenant: str, seq: int,
     for (kind, key), (fact, text, digest) in facts.items():
         if (kind, key) in unchanged:
             continue
+        if digest is None:  # its element was unchanged but no version of it is open: store it
+            text, digest = hashing.encode(fact.data)
         total += hashing.element(kind, key, digest)
         to_insert.append({"tenant_id": tenant, "kind": kind, "key": key,
                           "principal_id": fact.principal_id, "role_id": fact.role_id,

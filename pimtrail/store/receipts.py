@@ -45,7 +45,8 @@ _DECODER = json.JSONDecoder()
 
 
 def digest(text: str) -> bytes:
-    return hashlib.sha256(text.encode()).digest()[:16]
+    """An element's digest: BLAKE2b, 16 bytes (twice as fast as sha256 here; pages keep sha256)."""
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
 # -- volatile values -------------------------------------------------------------------------
@@ -128,7 +129,7 @@ class _Cut:
             out["gaps"] = self.gaps
         if self.page.volatile:
             out["keys"] = list(self.page.volatile)
-            out["volatile"] = _rle([json.dumps(v) for v in self.volatile])
+            out["volatile"] = [[list(values), count] for values, count in _rle([tuple(v) for v in self.volatile])]
         return out
 
 
@@ -147,35 +148,33 @@ def _numbers(runs: list[list[int]]) -> list[int]:
 
 
 # -- writing ---------------------------------------------------------------------------------
-def _known_numbers(conn: Connection, tenant: str, cuts: list[_Cut], previous: list[dict]) -> dict[bytes, int]:
-    """digest -> n for this snapshot's elements that the previous snapshot's pages held (their
-    packs' digests are read by number range). An element seen only longer ago is stored again:
-    rare, and it keeps the lookup to what one snapshot holds."""
-    wanted = {d for c in cuts for d in c.digests}
-    found: dict[bytes, int] = {}
-    ranges = sorted((first, first + count) for entry in previous if entry.get("layout")
-                    for first, count in entry["layout"]["runs"])
+def _previous_elements(conn: Connection, tenant: str,
+                       previous: dict[str, list[dict]]) -> tuple[dict[bytes, int], dict[str, set[bytes]]]:
+    """The elements the previous snapshot's pages held: digest -> n, and each dataset's digests.
+    Their packs' digests are read by number range. An element seen only longer ago is stored
+    again: rare, and it keeps the lookup to what one snapshot holds."""
+    ranges = sorted((first, first + count) for entries in previous.values() for entry in entries
+                    if entry.get("layout") for first, count in entry["layout"]["runs"])
     merged: list[list[int]] = []
     for lo, hi in ranges:
         if merged and lo <= merged[-1][1] + 4096:
             merged[-1][1] = max(merged[-1][1], hi)
         else:
             merged.append([lo, hi])
-    seen: set[int] = set()
+    by_n: dict[int, bytes] = {}
     for lo, hi in merged:
         start = conn.execute(select(func.max(item_pack_table.c.first_n)).where(
             item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n <= lo)).scalar() or lo
         for first, digests in conn.execute(select(item_pack_table.c.first_n, item_pack_table.c.digests).where(
                 item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n >= start,
                 item_pack_table.c.first_n < hi)):
-            if first in seen:
-                continue
-            seen.add(first)
-            for i in range(0, len(digests), 16):
-                dig = digests[i:i + 16]
-                if dig in wanted:
-                    found[dig] = first + i // 16
-    return found
+            if first not in by_n:
+                for i in range(0, len(digests), 16):
+                    by_n[first + i // 16] = bytes(digests[i:i + 16])
+    per_dataset = {name: {by_n[n] for entry in entries if entry.get("layout")
+                          for n in _numbers(entry["layout"]["runs"]) if n in by_n}
+                   for name, entries in previous.items()}
+    return {dig: n for n, dig in by_n.items()}, per_dataset
 
 
 def _packs(tenant: str, first: int, texts: list[str],
@@ -193,61 +192,74 @@ def _packs(tenant: str, first: int, texts: list[str],
         start = end
 
 
-def write(conn: Connection, tenant: str, snapshot_id: int, pages: Iterable[Page],
-          previous_snapshot_id: int | None) -> tuple[list[dict], list[list[str]]]:
-    """Store a snapshot's pages. Returns the receipt entries (per page: dataset, page, parent,
-    request, sha256) and the [dataset, listing sha256] pairs of listings holding layouts, both for
-    the snapshot's content hash."""
-    by_dataset: dict[str, list[Page]] = defaultdict(list)
-    for page in pages:
-        by_dataset[page.dataset].append(page)
-    with ThreadPoolExecutor(2) as pool:  # zlib releases the GIL
-        cuts = {name: [_Cut(p) for p in ps] for name, ps in by_dataset.items()}
+class Plan:
+    """A snapshot's pages cut into elements and compared with the previous snapshot's, before
+    anything is written: `unchanged` names the elements ((dataset, page, index)) whose text the
+    previous snapshot's pages of the same dataset held, so facts normalised from them alone are
+    known to be unchanged too (`ingest` skips re-encoding them)."""
+
+    def __init__(self, conn: Connection, tenant: str, pages: Iterable[Page], previous_snapshot_id: int | None):
+        self.conn, self.tenant = conn, tenant
+        self.cuts: dict[str, list[_Cut]] = defaultdict(list)
+        for page in pages:
+            self.cuts[page.dataset].append(_Cut(page))
         previous = read_listings(conn, tenant, previous_snapshot_id) if previous_snapshot_id else {}
-        all_cuts = [c for cs in cuts.values() for c in cs]
-        known = _known_numbers(conn, tenant, all_cuts, [e for es in previous.values() for e in es])
+        self.known, before = _previous_elements(conn, tenant, previous)
+        self.unchanged: set[tuple[str, int, int]] = set()
+        for name, cuts in self.cuts.items():
+            held = before.get(name, set())
+            for cut in cuts:
+                self.unchanged.update((name, cut.page.index, i) for i, d in enumerate(cut.digests) if d in held)
+
+    def write(self, snapshot_id: int) -> tuple[list[dict], list[list[str]]]:
+        """Store the pages. Returns the receipt entries (per page: dataset, page, parent, request,
+        sha256) and the [dataset, listing sha256] pairs of listings holding layouts, both for the
+        snapshot's content hash."""
+        conn, tenant, known = self.conn, self.tenant, self.known
         last = conn.execute(select(item_pack_table.c.first_n + item_pack_table.c.count).where(
             item_pack_table.c.tenant_id == tenant).order_by(item_pack_table.c.first_n.desc()).limit(1)).scalar()
         next_n = first_new = last or 1
         new_texts, new_digests = [], []
-        for cut in all_cuts:
-            for dig, text in zip(cut.digests, cut.texts):
-                if dig not in known:
-                    known[dig] = next_n
-                    new_texts.append(text)
-                    new_digests.append(dig)
-                    next_n += 1
+        for cuts in self.cuts.values():
+            for cut in cuts:
+                for dig, text in zip(cut.digests, cut.texts):
+                    if dig not in known:
+                        known[dig] = next_n
+                        new_texts.append(text)
+                        new_digests.append(dig)
+                        next_n += 1
         packs = list(_packs(tenant, first_new, new_texts, new_digests))
-        compressed = pool.map(lambda p: zlib.compress(p[5], LEVEL), packs)
+        with ThreadPoolExecutor(2) as pool:  # zlib releases the GIL
+            compressed = list(pool.map(lambda p: zlib.compress(p[5], LEVEL), packs))
         insert(conn, item_pack_table, ("tenant_id", "first_n", "count", "size", "digests", "data"),
-                [(t, f, c, s, d, z) for (t, f, c, s, d, _), z in zip(packs, compressed)])
+               [(t, f, c, s, d, z) for (t, f, c, s, d, _), z in zip(packs, compressed)])
 
-    entries: list[dict] = []
-    bound: list[list[str]] = []
-    blobs: dict[str, bytes] = {}
-    lists = []
-    for name, dataset_cuts in cuts.items():
-        listing = []
-        for cut in dataset_cuts:
-            page = cut.page
-            layout = None
-            if page.items:
-                layout = cut.layout([known[d] for d in cut.digests])
-            else:
-                blobs[cut.sha] = page.text.encode()
-            listing.append({"page": page.index, "parent": page.parent, "request": page.request[:2000],
-                            "sha256": cut.sha, "layout": layout})
-            entries.append({"dataset": name, "page": page.index, "parent": page.parent,
-                            "request": page.request[:2000], "sha256": cut.sha})
-        text = hashing.canonical({"pages": listing})
-        sha = hashing.sha256_hex(text)
-        blobs[sha] = text
-        lists.append((tenant, snapshot_id, name, sha))
-        if any(e["layout"] for e in listing):
-            bound.append([name, sha])
-    _store_blobs(conn, tenant, blobs)
-    insert(conn, receipt_list_table, ("tenant_id", "snapshot_id", "dataset", "sha256"), lists)
-    return entries, bound
+        entries: list[dict] = []
+        bound: list[list[str]] = []
+        blobs: dict[str, bytes] = {}
+        lists = []
+        for name, dataset_cuts in self.cuts.items():
+            listing = []
+            for cut in dataset_cuts:
+                page = cut.page
+                layout = None
+                if page.items:
+                    layout = cut.layout([known[d] for d in cut.digests])
+                else:
+                    blobs[cut.sha] = page.text.encode()
+                listing.append({"page": page.index, "parent": page.parent, "request": page.request[:2000],
+                                "sha256": cut.sha, "layout": layout})
+                entries.append({"dataset": name, "page": page.index, "parent": page.parent,
+                                "request": page.request[:2000], "sha256": cut.sha})
+            text = hashing.canonical({"pages": listing})
+            sha = hashing.sha256_hex(text)
+            blobs[sha] = text
+            lists.append((tenant, snapshot_id, name, sha))
+            if any(e["layout"] for e in listing):
+                bound.append([name, sha])
+        _store_blobs(conn, tenant, blobs)
+        insert(conn, receipt_list_table, ("tenant_id", "snapshot_id", "dataset", "sha256"), lists)
+        return entries, bound
 
 
 def _store_blobs(conn: Connection, tenant: str, blobs: dict[str, bytes]) -> None:
@@ -355,7 +367,7 @@ def rebuild(conn: Connection, tenant: str, entry: dict, elements: Elements | Non
     texts = [elements.get(n) for n in _numbers(layout["runs"])]
     keys = tuple(layout.get("keys") or ())
     if keys:
-        texts = [restore(t, keys, json.loads(v)) for t, v in zip(texts, _unrle(layout["volatile"]))]
+        texts = [restore(t, keys, v) for t, v in zip(texts, _unrle(layout["volatile"]))]
     gaps = layout.get("gaps")
     if gaps is None:
         body = ",".join(texts)
