@@ -61,11 +61,13 @@ def strip(text: str, keys: tuple[str, ...]) -> tuple[str, list[str | None]]:
             values.append(None)
             continue
         start = at + len(pattern)
-        try:
-            _, end = _DECODER.raw_decode(text, start)
-        except ValueError:
-            values.append(None)
-            continue
+        end = text.find('"', start + 1) + 1 if text.startswith('"', start) else 0
+        if end <= 0 or "\\" in text[start:end]:  # not a plain string: let the JSON scanner find its end
+            try:
+                _, end = _DECODER.raw_decode(text, start)
+            except ValueError:
+                values.append(None)
+                continue
         values.append(text[start:end])
         text = text[:start] + text[end:]
     return text, values
