@@ -159,38 +159,48 @@ def _insert(conn: sqlite3.Connection, rows: dict[str, list[tuple]]) -> None:
 
 # ----------------------------------------------------------------------------------- controls
 def check(store: Any, config: Any) -> dict[str, float]:
-    """What `pimtrail check` does on the newest snapshot, timed by step."""
+    """What `pimtrail check` does on the newest snapshot (pimtrail/check.py), timed by step."""
     from pimtrail.check import settings_hash
     from pimtrail.controls.engine import evaluate
     from pimtrail.controls.profiles import load_profile
-    from pimtrail.controls.view import build_view
+    from pimtrail.controls.view import build_view, paused_gc
 
     tenant = store.tenant(None)
     snap = store.snapshot(tenant, None)
     profile = load_profile(None, config)
     view_s, view = timed(lambda: build_view(store, tenant, snap, profile, config))
-    eval_s, report = timed(lambda: evaluate(view))
-    per_user_s = timed(lambda: [store.facts(tenant, kind, snap.seq) for kind in PER_USER])[0]
+    with paused_gc():  # as run_check evaluates
+        eval_s, report = timed(lambda: evaluate(view))
     holders = len({h.principal_id for h in view.holdings()})
+    users = sum(1 for p in view.facts.get("principal", []) if p.get("type") == "user")
     save_s, _ = timed(lambda: store.save_check_run(tenant, snap.id, profile.name, (view.period_start, view.period_end),
                                                    settings_hash(profile, config),
                                                    [r.as_dict() for r in report.results]))
-    return {"view_s": view_s, "evaluate_s": eval_s, "save_s": save_s, "per_user_s": per_user_s,
-            "per_user_rows": sum(len(view.facts.get(k, [])) for k in PER_USER), "holders": holders, "findings":
-            sum(len(r.findings) for r in report.results), "counts": report.counts()}
+    with store.engine.connect() as conn:  # every stored run: the newest in full, the older ones compacted
+        stored, runs = conn.exec_driver_sql("SELECT coalesce(sum(length(data)), 0), count(DISTINCT run_id) "
+                                            "FROM control_result").one()
+    return {"view_s": view_s, "evaluate_s": eval_s, "save_s": save_s, "stored_bytes": stored, "runs": runs,
+            "per_user_rows": sum(len(view.facts.get(k, [])) for k in PER_USER), "users_read": users,
+            "holders": holders, "findings": sum(len(r.findings) for r in report.results), "counts": report.counts(),
+            "activations": len(view.activations)}
 
 
 def check_rows(samples: list[dict[str, float]]) -> list[Row]:
     totals = [s["view_s"] + s["evaluate_s"] for s in samples]
+    last = samples[-1]
+    growth = [b["stored_bytes"] - a["stored_bytes"] for a, b in zip(samples, samples[1:])]
     return [
         Row(f"evaluate every control on the {TENANT} snapshot", median(totals), "s", "<= 5 s", 5, len(totals),
             f"build_view {median([s['view_s'] for s in samples]):.1f} s + evaluate "
             f"{median([s['evaluate_s'] for s in samples]):.1f} s (one run per daily snapshot of the history); "
-            f"{samples[-1]['findings']:,} findings {samples[-1]['counts']}. Of the view, reading the per-user facts "
-            f"({', '.join(PER_USER)}: {samples[-1]['per_user_rows']:,} rows, while {samples[-1]['holders']:,} "
-            f"principals hold roles) takes {median([s['per_user_s'] for s in samples]):.1f} s", totals),
+            f"{last['findings']:,} findings {last['counts']}, {last['activations']:,} activations. The view reads "
+            f"the per-user facts ({', '.join(PER_USER)}) of the principals the snapshot and the period's "
+            f"activations name: {last['per_user_rows']:,} rows ({last['holders']:,} principals hold roles)", totals),
         Row("  storing the results (`pimtrail check` saves them)", median([s["save_s"] for s in samples]), "s", "",
-            None, len(samples), "HistoryStore.save_check_run", [s["save_s"] for s in samples]),
+            None, len(samples), "HistoryStore.save_check_run, which compacts the previous run of the profile "
+            f"(its findings dropped, their SHA-256 kept): {last['stored_bytes'] / 1e6:.1f} MB stored for "
+            f"{last['runs']} runs" + (f", {median(growth) / 1e3:,.0f} kB more a day (median)" if growth else ""),
+            [s["save_s"] for s in samples]),
     ]
 
 
@@ -198,11 +208,12 @@ def check_rows(samples: list[dict[str, float]]) -> list[Row]:
 def series(db: Path, config: Any, runs: int, events_per_day: int) -> list[Row]:
     """build_series over the whole history, then its parts timed apart for the 365-day extrapolation:
     reading the holdings history once, the sweep over the snapshots (its first snapshot, then each
-    further one), and the one full view over the range (its audit events grow with the range)."""
+    further one), the weekly activations (their audit events grow with the range: timed over the 90 days
+    the first export brings, then scaled per event) and the last snapshot's light view with its reviews."""
     from pimtrail.controls.profiles import load_profile
-    from pimtrail.controls.view import HoldingsHistory, build_view
-    from pimtrail.evidence.series import build_series
-    from pimtrail.evidence.standing import standing_points
+    from pimtrail.controls.view import HoldingsHistory
+    from pimtrail.evidence.series import REVIEW_KINDS, build_series, range_weeks
+    from pimtrail.evidence.standing import Sweep, standing_points
     from pimtrail.store import HistoryStore
 
     profile = load_profile(None, config)
@@ -210,62 +221,72 @@ def series(db: Path, config: Any, runs: int, events_per_day: int) -> list[Row]:
     with HistoryStore.open(str(db)) as store:
         tenant = store.tenant(None)
         snaps = store.snapshots(tenant)
+        last = snaps[-1].collected_at
+        window = (last - timedelta(days=89), last + timedelta(seconds=1))
+        with store.engine.connect() as conn:
+            n_events = conn.exec_driver_sql("SELECT count(*) FROM event WHERE kind = 'audit' AND occurred_at >= ?",
+                                            (str(window[0] - timedelta(days=1)),)).scalar()
         for _ in range(runs):
             walls.append(timed(lambda: build_series(store, tenant, profile, config))[0])
             load, history = timed(lambda: HoldingsHistory(store, tenant, snaps, profile, config))
             first_point = timed(lambda: standing_points(history, snaps[:1]))[0]
-            all_points = timed(lambda: standing_points(history, snaps))[0]
-            first, last = snaps[0].collected_at, snaps[-1].collected_at
-            whole = timed(lambda: build_view(store, tenant, snaps[-1], profile, config, first,
-                                             last + timedelta(seconds=1)))[0]
-            events, found = timed(lambda: store.events(tenant, "audit", first - timedelta(days=1), last))
-            parts.append({"load": load, "first": first_point,
-                          "further": max(0.0, all_points - first_point) / max(1, len(snaps) - 1),
-                          "whole": whole, "events": events, "n_events": len(found)})
+            sweep = Sweep(history)
+            sweep.advance(snaps[0])
+            further = timed(lambda: [sweep.advance(s) for s in snaps[1:]])[0] / max(1, len(snaps) - 1)
+            events = timed(lambda: range_weeks(store, tenant, config, *window))[0]
+            whole = timed(lambda: (history.view(snaps[-1]),
+                                   [store.facts(tenant, kind, snaps[-1].seq) for kind in REVIEW_KINDS]))[0]
+            parts.append({"load": load, "first": first_point, "whole": whole, "events": events, "further": further})
     n = len(snaps)
     versions = _versions(db)  # holdings-history rows opened per snapshot seq: the read grows with them
     per_day = median(list(versions.values())[1:]) or 0
     load_scale = (sum(versions.values()) + (365 - n) * per_day) / max(1, sum(versions.values()))
     load, first_point = median([p["load"] for p in parts]), median([p["first"] for p in parts])
-    further = median([p["further"] for p in parts])
-    whole, events = median([p["whole"] for p in parts]), median([p["events"] for p in parts])
-    n_events = parts[0]["n_events"] or 1
+    further, whole, events = (median([p[k] for p in parts]) for k in ("further", "whole", "events"))
     year_events = 366 * events_per_day
-    rest = max(0.0, median(walls) - load - first_point - (n - 1) * further - whole)
-    at_365 = load * load_scale + first_point + 364 * further + (whole - events) + events * year_events / n_events + rest
+    year_weeks = events * year_events / max(1, n_events)
+    range_events = n * events_per_day  # what the measured build_series read for its weekly activations
+    rest = max(0.0, median(walls) - load - first_point - (n - 1) * further - whole - events * range_events / max(1, n_events))
+    at_365 = load * load_scale + first_point + 364 * further + whole + year_weeks + rest
     return [
         Row(f"trend series over the history ({n} daily snapshots, measured)", median(walls), "s", "", None, runs,
             f"build_series; control posture read from the stored check runs. Parts: holdings history read once "
             f"{load:.1f} s, sweep {first_point:.2f} s for the first snapshot + {further:.3f} s per further one, "
-            f"full view of the range {whole:.1f} s (of which {n_events:,} audit events {events:.1f} s), "
-            f"the rest {rest:.1f} s", walls),
+            f"the last snapshot's light view and reviews {whole:.1f} s, weekly activations of 90 days "
+            f"({n_events:,} audit events) {events:.1f} s, the rest {rest:.1f} s", walls),
         Row("trend series over a 365-day history (EXTRAPOLATED)", round(at_365, 1), "s", "<= 5 s", 5, runs,
             f"{load:.1f} s x {load_scale:.2f} (history read, scaled by its fact versions: {per_day:,.0f} new a day) "
-            f"+ {first_point:.1f} + 364 x {further:.3f} + {whole - events:.1f} + {rest:.1f} s + the range's "
-            f"audit events scaled from {n_events:,} to {year_events:,} ({events * year_events / n_events:.1f} s)",
+            f"+ {first_point:.1f} + 364 x {further:.3f} + {whole:.1f} + {rest:.1f} s + the weekly activations "
+            f"scaled from {n_events:,} to {year_events:,} audit events ({year_weeks:.1f} s). Summed as if one "
+            "after the other: build_series reads the activations in a thread of its own, beside the sweep",
             extrapolated=True),
     ]
 
 
 def _versions(db: Path) -> dict[int, int]:
-    """How many fact versions of the kinds a trend reads each snapshot opened (seq -> count)."""
+    """How many fact versions a trend reads each snapshot opened (seq -> count): those of the kinds
+    holdings are made of, and those of the principals they name (HoldingsHistory reads no one else)."""
     from pimtrail.controls.view import HOLDING_KINDS
 
-    kinds = (*HOLDING_KINDS, "principal")
+    kinds = tuple(HOLDING_KINDS)
+    marks = ",".join("?" * len(kinds))
     conn = sqlite3.connect(db)
-    rows = conn.execute(f"SELECT valid_from, count(*) FROM fact WHERE kind IN ({','.join('?' * len(kinds))}) "
-                        "GROUP BY valid_from ORDER BY valid_from", kinds).fetchall()
+    rows = conn.execute(f"SELECT valid_from, count(*) FROM fact WHERE kind IN ({marks}) OR (kind = 'principal' AND "
+                        f"principal_id IN (SELECT principal_id FROM fact WHERE kind IN ({marks}))) "
+                        "GROUP BY valid_from ORDER BY valid_from", kinds + kinds).fetchall()
     conn.close()
     return dict(rows)
 
 
 def pack_bytes(db: Path) -> int:
-    """Bytes of stored raw elements (texts compressed, digests)."""
-    if not Path(db).exists():
+    """Bytes of the raw elements stored so far (item_pack: compressed texts and their digests)."""
+    if not Path(db).exists():  # before the first ingest (connecting would create an empty file)
         return 0
     conn = sqlite3.connect(db)
     try:
-        return conn.execute("SELECT coalesce(sum(length(data) + length(digests)), 0) FROM item_pack").fetchone()[0]
+        return conn.execute("SELECT coalesce(sum(length(data)) + sum(length(digests)), 0) FROM item_pack").fetchone()[0]
+    except sqlite3.OperationalError:  # a history without the table (before migration 0003)
+        return 0
     finally:
         conn.close()
 

@@ -6,8 +6,10 @@ expanded here, once: a role held by a group is held by each member, with how the
 
 from __future__ import annotations
 
+import gc
 import re
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -58,13 +60,12 @@ class SnapshotView:
     period_end: datetime
     coverage: dict[str, dict[str, Any]]
     facts: dict[str, list[dict[str, Any]]]
-    audit_events: list[dict[str, Any]]
+    audit_events: list[dict[str, Any]]  # the period's audit events controls read whole (see build_view)
     profile: Profile
     config: Config
     activations: list[Activation] = field(default_factory=list)
     policy_history: list[dict[str, Any]] = field(default_factory=list)  # role_policy versions up to this snapshot
     _cache: dict[str, Any] = field(default_factory=dict)
-    loaded_audit: list[dict[str, Any]] = field(default_factory=list)  # as read: from a day before the period
 
     # -- availability ------------------------------------------------------------------
     def missing(self, datasets: tuple[str, ...]) -> list[str]:
@@ -191,32 +192,98 @@ class SnapshotView:
         return list(self._cache["user_holdings"])
 
 
+@contextmanager
+def paused_gc():
+    """Python's cyclic garbage collector off while a view's many small objects are made: they hold no
+    cycles, and each full collection would walk every object made so far (a third of the time of reading
+    a large tenant). Reference counting still frees them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+# One fact per user of the tenant (100,000 on a large one): read only for the principals the view names.
+PER_USER_KINDS = ("principal", "sign_in_activity", "auth_registration")
+# Where facts name principals: holders of roles, members and groups of role-assignable groups, owners of keys.
+NAMING_FIELDS = (("role_assignment", "principal_id"), ("role_eligibility", "principal_id"),
+                 ("direct_role_assignment", "principal_id"), ("group_member", "group_id"),
+                 ("group_member", "member_id"), ("group_pim_assignment", "group_id"),
+                 ("group_pim_assignment", "principal_id"), ("group_pim_eligibility", "group_id"),
+                 ("group_pim_eligibility", "principal_id"), ("pim_group", "id"), ("fido2_key", "user_id"))
+# Audit events a view reads: PIM activations (joined into `activations`) and what controls read whole.
+ACTIVATION_TEXT, OUTSIDE_PIM_TEXT = "(PIM activation)", "outside of PIM"
+JOINED_FIELDS = ("activity", "category", "correlation_id", "details", "group_id", "id", "initiated_by", "principal",
+                 "result", "result_reason", "role_id", "role_name", "time")  # what join_activations reads
+
+
+def break_glass_principals(store: HistoryStore, tenant: str, seq: int, config: Config) -> list[dict[str, Any]]:
+    """The principal facts of the configured break-glass accounts (by id or UPN, letter case ignored)."""
+    wanted = {a.lower() for a in config.break_glass.accounts}
+    if not wanted:
+        return []
+    return [p for p in store.facts(tenant, "principal", seq, contains=sorted(wanted))
+            if (p.get("id") or "").lower() in wanted or (p.get("upn") or "").lower() in wanted]
+
+
 def build_view(store: HistoryStore, tenant: str, snapshot: SnapshotInfo, profile: Profile, config: Config,
                period_start: datetime | None = None, period_end: datetime | None = None,
                base: SnapshotView | None = None) -> SnapshotView:
-    """The full view of one snapshot and an evaluation period. `base`, a view of the same snapshot for
-    another period, lends its facts (and its audit events when they cover this period): only what differs
-    is read again."""
+    """The view of one snapshot and an evaluation period. `base`, a view of the same snapshot for another
+    period, lends its facts: only what differs is read again.
+
+    The per-user kinds (principals, sign-in activity, registration details) are read only for the
+    principals that the snapshot's role, group and key facts name, the period's activations name, and the
+    break-glass accounts: the controls, the trend and the pack look up no one else (a test compares
+    every control's results with a view holding the whole tenant). Of the period's audit events the view
+    keeps the joined `activations` and, in `audit_events`, the events controls read whole (assignments
+    made outside PIM)."""
+    with paused_gc():
+        return _build_view(store, tenant, snapshot, profile, config, period_start, period_end, base)
+
+
+def _build_view(store: HistoryStore, tenant: str, snapshot: SnapshotInfo, profile: Profile, config: Config,
+                period_start: datetime | None, period_end: datetime | None, base: SnapshotView | None) -> SnapshotView:
     end = period_end or snapshot.collected_at
     start = period_start or end - timedelta(days=int(profile.params.get("evaluation_period_days", 31)))
+    # events from a little before the period so an activation requested just before it still joins; of an
+    # activation's events only what the join reads is kept (a quarter of a large tenant holds 120,000)
+    joining, audit = [], []
+    for event in store.iter_events(tenant, "audit", start - timedelta(days=1), end,
+                                   contains=(ACTIVATION_TEXT, OUTSIDE_PIM_TEXT)):
+        activity = _activity(event)
+        if "outside of pim" in activity and start <= _time(event["time"]) < end:
+            audit.append(event)
+        if "(pim activation)" in activity:
+            joining.append({k: event[k] for k in JOINED_FIELDS if k in event})
+    activations = [a for a in join_activations(joining) if start <= _time(a.requested_at or a.start) < end]
+    del joining
     if base is not None and base.snapshot.id == snapshot.id:
         coverage, facts, policies = base.coverage, base.facts, base.policy_history
+        missing = {a.principal_id for a in activations} - set(base.by_id("principal"))
+        if missing:  # activators of this period the base did not name
+            facts = dict(facts)
+            more = store.principal_facts(tenant, PER_USER_KINDS, snapshot.seq, missing)
+            for kind in PER_USER_KINDS:
+                facts[kind] = sorted(facts.get(kind, []) + more[kind], key=lambda f: f["_key"])
     else:
         coverage = {c["dataset"]: c for c in store.coverage(snapshot.id)}
-        facts = {kind: store.facts(tenant, kind, snapshot.seq) for kind in FACT_KINDS}
+        facts = {kind: store.facts(tenant, kind, snapshot.seq) for kind in FACT_KINDS if kind not in PER_USER_KINDS}
         policies = store.fact_history(tenant, "role_policy", snapshot.seq)
-    # events from a little before the period so an activation requested just before it still joins
-    since = start - timedelta(days=1)
-    if base is not None and base.loaded_audit and base.period_start - timedelta(days=1) <= since \
-            and end <= base.period_end:
-        audit = [e for e in base.loaded_audit if since <= _time(e["time"]) < end]
-    else:
-        audit = store.events(tenant, "audit", since, end)
-    activations = [a for a in join_activations(audit)
-                   if start <= _time(a.requested_at or a.start) < end]
-    return SnapshotView(snapshot, store.snapshots(tenant), start, end, coverage, facts,
-                        [e for e in audit if start <= _time(e["time"]) < end], profile, config, activations,
-                        policies, loaded_audit=audit)
+        named = {f.get(field) for kind, field in NAMING_FIELDS for f in facts.get(kind, [])}
+        named |= {a.principal_id for a in activations}
+        named |= {p["id"] for p in break_glass_principals(store, tenant, snapshot.seq, config)}
+        named.discard(None)
+        facts.update(store.principal_facts(tenant, PER_USER_KINDS, snapshot.seq, named))
+    return SnapshotView(snapshot, store.snapshots(tenant), start, end, coverage, facts, audit, profile, config,
+                        activations, policies)
+
+
+def _activity(event: dict[str, Any]) -> str:
+    return (event.get("activity") or "").lower()
 
 
 _CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
@@ -258,15 +325,19 @@ class HoldingsHistory:
         self.snapshots, self.profile, self.config = snapshots, profile, config
         first, last = min(s.seq for s in snapshots), max(s.seq for s in snapshots)
         self.versions: dict[str, list[tuple[int, int | None, dict[str, Any]]]] = {}
-        for kind in HOLDING_KINDS:
-            self.versions[kind] = [(v["valid_from"], v["valid_to"], v["data"])
-                                   for v in store.fact_history(tenant, kind, last)
-                                   if v["valid_to"] is None or v["valid_to"] > first]
-        self.principals: dict[str, list[tuple[int, int | None, dict[str, Any]]]] = defaultdict(list)
-        for v in store.fact_history(tenant, "principal", last):
-            if v["valid_to"] is None or v["valid_to"] > first:
+        with paused_gc():
+            for kind in HOLDING_KINDS:
+                self.versions[kind] = [(v["valid_from"], v["valid_to"], v["data"])
+                                       for v in store.fact_history(tenant, kind, last, after_seq=first)]
+            # principals: those the holdings of any of these snapshots name, and the break-glass accounts
+            wanted = {a.lower() for a in config.break_glass.accounts}
+            glass = {v["data"].get("id") for v in (store.fact_history(tenant, "principal", last, contains=sorted(wanted),
+                                                                       after_seq=first) if wanted else ())
+                     if (v["data"].get("id") or "").lower() in wanted or (v["data"].get("upn") or "").lower() in wanted}
+            named = {d.get(field) for kind, field in _HOLDER_FIELDS for _, _, d in self.versions[kind]} | glass
+            self.principals: dict[str, list[tuple[int, int | None, dict[str, Any]]]] = defaultdict(list)
+            for v in store.fact_history(tenant, "principal", last, principal_ids=named, after_seq=first):
                 self.principals[v["data"].get("id")].append((v["valid_from"], v["valid_to"], v["data"]))
-        wanted = {a.lower() for a in config.break_glass.accounts}
         self.break_glass = {pid for pid, versions in self.principals.items() if pid and (
             pid.lower() in wanted or any((d.get("upn") or "").lower() in wanted for _, _, d in versions))}
 

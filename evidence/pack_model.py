@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
 from pimtrail import __version__
@@ -21,7 +22,7 @@ from pimtrail.config import Config
 from pimtrail.controls.engine import evaluate, mappings
 from pimtrail.controls.model import Status
 from pimtrail.controls.profiles import Profile, role_catalogue
-from pimtrail.controls.view import GLOBAL_ADMIN, HoldingsHistory, SnapshotView, build_view
+from pimtrail.controls.view import GLOBAL_ADMIN, HoldingsHistory, SnapshotView, build_view, paused_gc
 from pimtrail.evidence import rollforward as rf
 from pimtrail.evidence.period import Period, period_snapshots
 from pimtrail.evidence.series import build_series
@@ -106,8 +107,8 @@ def _build(store: HistoryStore, tenant: str, period: Period, profile: Profile, c
     history = HoldingsHistory(store, tenant, bounds.inside, profile, config)
     closing: SnapshotView = build_view(store, tenant, bounds.closing, profile, config, period.start, period.end)
     views = [history.view(s) for s in bounds.inside[:-1]] + [closing]
-    report = evaluate(closing)
-    audit = closing.loaded_audit  # the period's events and the day before it, read once with the closing view
+    with paused_gc():
+        report = evaluate(closing)
     org = (closing.facts.get("tenant") or [{}])[0]
     series = build_series(store, tenant, profile, config, bounds.opening.collected_at, bounds.closing.collected_at,
                           history=history, closing=closing)
@@ -130,13 +131,16 @@ def _build(store: HistoryStore, tenant: str, period: Period, profile: Profile, c
     model["population"] = [rf.row(h, closing.tier(h.role_id)) for h in closing.user_holdings()
                            if closing.tier(h.role_id) is not None]
     model["population"].sort(key=lambda r: (r["tier"], r["role"], r["principal"] or ""))
-    roll = rf.roll_forward(views, audit)
+    # the audit events that may explain a movement: those about the principals that moved (a holder, or
+    # the group of a group's own holding), from the day before the period, as the closing view reads events
+    roll = rf.roll_forward(views, lambda subjects: store.events(tenant, "audit", period.start - timedelta(days=1),
+                                                                period.end, principal_ids=subjects))
     model["rollforward"] = {"roles": rf.as_rows(roll), "movements": rf.movement_rows(roll)}
     model["policies"] = _policies(report)
     model["activations"], model["approvals"] = _activations(closing)
     model["activation_sample"] = _sample(model["activations"], f"{tenant}/{period.label}")
     model["reviews"] = _reviews(closing)
-    model["break_glass"] = _break_glass(store, tenant, closing, report, audit)
+    model["break_glass"] = _break_glass(store, tenant, closing, report)
     model["exceptions"] = [dict(e.model_dump(mode="json"), status="in force" if e.expires >= period.last_day
                                 else "expired") for e in config.exceptions]
     model["controls"] = [r.as_dict() | {"rationale": r.control.rationale, "remediation": r.control.remediation}
@@ -246,9 +250,11 @@ def _reviews(view: SnapshotView) -> dict[str, Any]:
             "instances": sorted(instances, key=lambda i: (i.get("end") or "", i["id"])), "decisions": decisions}
 
 
-def _break_glass(store, tenant, view: SnapshotView, report, audit) -> dict[str, Any]:
+def _break_glass(store, tenant, view: SnapshotView, report) -> dict[str, Any]:
     result = next(r for r in report.results if r.control.id == "PIM-BG-006")
     ids = view.break_glass_ids()
+    # the period's audit events naming a break-glass account (as actor or target: checked below)
+    audit = store.events(tenant, "audit", view.period_start, view.period_end, contains=sorted(ids)) if ids else []
     events = []
     for pid in sorted(ids):
         name = view.principal(pid).get("upn") or pid

@@ -10,7 +10,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from pimtrail.controls.view import Holding, SnapshotView
 from pimtrail.timeutil import iso, parse_iso
@@ -84,8 +84,11 @@ def explain(change: str, h: Holding, events: list[dict], decisions: list[dict], 
     return None
 
 
-def roll_forward(views: list[SnapshotView], audit_events: list[dict]) -> list[RoleRollForward]:
-    """`views`: the opening snapshot's view first, then every later snapshot up to the closing one."""
+def roll_forward(views: list[SnapshotView],
+                 audit_events: list[dict] | Callable[[set[str]], list[dict]]) -> list[RoleRollForward]:
+    """`views`: the opening snapshot's view first, then every later snapshot up to the closing one.
+    `audit_events`: the period's audit events in stored order, or a function giving those about some
+    principals (their target): only the events about a holder that moved can explain a movement."""
     indexes = [{key(h): h for h in view.user_holdings() if view.tier(h.role_id) is not None} for view in views]
     first, last = views[0], views[-1]
     opening, closing = indexes[0], indexes[-1]
@@ -94,26 +97,30 @@ def roll_forward(views: list[SnapshotView], audit_events: list[dict]) -> list[Ro
         for h in index.values():
             roles.setdefault(h.role_id, {"name": h.role.get("name") or h.role_id, "tier": view.tier(h.role_id),
                                          "template": h.role.get("template_id")})
+    changes = []  # (before, after, change, holding)
+    for (before, old), (after, new) in zip(zip(views, indexes), zip(views[1:], indexes[1:])):
+        for change, keys, source in (("added", set(new) - set(old), new), ("removed", set(old) - set(new), old)):
+            changes += [(before, after, change, source[k]) for k in sorted(keys)]
+    if callable(audit_events):
+        audit_events = audit_events({_subject(h) for _, _, _, h in changes}) if changes else []
     movements: dict[str, list[Movement]] = defaultdict(list)
     decisions = [d for d in last.facts.get("access_review_decision", []) if d.get("applied_at")]
     timeline = sorted(((parse_iso(e["time"]), n) for n, e in enumerate(audit_events)))
     moments = [t for t, _ in timeline]
-    for (before, old), (after, new) in zip(zip(views, indexes), zip(views[1:], indexes[1:])):
+    windows: dict[tuple[int, int], tuple[dict, list]] = {}
+    for before, after, change, h in changes:
         lo, hi = before.snapshot.collected_at, after.snapshot.collected_at
-        # the events in (lo, hi], in their original order
-        chosen = sorted(n for _, n in timeline[bisect_right(moments, lo):bisect_right(moments, hi)])
-        by_target: dict[str | None, list[dict]] = defaultdict(list)  # explain() only looks at the holder's events
-        for n in chosen:
-            by_target[(audit_events[n].get("principal") or {}).get("id")].append(audit_events[n])
-        applied = [d for d in decisions if lo < parse_iso(d["applied_at"]) <= hi]
-        for change, keys, source in (("added", set(new) - set(old), new), ("removed", set(old) - set(new), old)):
-            for k in sorted(keys):
-                h = source[k]
-                role_ids = {h.role_id, roles[h.role_id].get("template")} - {None}
-                subject = h.group_id if h.via == "direct" and h.principal.get("type") == "group" else h.principal_id
-                movements[h.role_id].append(Movement(change, iso(hi), iso(lo), row(h, after.tier(h.role_id)),
-                                                     explain(change, h, by_target.get(subject, []), applied,
-                                                             role_ids)))
+        if (id(before), id(after)) not in windows:
+            # the events in (lo, hi], in their original order
+            chosen = sorted(n for _, n in timeline[bisect_right(moments, lo):bisect_right(moments, hi)])
+            by_target: dict[str | None, list[dict]] = defaultdict(list)  # explain() looks at the holder's only
+            for n in chosen:
+                by_target[(audit_events[n].get("principal") or {}).get("id")].append(audit_events[n])
+            windows[(id(before), id(after))] = (by_target, [d for d in decisions if lo < parse_iso(d["applied_at"]) <= hi])
+        by_target, applied = windows[(id(before), id(after))]
+        role_ids = {h.role_id, roles[h.role_id].get("template")} - {None}
+        movements[h.role_id].append(Movement(change, iso(hi), iso(lo), row(h, after.tier(h.role_id)),
+                                             explain(change, h, by_target.get(_subject(h), []), applied, role_ids)))
     out = []
     for role_id, info in sorted(roles.items(), key=lambda kv: (kv[1]["tier"], kv[1]["name"])):
         opened = sum(1 for k in opening if k[1] == role_id)
@@ -124,6 +131,11 @@ def roll_forward(views: list[SnapshotView], audit_events: list[dict]) -> list[Ro
         out.append(RoleRollForward(role_id, info["name"], info["tier"], opened, added, removed, closed,
                                    opened + added - removed == closed, moves))
     return out
+
+
+def _subject(h: Holding) -> str:
+    """Whose audit events can explain a movement of this holding (see `explain`)."""
+    return h.group_id if h.via == "direct" and h.principal.get("type") == "group" else h.principal_id
 
 
 def as_rows(rollforward: list[RoleRollForward]) -> list[dict[str, Any]]:

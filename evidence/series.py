@@ -18,6 +18,7 @@ from pimtrail.store import HistoryStore, SnapshotInfo
 from pimtrail.timeutil import iso, parse_iso
 
 TIER_WEIGHT = {0: 3, 1: 2, 2: 1}
+REVIEW_KINDS = ("access_review_definition", "access_review_instance", "access_review_decision")
 
 
 @dataclass
@@ -124,22 +125,80 @@ def point(view: SnapshotView) -> SnapshotPoint:
 
 
 def weeks(view: SnapshotView) -> list[WeekPoint]:
-    from pimtrail.controls.activity import off_hours
+    return week_points(((a.start or a.requested_at, a.approval == "approved", a.outcome == "denied")
+                        for a in view.activations), view.config)
 
+
+def week_points(activations, config: Config) -> list[WeekPoint]:
+    """Activations per ISO week of their start (else request): (when, approved, denied) each."""
     buckets: dict[str, Counter] = defaultdict(Counter)
-    for act in view.activations:
-        when = act.start or act.requested_at
+    placed: dict[str, tuple[str, bool]] = {}  # when -> (its week's Monday, outside business hours)
+    place = _placer(config)
+    for when, approved, denied in activations:
         if not when:
             continue
-        moment = parse_iso(when)
-        monday = (moment - timedelta(days=moment.weekday())).date().isoformat()
-        bucket = buckets[monday]
+        week, outside = placed.get(when) or placed.setdefault(when, place(when))
+        bucket = buckets[week]
         bucket["activations"] += 1
-        bucket["approved"] += act.approval == "approved"
-        bucket["denied"] += act.outcome == "denied"
-        bucket["off_hours"] += off_hours(moment, view.config.business_hours)
+        bucket["approved"] += approved
+        bucket["denied"] += denied
+        bucket["off_hours"] += outside
     return [WeekPoint(week, b["activations"], b["approved"], b["denied"], b["off_hours"])
             for week, b in sorted(buckets.items())]
+
+
+def _placer(config: Config):
+    """when -> (Monday of its week, `off_hours` of it). The zone's UTC offset is looked up once per hour
+    (when it is the same at both ends of the hour) instead of once per moment."""
+    from zoneinfo import ZoneInfo
+
+    from pimtrail.activations import _CANONICAL, _moment
+    from pimtrail.controls.activity import off_hours
+
+    hours = config.business_hours
+    utc, zone = ZoneInfo("UTC"), ZoneInfo(hours.time_zone)
+    offsets: dict[str, timedelta | None] = {}
+    days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+    def place(when: str) -> tuple[str, bool]:
+        moment = _moment(when)
+        monday = (moment - timedelta(days=moment.weekday())).date().isoformat()
+        if len(when) != 20 or not _CANONICAL.fullmatch(when):
+            return monday, off_hours(moment, hours)
+        hour = when[:13]
+        if hour not in offsets:
+            top = moment.replace(minute=0, second=0)
+            first, last = (t.replace(tzinfo=utc).astimezone(zone).utcoffset()
+                           for t in (top, top + timedelta(minutes=59, seconds=59)))
+            offsets[hour] = first if first == last else None
+        offset = offsets[hour]
+        if offset is None:  # the zone changes its offset within this hour
+            return monday, off_hours(moment, hours)
+        local = moment + offset
+        return monday, days[local.weekday()] not in hours.days or not hours.start <= local.time() < hours.end
+
+    return place
+
+
+def range_weeks(store: HistoryStore, tenant: str, config: Config, start: datetime, end: datetime) -> list[WeekPoint]:
+    """`weeks` of a view of the period [start, end): the activations joined from the audit events since a
+    day before it, those requested (else started) in it. Read for a whole range (a year is ~730,000 events)
+    without decoding the events: `outline_activations` keeps of each activation what the counts need."""
+    from pimtrail.activations import outline_activations
+    from pimtrail.controls.view import _time, paused_gc
+
+    with paused_gc():
+        outlines = outline_activations(store.audit_activities(tenant, start - timedelta(days=1), end))
+    # canonical times compare as text; the bounds as text too when they are whole seconds
+    low, high = (iso(t) if t.microsecond == 0 else None for t in (start, end))
+
+    def inside(when: str) -> bool:
+        if low and high and len(when) == 20 and when[10] == "T" and when[19] == "Z":
+            return low <= when < high
+        return start <= _time(when) < end
+
+    return week_points(((o.start or o.requested_at, o.approved, o.denied) for o in outlines
+                        if inside(o.requested_at or o.start)), config)
 
 
 def review_cycles(view: SnapshotView) -> list[ReviewCycle]:
@@ -206,13 +265,51 @@ def snapshots_in(store: HistoryStore, tenant: str, start: datetime | None, end: 
             if (start is None or s.collected_at >= start) and (end is None or s.collected_at <= end)]
 
 
+class _Later:
+    """fn(*args) in a thread of its own when `thread`, else right away; `result()` gives what it returned."""
+
+    def __init__(self, thread: bool, fn, *args) -> None:
+        import threading
+
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(fn, args), daemon=True) if thread else None
+        if self.thread is not None:
+            self.thread.start()
+        else:
+            self._run(fn, args)
+
+    def _run(self, fn, args) -> None:
+        try:
+            self.value = fn(*args)
+        except BaseException as error:  # handed to the caller of result()
+            self.error = error
+
+    def result(self) -> Any:
+        if self.thread is not None:
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+def _separate(store: HistoryStore) -> bool:
+    """Whether another thread can read the same history: not an in-memory SQLite database (one per connection)."""
+    url = store.engine.url
+    return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
+
+
 def build_series(store: HistoryStore, tenant: str, profile: Profile, config: Config,
                  start: datetime | None = None, end: datetime | None = None,
                  history: HoldingsHistory | None = None, closing: SnapshotView | None = None) -> Series:
     """The series over the snapshots in range. Standing-access points come from one read of the history
     (`HoldingsHistory`, which a caller may pass in to share) swept snapshot by snapshot (evidence/standing.py);
     pass rates come from the stored check runs, and only a snapshot without one is evaluated here (a full view).
-    `closing`, a full view of the last snapshot (the pack's), lends its facts and events to the range's view."""
+    `closing`, a view of the last snapshot (the pack's), lends its review facts.
+
+    Weekly activations come from the range's audit events (`range_weeks`); reviews and the top standing
+    holders from the last snapshot's light view with its review facts: the same numbers as a full view of
+    the last snapshot for the range (tests compare them)."""
     from pimtrail.controls.engine import evaluate
     from pimtrail.evidence.standing import standing_points
 
@@ -223,6 +320,9 @@ def build_series(store: HistoryStore, tenant: str, profile: Profile, config: Con
     series = Series(tenant, org[0]["name"] if org else None, profile.name, iso(first), iso(last))
     if not snaps:
         return series
+    # The weekly activations read the range's audit events (a year holds ~730,000): in a thread of their
+    # own, where SQLite scans them outside the GIL while the holdings are read and swept here.
+    weekly = _Later(_separate(store), range_weeks, store, tenant, config, first, last + timedelta(seconds=1))
     posture = store.control_posture(tenant, profile.name)
     if history is None or not history.covers(snaps):
         history = HoldingsHistory(store, tenant, snaps, profile, config)
@@ -240,11 +340,16 @@ def build_series(store: HistoryStore, tenant: str, profile: Profile, config: Con
                 series.status_changes.append({"control_id": control_id, "from": previous_status[control_id],
                                               "to": status, "seq": snap.seq, "collected_at": iso(snap.collected_at)})
         previous_status = statuses
-    whole = build_view(store, tenant, snaps[-1], profile, config, first, last + timedelta(seconds=1), base=closing)
-    series.weeks = weeks(whole)
+    # the range's reviews and standing holders: the last snapshot's light view with its review facts
+    final = history.view(snaps[-1])
+    reviews = closing.facts if closing is not None and closing.snapshot.id == snaps[-1].id else \
+        {kind: store.facts(tenant, kind, snaps[-1].seq) for kind in REVIEW_KINDS}
+    whole = SnapshotView(snaps[-1], snaps, first, last + timedelta(seconds=1), {},
+                         {**final.facts, **{kind: reviews.get(kind, []) for kind in REVIEW_KINDS}}, [], profile, config,
+                         _cache=final._cache)  # the same holding facts: the holdings are expanded once
+    series.weeks = weekly.result()
     series.reviews = review_cycles(whole)
     series.cycles = cycle_totals(series.reviews)
     series.top_standing = top_standing(whole)
-    light = [history.view(s) for s in snaps[-2:]]
-    series.changes = holding_changes(light[-2] if len(light) > 1 else None, light[-1])
+    series.changes = holding_changes(history.view(snaps[-2]) if len(snaps) > 1 else None, final)
     return series

@@ -28,6 +28,8 @@ class Sweep:
         self.members: dict[tuple[str, str], dict[str, Any]] = {}  # (kind, key) -> membership record
         self.principals: dict[str, dict[str, Any]] = {}
         self.roles: dict[str, dict[str, Any]] = {}
+        self.role_list: list[dict[str, Any]] = []
+        self.tiers: dict[str, int | None] = {}  # the unit views' tier cache, shared while the roles stay
         self.held_by: dict[str, set[tuple[str, str]]] = defaultdict(set)
         self.group_records: dict[str, set[tuple[str, str]]] = defaultdict(set)
         self.member_of: dict[str, set[str]] = defaultdict(set)
@@ -110,7 +112,7 @@ class Sweep:
     def _view(self, snapshot: SnapshotInfo, instances: list[tuple[str, str]], records: list[tuple[str, str]]
               ) -> SnapshotView:
         facts: dict[str, list[dict[str, Any]]] = {k: [] for k in HOLDING_KINDS}
-        facts["role_definition"] = list(self.roles.values())
+        facts["role_definition"] = self.role_list
         ids = set()
         for key in instances:
             facts[key[0]].append(self.instances[key])
@@ -119,8 +121,10 @@ class Sweep:
             facts[key[0]].append(self.members[key])
             ids.add(self._member(self.members[key]))
         facts["principal"] = [self.principals[p] for p in ids if p in self.principals]
+        # the roles by id and their tiers are the same for every unit: built once, not per unit view
         return SnapshotView(snapshot, self.h.snapshots, snapshot.collected_at, snapshot.collected_at, {}, facts, [],
-                            self.h.profile, self.h.config)
+                            self.h.profile, self.h.config,
+                            _cache={("role_definition", "id"): self.roles, "tiers": self.tiers})
 
     def _is_group(self, pid: str) -> bool:
         return (self.principals.get(pid) or {}).get("type") == "group"
@@ -174,6 +178,7 @@ class Sweep:
                 everything |= self._apply(sign, kind, data, dirty)
         self.seq = snapshot.seq
         if everything:
+            self.role_list, self.tiers = list(self.roles.values()), {}
             dirty = set(self.units) | {("i",) + k for k in self.instances} | {("g", p) for p in self.held_by}
         for unit in dirty:
             self._recompute(unit, snapshot)

@@ -8,20 +8,35 @@ arrived in different (overlapping) collections is still whole.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Iterable
 
 from pimtrail.timeutil import iso, parse_iso
 
 START_KEYS = ("starttime", "startdatetime", "start time")
 END_KEYS = ("expirationtime", "enddatetime", "endtime", "expiration time")
+_CANONICAL = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)Z")
+
+
+def _moment(value: str) -> datetime:
+    """parse_iso, quickly for the canonical form `2026-07-14T01:27:00Z`. Raises ValueError."""
+    match = _CANONICAL.fullmatch(value) if len(value) == 20 else None
+    return datetime(*map(int, match.groups())) if match else parse_iso(value)
 
 
 def _detail(details: dict[str, Any], names: tuple[str, ...]) -> str | None:
     for key, value in details.items():
         if key.lower() in names and value:
+            text = str(value)
+            match = _CANONICAL.fullmatch(text) if len(text) == 20 else None
             try:
-                return iso(parse_iso(str(value)))
+                if match:  # already canonical: iso(parse_iso(text)) == text once it is a real moment
+                    datetime(*map(int, match.groups()))
+                    return text
+                return iso(parse_iso(text))
             except ValueError:
                 return None
     return None
@@ -72,8 +87,10 @@ def join_activations(audit_events: Iterable[dict[str, Any]]) -> list[Activation]
         kind = _kind(ev.get("activity") or "")
         if kind is None or not ev.get("correlation_id"):
             continue
-        act = by_correlation.setdefault(ev["correlation_id"], Activation(
-            ev["correlation_id"], "group" if ev.get("category") == "GroupManagement" else "role"))
+        act = by_correlation.get(ev["correlation_id"])
+        if act is None:
+            act = by_correlation[ev["correlation_id"]] = Activation(
+                ev["correlation_id"], "group" if ev.get("category") == "GroupManagement" else "role")
         act.events.append(ev["id"])
         principal = ev.get("principal") or {}
         act.role_id = act.role_id or ev.get("role_id")
@@ -106,6 +123,84 @@ def join_activations(audit_events: Iterable[dict[str, Any]]) -> list[Activation]
         if act.approval == "not required" and act.outcome == "requested" and act.approvers == []:
             act.approval = "not required"
         if act.start and act.end:
-            act.duration_hours = round(
-                (parse_iso(act.end) - parse_iso(act.start)).total_seconds() / 3600, 2)
+            act.duration_hours = round((_moment(act.end) - _moment(act.start)).total_seconds() / 3600, 2)
     return sorted(by_correlation.values(), key=lambda a: (a.requested_at or a.start or "", a.correlation_id))
+
+
+# -- the trend's weekly counts: activations folded from a year of audit events ---------------------
+@dataclass(slots=True)
+class Outline:
+    """What the weekly activation counts need of one activation. Equal to the joined `Activation`'s
+    `requested_at` and `start`; `approved` is `approval == "approved"`, `denied` is `outcome == "denied"`."""
+
+    correlation_id: str
+    requested_at: str | None = None
+    start: str | None = None
+    approved: bool = False
+    denied: bool = False
+
+
+def _started(text: str, time: str) -> str:
+    """`_detail(details, START_KEYS) or time` of one stored completion event (its JSON text).
+
+    Stored JSON is canonical (keys sorted, no spaces): `{"activity":...,"category":...,"correlation_id":...,
+    "details":{...},"group_id":...`. When nothing before `details` is an object and `details` holds no
+    object, its text runs from `,"details":{` to the first `}`; when, besides, the only key there starting
+    with "start" (any case: every START_KEYS name does) is `StartTime` with a canonical time, that time is
+    the answer. Anything else is decoded and goes through `_detail`."""
+    at = text.find(',"details":{')
+    if at > 0 and text.find("{", 1, at) < 0:
+        close = text.find("}", at)
+        if close > 0 and text.find("{", at + 12, close) < 0:
+            flat = text[at + 11:close + 1]
+            low = flat.lower()
+            key = flat.find('"StartTime":"')
+            if key >= 0 and low.count('"start') == 1 and low.find('"start') == key and flat[key + 33:key + 34] == '"':
+                value = flat[key + 13:key + 33]
+                match = _CANONICAL.fullmatch(value)
+                if match:
+                    try:
+                        datetime(*map(int, match.groups()))
+                        return value
+                    except ValueError:
+                        return time
+            try:
+                details = json.loads(flat)
+            except ValueError:
+                details = None
+            if isinstance(details, dict):
+                return _detail(details, START_KEYS) or time
+    return _detail(json.loads(text).get("details") or {}, START_KEYS) or time
+
+
+def outline_activations(rows: Iterable[tuple[str | None, str, str, str, str | None]]) -> list[Outline]:
+    """Activations as the weekly counts need them, from `HistoryStore.audit_activities` rows (correlation id,
+    source id, time, activity, stored JSON of the completions) in any order.
+
+    `join_activations` applies an activation's events in (time, id) order, each later event overwriting:
+    so `requested_at` is the time of its latest request, `approval` the kind of its latest decision,
+    `start` that of its latest completion, and the outcome is `denied` when a denial is its latest denial or
+    completion. Keeping those latest events per correlation id gives the same values without sorting or
+    holding the events."""
+    latest: dict[str, list[Any]] = {}  # correlation -> [request key, decision key, completion key, denial key,
+    for correlation, source, time, activity, data in rows:  #   request time, decision kind, completion start]
+        kind = _kind(activity)
+        if kind is None or not correlation:
+            continue
+        key = (time, source)
+        entry = latest.get(correlation)
+        if entry is None:
+            entry = latest[correlation] = [None, None, None, None, None, None, None]
+        if kind == "requested":
+            if entry[0] is None or key > entry[0]:
+                entry[0], entry[4] = key, time
+        elif kind == "completed":
+            if entry[2] is None or key > entry[2]:
+                entry[2], entry[6] = key, _started(data, time) if data else time
+        else:
+            if entry[1] is None or key > entry[1]:
+                entry[1], entry[5] = key, kind
+            if kind == "denied" and (entry[3] is None or key > entry[3]):
+                entry[3] = key
+    return [Outline(correlation, e[4], e[6], e[5] == "approved", e[3] is not None and (e[2] is None or e[3] > e[2]))
+            for correlation, e in latest.items()]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterable, Iterator
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, case, false, null, or_, select
 from sqlalchemy.engine import Engine
 
 from pimtrail.errors import HistoryError
@@ -119,13 +119,69 @@ class HistoryStore:
         return and_(fact_table.c.valid_from <= seq,
                     or_(fact_table.c.valid_to.is_(None), fact_table.c.valid_to > seq))
 
-    def facts(self, tenant_id: str, kind: str, seq: int) -> list[dict[str, Any]]:
-        """The facts of one kind as they stood in snapshot `seq`."""
+    def facts(self, tenant_id: str, kind: str, seq: int, principal_ids: Iterable[str] | None = None,
+              contains: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """The facts of one kind as they stood in snapshot `seq`, in key order. `principal_ids`: only the
+        facts of those principals (the fact's principal column, read through ix_fact_principal a chunk of
+        ids at a time). `contains`: only facts whose stored JSON holds one of these texts, letter case
+        ignored: a cheap filter in SQL that may let more through, so the caller checks the field it means."""
+        query = select(fact_table.c.key, fact_table.c.data).where(
+            fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind, self._valid_at(seq))
+        if principal_ids is None and contains is None:
+            with self.engine.connect() as conn:
+                return [dict(json.loads(r.data), _key=r.key) for r in
+                        conn.execute(query.order_by(self._order(fact_table.c.key)))]
+        rows = sorted(self._filtered(query, principal_ids, contains), key=lambda r: r.key)  # code-point order
+        return [dict(json.loads(r.data), _key=r.key) for r in rows]
+
+    def principal_facts(self, tenant_id: str, kinds: Iterable[str], seq: int,
+                        principal_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """kind -> the facts of those kinds about some principals as they stood in snapshot `seq`, each
+        kind in key order (as `facts` gives them): one pass over ix_fact_principal per chunk of ids."""
+        kinds = list(kinds)
+        query = select(fact_table.c.kind, fact_table.c.key, fact_table.c.data).where(
+            fact_table.c.tenant_id == tenant_id, fact_table.c.kind.in_(kinds), self._valid_at(seq))
+        # SQLite, without statistics, would walk ix_fact_open (every fact of the kind) once per chunk
+        query = query.with_hint(fact_table, "INDEXED BY ix_fact_principal", "sqlite")
+        out: dict[str, list[Any]] = {kind: [] for kind in kinds}
+        for r in self._filtered(query, principal_ids, None):
+            out[r.kind].append(r)
+        return {kind: [dict(json.loads(r.data), _key=r.key) for r in sorted(rows, key=lambda r: r.key)]
+                for kind, rows in out.items()}
+
+    CHUNK = 500  # ids per IN (...) list
+
+    def _filtered(self, query, principal_ids: Iterable[str] | None, contains: Iterable[str] | None,
+                  column=None, data=None) -> list[Any]:
+        """Rows of a fact (or event) query narrowed to some principals and/or to data holding some texts."""
+        column = fact_table.c.principal_id if column is None else column
+        data = fact_table.c.data if data is None else data
+        if contains is not None:
+            condition = self._contains(data, contains)
+            if condition is not None:
+                query = query.where(condition)
         with self.engine.connect() as conn:
-            return [dict(json.loads(r.data), _key=r.key) for r in conn.execute(
-                select(fact_table.c.key, fact_table.c.data).where(
-                    fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind,
-                    self._valid_at(seq)).order_by(self._order(fact_table.c.key)))]
+            if principal_ids is None:
+                return list(conn.execute(query))
+            ids = sorted({p for p in principal_ids if p})
+            return [r for n in range(0, len(ids), self.CHUNK)
+                    for r in conn.execute(query.where(column.in_(ids[n:n + self.CHUNK])))]
+
+    def _contains(self, column, texts: Iterable[str]):
+        """`column` holds one of `texts`, letter case ignored (LIKE on SQLite, ILIKE elsewhere), or None
+        when some text cannot be matched that way (the caller then reads everything and checks itself):
+        JSON escapes quotes, backslashes and control characters, and SQLite folds only ASCII letters."""
+        texts = list(texts)
+        if not texts:
+            return false()
+        sqlite = self.engine.dialect.name == "sqlite"
+        conditions = []
+        for text in texts:
+            if not text or any(c in text for c in '"\\') or any(ord(c) < 32 or (sqlite and ord(c) > 126) for c in text):
+                return None
+            pattern = "%" + text.replace("%", "\\%").replace("_", "\\_") + "%"
+            conditions.append(column.like(pattern, escape="\\") if sqlite else column.ilike(pattern, escape="\\"))
+        return or_(*conditions)
 
     def fact_versions(self, tenant_id: str, kind: str, key: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -135,14 +191,20 @@ class HistoryStore:
                     fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind,
                     fact_table.c.key == key).order_by(fact_table.c.valid_from))]
 
-    def fact_history(self, tenant_id: str, kind: str, upto_seq: int) -> list[dict[str, Any]]:
-        """Every version of one kind of fact that began by snapshot `upto_seq`, oldest first."""
-        with self.engine.connect() as conn:
-            return [{"valid_from": r.valid_from, "valid_to": r.valid_to, "data": json.loads(r.data)}
-                    for r in conn.execute(select(fact_table.c.valid_from, fact_table.c.valid_to, fact_table.c.data)
-                                          .where(fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind,
-                                                 fact_table.c.valid_from <= upto_seq)
-                                          .order_by(fact_table.c.valid_from, fact_table.c.id))]
+    def fact_history(self, tenant_id: str, kind: str, upto_seq: int, principal_ids: Iterable[str] | None = None,
+                     contains: Iterable[str] | None = None, after_seq: int | None = None) -> list[dict[str, Any]]:
+        """Every version of one kind of fact that began by snapshot `upto_seq`, oldest first. `after_seq`:
+        only versions still valid after that snapshot; `principal_ids`, `contains`: as for `facts`."""
+        query = select(fact_table.c.id, fact_table.c.valid_from, fact_table.c.valid_to, fact_table.c.data).where(
+            fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind, fact_table.c.valid_from <= upto_seq)
+        if after_seq is not None:
+            query = query.where(or_(fact_table.c.valid_to.is_(None), fact_table.c.valid_to > after_seq))
+        if principal_ids is None and contains is None:
+            with self.engine.connect() as conn:
+                rows = list(conn.execute(query.order_by(fact_table.c.valid_from, fact_table.c.id)))
+        else:
+            rows = sorted(self._filtered(query, principal_ids, contains), key=lambda r: (r.valid_from, r.id))
+        return [{"valid_from": r.valid_from, "valid_to": r.valid_to, "data": json.loads(r.data)} for r in rows]
 
     def holders_on(self, tenant_id: str, when: datetime, role_id: str | None = None) -> list[dict[str, Any]]:
         """Who held which role (active or eligible) on `when`, per the newest snapshot taken by
@@ -160,17 +222,99 @@ class HistoryStore:
         return sorted(rows, key=lambda r: (r.get("role_name") or "", r.get("principal_name") or "",
                                            r.get("state") or ""))
 
-    def events(self, tenant_id: str, kind: str, start: datetime | None = None,
-               end: datetime | None = None) -> list[dict[str, Any]]:
-        query = select(event_table.c.source_id, event_table.c.occurred_at, event_table.c.data).where(
-            event_table.c.tenant_id == tenant_id, event_table.c.kind == kind)
+    def events(self, tenant_id: str, kind: str, start: datetime | None = None, end: datetime | None = None,
+               contains: Iterable[str] | None = None, principal_ids: Iterable[str] | None = None
+               ) -> list[dict[str, Any]]:
+        """The events of one kind in [start, end), by time then source id. `contains`: only events whose
+        stored JSON holds one of these texts, letter case ignored (a filter in SQL that may let more through:
+        the caller checks the field it means); `principal_ids`: only events whose principal (the target) is
+        one of these."""
+        query = self._event_query(tenant_id, kind, start, end, event_table.c.source_id, event_table.c.occurred_at,
+                                  event_table.c.data)
+        if principal_ids is None and contains is None:
+            with self.engine.connect() as conn:
+                rows = list(conn.execute(query.order_by(event_table.c.occurred_at,
+                                                        self._order(event_table.c.source_id))))
+        else:
+            rows = sorted(self._filtered(query, principal_ids, contains, event_table.c.principal_id,
+                                         event_table.c.data), key=lambda r: (r.occurred_at, r.source_id))
+        return [dict(json.loads(r.data), _source_id=r.source_id) for r in rows]
+
+    def iter_events(self, tenant_id: str, kind: str, start: datetime | None = None, end: datetime | None = None,
+                    contains: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
+        """`events`, streamed: one decoded event at a time, in the same order, for readers that keep only
+        part of each (a quarter of a large tenant's audit log is 180,000 events)."""
+        query = self._event_query(tenant_id, kind, start, end, event_table.c.source_id, event_table.c.data)
+        condition = None if contains is None else self._contains(event_table.c.data, contains)
+        if condition is not None:
+            query = query.where(condition)
+        with self.engine.connect() as conn:
+            for source_id, data in conn.execution_options(yield_per=2000).execute(
+                    query.order_by(event_table.c.occurred_at, self._order(event_table.c.source_id))):
+                event = json.loads(data)
+                event["_source_id"] = source_id
+                yield event
+
+    @staticmethod
+    def _event_query(tenant_id: str, kind: str, start: datetime | None, end: datetime | None, *columns):
+        query = select(*columns).where(event_table.c.tenant_id == tenant_id, event_table.c.kind == kind)
         if start is not None:
             query = query.where(event_table.c.occurred_at >= start)
         if end is not None:
             query = query.where(event_table.c.occurred_at < end)
+        return query
+
+    def audit_activities(self, tenant_id: str, start: datetime | None = None, end: datetime | None = None,
+                         contains: str = "(PIM activation)", data_when: str = "completed"
+                         ) -> Iterator[tuple[str, str, str, str, str | None]]:
+        """(correlation id, source id, time, activity, stored JSON or None) of each audit event in [start, end)
+        with a correlation id whose activity holds `contains` (letter case ignored), streamed in no
+        particular order; the stored JSON comes only with activities holding `data_when`.
+
+        Made for reading a year of audit events for their activations: on SQLite the activity is cut from
+        the stored text in SQL (the store writes canonical JSON, `{"activity":"...","category":...`) and
+        nothing else is decoded; an event not in that form, and every event on other databases, is decoded
+        whole. `time` is the event's time as stored (`YYYY-MM-DDTHH:MM:SSZ`: the audit normaliser writes it
+        so, and `occurred_at` holds the same moment). `contains` and `data_when` are plain ASCII words."""
+        wanted, with_data = contains.lower(), data_when.lower()
+        plain = all(c.isascii() and (c.isalnum() or c in " ()-") for c in contains + data_when)
+        if self.engine.dialect.name != "sqlite" or not plain:  # SQLite's LIKE folds ASCII letters only
+            query = self._event_query(tenant_id, "audit", start, end, event_table.c.correlation_id,
+                                      event_table.c.source_id, event_table.c.data).where(
+                event_table.c.correlation_id.is_not(None))
+            condition = self._contains(event_table.c.data, [contains])
+            with self.engine.connect() as conn:
+                for correlation, source, data in conn.execution_options(yield_per=2000).execute(
+                        query if condition is None else query.where(condition)):
+                    decoded = json.loads(data)
+                    act = decoded.get("activity") or ""
+                    if wanted in act.lower():
+                        yield correlation, source, decoded["time"], act, data if with_data in act.lower() else None
+            return
+        from sqlalchemy import func
+
+        data = event_table.c.data
+        query = self._event_query(tenant_id, "audit", start, end, event_table.c.correlation_id,
+                                  event_table.c.source_id, func.substr(event_table.c.occurred_at, 1, 19),
+                                  func.substr(data, 1, 160), case((data.like(f"%{data_when}%"), data), else_=None)
+                                  ).where(event_table.c.correlation_id.is_not(None), data.like(f"%{contains}%"))
         with self.engine.connect() as conn:
-            return [dict(json.loads(r.data), _source_id=r.source_id) for r in
-                    conn.execute(query.order_by(event_table.c.occurred_at, self._order(event_table.c.source_id)))]
+            for correlation, source, ts, head, data in conn.execution_options(yield_per=5000).execute(query):
+                # canonical JSON begins `{"activity":"...","category":` (no raw quote inside a string)
+                cut = head.find('","category":', 13) if head.startswith('{"activity":"') else -1
+                act = head[13:cut] if cut > 0 else None
+                if act is None or "\\" in act:  # not cut cleanly from the text: decode the event
+                    if data is None:
+                        data = conn.execute(select(event_table.c.data).where(
+                            event_table.c.tenant_id == tenant_id, event_table.c.kind == "audit",
+                            event_table.c.source_id == source)).scalar_one()
+                    decoded = json.loads(data)
+                    act, time = decoded.get("activity") or "", decoded.get("time")
+                else:  # occurred_at as stored: `2026-07-01 05:58:00.000000`
+                    time = f"{ts[:10]}T{ts[11:]}Z"
+                low = act.lower()
+                if wanted in low:
+                    yield correlation, source, time, act, data if with_data in low else None
 
     def receipt(self, tenant_id: str, sha256: str, snapshot_id: int | None = None) -> bytes:
         """A raw page's exact bytes by its sha256 (searching the given snapshot, else the newest
