@@ -10,8 +10,11 @@ the same v1.0 adapter as absolute URLs (no 600 MB beta SDK). msgraph is imported
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, AsyncIterator, Callable
 from urllib.parse import urlsplit
 
 from .errors import GraphError, GraphRunError
@@ -42,6 +45,139 @@ class HttpSettings:
     retries: list[RetryRecord] = field(default_factory=list)
 
 
+def _no_failed_import_per_request() -> None:
+    """httpcore (1.0.x) imports the optional `sniffio` inside every lock, semaphore and event it
+    sets up, and anyio >= 4.11 no longer installs it: each failed import searches sys.path again
+    (encode/httpcore#1103), ~0.3 ms, several times per request. When sniffio is absent, record it
+    as absent in sys.modules (the import system's own "not importable" marker), so that the
+    import fails at once; httpcore then assumes asyncio, as it does now."""
+    import importlib.util
+    import sys
+
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
+READ_SIZE = 1 << 20  # bytes asked of the socket per read (httpcore's default: 64 KiB)
+
+
+def _larger_reads() -> None:
+    """httpcore reads a response 64 KiB at a time, each read a turn of the event loop and of
+    h11's parser: 21 turns for one 1.3 MB audit page, while every other answer waits its turn.
+    Reading up to 1 MiB at a time takes what the socket holds (up to 256 KiB per asyncio read)
+    in one turn. (`READ_NUM_BYTES` is a class constant of httpcore's HTTP/1.1 connection; it is
+    raised only from its default, for the whole process: nothing else here uses httpcore.)"""
+    from httpcore._async.http11 import AsyncHTTP11Connection
+
+    if AsyncHTTP11Connection.READ_NUM_BYTES == 64 * 1024:
+        AsyncHTTP11Connection.READ_NUM_BYTES = READ_SIZE
+
+
+WIRE_OPTION = "pimtrail.on_the_wire"
+HEAD_LIMIT = 1 << 20  # bytes of an answer read ahead, at most, to find its nextLink
+
+
+def _on_the_wire(gate: "Gate") -> Any:
+    """Middleware, last before the network (after the SDK's retry, redirect and telemetry
+    handlers): each HTTP request takes a slot of `gate` just before it goes on the wire and
+    gives it back when its answer has been read (its stream closed), so the SDK's work before
+    and after - building the request, the token, the other handlers, a Retry-After wait - does
+    not hold one of the `concurrency` slots. And for a request that asks for it
+    (`on_next_link`), the head of a 200 answer is read as soon as it arrives and, when its
+    nextLink comes before `value` (as Graph and the emulator write it), handed over at once, so
+    the chain's next request is on its way while this body is still arriving. The body is then
+    passed on whole, byte for byte, to the SDK, which reads it as before."""
+    import weakref
+
+    import httpx
+    from kiota_http.middleware import BaseMiddleware
+    from kiota_http.middleware.middleware import REQUEST_OPTIONS_KEY
+
+    from .pagetext import Unclear, front
+
+    class Held(httpx.AsyncByteStream):
+        """The answer's stream: what was read ahead, then the rest; closing it frees the slot."""
+
+        def __init__(self, head: list[bytes], rest: Any, stream: Any, release: Any):
+            self._head, self._rest, self._stream, self._release = head, rest, stream, release
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            for chunk in self._head:
+                yield chunk
+            self._head = []
+            async for chunk in self._rest:
+                yield chunk
+
+        async def aclose(self) -> None:
+            try:
+                await self._stream.aclose()
+            finally:
+                self._release()
+
+    class OnTheWire(BaseMiddleware):
+        async def send(self, request: Any, transport: Any) -> Any:
+            option = (request.extensions.get(REQUEST_OPTIONS_KEY) or {}).get(WIRE_OPTION)
+            priority = option.priority if option is not None else 0
+            await gate.acquire(priority)
+            released = False
+
+            def release() -> None:
+                nonlocal released
+                if not released:
+                    released = True
+                    gate.release()
+
+            try:
+                response = await super().send(request, transport)
+                stream, head = response.stream, []
+                rest = stream.__aiter__()
+                if option is not None and option.on_next_link is not None and response.status_code == 200:
+                    size = 0
+                    while size < HEAD_LIMIT:
+                        try:
+                            chunk = await rest.__anext__()
+                        except StopAsyncIteration:
+                            break
+                        head.append(chunk)
+                        size += len(chunk)
+                        try:
+                            link, _ = front(b"".join(head))
+                        except Unclear:
+                            continue  # the members before `value` have not all arrived (or are unusual)
+                        if link:
+                            option.on_next_link(link)
+                        break
+            except BaseException:
+                release()
+                raise
+            response.stream = held = Held(head, rest, stream, release)
+            weakref.finalize(held, release)  # an answer dropped unread still frees its slot
+            return response
+
+    return OnTheWire()
+
+
+_OPTION: Any = None
+
+
+def _wire_option(priority: int, on_next_link: Callable[[str], None] | None) -> Any:
+    """The request option `OnTheWire` reads (a kiota RequestOption)."""
+    global _OPTION
+    if _OPTION is None:
+        from kiota_abstractions.request_option import RequestOption
+
+        class OnTheWireOption(RequestOption):
+            def __init__(self, priority: int, on_next_link: Callable[[str], None] | None):
+                self.priority, self.on_next_link = priority, on_next_link
+
+            @staticmethod
+            def get_key() -> str:
+                return WIRE_OPTION
+
+        _OPTION = OnTheWireOption
+    return _OPTION(priority, on_next_link)
+
+
 def _retry_handler(settings: HttpSettings) -> Any:
     from kiota_http.middleware import RetryHandler
     from kiota_http.middleware.options import RetryHandlerOption
@@ -62,6 +198,51 @@ def _retry_handler(settings: HttpSettings) -> Any:
     return RecordingRetryHandler(RetryHandlerOption(max_retries=settings.max_retries))
 
 
+class Gate:
+    """At most `size` requests in flight. Waiting requests get a free slot by priority (lower
+    first), then in arrival order. The collector gives a request chain's next page the priority
+    `-pages read so far`: the deepest chain - the audit log's 181 pages on a large tenant, the
+    run's critical path - never waits behind hundreds of queued `$batch` requests, which fill the
+    other slots."""
+
+    def __init__(self, size: int):
+        self._free = size
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []  # a heap
+        self._arrival = itertools.count()
+
+    @asynccontextmanager
+    async def slot(self, priority: int = 0) -> AsyncIterator[None]:
+        await self.acquire(priority)
+        try:
+            yield
+        finally:
+            self.release()
+
+    async def acquire(self, priority: int = 0) -> None:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, next(self._arrival), turn))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # handed a slot, then cancelled: pass it on
+                self.release()
+            else:  # still waiting: leave the queue (a waiter exists only while no slot is free)
+                self._waiting = [w for w in self._waiting if w[2] is not turn]
+                heapq.heapify(self._waiting)
+            raise
+
+    def release(self) -> None:
+        while self._waiting:
+            _, _, turn = heapq.heappop(self._waiting)
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._free += 1
+
+
 class GraphHttp:
     """GET a URL (or POST a $batch) and get the body's bytes; failures become `GraphError`."""
 
@@ -77,6 +258,8 @@ class GraphHttp:
         from msgraph_core import GraphClientFactory
         from msgraph_core.middleware import GraphTelemetryHandler
 
+        _no_failed_import_per_request()
+        _larger_reads()
         self.settings = settings
         base = settings.base_url.rstrip("/")
         parts = urlsplit(base)
@@ -85,6 +268,8 @@ class GraphHttp:
         middleware = [_retry_handler(settings) if isinstance(m, RetryHandler) else m
                       for m in KiotaClientFactory.get_default_middleware(None)]
         middleware.append(GraphTelemetryHandler())
+        self._gate = Gate(max(1, settings.concurrency))
+        middleware.append(_on_the_wire(self._gate))
         timeout = httpx.Timeout(settings.timeout, connect=min(settings.timeout, 30.0))
         self._client = GraphClientFactory.create_with_custom_middleware(
             middleware, client=httpx.AsyncClient(timeout=timeout, http2=parts.scheme == "https"))
@@ -97,7 +282,6 @@ class GraphHttp:
         self.graph = GraphServiceClient(request_adapter=adapter)
         self.adapter = self.graph.request_adapter
         self._errors = {"XXX": ODataError}
-        self._gate = asyncio.Semaphore(max(1, settings.concurrency))
 
     def url(self, request: str) -> str:
         """An absolute URL for a request written relative to the host ("/v1.0/..", "/beta/..")."""
@@ -105,13 +289,17 @@ class GraphHttp:
 
         return self.root + quote(request, safe="/?&=$,()'@:*-._~!")
 
-    async def get(self, url: str) -> bytes:
-        return await self._send("GET", url, None)
+    async def get(self, url: str, priority: int = 0, on_next_link: Callable[[str], None] | None = None) -> bytes:
+        """`priority`: lower goes first when requests wait for a free slot (see `Gate`).
+        `on_next_link`: called with the answer's nextLink as soon as its head shows one (before
+        `value`), while the body is still being read; not called otherwise."""
+        return await self._send("GET", url, None, priority, on_next_link)
 
-    async def post_json(self, url: str, payload: bytes) -> bytes:
-        return await self._send("POST", url, payload)
+    async def post_json(self, url: str, payload: bytes, priority: int = 0) -> bytes:
+        return await self._send("POST", url, payload, priority)
 
-    async def _send(self, method: str, url: str, payload: bytes | None) -> bytes:
+    async def _send(self, method: str, url: str, payload: bytes | None, priority: int = 0,
+                    on_next_link: Callable[[str], None] | None = None) -> bytes:
         import httpx
         from azure.core.exceptions import ClientAuthenticationError
         from kiota_abstractions.api_error import APIError
@@ -121,21 +309,21 @@ class GraphHttp:
         info = RequestInformation(Method.GET if method == "GET" else Method.POST)
         info.url = url
         info.headers.try_add("Accept", "application/json")
+        info.add_request_options([_wire_option(priority, on_next_link)])
         if payload is not None:
             info.headers.try_add("Content-Type", "application/json")
             info.content = payload
-        async with self._gate:
-            try:
-                body = await self.adapter.send_primitive_async(info, "bytes", self._errors)
-            except ClientAuthenticationError as exc:
-                raise GraphRunError(f"sign-in failed: {_first_line(exc.message)} "
-                                    "(see docs/setup.md, 'Sign-in methods')") from None
-            except APIError as exc:
-                raise _graph_error(exc) from None
-            except httpx.TimeoutException:
-                raise GraphError(None, "Timeout", f"no answer within {self.settings.timeout:g} s") from None
-            except httpx.TransportError as exc:
-                raise GraphError(None, "NetworkError", _first_line(str(exc)) or type(exc).__name__) from None
+        try:  # the slot (`Gate`) is taken by `OnTheWire`, just before the request is sent
+            body = await self.adapter.send_primitive_async(info, "bytes", self._errors)
+        except ClientAuthenticationError as exc:
+            raise GraphRunError(f"sign-in failed: {_first_line(exc.message)} "
+                                "(see docs/setup.md, 'Sign-in methods')") from None
+        except APIError as exc:
+            raise _graph_error(exc) from None
+        except httpx.TimeoutException:
+            raise GraphError(None, "Timeout", f"no answer within {self.settings.timeout:g} s") from None
+        except httpx.TransportError as exc:
+            raise GraphError(None, "NetworkError", _first_line(str(exc)) or type(exc).__name__) from None
         return body or b""
 
     async def close(self) -> None:

@@ -1,7 +1,9 @@
 """Which requests a collection makes, in what order: every dataset of collectors/datasets.py.
 
-Each dataset is a task; all start at once and the shared semaphore in `GraphHttp` bounds the
-requests in flight. Per-parent datasets wait for the datasets that name their parents:
+Each dataset is a task; all start at once and the shared gate in `GraphHttp` (client.Gate)
+bounds the requests in flight, a chain's later pages first. Each page goes to the export
+(`Sink`) as soon as its place in its dataset is known, and only what other datasets read is
+kept of it (`digest`). Per-parent datasets wait for the datasets that name their parents:
 groups (role-assignable groups and PIM for Groups resources) -> members, group PIM instances and
 policies; review definitions -> instances -> decisions; and FIDO2 keys only for users who hold
 or are eligible for a role, directly or through a group (one request per user otherwise grows
@@ -18,55 +20,95 @@ from pimtrail.collectors.datasets import DATASETS, Dataset, Parent
 
 from .client import GraphHttp
 from .errors import GraphError, GraphRunError, explain
-from .fetch import BATCH_LIMIT, FetchedPage, batched_firsts, chain, follow
+from .fetch import BATCH_LIMIT, IDS, PARSE, TEXT, FetchedPage, batched_firsts, chain, follow
 
 USER_TYPE, GROUP_TYPE = "#microsoft.graph.user", "#microsoft.graph.group"
 GROUP_SOURCES = ("role_assignable_groups", "pim_groups")
 ROLE_SOURCES = ("role_assignment_instances", "role_eligibility_instances", "role_assignments")
 GROUP_PRINCIPAL_SOURCES = ("group_members", "group_assignment_instances", "group_eligibility_instances")
-# Datasets whose objects other datasets read (parents, tenant id); the parsed bodies of the rest
-# are dropped as soon as they are complete — 180,000 audit events are ~1 GB as Python objects,
-# and the export is parsed again when read back anyway.
+# Datasets whose objects other datasets read (parents, tenant id): only their pages are parsed,
+# and of each object only what is read here is kept (`_slim`). The other pages are never parsed
+# (their nextLink is read from the text): 180,000 audit events are ~1 GB as Python objects and
+# ~4 s of parsing, and the export is parsed when it is read back anyway.
 NEEDED = {"organization", "users", "access_review_definitions", "access_review_instances",
           *GROUP_SOURCES, *ROLE_SOURCES, *GROUP_PRINCIPAL_SOURCES}
+IDS_ONLY = {"users"}  # NEEDED for their ids alone: taken from the text, not parsed (61 MB of users)
+_KEPT = ("id", "principalId", "@odata.type")  # of each object of a NEEDED dataset (and principal's type)
 FIRST = "organization"  # read alone first: one sign-in, and a refused token stops the run early
 
 
 class Reporter(Protocol):
     def started(self, dataset: str) -> None: ...
-    def page(self, dataset: str, rows: int) -> None: ...
+    def page(self, dataset: str, rows: int | None) -> None: ...  # None: counted when read back
     def finished(self, outcome: "Outcome") -> None: ...
 
 
 class _Silent:
     def started(self, dataset: str) -> None: ...
-    def page(self, dataset: str, rows: int) -> None: ...
+    def page(self, dataset: str, rows: int | None) -> None: ...
     def finished(self, outcome: "Outcome") -> None: ...
+
+
+class Sink(Protocol):
+    """Where each page's bytes go as soon as its place in the dataset is known (writer.ExportWriter)."""
+
+    def page(self, dataset: Dataset, page: FetchedPage) -> None: ...  # appends it, empties page.raw
+    def close(self, dataset: Dataset) -> None: ...  # the dataset is complete
+    def discard(self, dataset: Dataset) -> None: ...  # the dataset failed: forget its pages
 
 
 @dataclass
 class Outcome:
-    """What one dataset gave: its pages, or the error that stopped it."""
+    """What one dataset gave: its pages (their bytes are in the export), or the error that stopped it."""
 
     dataset: Dataset
     pages: list[FetchedPage] = field(default_factory=list)
     error: GraphError | None = None
     explanation: str = ""
     skipped_parents: list[str] = field(default_factory=list)  # vanished between two reads (404)
+    counted: int | None = None  # the rows the export's read-back found (run.collect_graph)
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
     @property
-    def rows(self) -> int:
-        return sum(p.rows for p in self.pages)
+    def rows(self) -> int | None:
+        """The dataset's rows; None while some pages are not counted (pages that were not
+        parsed are counted when the export is read back)."""
+        if self.counted is not None:
+            return self.counted
+        counts = [p.rows for p in self.pages]
+        return None if None in counts else sum(counts)  # type: ignore[arg-type]
 
     def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The objects of a NEEDED dataset, as `_slim` kept them (of IDS_ONLY ones: their ids)."""
         for page in self.pages:
-            for item in page.body.get("value", []):
+            if page.body is None and page.ids is not None:
+                for found in page.ids:
+                    yield page.parent, {"id": found}
+                continue
+            for item in (page.body or {}).get("value", []):
                 if isinstance(item, dict):
                     yield page.parent, item
+
+
+def _slim(item: Any) -> Any:
+    if not isinstance(item, dict):
+        return item
+    kept = {key: item[key] for key in _KEPT if key in item}
+    principal = item.get("principal")
+    if isinstance(principal, dict) and "@odata.type" in principal:
+        kept["principal"] = {"@odata.type": principal["@odata.type"]}
+    return kept
+
+
+def digest(page: FetchedPage, needed: bool) -> None:
+    """Keep of a parsed page only what the collection reads: for a NEEDED dataset its objects'
+    ids, principals and types; for the others nothing (its rows are counted already)."""
+    if page.body is None:
+        return
+    page.body = {"value": [_slim(item) for item in page.body.get("value", [])]} if needed else None
 
 
 def default_datasets(also: tuple[str, ...] = ()) -> list[Dataset]:
@@ -77,10 +119,11 @@ def default_datasets(also: tuple[str, ...] = ()) -> list[Dataset]:
 
 class Collection:
     def __init__(self, http: GraphHttp, datasets: list[Dataset], batch_size: int = BATCH_LIMIT,
-                 reporter: Reporter | None = None):
+                 reporter: Reporter | None = None, sink: Sink | None = None):
         self.http, self.datasets = http, datasets
         self.batch_size = min(batch_size, BATCH_LIMIT)
         self.reporter = reporter or _Silent()
+        self.sink = sink
         self._tasks: dict[str, asyncio.Task[Outcome]] = {}
 
     async def run(self) -> dict[str, Outcome]:
@@ -108,35 +151,52 @@ class Collection:
     async def _dataset(self, dataset: Dataset) -> Outcome:
         self.reporter.started(dataset.name)
         outcome = Outcome(dataset)
+        needed = dataset.name in NEEDED
+        how = IDS if dataset.name in IDS_ONLY else PARSE if needed else TEXT
 
-        def on_page(rows: int) -> None:
-            self.reporter.page(dataset.name, rows)
+        def arrived(page: FetchedPage) -> None:  # a chain's pages, in order, as they arrive
+            digest(page, needed)
+            self.reporter.page(dataset.name, page.rows)
+            outcome.pages.append(page)
+            if self.sink is not None:
+                self.sink.page(dataset, page)
 
         try:
             if dataset.parent is Parent.NONE:
-                outcome.pages = await chain(self.http, dataset.request(), "", on_page)
+                await chain(self.http, dataset.request(), "", arrived, how)
             else:
-                await self._per_parent(outcome, await self._parents(dataset), on_page)
+                await self._per_parent(outcome, await self._parents(dataset), needed, how)
+            if self.sink is not None:
+                self.sink.close(dataset)
         except GraphError as exc:
             if exc.fatal:
                 raise GraphRunError(f"Graph refused the token ({exc}); check the sign-in") from None
             outcome.pages, outcome.error, outcome.explanation = [], exc, explain(dataset, exc)
-        if dataset.name not in NEEDED:
-            for page in outcome.pages:
-                page.body = {}
+            if self.sink is not None:
+                self.sink.discard(dataset)
         self.reporter.finished(outcome)
         return outcome
 
-    async def _per_parent(self, outcome: Outcome, parents: list[str], on_page: Any) -> None:
+    async def _per_parent(self, outcome: Outcome, parents: list[str], needed: bool, how: str) -> None:
+        """Every parent's chain; the pages go to the sink in parent order once all are read
+        (per-parent datasets are small: their bytes wait in memory, their parsed bodies do not)."""
         dataset = outcome.dataset
         requests = [(parent, dataset.request(parent)) for parent in parents]
+        received: dict[str, list[FetchedPage]] = {parent: [] for parent in parents}
+
+        def arrived(page: FetchedPage) -> None:
+            digest(page, needed)
+            self.reporter.page(dataset.name, page.rows)
+            received[page.parent].append(page)
+
         batchable = self.batch_size > 1 and len(requests) > 1 and \
             requests[0][1].startswith(self.http.version_prefix + "/")
         if batchable:
-            firsts = await batched_firsts(self.http, requests, self.batch_size)
-            jobs = [self._continue(firsts[parent], on_page) for parent, _ in requests]
+            firsts = await batched_firsts(self.http, requests, self.batch_size,
+                                          digest=lambda page: digest(page, needed))
+            jobs = [self._continue(firsts[parent], arrived, how) for parent, _ in requests]
         else:
-            jobs = [chain(self.http, request, parent, on_page) for parent, request in requests]
+            jobs = [chain(self.http, request, parent, arrived, how) for parent, request in requests]
         results = await asyncio.gather(*jobs, return_exceptions=True)
         for (parent, _), result in zip(requests, results):
             if isinstance(result, GraphError) and result.vanished:
@@ -144,12 +204,15 @@ class Collection:
             elif isinstance(result, BaseException):
                 raise result
             else:
-                outcome.pages.extend(result)
+                for page in received.pop(parent):
+                    outcome.pages.append(page)
+                    if self.sink is not None:
+                        self.sink.page(dataset, page)
 
-    async def _continue(self, first: FetchedPage | GraphError, on_page: Any) -> list[FetchedPage]:
+    async def _continue(self, first: FetchedPage | GraphError, arrived: Any, how: str) -> int:
         if isinstance(first, GraphError):
             raise first
-        return await follow(self.http, first, on_page)
+        return await follow(self.http, first, arrived, how)
 
     # -- parents ------------------------------------------------------------------------------
     async def _parents(self, dataset: Dataset) -> list[str]:

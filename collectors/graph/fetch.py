@@ -5,6 +5,14 @@ pages that still carry a nextLink; the SDK's PageIterator would stop there). Per
 (one per group, user, review) can be grouped twenty at a time into JSON `$batch` requests; a
 sub-response carries its own status, and the throttled ones are sent again after their
 Retry-After, because the SDK's retry middleware only sees the batch's own 200.
+
+Only the pages whose objects the collection itself reads (parents, tenant id) are parsed. The
+others are kept as the bytes Graph sent: their nextLink is read from the page's text
+(pagetext.next_link: Graph writes it before or after `value`), and their rows are counted when
+the export is read back. A 1.3 MB audit page takes ~15 ms to parse and ~0.1 ms to scan, and
+while a page is parsed no other answer is read. A chain's next request leaves as soon as the
+head of the current answer names it (`_Chain`), and a chain's later pages wait for a free
+request slot ahead of first requests (client.Gate): the longest chain is the run's critical path.
 """
 
 from __future__ import annotations
@@ -15,29 +23,48 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from pimtrail.collectors.exportdir import BODY_SPEC, load_with_raw
+from pimtrail.collectors.exportdir import load_with_raw
 
 from .client import GraphHttp, RetryRecord
 from .errors import GraphError
+from .pagetext import NEXT_LINK, Unclear, ids, next_link
 
 BATCH_LIMIT = 20  # Graph's maximum requests per $batch
 RETRY_STATUSES = {429, 503, 504}
-_BATCH_SPEC = {"object": {"responses": {"array": {"object": {"body": BODY_SPEC}}}}}
+# each sub-response's body: parsed whole by the C scanner, its exact text kept as the receipt
+_BATCH_SPEC = {"object": {"responses": {"array": {"object": {"body": {"raw": True}}}}}}
 
-OnPage = Callable[[int], None]  # called with the page's row count as each page arrives
+
+# How a page is read (see `read_page`).
+PARSE = "parse"  # parsed: the collection reads its objects
+IDS = "ids"  # only the ids it holds are taken from its text (the users list: 100,000 users)
+TEXT = "text"  # only its nextLink is taken from its text
 
 
-@dataclass
+@dataclass(eq=False)
 class FetchedPage:
     parent: str
     request: str  # as sent, relative to the host: "/v1.0/users?$select=..."
-    raw: bytes  # the body exactly as received
-    body: dict[str, Any]  # parsed; emptied once nothing needs it (the raw bytes stay)
-    rows: int = -1
+    raw: bytes  # the body exactly as received; emptied once it is in the export
+    body: dict[str, Any] | None = None  # parsed (PARSE, and every page of a $batch); else None
+    rows: int | None = None  # None: not counted here (the export's read-back counts them)
+    next_link: str | None = None
+    ids: list[str] | None = None  # IDS: every "id" member's value in the page
 
     def __post_init__(self) -> None:
-        if self.rows < 0:
-            self.rows = len(self.body.get("value", []))
+        if self.body is not None:
+            if self.rows is None:
+                self.rows = len(self.body.get("value", []))
+            if self.next_link is None:
+                self.next_link = _link_of(self.body)
+
+
+def _link_of(body: dict[str, Any]) -> str | None:
+    link = body.get(NEXT_LINK)
+    return link if isinstance(link, str) and link else None
+
+
+OnPage = Callable[[FetchedPage], None]  # called with each page as it arrives, in chain order
 
 
 def _relative(url: str) -> str:
@@ -55,36 +82,101 @@ def _parse(raw: bytes, request: str) -> dict[str, Any]:
     return body
 
 
-async def follow(http: GraphHttp, first: FetchedPage, on_page: OnPage,
-                 max_pages: int = 100_000) -> list[FetchedPage]:
-    """`first` and the pages its nextLinks lead to, in order."""
-    pages, seen = [first], set()
-    on_page(first.rows)
-    link = first.body.get("@odata.nextLink")
-    while link:
-        if link in seen or len(pages) >= max_pages:
-            raise GraphError(200, "NextLinkLoop", f"nextLink does not advance: {link[:200]}")
-        seen.add(link)
-        raw = await http.get(link)
-        page = FetchedPage(first.parent, _relative(link), raw, _parse(raw, link))
-        pages.append(page)
-        on_page(page.rows)
-        link = page.body.get("@odata.nextLink")
-    return pages
+def read_page(raw: bytes, request: str, parent: str, how: str = PARSE) -> FetchedPage:
+    """One page as received, read `how` (PARSE, IDS or TEXT). A page read as text whose text
+    is not laid out as Graph lays it out is parsed after all (and then only counted)."""
+    if how != PARSE:
+        try:
+            link = next_link(raw)
+        except (Unclear, ValueError):
+            body = _parse(raw, request)
+            return FetchedPage(parent, request, raw, rows=len(body["value"]), next_link=_link_of(body),
+                               ids=[str(item["id"]) for item in body["value"] if isinstance(item, dict)
+                                    and item.get("id")] if how == IDS else None)
+        # IDS: a superset of the objects' ids (a nested object's "id" too): the users list only
+        # filters which principals' FIDO2 keys are read, and a user's members hold no other id.
+        return FetchedPage(parent, request, raw, next_link=link, ids=ids(raw) if how == IDS else None)
+    return FetchedPage(parent, request, raw, _parse(raw, request))
 
 
-async def chain(http: GraphHttp, request: str, parent: str, on_page: OnPage) -> list[FetchedPage]:
+class _Chain:
+    """One request chain, read with its next request on the way as soon as it is known: the
+    head of the answer being read names the next page (`GraphHttp.get(on_next_link=...)`),
+    which is then asked for while this body is still arriving and being handed on. At most one
+    request runs ahead of the one being read; a nextLink only known from the end of a body is
+    asked for when the body is complete."""
+
+    def __init__(self, http: GraphHttp, parent: str, on_page: OnPage, how: str, max_pages: int):
+        self.http, self.parent, self.on_page, self.how, self.max_pages = http, parent, on_page, how, max_pages
+        self.count = 0  # pages handed on
+        self.seen: set[str] = set()
+        self.reading = ""  # the URL whose answer is awaited
+        self.heads: dict[str, str] = {}  # URL -> the nextLink its answer's head named
+        self.ahead: dict[str, asyncio.Task[bytes]] = {}
+
+    def _request(self, url: str, depth: int) -> asyncio.Task[bytes]:
+        def early(link: str) -> None:
+            self.heads[url] = link
+            self._ahead()
+
+        return asyncio.ensure_future(self.http.get(url, priority=-depth, on_next_link=early))
+
+    def _ahead(self) -> None:
+        link = self.heads.get(self.reading)
+        if link and not self.ahead and link not in self.seen and link != self.reading \
+                and self.count + 1 < self.max_pages:
+            self.ahead[link] = self._request(link, self.count + 1)
+
+    def _hand_on(self, page: FetchedPage) -> None:
+        self.count += 1
+        self.on_page(page)
+
+    async def run(self, first: FetchedPage | None, request: str = "") -> int:
+        try:
+            if first is None:  # the chain's first request: `request` ("/v1.0/...", "/beta/...")
+                self.reading = url = self.http.url(request)
+                first = read_page(await self._request(url, 0), request, self.parent, self.how)
+                self.heads.pop(url, None)
+            link = first.next_link
+            self._hand_on(first)
+            while link:
+                if link in self.seen or self.count >= self.max_pages:
+                    raise GraphError(200, "NextLinkLoop", f"nextLink does not advance: {link[:200]}")
+                self.seen.add(link)
+                self.reading = link
+                task = self.ahead.pop(link, None) or self._request(link, self.count)
+                self._ahead()  # its head may have named the next page already
+                page = read_page(await task, _relative(link), self.parent, self.how)
+                self.heads.pop(link, None)
+                link = page.next_link
+                self._hand_on(page)
+        finally:
+            for task in self.ahead.values():  # a chain that failed, or a head that misled
+                task.cancel()
+            await asyncio.gather(*self.ahead.values(), return_exceptions=True)
+        return self.count
+
+
+async def follow(http: GraphHttp, first: FetchedPage, on_page: OnPage, how: str = PARSE,
+                 max_pages: int = 100_000) -> int:
+    """Hand `first` and the pages its nextLinks lead to to `on_page`, in order. Returns the
+    number of pages."""
+    return await _Chain(http, first.parent, on_page, how, max_pages).run(first)
+
+
+async def chain(http: GraphHttp, request: str, parent: str, on_page: OnPage, how: str = PARSE) -> int:
     """GET `request` ("/v1.0/...", "/beta/...") and follow it to its last page."""
-    raw = await http.get(http.url(request))
-    return await follow(http, FetchedPage(parent, request, raw, _parse(raw, request)), on_page)
+    return await _Chain(http, parent, on_page, how, 100_000).run(None, request)
 
 
-async def batched_firsts(http: GraphHttp, requests: list[tuple[str, str]], size: int = BATCH_LIMIT
+async def batched_firsts(http: GraphHttp, requests: list[tuple[str, str]], size: int = BATCH_LIMIT,
+                         digest: Callable[[FetchedPage], None] | None = None
                          ) -> dict[str, FetchedPage | GraphError]:
     """The first page of each (parent, request), `size` per $batch (v1.0 requests only).
-    Returns per parent either its page or the error Graph gave for it. Throttled
-    sub-requests are sent again, as the SDK would: after the longest Retry-After (or a
-    back-off), at most `max_retries` times."""
+    Returns per parent either its page (parsed: the batch answer is; `digest` is given each
+    page as soon as its batch is read, to drop what is not needed) or the error Graph gave
+    for it. Throttled sub-requests are sent again, as the SDK would: after the longest
+    Retry-After (or a back-off), at most `max_retries` times."""
     settings = http.settings
     out: dict[str, FetchedPage | GraphError] = {}
     pending = list(requests)
@@ -92,7 +184,7 @@ async def batched_firsts(http: GraphHttp, requests: list[tuple[str, str]], size:
         retry: list[tuple[str, str]] = []
         waits: list[tuple[str, int, float | None]] = []
         batches = [pending[i:i + size] for i in range(0, len(pending), size)]
-        for part, results in zip(batches, await asyncio.gather(*(_one_batch(http, b) for b in batches))):
+        for part, results in zip(batches, await asyncio.gather(*(_one_batch(http, b, digest) for b in batches))):
             requested = dict(part)
             for parent, outcome, retry_after in results:
                 if isinstance(outcome, GraphError) and outcome.status in RETRY_STATUSES \
@@ -112,7 +204,8 @@ async def batched_firsts(http: GraphHttp, requests: list[tuple[str, str]], size:
     return out
 
 
-async def _one_batch(http: GraphHttp, part: list[tuple[str, str]]
+async def _one_batch(http: GraphHttp, part: list[tuple[str, str]],
+                     digest: Callable[[FetchedPage], None] | None = None
                      ) -> list[tuple[str, FetchedPage | GraphError, float | None]]:
     prefix = http.version_prefix
     payload = {"requests": [
@@ -132,9 +225,16 @@ async def _one_batch(http: GraphHttp, part: list[tuple[str, str]]
             continue
         status, body = int(sub.get("status", 0)), sub.get("body")
         if 200 <= status < 300 and isinstance(body, dict):
+            if not isinstance(body.get("value"), list):
+                results.append((parent, GraphError(200, "UnexpectedBody",
+                                                   f"no 'value' list in the answer to {request}"), None))
+                continue
             text = raws.get(id(body))
             page_raw = text.encode() if text is not None else json.dumps(body).encode()
-            results.append((parent, FetchedPage(parent, request, page_raw, _parse(page_raw, request)), None))
+            page = FetchedPage(parent, request, page_raw, body)
+            if digest is not None:
+                digest(page)
+            results.append((parent, page, None))
             continue
         error = (body or {}).get("error", {}) if isinstance(body, dict) else {}
         headers = {k.lower(): v for k, v in (sub.get("headers") or {}).items()}

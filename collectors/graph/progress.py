@@ -1,7 +1,8 @@
 """What a person watching `pimtrail collect --source graph` sees.
 
 On a terminal: one line per dataset, its pages and rows counting up as they arrive (rich's Live
-display, redrawn in place). Not on a terminal (cron, CI logs): nothing while it runs. Either
+display, redrawn in place; the rows of datasets whose pages are not parsed while collecting, such
+as the audit log, show as "-" until the export is read back). Not on a terminal (cron, CI logs): nothing while it runs. Either
 way, a summary table at the end — dataset, rows, pages, status — and one line per failed
 dataset saying what is missing.
 """
@@ -19,8 +20,12 @@ from .collector import Outcome
 @dataclass
 class _Line:
     pages: int = 0
-    rows: int = 0
+    rows: int | None = 0  # None: pages that are not parsed while collecting (counted when read back)
     status: str = "waiting"
+
+
+def _rows(count: int | None) -> str:
+    return "-" if count is None else str(count)
 
 
 def status_of(outcome: Outcome) -> str:
@@ -54,10 +59,10 @@ class Progress:
             self._display = Live(self, console=console, refresh_per_second=8, transient=False)
             self._display.start()
 
-    def page(self, dataset: str, rows: int) -> None:
+    def page(self, dataset: str, rows: int | None) -> None:
         line = self.lines.setdefault(dataset, _Line(status="reading"))
         line.pages += 1
-        line.rows += rows
+        line.rows = None if rows is None or line.rows is None else line.rows + rows
 
     def finished(self, outcome: Outcome) -> None:
         line = self.lines.setdefault(outcome.dataset.name, _Line())
@@ -69,7 +74,7 @@ class Progress:
         text = Text()
         for name, line in self.lines.items():
             style = "red" if line.status.startswith("error") else ("green" if line.status.startswith("ok") else "")
-            text.append(f"{name:<30} {line.pages:>5} pages {line.rows:>8} rows  ")
+            text.append(f"{name:<30} {line.pages:>5} pages {_rows(line.rows):>8} rows  ")
             text.append(f"{line.status}\n", style=style)
         return text
 
@@ -93,13 +98,13 @@ class Progress:
                                     ("status", "left")):
                 table.add_column(header, justify=justify)  # type: ignore[arg-type]
             for name, count, pages, status in rows:
-                table.add_row(name, str(count), str(pages), status,
+                table.add_row(name, _rows(count), str(pages), status,
                               style="red" if status.startswith("error") else None)
             Console(file=out).print(table)
         else:
             out.write(f"{'dataset':<30} {'rows':>8} {'pages':>6}  status\n")
             for name, count, pages, status in rows:
-                out.write(f"{name:<30} {count:>8} {pages:>6}  {status}\n")
+                out.write(f"{name:<30} {_rows(count):>8} {pages:>6}  {status}\n")
             out.write(f"({len(rows)} datasets in {took:.1f} s)\n")
         for name, outcome in outcomes.items():
             if not outcome.ok:

@@ -1,0 +1,227 @@
+"""A lean live collection: pages that nothing reads are not parsed, they go to the export as they
+arrive (byte for byte), the garbage collector is left as it was found, and the longest chain
+gets the free request slots first."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+from pathlib import Path
+
+import pytest
+
+import exports
+from pimtrail.collectors.datasets import get
+from pimtrail.collectors.exportdir import read_export
+from pimtrail.collectors.graph import GraphSettings, HttpSettings, StaticTokenCredential, collect_graph
+from pimtrail.collectors.graph import fetch
+from pimtrail.collectors.graph.client import Gate, HttpSettings as Settings
+from pimtrail.collectors.graph.collector import Collection
+from pimtrail.collectors.graph.errors import GraphError
+from pimtrail.collectors.graph.pagetext import Unclear, ids, next_link
+from pimtrail.collectors.graph.writer import ExportWriter
+from pimtrail.emulator import Emulator, Fault
+from test_graph_collect import fill
+
+LINK = "https://graph.microsoft.com/v1.0/auditLogs/directoryAudits?$skiptoken=abc%3D%3D"
+
+
+# -- the nextLink from a page's text ---------------------------------------------------------------
+@pytest.mark.parametrize("text, link", [
+    # before `value`, as Graph and the emulator write it
+    ('{"@odata.context":"https://x/$metadata#a","@odata.nextLink":"%s","value":[{"id":"1"}]}' % LINK, LINK),
+    # after `value`, with whitespace, and a later annotation
+    ('{ "value" : [ {"id": "1", "x": {"y": [1, 2]}} ] ,\n "@odata.nextLink" : "%s" , "@odata.count": 7 }\n'
+     % LINK, LINK),
+    # no nextLink: the last page
+    ('{"@odata.context":"https://x/$metadata#a","value":[{"id":"1"}]}', None),
+    ('{"value":[]}', None),
+    ('{"@odata.nextLink":null,"value":[]}', None),
+    # the key inside an item (a nested object, or text in a string) is not the page's nextLink
+    ('{"value":[{"id":"1","note":"a \\"@odata.nextLink\\": \\"https://evil\\""}]}', None),
+    ('{"value":[{"id":"1","members":{"@odata.nextLink":"https://inner"}}]}', "parse"),
+    ('{"value":[{"id":"1","members":{"@odata.nextLink":"https://inner"}}],"@odata.nextLink":"%s"}' % LINK, LINK),
+    # escapes in the link are decoded as json.loads would
+    ('{"@odata.nextLink":"https:\\/\\/graph\\/x?a=\\u00e9","value":[]}', "https://graph/x?a=\u00e9"),
+])
+def test_next_link_is_read_from_the_text_before_or_after_value(text, link):
+    raw = text.encode()
+    assert json.loads(raw).get("@odata.nextLink") == (None if link == "parse" else link)
+    if link == "parse":  # not clear from the text: the page is parsed instead
+        with pytest.raises(Unclear):
+            next_link(raw)
+        page = fetch.read_page(raw, "/v1.0/x", "", fetch.TEXT)
+        assert page.next_link is None and page.rows == 1 and page.body is None
+        return
+    assert next_link(raw) == link
+
+
+@pytest.mark.parametrize("text", ['\ufeff{"value":[]}', "{}", '{"value":{}}', '{"value":[', "[1]", ""])
+def test_text_that_is_not_a_graph_page_is_parsed_and_refused(text):
+    raw = text.encode()
+    with pytest.raises((Unclear, ValueError)):
+        next_link(raw)
+    if text.startswith("\ufeff"):  # json.loads reads a BOM: the page is fine, just not laid out as usual
+        assert fetch.read_page(raw, "/v1.0/x", "", fetch.TEXT).rows == 0
+        return
+    with pytest.raises(GraphError, match="UnexpectedBody|not JSON|no 'value'"):
+        fetch.read_page(raw, "/v1.0/x", "", fetch.TEXT)
+
+
+def test_a_text_page_is_not_parsed(monkeypatch):
+    def refuse(raw, request):
+        raise AssertionError("parsed")
+
+    monkeypatch.setattr(fetch, "_parse", refuse)
+    raw = ('{"value":[{"id":"a"},{"id":"b","signInActivity":{"lastSignInDateTime":null}}],'
+           '"@odata.nextLink":"%s"}' % LINK).encode()
+    page = fetch.read_page(raw, "/v1.0/users", "", fetch.TEXT)
+    assert (page.body, page.rows, page.next_link, page.raw) == (None, None, LINK, raw)
+    assert fetch.read_page(raw, "/v1.0/users", "", fetch.IDS).ids == ["a", "b"] == ids(raw)
+
+
+# -- the export, written as pages arrive --------------------------------------------------------------
+class FakeHttp:
+    """GraphHttp's interface, answering from a dict of URL -> body bytes."""
+
+    version_prefix = "/v1.0"
+    root = "https://graph.microsoft.com"
+
+    def __init__(self, answers: dict[str, bytes]):
+        self.answers, self.asked = answers, []
+        self.settings = Settings()
+
+    def url(self, request: str) -> str:
+        return self.root + request
+
+    async def get(self, url: str, priority: int = 0, on_next_link=None) -> bytes:
+        self.asked.append(url)
+        answer = self.answers[url]
+        if isinstance(answer, GraphError):
+            raise answer
+        return answer
+
+
+def test_pages_of_a_dataset_nothing_reads_go_to_the_export_byte_exact_and_unparsed(tmp_path, monkeypatch):
+    audits = get("directory_audits")
+    first = ('{"@odata.context":"x","@odata.nextLink":"%s",\n "value": [ {"id":"1", "é": "\\u00e9"} ]}'
+             % LINK).encode()
+    second = b'{ "value" : [ {"id" : "2"} ] }'
+    http = FakeHttp({http_url(audits): first, LINK: second})
+    parsed = []
+    monkeypatch.setattr(fetch, "_parse", lambda raw, request: parsed.append(request))
+    writer = ExportWriter(tmp_path / "out")
+    outcome = asyncio.run(Collection(http, [audits], sink=writer).run())["directory_audits"]
+    assert parsed == [] and outcome.ok and outcome.rows is None  # counted when read back
+    assert [p.raw for p in outcome.pages] == [b"", b""]  # dropped once written
+    text = (tmp_path / "out" / "directory_audits.json").read_bytes()
+    assert first in text and second in text
+    assert json.loads(text)["pages"][1] == {"request": "/v1.0/auditLogs/directoryAudits?$skiptoken=abc%3D%3D",
+                                             "parent": "", "body": {"value": [{"id": "2"}]}}
+
+
+def http_url(dataset) -> str:
+    return FakeHttp.root + dataset.request()
+
+
+def test_a_dataset_that_fails_midway_leaves_no_file(tmp_path):
+    audits = get("directory_audits")
+    http = FakeHttp({http_url(audits): ('{"@odata.nextLink":"%s","value":[]}' % LINK).encode(),
+                     LINK: GraphError(403, "Authorization_RequestDenied", "no")})
+    writer = ExportWriter(tmp_path / "out")
+    outcome = asyncio.run(Collection(http, [audits], sink=writer).run())["directory_audits"]
+    assert outcome.error is not None and outcome.pages == []
+    assert not (tmp_path / "out" / "directory_audits.json").exists()
+
+
+def test_a_collection_that_fails_removes_what_it_wrote_and_restores_the_gc(tmp_path, export):
+    from pimtrail.collectors.graph import GraphRunError
+
+    root = export(change=fill)
+    out = tmp_path / "kept"
+    enabled, frozen = gc.isenabled(), gc.get_freeze_count()
+    with Emulator(root) as graph:
+        graph.inject("organization", Fault(401, times=None))
+        with pytest.raises(GraphRunError):
+            collect_graph(StaticTokenCredential("t"), GraphSettings(http=HttpSettings(base_url=graph.base_url)),
+                          export=out)
+    assert not out.exists()
+    assert (gc.isenabled(), gc.get_freeze_count()) == (enabled, frozen)
+
+
+def test_a_collection_leaves_the_gc_as_it_found_it(tmp_path, export):
+    root = export(change=fill)
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            with Emulator(root, page_size=1) as graph:
+                run = collect_graph(StaticTokenCredential("t"),
+                                    GraphSettings(http=HttpSettings(base_url=graph.base_url)),
+                                    export=tmp_path / f"out-{enabled}")
+            assert (gc.isenabled(), gc.get_freeze_count()) == (enabled, 0)
+        finally:
+            gc.enable()
+        # rows of pages that were not parsed come from the read-back
+        assert run.outcomes["directory_audits"].rows == 2 and run.outcomes["users"].rows == 2
+        assert run.snapshot.facts and read_export(tmp_path / f"out-{enabled}").facts
+
+
+def test_an_existing_export_is_refused_before_any_request(tmp_path, export):
+    from pimtrail.errors import InputError
+
+    root = export(change=fill)
+    with Emulator(root) as graph:
+        with pytest.raises(InputError, match="already holds an export"):
+            collect_graph(StaticTokenCredential("t"), GraphSettings(http=HttpSettings(base_url=graph.base_url)),
+                          export=root)
+        assert graph.requests() == []
+
+
+# -- scheduling ------------------------------------------------------------------------------------
+def test_the_gate_gives_a_free_slot_to_the_deepest_chain_first():
+    async def scenario() -> list[str]:
+        gate, order = Gate(1), []
+
+        async def request(name: str, priority: int) -> None:
+            async with gate.slot(priority):
+                order.append(name)
+                await asyncio.sleep(0.001)
+
+        holder = asyncio.create_task(request("holder", 0))
+        await asyncio.sleep(0)
+        waiting = [asyncio.create_task(request(n, p)) for n, p in
+                   (("batch", 0), ("page 3", -3), ("cancelled", -9), ("page 7", -7), ("batch 2", 0))]
+        await asyncio.sleep(0)
+        waiting[2].cancel()
+        await asyncio.gather(holder, *waiting, return_exceptions=True)
+        async with gate.slot():  # every slot came back
+            pass
+        return order
+
+    assert asyncio.run(scenario()) == ["holder", "page 7", "page 3", "batch", "batch 2"]
+
+
+def test_the_next_request_of_a_chain_leaves_when_the_head_names_it(export):
+    """The emulator writes the nextLink before `value`: the second page is asked for while the
+    first answer's body is still being read, and the chain makes no extra request."""
+    root = export(change=fill)
+
+    async def scenario(url: str) -> tuple[list[str], int]:
+        from pimtrail.collectors.graph.client import GraphHttp
+
+        http = GraphHttp(StaticTokenCredential("t"), Settings(base_url=url))
+        heard: list[str] = []
+        try:
+            body = await http.get(http.url(get("users").request()), on_next_link=heard.append)
+            pages = await fetch.chain(http, get("users").request(), "", lambda page: None, fetch.IDS)
+        finally:
+            await http.close()
+        assert json.loads(body)["@odata.nextLink"] == heard[0]
+        return heard, pages
+
+    with Emulator(root, page_size=1) as graph:
+        heard, pages = asyncio.run(scenario(graph.base_url))
+        users = graph.requests("users")
+    assert len(heard) == 1 and pages == 2
+    assert [r.page for r in users] == [0, 0, 1]  # the lone GET, then the chain: no request twice
