@@ -224,11 +224,9 @@ def _append_events(conn: Connection, tenant: str, seq: int,
         # snapshot's earliest event on; only the rest are looked up by id.
         since = min(ev.occurred_at for ev in snap.events if ev.kind == kind)
         wanted = set(ids)
-        # through the driver: SQLAlchemy's per-row processing of 180,000 ids costs more than the read.
-        # SQLite keeps SQLAlchemy's DateTime as text: the bound value is written the same way.
-        bound = since.strftime("%Y-%m-%d %H:%M:%S.%f") if conn.dialect.name == "sqlite" else since
+        # through the driver: SQLAlchemy's per-row processing of 180,000 ids costs more than the read
         rows = _receipts.raw_rows(conn, "SELECT source_id FROM event WHERE tenant_id = ? AND kind = ? "
-                                        "AND occurred_at >= ?", (tenant, kind, bound))
+                                        "AND occurred_at >= ?", (tenant, kind, _receipts.db_time(conn, since)))
         known.update((kind, sid) for (sid,) in rows if sid in wanted)
         for part in chunks(sorted(sid for sid in wanted if (kind, sid) not in known), 500):
             known.update((kind, sid) for sid in conn.execute(select(event_table.c.source_id).where(
@@ -243,11 +241,12 @@ def _append_events(conn: Connection, tenant: str, seq: int,
         text, digest = hashing.encode(ev.data)
         added.append((ev.kind, ev.source_id, digest))
         rows.append({"tenant_id": tenant, "kind": ev.kind, "source_id": ev.source_id,
-                     "occurred_at": ev.occurred_at, "principal_id": ev.principal_id,
+                     "occurred_at": _receipts.db_time(conn, ev.occurred_at), "principal_id": ev.principal_id,
                      "role_id": ev.role_id, "correlation_id": ev.correlation_id,
                      "digest": digest, "data": text, "first_seen": seq})
     _check_ids(event_table, rows, "kind", "source_id", "principal_id", "role_id", "correlation_id")
-    for part in chunks(rows):
-        conn.execute(event_table.insert(), part)
+    columns = ("tenant_id", "kind", "source_id", "occurred_at", "principal_id", "role_id", "correlation_id",
+               "digest", "data", "first_seen")
+    _receipts.insert(conn, event_table, columns, [tuple(r[c] for c in columns) for r in rows])
     return added
 

@@ -293,6 +293,12 @@ def raw_many(conn: Connection, sql: str, rows: list[tuple]) -> None:
         cursor.close()
 
 
+def db_time(conn: Connection, when: Any) -> Any:
+    """A naive UTC datetime as a DB-API parameter: SQLite keeps SQLAlchemy's DateTime as text, so
+    it is written exactly as SQLAlchemy writes it; PostgreSQL's driver takes the datetime."""
+    return when.strftime("%Y-%m-%d %H:%M:%S.%f") if conn.dialect.name == "sqlite" else when
+
+
 def raw_rows(conn: Connection, sql: str, params: tuple) -> list[tuple]:
     cursor = conn.connection.driver_connection.cursor()
     try:
