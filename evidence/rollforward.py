@@ -90,7 +90,7 @@ def roll_forward(views: list[SnapshotView],
     `audit_events`: the period's audit events in stored order, or a function giving those about some
     principals (their target): only the events about a holder that moved can explain a movement."""
     indexes = [{key(h): h for h in view.user_holdings() if view.tier(h.role_id) is not None} for view in views]
-    first, last = views[0], views[-1]
+    last = views[-1]
     opening, closing = indexes[0], indexes[-1]
     roles: dict[str, dict[str, Any]] = {}
     for view, index in zip(views, indexes):

@@ -22,7 +22,7 @@ import time
 import zipfile
 from pathlib import Path
 from datetime import date, datetime, timezone
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from openpyxl.chart._chart import ChartBase
 from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing

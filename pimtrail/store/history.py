@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import and_, case, false, null, or_, select
+from sqlalchemy import and_, case, false, or_, select
 from sqlalchemy.engine import Engine
 
 from pimtrail.errors import HistoryError
