@@ -116,27 +116,14 @@ def _rows(snap: Any, hashing: Any) -> dict[str, list[tuple]]:
         events.append((tenant, e.kind, e.source_id, str(e.occurred_at), e.principal_id, e.role_id,
                        e.correlation_id, digest, text, 1))
     # raw pages as the store keeps them: elements in packs, one listing blob per dataset
-    from pimtrail.store import receipts as r
+    from pimtrail.store import receipts
 
-    cuts = [r._Cut(p) for p in snap.pages]
-    texts, digests, numbers, listings = [], [], {}, {}
-    for cut in cuts:
-        for dig, text in zip(cut.digests, cut.texts):
-            if dig not in numbers:
-                numbers[dig] = len(texts) + 1
-                texts.append(text)
-                digests.append(dig)
-        layout = cut.layout([numbers[d] for d in cut.digests]) if cut.page.items else None
-        listings.setdefault(cut.page.dataset, []).append(
-            {"page": cut.page.index, "parent": cut.page.parent, "request": cut.page.request[:2000],
-             "sha256": cut.sha, "layout": layout})
-    packs = [(t, f, c, size, d, zlib.compress(data, r.LEVEL)) for t, f, c, size, d, data in r._packs(tenant, 1, texts, digests)]
-    blobs, lists = [], []
-    for name, pages in listings.items():
-        text = hashing.canonical({"pages": pages})
-        sha = hashing.sha256_hex(text)
-        blobs.append((tenant, sha, len(text), zlib.compress(text, r.LEVEL)))
-        lists.append((tenant, 1, name, sha))
+    cuts = receipts.cut_pages(snap.pages)
+    known: dict[bytes, int] = {}
+    packs = receipts.new_packs(tenant, cuts, known, 1)
+    _, named, listing_blobs = receipts.listings(cuts, known)
+    blobs = [(tenant, sha, len(data), zlib.compress(data, receipts.LEVEL)) for sha, data in listing_blobs.items()]
+    lists = [(tenant, 1, name, sha) for name, sha, _ in named]
     return {"fact": facts, "event": events, "item_pack": packs, "blob": blobs, "receipt_list": lists}
 
 

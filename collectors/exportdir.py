@@ -10,7 +10,7 @@ import gc
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pimtrail.errors import InputError
 from pimtrail.model import ERROR, MISSING, OK, CollectedSnapshot, DatasetCoverage, Page
@@ -63,46 +63,66 @@ def _skip(text: str, i: int) -> int:
     return i
 
 
-def _walk_body(text: str, i: int, raws: dict[int, str]) -> tuple[Any, int]:
-    """A Graph body `{..., "value": [...], ...}`: its exact text goes to `raws` under id(body) and
-    the (start, end) offsets of each element of `value` (relative to the body) under
-    ITEMS + id(body). Elements are decoded by the C scanner one at a time."""
-    start = i
-    body: dict[str, Any] = {}
-    marks: list[tuple[int, int]] | None = None
+def _members(text: str, i: int, member: Callable[[str, int], tuple[Any, int]]) -> tuple[dict[str, Any], int]:
+    """Walk the object whose `{` is at `i`: `member(key, j)` decodes the value at `j` and returns
+    (value, end). Returns the object and the position after its `}`."""
+    value: dict[str, Any] = {}
     i = _skip(text, i + 1)
     while text[i] != "}":
         key, i = _DECODER.raw_decode(text, i)
         i = _skip(text, i)
         if not isinstance(key, str) or text[i] != ":":
             raise ValueError("expected a key")
-        i = _skip(text, i + 1)
-        if key == "value" and text[i] == "[":
-            items, marks = [], []
-            i = _skip(text, i + 1)
-            while text[i] != "]":
-                item, end = _DECODER.raw_decode(text, i)
-                items.append(item)
-                marks.append((i - start, end - start))
-                i = _skip(text, end)
-                if text[i] == ",":
-                    i = _skip(text, i + 1)
-                elif text[i] != "]":
-                    raise ValueError("expected , or ]")
-            body[key], i = items, i + 1
-        else:
-            body[key], i = _DECODER.raw_decode(text, i)
-            if key == "value":
-                marks = None
+        value[key], i = member(key, _skip(text, i + 1))
         i = _skip(text, i)
         if text[i] == ",":
             i = _skip(text, i + 1)
         elif text[i] != "}":
             raise ValueError("expected , or }")
-    raws[id(body)] = text[start:i + 1]
+    return value, i + 1
+
+
+def _elements(text: str, i: int, element: Callable[[int], tuple[Any, int]]) -> tuple[list[Any], int]:
+    """Walk the array whose `[` is at `i`, `element(j)` decoding each element."""
+    items: list[Any] = []
+    i = _skip(text, i + 1)
+    while text[i] != "]":
+        item, i = element(i)
+        items.append(item)
+        i = _skip(text, i)
+        if text[i] == ",":
+            i = _skip(text, i + 1)
+        elif text[i] != "]":
+            raise ValueError("expected , or ]")
+    return items, i + 1
+
+
+def _walk_body(text: str, i: int, raws: dict[int, str]) -> tuple[Any, int]:
+    """A Graph body `{..., "value": [...], ...}`: its exact text goes to `raws` under id(body) and
+    the (start, end) offsets of each element of `value` (relative to the body) under
+    ITEMS + id(body). Elements are decoded by the C scanner one at a time."""
+    start = i
+    marks: list[tuple[int, int]] | None = None
+
+    def element(j: int) -> tuple[Any, int]:
+        item, end = _DECODER.raw_decode(text, j)
+        marks.append((j - start, end - start))  # type: ignore[union-attr]
+        return item, end
+
+    def member(key: str, j: int) -> tuple[Any, int]:
+        nonlocal marks
+        if key == "value" and text[j] == "[":
+            marks = []
+            return _elements(text, j, element)
+        if key == "value":
+            marks = None
+        return _DECODER.raw_decode(text, j)
+
+    body, end = _members(text, i, member)
+    raws[id(body)] = text[start:end]
     if marks is not None:
         raws[ITEMS + id(body)] = marks  # type: ignore[assignment]
-    return body, i + 1
+    return body, end
 
 
 ITEMS = 1 << 80  # key offset of a body's element offsets in `raws` (ids are below 2**64)
@@ -113,32 +133,9 @@ def _walk(text: str, i: int, spec: dict[str, Any], raws: dict[int, str]) -> tupl
     if char == "{" and spec.get("body"):
         return _walk_body(text, i, raws)
     if char == "{" and "object" in spec:
-        value: Any = {}
-        i = _skip(text, i + 1)
-        while text[i] != "}":
-            key, i = _DECODER.raw_decode(text, i)
-            i = _skip(text, i)
-            if not isinstance(key, str) or text[i] != ":":
-                raise ValueError("expected a key")
-            item, i = _walk(text, _skip(text, i + 1), spec["object"].get(key, {}), raws)
-            value[key] = item
-            i = _skip(text, i)
-            if text[i] == ",":
-                i = _skip(text, i + 1)
-            elif text[i] != "}":
-                raise ValueError("expected , or }")
-        end = i + 1
+        value, end = _members(text, i, lambda key, j: _walk(text, j, spec["object"].get(key, {}), raws))
     elif char == "[" and "array" in spec:
-        value, i = [], _skip(text, i + 1)
-        while text[i] != "]":
-            item, i = _walk(text, i, spec["array"], raws)
-            value.append(item)
-            i = _skip(text, i)
-            if text[i] == ",":
-                i = _skip(text, i + 1)
-            elif text[i] != "]":
-                raise ValueError("expected , or ]")
-        end = i + 1
+        value, end = _elements(text, i, lambda j: _walk(text, j, spec["array"], raws))
     else:
         value, end = _DECODER.raw_decode(text, i)
     if spec.get("raw") and isinstance(value, dict):

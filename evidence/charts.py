@@ -74,13 +74,15 @@ class Canvas:
             [bar] = self.ax.bar([x], [top], width=width, color="white", alpha=0.0, linewidth=0, zorder=0.1)
             self.tip(bar, text)
 
-    def empty(self, message: str) -> None:
+    def empty(self, message: str) -> str:
+        """Say `message` in place of the chart; returns it as the chart's description."""
         self.ax.text(0.5, 0.5, message, transform=self.ax.transAxes, ha="center", va="center",
                      fontsize=10, color=MUTED)
         self.ax.set_xticks([])
         self.ax.set_yticks([])
         for spine in self.ax.spines.values():
             spine.set_visible(False)
+        return f"{message}."
 
     def legend(self, ncols: int = 4) -> None:
         handles, labels = self.ax.get_legend_handles_labels()
@@ -157,8 +159,7 @@ def _dates(series: Series) -> list[datetime]:
 def standing_by_tier(series: Series, c: Canvas) -> tuple[str, str]:
     title = "Standing privileged access by tier"
     if not series.points:
-        c.empty("No snapshots in the selected range")
-        return title, "No snapshots in the selected range."
+        return title, c.empty("No snapshots in the selected range")
     dates, ax = _dates(series), c.ax
     width = date_axis(ax, dates)
     bottom = [0] * len(dates)
@@ -203,8 +204,7 @@ def _lines(series: Series, c: Canvas, fields: list[tuple[str, str]], ylabel: str
 def eligible_active_activated(series: Series, c: Canvas) -> tuple[str, str]:
     title = "Eligible, active and activated assignments"
     if not series.points:
-        c.empty("No snapshots in the selected range")
-        return title, "No snapshots in the selected range."
+        return title, c.empty("No snapshots in the selected range")
     rows = _lines(series, c, [("eligible", "Eligible"), ("active_assigned", "Active (assigned)"),
                               ("activated", "Activated (just-in-time)")], "Privileged assignments (count)")
     return title, "Lines per snapshot, privileged roles only. " + "; ".join(rows) + "."
@@ -214,8 +214,7 @@ def eligible_active_activated(series: Series, c: Canvas) -> tuple[str, str]:
 def identity_counts(series: Series, c: Canvas) -> tuple[str, str]:
     title = "Global Administrators, break-glass, outside PIM"
     if not series.points:
-        c.empty("No snapshots in the selected range")
-        return title, "No snapshots in the selected range."
+        return title, c.empty("No snapshots in the selected range")
     rows = _lines(series, c, [("ga_holders", "Global Administrator holders"),
                               ("break_glass", "Break-glass accounts"),
                               ("outside_pim", "Assignments outside PIM")], "Count")
@@ -232,8 +231,7 @@ def share(part: int, whole: int) -> str:
 def activations_weekly(series: Series, c: Canvas) -> tuple[str, str]:
     title = "Activations per week"
     if not series.weeks:
-        c.empty("No activations recorded in the selected range")
-        return title, "No activations recorded in the selected range."
+        return title, c.empty("No activations recorded in the selected range")
     ax = c.ax
     mondays = [datetime.fromisoformat(w.week) for w in series.weeks]
     mids = [m + timedelta(days=3.5) for m in mondays]
@@ -260,8 +258,7 @@ def pass_rate(series: Series, c: Canvas) -> tuple[str, str]:
     title = "Control pass rate"
     points = [p for p in series.pass_rate if p["rate"] is not None]
     if not points:
-        c.empty("No assessed controls in the selected range")
-        return title, "No assessed controls in the selected range."
+        return title, c.empty("No assessed controls in the selected range")
     ax = c.ax
     dates = [parse_iso(p["collected_at"]) for p in points]
     rates = [100 * p["rate"] for p in points]
@@ -289,8 +286,7 @@ def pass_rate(series: Series, c: Canvas) -> tuple[str, str]:
 def review_cycles(series: Series, c: Canvas) -> tuple[str, str]:
     title = "Access reviews per cycle"
     if not series.cycles:
-        c.empty("No access-review cycle ended in the selected range")
-        return title, "No access-review cycle ended in the selected range."
+        return title, c.empty("No access-review cycle ended in the selected range")
     ax, xs = c.ax, list(range(len(series.cycles)))
     cycles = series.cycles
     ax.bar([x - 0.2 for x in xs], [k.reviewed for k in cycles], width=0.38, color="#009E73",

@@ -45,19 +45,6 @@ class HttpSettings:
     retries: list[RetryRecord] = field(default_factory=list)
 
 
-def _no_failed_import_per_request() -> None:
-    """httpcore (1.0.x) imports the optional `sniffio` inside every lock, semaphore and event it
-    sets up, and anyio >= 4.11 no longer installs it: each failed import searches sys.path again
-    (encode/httpcore#1103), ~0.3 ms, several times per request. When sniffio is absent, record it
-    as absent in sys.modules (the import system's own "not importable" marker), so that the
-    import fails at once; httpcore then assumes asyncio, as it does now."""
-    import importlib.util
-    import sys
-
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
 READ_SIZE = 1 << 20  # bytes asked of the socket per read (httpcore's default: 64 KiB)
 
 
@@ -258,7 +245,6 @@ class GraphHttp:
         from msgraph_core import GraphClientFactory
         from msgraph_core.middleware import GraphTelemetryHandler
 
-        _no_failed_import_per_request()
         _larger_reads()
         self.settings = settings
         base = settings.base_url.rstrip("/")

@@ -202,9 +202,7 @@ class Plan:
 
     def __init__(self, conn: Connection, tenant: str, pages: Iterable[Page], previous_snapshot_id: int | None):
         self.conn, self.tenant = conn, tenant
-        self.cuts: dict[str, list[_Cut]] = defaultdict(list)
-        for page in pages:
-            self.cuts[page.dataset].append(_Cut(page))
+        self.cuts = cut_pages(pages)
         previous = read_listings(conn, tenant, previous_snapshot_id) if previous_snapshot_id else {}
         self.known, before = _previous_elements(conn, tenant, previous)
         self.unchanged: set[tuple[str, int, int]] = set()
@@ -217,51 +215,71 @@ class Plan:
         """Store the pages. Returns the receipt entries (per page: dataset, page, parent, request,
         sha256) and the [dataset, listing sha256] pairs of listings holding layouts, both for the
         snapshot's content hash."""
-        conn, tenant, known = self.conn, self.tenant, self.known
+        conn, tenant = self.conn, self.tenant
         last = conn.execute(select(item_pack_table.c.first_n + item_pack_table.c.count).where(
             item_pack_table.c.tenant_id == tenant).order_by(item_pack_table.c.first_n.desc()).limit(1)).scalar()
-        next_n = first_new = last or 1
-        new_texts, new_digests = [], []
-        for cuts in self.cuts.values():
-            for cut in cuts:
-                for dig, text in zip(cut.digests, cut.texts):
-                    if dig not in known:
-                        known[dig] = next_n
-                        new_texts.append(text)
-                        new_digests.append(dig)
-                        next_n += 1
-        packs = list(_packs(tenant, first_new, new_texts, new_digests))
-        with ThreadPoolExecutor(2) as pool:  # zlib releases the GIL
-            compressed = list(pool.map(lambda p: zlib.compress(p[5], LEVEL), packs))
-        insert(conn, item_pack_table, ("tenant_id", "first_n", "count", "size", "digests", "data"),
-               [(t, f, c, s, d, z) for (t, f, c, s, d, _), z in zip(packs, compressed)])
-
-        entries: list[dict] = []
-        bound: list[list[str]] = []
-        blobs: dict[str, bytes] = {}
-        lists = []
-        for name, dataset_cuts in self.cuts.items():
-            listing = []
-            for cut in dataset_cuts:
-                page = cut.page
-                layout = None
-                if page.items:
-                    layout = cut.layout([known[d] for d in cut.digests])
-                else:
-                    blobs[cut.sha] = page.text.encode()
-                listing.append({"page": page.index, "parent": page.parent, "request": page.request[:2000],
-                                "sha256": cut.sha, "layout": layout})
-                entries.append({"dataset": name, "page": page.index, "parent": page.parent,
-                                "request": page.request[:2000], "sha256": cut.sha})
-            text = hashing.canonical({"pages": listing})
-            sha = hashing.sha256_hex(text)
-            blobs[sha] = text
-            lists.append((tenant, snapshot_id, name, sha))
-            if any(e["layout"] for e in listing):
-                bound.append([name, sha])
+        packs = new_packs(tenant, self.cuts, self.known, last or 1)
+        insert(conn, item_pack_table, ("tenant_id", "first_n", "count", "size", "digests", "data"), packs)
+        entries, named, blobs = listings(self.cuts, self.known)
         _store_blobs(conn, tenant, blobs)
-        insert(conn, receipt_list_table, ("tenant_id", "snapshot_id", "dataset", "sha256"), lists)
-        return entries, bound
+        insert(conn, receipt_list_table, ("tenant_id", "snapshot_id", "dataset", "sha256"),
+               [(tenant, snapshot_id, name, sha) for name, sha, _ in named])
+        return entries, [[name, sha] for name, sha, cut_up in named if cut_up]
+
+
+def new_packs(tenant: str, cuts: dict[str, list[_Cut]], known: dict[bytes, int],
+              next_n: int) -> list[tuple[str, int, int, int, bytes, bytes]]:
+    """Number the elements `known` does not hold from `next_n` on (adding them to it) and pack them:
+    item_pack rows (tenant, first_n, count, chars, digests, compressed texts)."""
+    first_new, texts, digests = next_n, [], []
+    for dataset_cuts in cuts.values():
+        for cut in dataset_cuts:
+            for dig, text in zip(cut.digests, cut.texts):
+                if dig not in known:
+                    known[dig] = next_n
+                    texts.append(text)
+                    digests.append(dig)
+                    next_n += 1
+    packs = list(_packs(tenant, first_new, texts, digests))
+    with ThreadPoolExecutor(2) as pool:  # zlib releases the GIL
+        compressed = list(pool.map(lambda p: zlib.compress(p[5], LEVEL), packs))
+    return [(t, f, c, size, d, z) for (t, f, c, size, d, _), z in zip(packs, compressed)]
+
+
+def listings(cuts: dict[str, list[_Cut]], known: dict[bytes, int]
+             ) -> tuple[list[dict], list[tuple[str, str, bool]], dict[str, bytes]]:
+    """Each dataset's listing, its elements numbered by `known`. Returns the receipt entries, the
+    (dataset, listing sha256, whether it cuts pages into elements) triples, and the blobs to store
+    (listings, and bodies kept whole) by sha256."""
+    entries: list[dict] = []
+    named: list[tuple[str, str, bool]] = []
+    blobs: dict[str, bytes] = {}
+    for name, dataset_cuts in cuts.items():
+        listing = []
+        for cut in dataset_cuts:
+            page = cut.page
+            layout = None
+            if page.items:
+                layout = cut.layout([known[d] for d in cut.digests])
+            else:
+                blobs[cut.sha] = page.text.encode()
+            listing.append({"page": page.index, "parent": page.parent, "request": page.request[:2000],
+                            "sha256": cut.sha, "layout": layout})
+            entries.append({"dataset": name, "page": page.index, "parent": page.parent,
+                            "request": page.request[:2000], "sha256": cut.sha})
+        text = hashing.canonical({"pages": listing})
+        sha = hashing.sha256_hex(text)
+        blobs[sha] = text
+        named.append((name, sha, any(e["layout"] for e in listing)))
+    return entries, named, blobs
+
+
+def cut_pages(pages: Iterable[Page]) -> dict[str, list[_Cut]]:
+    """A snapshot's pages cut into elements, by dataset."""
+    cuts: dict[str, list[_Cut]] = defaultdict(list)
+    for page in pages:
+        cuts[page.dataset].append(_Cut(page))
+    return cuts
 
 
 def _store_blobs(conn: Connection, tenant: str, blobs: dict[str, bytes]) -> None:
