@@ -6,12 +6,12 @@ naming the file and field, and the database stays as it was.
 
 from __future__ import annotations
 
-import gc
 import json
 import re
 from pathlib import Path
 from typing import Any, Callable
 
+from pimtrail.bulk import paused_gc
 from pimtrail.errors import InputError
 from pimtrail.model import ERROR, MISSING, OK, CollectedSnapshot, DatasetCoverage, Page
 from pimtrail.timeutil import parse_iso
@@ -234,16 +234,8 @@ def read_manifest(root: Path) -> dict[str, Any]:
 
 
 def read_export(root: Path, *, tenant: str | None = None, source: str | None = None) -> CollectedSnapshot:
-    # Reading builds millions of small objects and no reference cycles: with the cyclic garbage
-    # collector running, its repeated full passes over the growing heap cost about a third of the
-    # time on a 100,000-user export (docs/benchmarks.md). It is switched off while reading.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         return _read_export(Path(root), tenant, source)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _read_export(root: Path, tenant: str | None, source: str | None) -> CollectedSnapshot:

@@ -28,17 +28,18 @@ def read_exports(paths: list[Path], tenant: str | None = None) -> list[Collected
 
 
 def check_before_creating(db: str | None, snaps: list[CollectedSnapshot]) -> None:
-    """Audit entries are normalised when the store asks for them (only those it does not hold yet,
-    `EventRecord`). A new SQLite history is created only from a fully checked export, so here they
-    are all normalised first: a bad entry then fails before any file exists. (Into an existing
-    history a bad entry fails inside the ingest transaction and leaves the history as it was.)"""
+    """Audit entries and per-user facts are normalised when the store asks for them (only those it
+    does not hold yet: `EventRecord`, `FactRecord`). A new SQLite history is created only from a fully
+    checked export, so here they are all normalised first: a bad entry then fails before any file
+    exists. (Into an existing history a bad entry fails inside the ingest transaction and leaves the
+    history as it was.)"""
     from pimtrail.store.engine import resolve_url, sqlite_path
 
     path = sqlite_path(resolve_url(db))
     if path is not None and not path.exists():
         for snap in snaps:
-            for event in snap.events:
-                event.data  # noqa: B018 -- builds and checks it
+            for record in (*snap.events, *snap.facts):
+                record.data  # noqa: B018 -- builds and checks it
 
 
 def ingest_all(store: HistoryStore, snaps: list[CollectedSnapshot],

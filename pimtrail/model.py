@@ -53,17 +53,42 @@ class DatasetCoverage:
     window_to: datetime | None = None
 
 
-@dataclass(frozen=True)
 class FactRecord:
-    kind: str
-    key: str
-    data: dict[str, Any]
-    principal_id: str | None = None
-    role_id: str | None = None
-    group_id: str | None = None
-    # (dataset, page, index) of the one raw element this fact is normalised from, with nothing else:
-    # when the previous snapshot held the same element text, the fact is known to be unchanged
-    element: tuple[str, int, int] | None = field(default=None, compare=False)
+    """A versioned fact. Its `data` may be given as a `build` function, run on first use: facts
+    normalised from one raw element each (users, registration rows) are built only when the store
+    finds the element changed since the previous snapshot (most of 100,000 users are not).
+    `kind`, `key` and the id columns are always given."""
+
+    __slots__ = ("kind", "key", "_data", "principal_id", "role_id", "group_id", "element", "_build")
+
+    def __init__(self, kind: str, key: str, data: dict[str, Any] | None = None, principal_id: str | None = None,
+                 role_id: str | None = None, group_id: str | None = None,
+                 element: tuple[str, int, int] | None = None, *,
+                 build: Callable[[], dict[str, Any]] | None = None):
+        self.kind, self.key, self._data = kind, key, data
+        self.principal_id, self.role_id, self.group_id = principal_id, role_id, group_id
+        # (dataset, page, index) of the one raw element this fact is normalised from, with nothing else:
+        # when the previous snapshot held the same element text, the fact is known to be unchanged
+        self.element = element
+        self._build = build
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._build is not None:
+            self._data, self._build = self._build(), None
+        return self._data  # type: ignore[return-value]
+
+    def _key(self) -> tuple:
+        return (self.kind, self.key, self.data, self.principal_id, self.role_id, self.group_id)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FactRecord) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.key))
+
+    def __repr__(self) -> str:
+        return f"FactRecord({self.kind!r}, {self.key!r}, {self.data!r})"
 
 
 class EventRecord:

@@ -65,6 +65,10 @@ CASES = {
         edit_json("directory_audits.json", lambda data: data["value"][0].update(
             id="audit-new", activityDisplayName={"x": 1})),
         ["directory_audits.json: value[0].activityDisplayName", "expected text"]),
+    # per-user facts too are built inside the ingest, only for users whose element changed
+    "bad field in a changed user": (
+        edit_json("users.json", lambda pages: pages[0]["value"][0].update(accountEnabled="yes")),
+        ["users.json: page 1 value[0].accountEnabled", "expected true/false"]),
     "file outside the export": (
         edit_json("manifest.json", set_key(["datasets", "users"], {"file": "../../etc/passwd"})),
         ["datasets.users.file", "outside the export directory"]),
@@ -89,7 +93,7 @@ def test_bad_export_exits_2_and_leaves_history_untouched(case, history, export, 
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1, result.output
     # a new audit entry is checked inside the ingest, after the "Collecting ..." header line
-    assert len(lines) == 1 or (case.startswith("bad field in a new audit") and lines[0].startswith("Collecting")), \
+    assert len(lines) == 1 or (case.startswith("bad field in a") and lines[0].startswith("Collecting")), \
         result.output
     for text in expected:
         assert text in errors[0]
@@ -113,11 +117,17 @@ def test_bad_input_does_not_create_a_database(export, tmp_path, cli):
     assert not target.exists()
 
 
-def test_bad_audit_entry_does_not_create_a_database(export, tmp_path, cli):
-    root = export(change=lambda data: data["directory_audits"]["value"][0].update(activityDisplayName=["x"]))
+@pytest.mark.parametrize("dataset, field, value, where", [
+    ("directory_audits", "activityDisplayName", ["x"], "directory_audits.json: value[0]"),
+    ("users", "accountEnabled", "yes", "users.json: page 1 value[0]")])
+def test_bad_lazily_built_entry_does_not_create_a_database(dataset, field, value, where, export, tmp_path, cli):
+    def change(data):
+        body = data[dataset][0] if isinstance(data[dataset], list) else data[dataset]
+        body["value"][0][field] = value
+
     target = tmp_path / "new.db"
-    result = cli("collect", "--source", root, "--db", target)
-    assert result.exit_code == 2 and "directory_audits.json: value[0].activityDisplayName" in result.output
+    result = cli("collect", "--source", export(change=change), "--db", target)
+    assert result.exit_code == 2 and f"{where}.{field}" in result.output
     assert not target.exists()
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from pimtrail.model import FactRecord
 
-from .base import DatasetPages
+from .base import DatasetPages, Item
 
 PHISHING_RESISTANT_METHODS = {"fido2", "passKeyDeviceBound", "passKeyDeviceBoundAuthenticator",
                               "passKeyDeviceBoundWindowsHello", "windowsHelloForBusiness",
@@ -14,20 +14,29 @@ PHISHING_RESISTANT_METHODS = {"fido2", "passKeyDeviceBound", "passKeyDeviceBound
 
 
 def registrations(pages: DatasetPages) -> list[FactRecord]:
+    """Registration rows -> facts, each built when first used (the store builds changed rows only)."""
     facts = []
     for item in pages.items():
         user_id = item.required("id")
-        methods = sorted(item.get("methodsRegistered", []))
-        facts.append(FactRecord("auth_registration", user_id, {
-            "user_id": user_id, "upn": item.text("userPrincipalName"), "methods": methods,
-            "phishing_resistant": bool(PHISHING_RESISTANT_METHODS & set(methods)),
-            "mfa_registered": item.flag("isMfaRegistered"), "mfa_capable": item.flag("isMfaCapable"),
-            "passwordless_capable": item.flag("isPasswordlessCapable"),
-            "admin": item.flag("isAdmin"), "default_method": item.text("defaultMfaMethod"),
-            # lastUpdatedDateTime is the report's refresh time, not a change of the user's methods:
-            # kept in the raw receipt, left out of the fact so an unchanged registration stays one row
-        }, principal_id=user_id, element=item.origin))
+        facts.append(FactRecord("auth_registration", user_id, principal_id=user_id, element=item.origin,
+                                build=lambda item=item, user_id=user_id: _registration(item, user_id)))
     return facts
+
+
+def _registration(item: Item, user_id: str) -> dict[str, Any]:
+    methods = item.get("methodsRegistered", [])
+    if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
+        raise item.error("methodsRegistered", "expected a list of method names")
+    methods = sorted(methods)
+    return {
+        "user_id": user_id, "upn": item.text("userPrincipalName"), "methods": methods,
+        "phishing_resistant": bool(PHISHING_RESISTANT_METHODS & set(methods)),
+        "mfa_registered": item.flag("isMfaRegistered"), "mfa_capable": item.flag("isMfaCapable"),
+        "passwordless_capable": item.flag("isPasswordlessCapable"),
+        "admin": item.flag("isAdmin"), "default_method": item.text("defaultMfaMethod"),
+        # lastUpdatedDateTime is the report's refresh time, not a change of the user's methods:
+        # kept in the raw receipt, left out of the fact so an unchanged registration stays one row
+    }
 
 
 def fido2_keys(pages: DatasetPages) -> list[FactRecord]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pimtrail.model import FactRecord
 
-from .base import DatasetPages, odata_type
+from .base import DatasetPages, Item, odata_type
 
 P2_PLANS = {"AAD_PREMIUM_P2"}
 P1_PLANS = {"AAD_PREMIUM", "AAD_PREMIUM_P2"}
@@ -40,28 +42,37 @@ def licences(pages: DatasetPages) -> list[FactRecord]:
 
 
 def users(pages: DatasetPages) -> tuple[list[FactRecord], list[FactRecord]]:
-    """Users -> principal facts, plus sign-in activity kept apart: it changes daily, the rest rarely."""
+    """Users -> principal facts, plus sign-in activity kept apart: it changes daily, the rest rarely.
+    Each fact is built when first used (`FactRecord`): the store builds those of changed users only."""
     principals, sign_ins = [], []
     for item in pages.items():
         user_id = item.required("id")
-        user_type = item.text("userType") or "Member"
-        upn = item.text("userPrincipalName")
-        principals.append(FactRecord("principal", user_id, {
-            "id": user_id, "type": "user", "name": item.text("displayName"), "upn": upn,
+        principals.append(FactRecord("principal", user_id, principal_id=user_id, element=item.origin,
+                                     build=lambda item=item, user_id=user_id: _user(item, user_id)))
+        if item.data.get("signInActivity"):
+            sign_ins.append(FactRecord("sign_in_activity", user_id, principal_id=user_id, element=item.origin,
+                                       build=lambda item=item, user_id=user_id: _sign_in(item, user_id)))
+    return principals, sign_ins
+
+
+def _user(item: Item, user_id: str) -> dict[str, Any]:
+    user_type = item.text("userType") or "Member"
+    upn = item.text("userPrincipalName")
+    return {"id": user_id, "type": "user", "name": item.text("displayName"), "upn": upn,
             "user_type": user_type, "guest": user_type == "Guest" or "#EXT#" in (upn or ""),
             "enabled": item.flag("accountEnabled"),
             "synced": bool(item.flag("onPremisesSyncEnabled")),
-            "created": item.when("createdDateTime"),
-        }, principal_id=user_id, element=item.origin))
-        activity = item.get("signInActivity")
-        if activity:
-            sign_ins.append(FactRecord("sign_in_activity", user_id, {
-                "user_id": user_id,
-                "last_sign_in": item.when("lastSignInDateTime", activity),
-                "last_non_interactive_sign_in": item.when("lastNonInteractiveSignInDateTime", activity),
-                "last_successful_sign_in": item.when("lastSuccessfulSignInDateTime", activity),
-            }, principal_id=user_id, element=item.origin))
-    return principals, sign_ins
+            "created": item.when("createdDateTime")}
+
+
+def _sign_in(item: Item, user_id: str) -> dict[str, Any]:
+    activity = item.data["signInActivity"]
+    if not isinstance(activity, dict):
+        raise item.error("signInActivity", f"expected an object, found {type(activity).__name__}")
+    return {"user_id": user_id,
+            "last_sign_in": item.when("lastSignInDateTime", activity),
+            "last_non_interactive_sign_in": item.when("lastNonInteractiveSignInDateTime", activity),
+            "last_successful_sign_in": item.when("lastSuccessfulSignInDateTime", activity)}
 
 
 def groups(pages: DatasetPages) -> list[FactRecord]:

@@ -10,6 +10,7 @@ from typing import Any, Iterable, Iterator
 from sqlalchemy import and_, case, false, or_, select
 from sqlalchemy.engine import Engine
 
+from pimtrail.bulk import paused_gc
 from pimtrail.errors import HistoryError
 from pimtrail.model import CollectedSnapshot
 from pimtrail.store import ingest as _ingest
@@ -70,7 +71,7 @@ class HistoryStore:
     # -- writing -------------------------------------------------------------------------
     def ingest(self, snap: CollectedSnapshot) -> SnapshotInfo:
         """Store one snapshot, whole or not at all."""
-        with self.engine.begin() as conn:
+        with paused_gc(), self.engine.begin() as conn:
             row = _ingest.ingest(conn, snap)
         return SnapshotInfo.from_row(row)
 

@@ -113,17 +113,19 @@ class _Cut:
         if not spans:
             self.prefix, self.suffix, self.gaps = text, "", None
             return
-        self.prefix, self.suffix = text[:spans[0][0]], text[spans[-1][1]:]
-        gaps = [text[spans[i][1]:spans[i + 1][0]] for i in range(len(spans) - 1)]
-        self.gaps = None if all(g == "," for g in gaps) else gaps
+        first, last = spans[0][0], spans[-1][1]
+        self.prefix, self.suffix = text[:first], text[last:]
+        elements = [text[s:e] for s, e in spans]
+        # separators are plain commas when the elements joined by commas are the text between
+        self.gaps = None if ",".join(elements) == text[first:last] else \
+            [text[spans[i][1]:spans[i + 1][0]] for i in range(len(spans) - 1)]
         keys = page.volatile
-        for s, e in spans:
-            element = text[s:e]
-            if keys:
-                element, values = strip(element, keys)
+        if keys:
+            for i, element in enumerate(elements):
+                elements[i], values = strip(element, keys)
                 self.volatile.append(values)
-            self.texts.append(element)
-            self.digests.append(digest(element))
+        self.texts = elements
+        self.digests = [digest(element) for element in elements]
 
     def layout(self, numbers: list[int]) -> dict[str, Any]:
         out: dict[str, Any] = {"prefix": self.prefix, "suffix": self.suffix, "runs": _rle_numbers(numbers)}

@@ -38,11 +38,13 @@ class Activity:
         self.approvers = approver_slots(t)
 
     # ------------------------------------------------------------------ audit
-    def window(self) -> Iterator[dict[str, Any] | str]:
-        """The audit events of the export at the tenant's current day, newest first, as JSON text."""
+    def window(self, since: int | None = None) -> Iterator[dict[str, Any] | str]:
+        """The audit events of the export at the tenant's current day, newest first, as JSON text:
+        the preset's whole audit window, or from minute `since` on when that is later (a daily
+        collection that asks only for what arrived since the previous one)."""
         t = self.t
         end, days = t.now(), t.p.audit_days
-        start = end - days * 1440
+        start = max(end - days * 1440, since if since is not None else end - days * 1440)
         first = t.day - days - 1
         for old in [d for d in self._days if d < first]:
             del self._days[old]

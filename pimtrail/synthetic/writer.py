@@ -101,8 +101,10 @@ class ExportWriter:
             count += 1
         return count
 
-    def window(self, name: str, days: int) -> None:
-        self.entries[name]["window"] = {"from": _iso(self.collected_at - timedelta(days=days)),
+    def window(self, name: str, days: int, since: datetime | None = None) -> None:
+        """The time window a dataset covers: `days` back from collection, or from `since` when later."""
+        start = self.collected_at - timedelta(days=days)
+        self.entries[name]["window"] = {"from": _iso(max(start, since) if since else start),
                                         "to": _iso(self.collected_at)}
 
     def close(self) -> Path:
