@@ -59,17 +59,19 @@ class FactRecord:
     finds the element changed since the previous snapshot (most of 100,000 users are not).
     `kind`, `key` and the id columns are always given."""
 
-    __slots__ = ("kind", "key", "_data", "principal_id", "role_id", "group_id", "element", "_build")
+    __slots__ = ("kind", "key", "_data", "principal_id", "role_id", "group_id", "element", "depends", "_build")
 
     def __init__(self, kind: str, key: str, data: dict[str, Any] | None = None, principal_id: str | None = None,
                  role_id: str | None = None, group_id: str | None = None,
-                 element: tuple[str, int, int] | None = None, *,
+                 element: tuple[str, int, int] | None = None, *, depends: tuple[str, ...] = (),
                  build: Callable[[], dict[str, Any]] | None = None):
         self.kind, self.key, self._data = kind, key, data
         self.principal_id, self.role_id, self.group_id = principal_id, role_id, group_id
-        # (dataset, page, index) of the one raw element this fact is normalised from, with nothing else:
-        # when the previous snapshot held the same element text, the fact is known to be unchanged
-        self.element = element
+        # (dataset, page, index) of the one raw element this fact is normalised from, with its page's
+        # parent id and the datasets in `depends` (e.g. role names from role_definitions): when the
+        # previous snapshot held the same element text under the same parent and those datasets
+        # page for page, the fact is known to be unchanged
+        self.element, self.depends = element, depends
         self._build = build
 
     @property

@@ -140,3 +140,28 @@ def test_facts_of_unchanged_elements_are_not_encoded_again_and_the_state_is_the_
 def _state(store, snapshot_id):
     with store.engine.connect() as conn:
         return conn.exec_driver_sql("SELECT state_digest FROM snapshot WHERE id = ?", (snapshot_id,)).scalar()
+
+
+def test_a_fact_is_rebuilt_when_a_dataset_it_depends_on_changes(tmp_path):
+    """Assignment facts carry the role's name from role_definitions: renaming the role changes them
+    although the assignment elements themselves are unchanged (FactRecord.depends)."""
+    import exports
+
+    def snapshot(when: str, exchange_name: str):
+        data = exports.baseline(when)
+        # a file holding a list of pages: its elements are cut apart (a lone body is kept whole)
+        data["role_assignment_instances"] = [data["role_assignment_instances"]]
+        for role in data["role_definitions"]["value"]:
+            if role["id"] == exports.EXCHANGE:
+                role["displayName"] = exchange_name
+        return read_export(exports.write(tmp_path / when[:10], data))
+
+    with HistoryStore.open(str(tmp_path / "h.db"), create=True) as store:
+        for when, name in (("2026-07-01T06:00:00Z", "Exchange Administrator"),
+                           ("2026-07-02T06:00:00Z", "Exchange Administrator"),
+                           ("2026-07-03T06:00:00Z", "Exchange Admin (renamed)")):
+            info = store.ingest(snapshot(when, name))
+            names = {f["role_name"] for f in store.facts(exports.TENANT, "role_assignment", info.seq)
+                     if f["role_id"] == exports.EXCHANGE}
+            assert names == {name}
+        assert store.verify().ok

@@ -10,7 +10,7 @@ from typing import Any
 
 from pimtrail.model import FactRecord
 
-from .base import DatasetPages, odata_type
+from .base import DatasetPages, Item, odata_type
 
 
 def _identity(obj: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -54,23 +54,32 @@ def instances(pages: DatasetPages) -> list[FactRecord]:
 
 
 def decisions(pages: DatasetPages) -> list[FactRecord]:
+    """Decisions -> facts, each built when first used: a review of 20,000 assignments changes a few
+    hundred decisions a day, and the store builds only those (`FactRecord`)."""
     facts = []
     for item in pages.items():
-        definition_id, _, instance_id = item.parent.partition("/")
-        principal = _identity(item.get("principal")) or {}
-        resource = item.get("resource", {})
+        instance_id = item.parent.partition("/")[2]
         decision_id = item.required("id")
-        facts.append(FactRecord("access_review_decision", f"{instance_id}|{decision_id}", {
-            "id": decision_id, "definition_id": definition_id,
-            "instance_id": item.text("accessReviewId") or instance_id,
-            "decision": item.text("decision"), "recommendation": item.text("recommendation"),
-            "justification": item.text("justification"),
-            "reviewed_by": _identity(item.get("reviewedBy")),
-            "reviewed_at": item.when("reviewedDateTime"),
-            "apply_result": item.text("applyResult"), "applied_at": item.when("appliedDateTime"),
-            "applied_by": _identity(item.get("appliedBy")),
-            "principal": principal,
-            "resource": {"id": resource.get("id"), "name": resource.get("displayName"),
-                         "type": resource.get("type")},
-        }, principal_id=principal.get("id")))
+        principal = item.get("principal")
+        facts.append(FactRecord("access_review_decision", f"{instance_id}|{decision_id}",
+                                principal_id=principal.get("id") if isinstance(principal, dict) else None,
+                                element=item.origin, build=lambda item=item: _decision(item)))
     return facts
+
+
+def _decision(item: Item) -> dict[str, Any]:
+    definition_id, _, instance_id = item.parent.partition("/")
+    resource = item.get("resource", {})
+    return {
+        "id": item.required("id"), "definition_id": definition_id,
+        "instance_id": item.text("accessReviewId") or instance_id,
+        "decision": item.text("decision"), "recommendation": item.text("recommendation"),
+        "justification": item.text("justification"),
+        "reviewed_by": _identity(item.get("reviewedBy")),
+        "reviewed_at": item.when("reviewedDateTime"),
+        "apply_result": item.text("applyResult"), "applied_at": item.when("appliedDateTime"),
+        "applied_by": _identity(item.get("appliedBy")),
+        "principal": _identity(item.get("principal")) or {},
+        "resource": {"id": resource.get("id"), "name": resource.get("displayName"),
+                     "type": resource.get("type")},
+    }

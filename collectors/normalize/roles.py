@@ -40,7 +40,7 @@ def privileged_ids(pages: DatasetPages) -> set[str]:
     return ids
 
 
-def _instance(item: Item, state: str, role_names: dict[str, str]) -> tuple[dict[str, Any], dict | None]:
+def _instance(item: Item, state: str, role_names: dict[str, str]) -> dict[str, Any]:
     principal = item.get("principal")
     role_id = item.required("roleDefinitionId")
     start, end = item.when("startDateTime"), item.when("endDateTime")
@@ -61,20 +61,32 @@ def _instance(item: Item, state: str, role_names: dict[str, str]) -> tuple[dict[
         data["assignment_type"] = item.text("assignmentType") or "Assigned"
         data["outside_pim"] = start is None
         data["origin_id"] = item.text("roleAssignmentOriginId")
-    return data, principal_from_expand(principal)
+    return data
+
+
+# role names come from role_definitions: an instance's fact is unchanged when its element and that
+# dataset are (FactRecord.depends)
+_NAMES = ("role_definitions",)
 
 
 def role_instances(pages: DatasetPages, state: str, role_names: dict[str, str]
                    ) -> tuple[list[FactRecord], list[dict]]:
-    """Active (`state='active'`) or eligible instances -> facts, plus the expanded principals."""
+    """Active (`state='active'`) or eligible instances -> facts (each built when first used), plus
+    the expanded principals."""
     kind = "role_assignment" if state == "active" else "role_eligibility"
     facts, principals = [], []
     for item in pages.items():
-        data, principal = _instance(item, state, role_names)
-        facts.append(FactRecord(kind, data["id"], data, principal_id=data["principal_id"],
-                                role_id=data["role_id"]))
+        principal_id, role_id = item.required("principalId"), item.required("roleDefinitionId")
+        facts.append(FactRecord(kind, item.required("id"), principal_id=principal_id, role_id=role_id,
+                                element=item.origin, depends=_NAMES,
+                                build=lambda item=item: _instance(item, state, role_names)))
+        principal = item.get("principal")
         if principal:
-            principals.append(principal)
+            if not isinstance(principal, dict):
+                raise item.error("principal", f"expected an object, found {type(principal).__name__}")
+            expanded = principal_from_expand(principal)
+            if expanded:
+                principals.append(expanded)
     return facts, principals
 
 

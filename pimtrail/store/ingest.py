@@ -99,15 +99,17 @@ def content_hash(snapshot_row: dict[str, Any], coverage: list[dict], receipts: l
     return hashing.sha256_hex(hashing.canonical(body))
 
 
-def _dedupe_facts(facts: Iterable[FactRecord], unchanged: set[tuple[str, int, int]]
+def _dedupe_facts(facts: Iterable[FactRecord], unchanged: set[tuple[str, int, int]], same: set[str]
                   ) -> dict[tuple[str, str], tuple[FactRecord, str | None, str | None]]:
     """(kind, key) -> (fact, canonical text, digest). A fact normalised from one raw element that
-    the previous snapshot held as it is now is left unencoded (None): its open version is the same."""
+    the previous snapshot held as it is now (and from datasets it `depends` on, all as they were)
+    is left unbuilt and unencoded (None): its open version is the same."""
     out: dict[tuple[str, str], tuple[FactRecord, str | None, str | None]] = {}
     for fact in facts:
         ident = (fact.kind, fact.key)
         seen = out.get(ident)
-        if seen is None and fact.element is not None and fact.element in unchanged:
+        if seen is None and fact.element is not None and fact.element in unchanged \
+                and all(name in same for name in fact.depends):
             out[ident] = (fact, None, None)
             continue
         text, digest = hashing.encode(fact.data)
@@ -140,7 +142,7 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
     # facts from unchanged elements keep their open version, unless another pimtrail version
     # normalised that one (a fix in normalisation must reach every fact)
     same_code = prev is not None and prev["tool_version"] == __version__
-    facts = _dedupe_facts(snap.facts, plan.unchanged if same_code else set())
+    facts = _dedupe_facts(snap.facts, plan.unchanged if same_code else set(), plan.same)
     row: dict[str, Any] = {
         "tenant_id": tenant, "seq": seq, "collected_at": snap.collected_at, "ingested_at": utcnow(),
         "source": snap.source, "source_ref": snap.source_ref[:400], "tool_version": __version__,

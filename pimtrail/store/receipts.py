@@ -153,8 +153,9 @@ def _numbers(runs: list[list[int]]) -> list[int]:
 
 # -- writing ---------------------------------------------------------------------------------
 def _previous_elements(conn: Connection, tenant: str,
-                       previous: dict[str, list[dict]]) -> tuple[dict[bytes, int], dict[str, set[bytes]]]:
-    """The elements the previous snapshot's pages held: digest -> n, and each dataset's digests.
+                       previous: dict[str, list[dict]]) -> tuple[dict[bytes, int], dict[tuple[str, str], set[bytes]]]:
+    """The elements the previous snapshot's pages held: digest -> n, and the digests of each
+    (dataset, parent id) (a group's members, a review instance's decisions; "" for the rest).
     Their packs' digests are read by number range. An element seen only longer ago is stored
     again: rare, and it keeps the lookup to what one snapshot holds."""
     ranges = sorted((first, first + count) for entries in previous.values() for entry in entries
@@ -175,10 +176,13 @@ def _previous_elements(conn: Connection, tenant: str,
             if first not in by_n:
                 for i in range(0, len(digests), 16):
                     by_n[first + i // 16] = bytes(digests[i:i + 16])
-    per_dataset = {name: {by_n[n] for entry in entries if entry.get("layout")
-                          for n in _numbers(entry["layout"]["runs"]) if n in by_n}
-                   for name, entries in previous.items()}
-    return {dig: n for n, dig in by_n.items()}, per_dataset
+    per_parent: dict[tuple[str, str], set[bytes]] = defaultdict(set)
+    for name, entries in previous.items():
+        for entry in entries:
+            if entry.get("layout"):
+                per_parent[(name, entry["parent"])].update(
+                    by_n[n] for n in _numbers(entry["layout"]["runs"]) if n in by_n)
+    return {dig: n for n, dig in by_n.items()}, per_parent
 
 
 def _packs(tenant: str, first: int, texts: list[str],
@@ -199,8 +203,9 @@ def _packs(tenant: str, first: int, texts: list[str],
 class Plan:
     """A snapshot's pages cut into elements and compared with the previous snapshot's, before
     anything is written: `unchanged` names the elements ((dataset, page, index)) whose text the
-    previous snapshot's pages of the same dataset held, so facts normalised from them alone are
-    known to be unchanged too (`ingest` skips re-encoding them)."""
+    previous snapshot's pages of the same dataset and parent held, and `same` the datasets whose
+    pages are all as they were, so facts normalised from one element (and those datasets) are
+    known to be unchanged too (`ingest` skips building and encoding them)."""
 
     def __init__(self, conn: Connection, tenant: str, pages: Iterable[Page], previous_snapshot_id: int | None):
         self.conn, self.tenant = conn, tenant
@@ -208,10 +213,13 @@ class Plan:
         previous = read_listings(conn, tenant, previous_snapshot_id) if previous_snapshot_id else {}
         self.known, before = _previous_elements(conn, tenant, previous)
         self.unchanged: set[tuple[str, int, int]] = set()
+        self.same = {name for name, cuts in self.cuts.items()
+                     if name in previous and [c.sha for c in cuts] == [e["sha256"] for e in previous[name]]}
         for name, cuts in self.cuts.items():
-            held = before.get(name, set())
             for cut in cuts:
-                self.unchanged.update((name, cut.page.index, i) for i, d in enumerate(cut.digests) if d in held)
+                held = before.get((name, cut.page.parent))
+                if held:
+                    self.unchanged.update((name, cut.page.index, i) for i, d in enumerate(cut.digests) if d in held)
 
     def write(self, snapshot_id: int) -> tuple[list[dict], list[list[str]]]:
         """Store the pages. Returns the receipt entries (per page: dataset, page, parent, request,
