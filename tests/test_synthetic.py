@@ -181,7 +181,7 @@ def test_bench_smoke_run(tmp_path):
     data = json.loads(results.read_text())
     measures = {r["measure"] for r in data["rows"]}
     for expected in ("`pimtrail --help`", "live collection: requests made", "evidence pack PDF pages",
-                     "bulk path / executemany ratio"):
+                     "bulk path / executemany ratio", "  daily ingest of an export holding the whole audit window instead"):
         assert expected in measures
     assert all(r["value"] is not None for r in data["rows"])
     assert any(r["extrapolated"] for r in data["rows"])
@@ -219,3 +219,20 @@ def test_trend_sweep_equals_a_view_per_snapshot_on_the_sample(sample_history):
 
     with HistoryStore.open(sample_history) as store:
         assert sweep_matches_points(store, load_config(SCENARIO_PATH.parent / "pimtrail.toml")) == 14
+
+
+def test_incremental_audit_holds_what_arrived_since_the_previous_collection(tmp_path):
+    """`--incremental-audit`: the second export holds exactly the full window's events from the
+    previous collection less the overlap on, and says so in its manifest window."""
+    from pimtrail.synthetic import AUDIT_OVERLAP
+
+    full = generate(tmp_path / "full", "small", days=2, churn=0.05)
+    part = generate(tmp_path / "part", "small", days=2, churn=0.05, incremental_audit=True)
+    first, second_full, second = read_export(full[0]), read_export(full[1]), read_export(part[1])
+    since = first.collected_at - AUDIT_OVERLAP
+    expected = {e.source_id for e in second_full.events if e.occurred_at >= since}
+    assert {e.source_id for e in second.events} == expected
+    assert 0 < len(expected) < len(second_full.events)
+    window = json.loads((part[1] / "manifest.json").read_text())["datasets"]["directory_audits"]["window"]
+    assert window["from"] == since.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert read_export(part[0]).events == first.events  # the first export holds the whole window
