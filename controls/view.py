@@ -6,15 +6,14 @@ expanded here, once: a role held by a group is held by each member, with how the
 
 from __future__ import annotations
 
-import gc
 import re
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from pimtrail.activations import Activation, join_activations
+from pimtrail.bulk import paused_gc  # noqa: F401 -- used here and by the readers that import it from here
 from pimtrail.config import Config
 from pimtrail.store import HistoryStore, SnapshotInfo
 from pimtrail.timeutil import iso
@@ -65,6 +64,9 @@ class SnapshotView:
     config: Config
     activations: list[Activation] = field(default_factory=list)
     policy_history: list[dict[str, Any]] = field(default_factory=list)  # role_policy versions up to this snapshot
+    # stretches of the period no collected audit window covers (daily collections ask for the events
+    # since the previous one: a lost collection leaves a hole the history cannot fill later)
+    audit_gaps: list[tuple[datetime, datetime]] = field(default_factory=list)
     _cache: dict[str, Any] = field(default_factory=dict)
 
     # -- availability ------------------------------------------------------------------
@@ -78,6 +80,10 @@ class SnapshotView:
             elif cov["status"] != "ok":
                 code = cov.get("error_code") or cov.get("http_status") or "error"
                 out.append(f"{name} ({code})")
+            elif name == "directory_audits" and self.audit_gaps:
+                holes = ", ".join(f"{iso(a)} to {iso(b)}" for a, b in self.audit_gaps[:3])
+                more = f" and {len(self.audit_gaps) - 3} more" if len(self.audit_gaps) > 3 else ""
+                out.append(f"{name} (no collection covers {holes}{more})")
         return out
 
     # -- lookups -----------------------------------------------------------------------
@@ -192,20 +198,6 @@ class SnapshotView:
         return list(self._cache["user_holdings"])
 
 
-@contextmanager
-def paused_gc():
-    """Python's cyclic garbage collector off while a view's many small objects are made: they hold no
-    cycles, and each full collection would walk every object made so far (a third of the time of reading
-    a large tenant). Reference counting still frees them."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 # One fact per user of the tenant (100,000 on a large one): read only for the principals the view names.
 PER_USER_KINDS = ("principal", "sign_in_activity", "auth_registration")
 # Where facts name principals: holders of roles, members and groups of role-assignable groups, owners of keys.
@@ -278,8 +270,22 @@ def _build_view(store: HistoryStore, tenant: str, snapshot: SnapshotInfo, profil
         named |= {p["id"] for p in break_glass_principals(store, tenant, snapshot.seq, config)}
         named.discard(None)
         facts.update(store.principal_facts(tenant, PER_USER_KINDS, snapshot.seq, named))
+    gaps = audit_gaps(store.windows(tenant, "directory_audits", snapshot.seq), start, end)
     return SnapshotView(snapshot, store.snapshots(tenant), start, end, coverage, facts, audit, profile, config,
-                        activations, policies)
+                        activations, policies, gaps)
+
+
+def audit_gaps(windows: list[tuple[datetime, datetime]], start: datetime, end: datetime
+               ) -> list[tuple[datetime, datetime]]:
+    """The stretches of [start, end) between collected audit windows (sorted by their start). Before
+    the first window there is nothing to miss: the log's retention, not the history, decides that."""
+    gaps: list[tuple[datetime, datetime]] = []
+    covered: datetime | None = None
+    for begin, finish in windows:
+        if covered is not None and begin > covered and begin > start and covered < end:
+            gaps.append((max(covered, start), min(begin, end)))
+        covered = finish if covered is None else max(covered, finish)
+    return gaps
 
 
 def _activity(event: dict[str, Any]) -> str:

@@ -114,6 +114,18 @@ class HistoryStore:
                 select(coverage_table).where(coverage_table.c.snapshot_id == snapshot_id)
                 .order_by(self._order(coverage_table.c.dataset))).mappings()]
 
+    def windows(self, tenant_id: str, dataset: str, seq: int) -> list[tuple[datetime, datetime]]:
+        """The time windows a dataset was collected for (ok, with a window) by snapshots up to `seq`,
+        oldest first: together they say which stretch of the audit log the history holds."""
+        query = (select(coverage_table.c.window_from, coverage_table.c.window_to)
+                 .join(snapshot_table, snapshot_table.c.id == coverage_table.c.snapshot_id)
+                 .where(snapshot_table.c.tenant_id == tenant_id, snapshot_table.c.seq <= seq,
+                        coverage_table.c.dataset == dataset, coverage_table.c.status == "ok",
+                        coverage_table.c.window_from.is_not(None), coverage_table.c.window_to.is_not(None))
+                 .order_by(coverage_table.c.window_from))
+        with self.engine.connect() as conn:
+            return [(r.window_from, r.window_to) for r in conn.execute(query)]
+
     # -- facts and events ----------------------------------------------------------------
     @staticmethod
     def _valid_at(seq: Any):

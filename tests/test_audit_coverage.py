@@ -1,0 +1,59 @@
+"""Audit coverage over the evaluation period: daily collections ask for the audit events since the
+previous one, so a lost collection leaves a hole. Controls that read the audit log are then not
+assessable, never passed on the events that happen to be there."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import exports
+import tenant as t
+from pimtrail.check import run_check
+from pimtrail.collectors.exportdir import read_export
+from pimtrail.config import parse_config
+from pimtrail.controls.model import Status
+from pimtrail.controls.registry import all_controls
+from pimtrail.controls.view import audit_gaps
+from pimtrail.store import HistoryStore
+
+D = datetime
+
+
+def test_gaps_are_the_stretches_of_the_period_no_window_covers():
+    start, end = D(2026, 9, 1), D(2026, 10, 1)
+    assert audit_gaps([(D(2026, 8, 1), D(2026, 9, 10)), (D(2026, 9, 9), D(2026, 10, 1))], start, end) == []
+    assert audit_gaps([(D(2026, 8, 1), D(2026, 9, 10)), (D(2026, 9, 12), D(2026, 10, 1))], start, end) == [
+        (D(2026, 9, 10), D(2026, 9, 12))]
+    # a window inside another one closes nothing; a hole before the period or after it is not the period's
+    assert audit_gaps([(D(2026, 8, 1), D(2026, 9, 20)), (D(2026, 8, 5), D(2026, 8, 6)),
+                       (D(2026, 9, 19), D(2026, 10, 1))], start, end) == []
+    assert audit_gaps([(D(2026, 7, 1), D(2026, 7, 10)), (D(2026, 8, 1), D(2026, 10, 1))], start, end) == []
+    assert audit_gaps([(D(2026, 8, 1), D(2026, 10, 1)), (D(2026, 10, 5), D(2026, 10, 6))], start, end) == []
+    # before the first window there is nothing to miss (the log's retention decides that)
+    assert audit_gaps([(D(2026, 9, 15), D(2026, 10, 1))], start, end) == []
+
+
+def _check(tmp_path, second_from: str) -> dict:
+    tmp_path.mkdir(parents=True)
+    with HistoryStore.open(str(tmp_path / "h.db"), create=True) as store:
+        for when, window_from in (("2026-09-23T06:00:00Z", "2026-08-24T06:00:00Z"),
+                                  ("2026-09-30T06:00:00Z", second_from)):
+            data = t.compliant(when)
+            data["_manifest"]["datasets"]["directory_audits"] = {
+                "file": "directory_audits.json", "window": {"from": window_from, "to": when}}
+            store.ingest(read_export(exports.write(tmp_path / when[:10], data)))
+        report = run_check(store, parse_config(data["_config"]), save=False)
+    return {r.control.id: r for r in report.results}
+
+
+def test_a_hole_between_audit_windows_makes_audit_controls_not_assessable(tmp_path):
+    reading = [c.id for c in all_controls() if "directory_audits" in c.datasets]
+    assert reading
+    contiguous = _check(tmp_path / "contiguous", "2026-09-23T05:00:00Z")  # an hour of overlap
+    assert all(contiguous[c].status is not Status.NOT_ASSESSABLE for c in reading)
+    holed = _check(tmp_path / "holed", "2026-09-26T00:00:00Z")
+    for control_id in reading:
+        assert holed[control_id].status is Status.NOT_ASSESSABLE
+        assert "no collection covers 2026-09-23T06:00:00Z to 2026-09-26T00:00:00Z" in holed[control_id].reason
+    others = [c for c in holed if c not in reading]
+    assert all(holed[c].status is contiguous[c].status for c in others)
