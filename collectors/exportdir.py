@@ -97,6 +97,31 @@ def _elements(text: str, i: int, element: Callable[[int], tuple[Any, int]]) -> t
     return items, i + 1
 
 
+def _value_array(text: str, i: int, start: int, marks: list[tuple[int, int]]) -> tuple[list[Any], int]:
+    """`_elements` for a body's `value` array, each element's (start, end) relative to `start` added to
+    `marks`: one loop without calls per element but the C scanner's (100,000 users a day)."""
+    items: list[Any] = []
+    decode, append, mark, ws = _DECODER.raw_decode, items.append, marks.append, _WS
+    i = _skip(text, i + 1)
+    if text[i] == "]":
+        return items, i + 1
+    while True:
+        item, end = decode(text, i)
+        append(item)
+        mark((i - start, end - start))
+        char = text[end]
+        if char in ws:
+            end = _skip(text, end)
+            char = text[end]
+        if char == "]":
+            return items, end + 1
+        if char != ",":
+            raise ValueError("expected , or ]")
+        i = end + 1
+        if text[i] in ws:
+            i = _skip(text, i)
+
+
 def _walk_body(text: str, i: int, raws: dict[int, str]) -> tuple[Any, int]:
     """A Graph body `{..., "value": [...], ...}`: its exact text goes to `raws` under id(body) and
     the (start, end) offsets of each element of `value` (relative to the body) under
@@ -104,16 +129,11 @@ def _walk_body(text: str, i: int, raws: dict[int, str]) -> tuple[Any, int]:
     start = i
     marks: list[tuple[int, int]] | None = None
 
-    def element(j: int) -> tuple[Any, int]:
-        item, end = _DECODER.raw_decode(text, j)
-        marks.append((j - start, end - start))  # type: ignore[union-attr]
-        return item, end
-
     def member(key: str, j: int) -> tuple[Any, int]:
         nonlocal marks
         if key == "value" and text[j] == "[":
             marks = []
-            return _elements(text, j, element)
+            return _value_array(text, j, start, marks)
         if key == "value":
             marks = None
         return _DECODER.raw_decode(text, j)
