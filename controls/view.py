@@ -6,18 +6,19 @@ expanded here, once: a role held by a group is held by each member, with how the
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pimtrail.activations import Activation, join_activations
+from pimtrail.activations import Activation
 from pimtrail.bulk import paused_gc  # noqa: F401 -- used here and by the readers that import it from here
 from pimtrail.config import Config
 from pimtrail.store import HistoryStore, SnapshotInfo
 from pimtrail.timeutil import iso
 
+from .period_events import event_time as _time  # noqa: F401 -- also read from here
+from .period_events import period_activations
 from .profiles import Profile
 
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
@@ -206,10 +207,6 @@ NAMING_FIELDS = (("role_assignment", "principal_id"), ("role_eligibility", "prin
                  ("group_member", "member_id"), ("group_pim_assignment", "group_id"),
                  ("group_pim_assignment", "principal_id"), ("group_pim_eligibility", "group_id"),
                  ("group_pim_eligibility", "principal_id"), ("pim_group", "id"), ("fido2_key", "user_id"))
-# Audit events a view reads: PIM activations (joined into `activations`) and what controls read whole.
-ACTIVATION_TEXT, OUTSIDE_PIM_TEXT = "(PIM activation)", "outside of PIM"
-JOINED_FIELDS = ("activity", "category", "correlation_id", "details", "group_id", "id", "initiated_by", "principal",
-                 "result", "result_reason", "role_id", "role_name", "time")  # what join_activations reads
 
 
 def break_glass_principals(store: HistoryStore, tenant: str, seq: int, config: Config) -> list[dict[str, Any]]:
@@ -241,18 +238,7 @@ def _build_view(store: HistoryStore, tenant: str, snapshot: SnapshotInfo, profil
                 period_start: datetime | None, period_end: datetime | None, base: SnapshotView | None) -> SnapshotView:
     end = period_end or snapshot.collected_at
     start = period_start or end - timedelta(days=int(profile.params.get("evaluation_period_days", 31)))
-    # events from a little before the period so an activation requested just before it still joins; of an
-    # activation's events only what the join reads is kept (a quarter of a large tenant holds 120,000)
-    joining, audit = [], []
-    for event in store.iter_events(tenant, "audit", start - timedelta(days=1), end,
-                                   contains=(ACTIVATION_TEXT, OUTSIDE_PIM_TEXT)):
-        activity = _activity(event)
-        if "outside of pim" in activity and start <= _time(event["time"]) < end:
-            audit.append(event)
-        if "(pim activation)" in activity:
-            joining.append({k: event[k] for k in JOINED_FIELDS if k in event})
-    activations = [a for a in join_activations(joining) if start <= _time(a.requested_at or a.start) < end]
-    del joining
+    activations, audit = period_activations(store, tenant, start, end)
     if base is not None and base.snapshot.id == snapshot.id:
         coverage, facts, policies = base.coverage, base.facts, base.policy_history
         missing = {a.principal_id for a in activations} - set(base.by_id("principal"))
@@ -286,25 +272,6 @@ def audit_gaps(windows: list[tuple[datetime, datetime]], start: datetime, end: d
             gaps.append((max(covered, start), min(begin, end)))
         covered = finish if covered is None else max(covered, finish)
     return gaps
-
-
-def _activity(event: dict[str, Any]) -> str:
-    return (event.get("activity") or "").lower()
-
-
-_CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
-
-
-def _time(value: str | None) -> datetime:
-    """An event time as naive UTC; stored times are canonical (`...T01:27:00Z`), read without parse_iso."""
-    if not value:
-        return datetime.min
-    if len(value) == 20 and _CANONICAL.fullmatch(value):
-        return datetime(int(value[:4]), int(value[5:7]), int(value[8:10]), int(value[11:13]), int(value[14:16]),
-                        int(value[17:19]))
-    from pimtrail.timeutil import parse_iso
-
-    return parse_iso(value)
 
 
 # The facts holdings are made of, and how the store orders each kind (by its key).

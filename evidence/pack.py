@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from pimtrail.config import Config
 from pimtrail.controls.profiles import Profile
 from pimtrail.errors import InputError
 from pimtrail.evidence.pack_model import build_pack
+from pimtrail.evidence.rows import Rows
 from pimtrail.evidence.period import Period
 from pimtrail.store import HistoryStore
 
@@ -34,10 +36,27 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return chosen
 
 
+def _plain(value: Any) -> Any:
+    """JSON for what json does not know: a listing kept as `Rows` is a list of its rows, the rest as text."""
+    return list(value) if isinstance(value, Rows) else str(value)
+
+
+def _encoder() -> json.JSONEncoder:
+    return json.JSONEncoder(indent=1, sort_keys=True, ensure_ascii=False, default=_plain)
+
+
 def export_json(model: dict[str, Any]) -> str:
     """The model for machines: everything but the private (`_`) keys, keys sorted."""
-    return json.dumps({k: v for k, v in model.items() if not k.startswith("_")}, indent=1, sort_keys=True,
-                      ensure_ascii=False, default=str) + "\n"
+    return _encoder().encode({k: v for k, v in model.items() if not k.startswith("_")}) + "\n"
+
+
+def write_json(model: dict[str, Any], path: Path) -> None:
+    """`export_json(model)` written to `path` piece by piece (the large tenant's is ~100 MB of text)."""
+    chunks = _encoder().iterencode({k: v for k, v in model.items() if not k.startswith("_")})
+    with path.open("w", encoding="utf-8") as out:
+        while batch := list(islice(chunks, 20_000)):
+            out.write("".join(batch))
+        out.write("\n")
 
 
 def sha256_file(path: Path) -> str:
@@ -66,7 +85,7 @@ def write_pack(store: HistoryStore, tenant: str, period: Period, profile: Profil
         write_workbook(model, out / f"{stem}.xlsx")
         written.append(out / f"{stem}.xlsx")
     if "json" in formats:
-        (out / f"{stem}.json").write_text(export_json(model), encoding="utf-8")
+        write_json(model, out / f"{stem}.json")
         written.append(out / f"{stem}.json")
     files = [{"name": p.name, "size": p.stat().st_size, "sha256": sha256_file(p)} for p in written]
     cover = model["cover"]

@@ -2,6 +2,13 @@
 
 The PDF, the workbook and the JSON are three renderings of this one model; every number in them is
 computed here from the history, so the three cannot disagree and each traces to stored rows.
+
+Memory: the model is built in phases, each letting go of what it read before the next one reads more
+(docs/benchmarks.md, "Round 3"). First the closing snapshot: its full view (the period's activations joined
+from compact copies of their events, controls/period_events.py) and its control results give every listing of the pack, kept as `Rows`
+(one tuple a row, handed out as dicts); the view and the results are then dropped. Then the run of
+snapshots: one read of the holdings history gives the series and the roll-forward, whose light views are
+compared two at a time. The long listings are what remains for the renderers.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import random
 import subprocess
 import sys
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
@@ -25,7 +33,8 @@ from pimtrail.controls.profiles import Profile, role_catalogue
 from pimtrail.controls.view import GLOBAL_ADMIN, HoldingsHistory, SnapshotView, build_view, paused_gc
 from pimtrail.evidence import rollforward as rf
 from pimtrail.evidence.period import Period, period_snapshots
-from pimtrail.evidence.series import build_series
+from pimtrail.evidence.rows import Rows
+from pimtrail.evidence.series import REVIEW_KINDS, build_series
 from pimtrail.store import HistoryStore
 from pimtrail.store.verify import SnapshotCheck, VerifyReport
 from pimtrail.timeutil import iso, parse_iso, utcnow
@@ -50,7 +59,7 @@ def _status_counts(results) -> dict[str, int]:
     return out
 
 
-def _sample(rows: list[dict], seed_text: str) -> dict[str, Any]:
+def _sample(rows: Sequence[dict], seed_text: str) -> dict[str, Any]:
     seed = int(hashlib.sha256(seed_text.encode()).hexdigest()[:12], 16)
     chosen = sorted(random.Random(seed).sample(range(len(rows)), min(SAMPLE_SIZE, len(rows))))
     return {"seed": seed, "size": len(chosen), "population": len(rows), "method":
@@ -102,75 +111,101 @@ def _verified(store: HistoryStore, tenant: str, child: subprocess.Popen | None) 
 
 def _build(store: HistoryStore, tenant: str, period: Period, profile: Profile, config: Config, bounds,
            verifying: subprocess.Popen | None) -> dict[str, Any]:
-    # Every snapshot of the period takes part in the roll-forward; only the closing one needs a full
-    # view (events, policies, sign-ins): the others are light views cut from one read of the history.
-    history = HoldingsHistory(store, tenant, bounds.inside, profile, config)
-    closing: SnapshotView = build_view(store, tenant, bounds.closing, profile, config, period.start, period.end)
-    views = [history.view(s) for s in bounds.inside[:-1]] + [closing]
+    cover = {
+        "tenant_id": tenant, "tenant_name": None, "default_domain": None,
+        "period": period.label, "start": iso(period.start), "end": iso(period.end),
+        "last_day": period.last_day.isoformat(), "generated_at": iso(utcnow()), "tool_version": __version__,
+        "profile": profile.name, "run_id": str(uuid.uuid4()),
+        "opening_is_late": bounds.opening_is_late,
+        "snapshots": [{"seq": s.seq, "collected_at": iso(s.collected_at), "status": s.status,
+                       "source": s.source, "content_hash": s.content_hash, "chain_hash": s.chain_hash}
+                      for s in bounds.inside],
+    }
+    previous = _previous_statuses(store, tenant, period, profile, config)
+    # 1. The closing snapshot: its full view and control results, and every listing taken from them (the results
+    # first, and let go before the listings of the view are made).
+    closing = build_view(store, tenant, bounds.closing, profile, config, period.start, period.end)
     with paused_gc():
         report = evaluate(closing)
+    model: dict[str, Any] = {"summary": _control_summary(report, previous), "policies": _policies(report),
+                             "break_glass": _break_glass(store, tenant, closing, report)}
+    model["controls"] = [_control(r) for r in report.results]
+    gaps = next(r for r in report.results if r.control.id == "PIM-TEN-023")
+    gaps = [f.message for f in gaps.findings if f.status is not Status.PASS]
+    del report
     org = (closing.facts.get("tenant") or [{}])[0]
-    series = build_series(store, tenant, profile, config, bounds.opening.collected_at, bounds.closing.collected_at,
-                          history=history, closing=closing)
-    model: dict[str, Any] = {
-        "cover": {
-            "tenant_id": tenant, "tenant_name": org.get("name"), "default_domain": org.get("default_domain"),
-            "period": period.label, "start": iso(period.start), "end": iso(period.end),
-            "last_day": period.last_day.isoformat(), "generated_at": iso(utcnow()), "tool_version": __version__,
-            "profile": profile.name, "run_id": str(uuid.uuid4()),
-            "opening_is_late": bounds.opening_is_late,
-            "snapshots": [{"seq": s.seq, "collected_at": iso(s.collected_at), "status": s.status,
-                           "source": s.source, "content_hash": s.content_hash, "chain_hash": s.chain_hash}
-                          for s in bounds.inside],
-        },
-        "series": series.as_dict(),
-        "_series": series,  # the object itself, for the charts; keys starting with "_" are not exported
-    }
-    model["summary"] = _summary(store, tenant, period, profile, config, report, series)
+    cover.update(tenant_name=org.get("name"), default_domain=org.get("default_domain"))
     model["scope"] = _scope(closing, profile, config)
-    model["population"] = [rf.row(h, closing.tier(h.role_id)) for h in closing.user_holdings()
-                           if closing.tier(h.role_id) is not None]
+    model["population"] = Rows.of(rf.row(h, closing.tier(h.role_id)) for h in closing.user_holdings()
+                                  if closing.tier(h.role_id) is not None)
     model["population"].sort(key=lambda r: (r["tier"], r["role"], r["principal"] or ""))
-    # the audit events that may explain a movement: those about the principals that moved (a holder, or
-    # the group of a group's own holding), from the day before the period, as the closing view reads events
-    roll = rf.roll_forward(views, lambda subjects: store.events(tenant, "audit", period.start - timedelta(days=1),
-                                                                period.end, principal_ids=subjects))
-    model["rollforward"] = {"roles": rf.as_rows(roll), "movements": rf.movement_rows(roll)}
-    model["policies"] = _policies(report)
     model["activations"], model["approvals"] = _activations(closing)
     model["activation_sample"] = _sample(model["activations"], f"{tenant}/{period.label}")
     model["reviews"] = _reviews(closing)
-    model["break_glass"] = _break_glass(store, tenant, closing, report)
     model["exceptions"] = [dict(e.model_dump(mode="json"), status="in force" if e.expires >= period.last_day
                                 else "expired") for e in config.exceptions]
-    model["controls"] = [r.as_dict() | {"rationale": r.control.rationale, "remediation": r.control.remediation}
-                         for r in report.results]
-    model["completeness"] = _completeness(store, bounds, report, _verified(store, tenant, verifying))
-    return model
+    # what the second phase needs of the closing snapshot: its review facts (the series' review cycles) and the
+    # applied review decisions (which may explain a removal)
+    reviews = SnapshotView(bounds.closing, closing.snapshots, closing.period_start, closing.period_end, {},
+                           {kind: closing.facts.get(kind, []) for kind in REVIEW_KINDS}, [], profile, config)
+    applied = [d for d in closing.facts.get("access_review_decision", []) if d.get("applied_at")]
+    del closing
+    # 2. The run of snapshots: light views cut from one read of the holdings history, for the standing-access
+    # series and the roll-forward (which compares two light views at a time).
+    history = HoldingsHistory(store, tenant, bounds.inside, profile, config)
+    series = build_series(store, tenant, profile, config, bounds.opening.collected_at, bounds.closing.collected_at,
+                          history=history, closing=reviews)
+    del reviews
+    # The audit events that may explain a movement: those of the period (from the day before it, as the closing
+    # view reads them) about the principals that moved (a holder, or the group of a group's own holding) between
+    # the two snapshots that show the movement, read for one pair of snapshots at a time.
+    since, until = period.start - timedelta(days=1), period.end
+    roll = rf.roll_forward((history.view(s) for s in bounds.inside), decisions=applied,
+                           window_events=lambda who, lo, hi: store.events(tenant, "audit", max(lo, since), min(
+                               hi + timedelta(seconds=1), until), principal_ids=who))
+    del history
+    model["rollforward"] = {"roles": rf.as_rows(roll), "movements": Rows.of(rf.movement_rows(roll))}
+    del roll
+    points = series.points
+    model["summary"]["standing"] = {"opening": asdict(points[0]) if points else None,
+                                    "closing": asdict(points[-1]) if points else None}
+    model["summary"]["activations"] = len(model["activations"])
+    model["completeness"] = _completeness(store, bounds, gaps, _verified(store, tenant, verifying))
+    # "_series": the object itself, for the charts; keys starting with "_" are not exported
+    return {"cover": cover, "series": series.as_dict(), "_series": series} | model
 
 
-def _summary(store, tenant, period, profile, config, report, series) -> dict[str, Any]:
+def _previous_statuses(store, tenant, period, profile, config) -> dict[str, str] | None:
+    """Each control's status in the previous period (as long as this one, ending at its start), on the newest
+    snapshot at or before the start; None when the history holds none."""
+    earlier = [s for s in store.snapshots(tenant) if s.collected_at <= period.start]
+    if not earlier:
+        return None
+    view = build_view(store, tenant, earlier[-1], profile, config, period.start - (period.end - period.start),
+                        period.start)
+    return {r.control.id: r.status.value for r in evaluate(view).results}
+
+
+def _control_summary(report, previous: dict[str, str] | None) -> dict[str, Any]:
     failed_by_severity: dict[str, int] = {}
     for r in report.results:
         if r.status is Status.FAIL:
             failed_by_severity[r.control.severity.value] = failed_by_severity.get(r.control.severity.value, 0) + 1
-    previous = None
-    earlier = [s for s in store.snapshots(tenant) if s.collected_at <= period.start]
-    if earlier:
-        prev_view = build_view(store, tenant, earlier[-1], profile, config,
-                               period.start - (period.end - period.start), period.start)
-        previous = {r.control.id: r.status.value for r in evaluate(prev_view).results}
     changes = [{"control_id": r.control.id, "title": r.control.title, "previous": previous[r.control.id],
                 "now": r.status.value} for r in report.results
                if previous is not None and previous.get(r.control.id) != r.status.value]
-    points = series.points
     return {"counts": _status_counts(report.results), "failed_by_severity": failed_by_severity,
-            "previous_period_available": previous is not None, "changes": changes,
-            "standing": {"opening": asdict(points[0]) if points else None,
-                         "closing": asdict(points[-1]) if points else None},
-            "activations": len(report.view.activations)}
+            "previous_period_available": previous is not None, "changes": changes}
 
 
+def _control(result) -> dict[str, Any]:
+    """A control's result as the model keeps it: its findings as `Rows` (the large tenant has ~60,000)."""
+    out = result.as_dict() | {"rationale": result.control.rationale, "remediation": result.control.remediation}
+    out["findings"] = Rows.of(out["findings"], ("status", "message", "subject", "evidence"), nested=("subject",))
+    return out
+
+
+# -- the closing view, built for a lower peak of memory -----------------------------------------------------------
 def _scope(view: SnapshotView, profile: Profile, config: Config) -> dict[str, Any]:
     datasets = []
     for name, cov in sorted(view.coverage.items()):
@@ -208,24 +243,28 @@ def _policies(report) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["tier"], r["role"] or ""))
 
 
-def _activations(view: SnapshotView) -> tuple[list[dict], list[dict]]:
+def _activations(view: SnapshotView) -> tuple[Rows, Rows]:
     from pimtrail.controls.activity import off_hours
 
-    acts, approvals = [], []
-    for a in view.activations:
-        when = a.start or a.requested_at
-        acts.append({"correlation_id": a.correlation_id, "scope": a.scope, "principal": a.principal_name,
-                     "principal_id": a.principal_id, "role": a.role_name, "role_id": a.role_id, "group_id": a.group_id,
-                     "requested_at": a.requested_at, "start": a.start, "end": a.end, "duration_hours": a.duration_hours,
-                     "justification": a.justification, "approval": a.approval, "outcome": a.outcome,
-                     "approvers": ", ".join(x.get("upn") or x.get("id") or "?" for x in a.approvers),
-                     "self_approved": a.self_approved, "global_admin": a.role_id == GLOBAL_ADMIN,
-                     "off_hours": bool(when) and off_hours(parse_iso(when), view.config.business_hours)})
-        for x in a.approvers:
-            approvals.append({"correlation_id": a.correlation_id, "requester": a.principal_name, "role": a.role_name,
-                              "approver": x.get("upn") or x.get("id"), "decision": x["decision"], "time": x["time"],
-                              "self_approval": bool(x.get("id")) and x.get("id") == a.principal_id})
-    return acts, approvals
+    def activations():
+        for a in view.activations:
+            when = a.start or a.requested_at
+            yield {"correlation_id": a.correlation_id, "scope": a.scope, "principal": a.principal_name,
+                   "principal_id": a.principal_id, "role": a.role_name, "role_id": a.role_id, "group_id": a.group_id,
+                   "requested_at": a.requested_at, "start": a.start, "end": a.end, "duration_hours": a.duration_hours,
+                   "justification": a.justification, "approval": a.approval, "outcome": a.outcome,
+                   "approvers": ", ".join(x.get("upn") or x.get("id") or "?" for x in a.approvers),
+                   "self_approved": a.self_approved, "global_admin": a.role_id == GLOBAL_ADMIN,
+                   "off_hours": bool(when) and off_hours(parse_iso(when), view.config.business_hours)}
+
+    def approvals():
+        for a in view.activations:
+            for x in a.approvers:
+                yield {"correlation_id": a.correlation_id, "requester": a.principal_name, "role": a.role_name,
+                       "approver": x.get("upn") or x.get("id"), "decision": x["decision"], "time": x["time"],
+                       "self_approval": bool(x.get("id")) and x.get("id") == a.principal_id}
+
+    return Rows.of(activations()), Rows.of(approvals())
 
 
 def _reviews(view: SnapshotView) -> dict[str, Any]:
@@ -233,18 +272,21 @@ def _reviews(view: SnapshotView) -> dict[str, Any]:
     instances = [i for i in view.facts.get("access_review_instance", [])
                  if i.get("end") and view.period_start <= parse_iso(i["end"]) and parse_iso(i["start"] or i["end"]) < view.period_end]
     ids = {i["id"] for i in instances}
-    decisions = []
-    for d in view.facts.get("access_review_decision", []):
-        if d["instance_id"] not in ids:
-            continue
-        principal, resource = d.get("principal") or {}, d.get("resource") or {}
-        still = (principal.get("id"), resource.get("id")) in holders
-        decisions.append({"instance_id": d["instance_id"], "principal": principal.get("upn") or principal.get("name"),
-                          "resource": resource.get("name"), "decision": d.get("decision"),
-                          "reviewer": (d.get("reviewed_by") or {}).get("upn") or (d.get("reviewed_by") or {}).get("name"),
-                          "reviewed_at": d.get("reviewed_at"), "justification": d.get("justification"),
-                          "apply_result": d.get("apply_result"), "applied_at": d.get("applied_at"),
-                          "removal_effective": None if d.get("decision") != "Deny" else not still})
+
+    def decided():
+        for d in view.facts.get("access_review_decision", []):
+            if d["instance_id"] not in ids:
+                continue
+            principal, resource = d.get("principal") or {}, d.get("resource") or {}
+            still = (principal.get("id"), resource.get("id")) in holders
+            yield {"instance_id": d["instance_id"], "principal": principal.get("upn") or principal.get("name"),
+                   "resource": resource.get("name"), "decision": d.get("decision"),
+                   "reviewer": (d.get("reviewed_by") or {}).get("upn") or (d.get("reviewed_by") or {}).get("name"),
+                   "reviewed_at": d.get("reviewed_at"), "justification": d.get("justification"),
+                   "apply_result": d.get("apply_result"), "applied_at": d.get("applied_at"),
+                   "removal_effective": None if d.get("decision") != "Deny" else not still}
+
+    decisions = Rows.of(decided())
     decisions.sort(key=lambda d: (d["instance_id"], d["resource"] or "", d["principal"] or ""))
     return {"definitions": sorted(view.facts.get("access_review_definition", []), key=lambda d: d.get("name") or ""),
             "instances": sorted(instances, key=lambda i: (i.get("end") or "", i["id"])), "decisions": decisions}
@@ -274,7 +316,7 @@ def _break_glass(store, tenant, view: SnapshotView, report) -> dict[str, Any]:
             "events": sorted(unique.values(), key=lambda e: (e["time"], e["account"]))}
 
 
-def _completeness(store: HistoryStore, bounds, report, verify) -> dict[str, Any]:
+def _completeness(store: HistoryStore, bounds, gaps: list[str], verify) -> dict[str, Any]:
     rows = []
     for s in bounds.inside:
         for c in store.coverage(s.id):
@@ -282,9 +324,8 @@ def _completeness(store: HistoryStore, bounds, report, verify) -> dict[str, Any]
                          "status": c["status"], "optional": c["optional"], "rows": c["rows"], "pages": c["pages"], "requests": c["requests"],
                          "error": c.get("error_code"), "http_status": c.get("http_status"),
                          "window_from": iso(c.get("window_from")), "window_to": iso(c.get("window_to"))})
-    gaps = next(r for r in report.results if r.control.id == "PIM-TEN-023")
     broken = verify.first_broken
-    return {"coverage": rows, "gaps": [f.message for f in gaps.findings if f.status is not Status.PASS],
+    return {"coverage": rows, "gaps": gaps,
             "chain": {"verified": verify.ok, "snapshots": len(verify.checks),
                       "first_broken": None if broken is None else {"seq": broken.seq, "problems": broken.problems},
                       "closing_chain_hash": bounds.closing.chain_hash},

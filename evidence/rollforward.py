@@ -8,9 +8,10 @@ explains is listed as unexplained, never dropped.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from datetime import datetime
+from typing import Any, Callable, Iterable
 
 from pimtrail.controls.view import Holding, SnapshotView
 from pimtrail.timeutil import iso, parse_iso
@@ -84,47 +85,72 @@ def explain(change: str, h: Holding, events: list[dict], decisions: list[dict], 
     return None
 
 
-def roll_forward(views: list[SnapshotView],
-                 audit_events: list[dict] | Callable[[set[str]], list[dict]]) -> list[RoleRollForward]:
-    """`views`: the opening snapshot's view first, then every later snapshot up to the closing one.
-    `audit_events`: the period's audit events in stored order, or a function giving those about some
-    principals (their target): only the events about a holder that moved can explain a movement."""
-    indexes = [{key(h): h for h in view.user_holdings() if view.tier(h.role_id) is not None} for view in views]
-    last = views[-1]
-    opening, closing = indexes[0], indexes[-1]
+def roll_forward(views: Iterable[SnapshotView],
+                 audit_events: list[dict] | Callable[[set[str]], list[dict]] = (),
+                 decisions: list[dict] | None = None,
+                 window_events: Callable[[set[str], datetime, datetime], list[dict]] | None = None
+                 ) -> list[RoleRollForward]:
+    """`views`: the opening snapshot's view first, then every later snapshot up to the closing one; a list or
+    a generator: each view is compared with the next and then let go (two are held at once, whatever the
+    number of snapshots). `audit_events`: the period's audit events in stored order, or a function giving
+    those about some principals (their target): only the events about a holder that moved can explain a
+    movement. `window_events`, instead: a function giving, for each pair of consecutive snapshots (lo, hi),
+    the events about the principals that moved between them from at least (lo, hi], in stored order: only
+    one such window's events are held at a time. `decisions`: the access-review decisions that may explain a
+    removal (default: those of the last view's facts); only those applied are read."""
     roles: dict[str, dict[str, Any]] = {}
-    for view, index in zip(views, indexes):
+    windows: dict[tuple[datetime, datetime], list[tuple[str, Holding, int | None]]] = {}  # (lo, hi] -> changes
+    opening: Counter = Counter()
+    previous: tuple[datetime, dict] | None = None  # the last view's time and its holdings by key
+    last = None
+    for view in views:
+        index = {key(h): h for h in view.user_holdings() if view.tier(h.role_id) is not None}
         for h in index.values():
             roles.setdefault(h.role_id, {"name": h.role.get("name") or h.role_id, "tier": view.tier(h.role_id),
                                          "template": h.role.get("template_id")})
-    changes = []  # (before, after, change, holding)
-    for (before, old), (after, new) in zip(zip(views, indexes), zip(views[1:], indexes[1:])):
-        for change, keys, source in (("added", set(new) - set(old), new), ("removed", set(old) - set(new), old)):
-            changes += [(before, after, change, source[k]) for k in sorted(keys)]
-    if callable(audit_events):
-        audit_events = audit_events({_subject(h) for _, _, _, h in changes}) if changes else []
+        if previous is None:
+            opening = Counter(k[1] for k in index)
+        else:
+            lo, old = previous
+            changes = windows.setdefault((lo, view.snapshot.collected_at), [])  # with the tier at the later one
+            for change, keys, source in (("added", set(index) - set(old), index),
+                                         ("removed", set(old) - set(index), old)):
+                changes += [(change, source[k], view.tier(source[k].role_id)) for k in sorted(keys)]
+        previous, last = (view.snapshot.collected_at, index), view
+    if last is None:
+        return []
+    closing = Counter(k[1] for k in previous[1])
+    decisions = [d for d in (last.facts.get("access_review_decision", []) if decisions is None else decisions)
+                 if d.get("applied_at")]
+    del last, previous
+    if window_events is None:
+        if callable(audit_events):
+            subjects = {_subject(h) for changes in windows.values() for _, h, _ in changes}
+            audit_events = audit_events(subjects) if subjects else []
+        timeline = sorted(((parse_iso(e["time"]), n) for n, e in enumerate(audit_events)))
+        moments = [t for t, _ in timeline]
     movements: dict[str, list[Movement]] = defaultdict(list)
-    decisions = [d for d in last.facts.get("access_review_decision", []) if d.get("applied_at")]
-    timeline = sorted(((parse_iso(e["time"]), n) for n, e in enumerate(audit_events)))
-    moments = [t for t, _ in timeline]
-    windows: dict[tuple[int, int], tuple[dict, list]] = {}
-    for before, after, change, h in changes:
-        lo, hi = before.snapshot.collected_at, after.snapshot.collected_at
-        if (id(before), id(after)) not in windows:
-            # the events in (lo, hi], in their original order
-            chosen = sorted(n for _, n in timeline[bisect_right(moments, lo):bisect_right(moments, hi)])
-            by_target: dict[str | None, list[dict]] = defaultdict(list)  # explain() looks at the holder's only
-            for n in chosen:
-                by_target[(audit_events[n].get("principal") or {}).get("id")].append(audit_events[n])
-            windows[(id(before), id(after))] = (by_target, [d for d in decisions if lo < parse_iso(d["applied_at"]) <= hi])
-        by_target, applied = windows[(id(before), id(after))]
-        role_ids = {h.role_id, roles[h.role_id].get("template")} - {None}
-        movements[h.role_id].append(Movement(change, iso(hi), iso(lo), row(h, after.tier(h.role_id)),
-                                             explain(change, h, by_target.get(_subject(h), []), applied, role_ids)))
+    for (lo, hi), changes in windows.items():
+        if not changes:
+            continue
+        if window_events is None:  # the events in (lo, hi], in their original order
+            chosen = [audit_events[n] for n in sorted(n for _, n in timeline[bisect_right(moments, lo):
+                                                                             bisect_right(moments, hi)])]
+        else:
+            chosen = [e for e in window_events({_subject(h) for _, h, _ in changes}, lo, hi)
+                      if lo < parse_iso(e["time"]) <= hi]
+        by_target: dict[str | None, list[dict]] = defaultdict(list)  # explain() looks at the holder's only
+        for event in chosen:
+            by_target[(event.get("principal") or {}).get("id")].append(event)
+        applied = [d for d in decisions if lo < parse_iso(d["applied_at"]) <= hi]
+        for change, h, tier in changes:
+            role_ids = {h.role_id, roles[h.role_id].get("template")} - {None}
+            movements[h.role_id].append(Movement(change, iso(hi), iso(lo), row(h, tier),
+                                                 explain(change, h, by_target.get(_subject(h), []), applied, role_ids)))
+        del chosen, by_target
     out = []
     for role_id, info in sorted(roles.items(), key=lambda kv: (kv[1]["tier"], kv[1]["name"])):
-        opened = sum(1 for k in opening if k[1] == role_id)
-        closed = sum(1 for k in closing if k[1] == role_id)
+        opened, closed = opening[role_id], closing[role_id]
         moves = movements.get(role_id, [])
         added = sum(1 for m in moves if m.change == "added")
         removed = sum(1 for m in moves if m.change == "removed")
