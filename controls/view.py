@@ -17,7 +17,6 @@ from pimtrail.config import Config
 from pimtrail.store import HistoryStore, SnapshotInfo
 from pimtrail.timeutil import iso
 
-from .period_events import event_time as _time  # noqa: F401 -- also read from here
 from .period_events import period_activations
 from .profiles import Profile
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from pimtrail.config import Config
@@ -131,18 +131,23 @@ def weeks(view: SnapshotView) -> list[WeekPoint]:
 
 def week_points(activations, config: Config) -> list[WeekPoint]:
     """Activations per ISO week of their start (else request): (when, approved, denied) each."""
+    return _weeks(((when, 1, approved, denied) for when, approved, denied in activations), _placer(config))
+
+
+def _weeks(counts, place) -> list[WeekPoint]:
+    """(when, activations, approved, denied) -> week points: each `when` placed in its week (Monday) and
+    counted as outside business hours or not, all of its activations alike."""
     buckets: dict[str, Counter] = defaultdict(Counter)
     placed: dict[str, tuple[str, bool]] = {}  # when -> (its week's Monday, outside business hours)
-    place = _placer(config)
-    for when, approved, denied in activations:
+    for when, n, approved, denied in counts:
         if not when:
             continue
         week, outside = placed.get(when) or placed.setdefault(when, place(when))
         bucket = buckets[week]
-        bucket["activations"] += 1
+        bucket["activations"] += n
         bucket["approved"] += approved
         bucket["denied"] += denied
-        bucket["off_hours"] += outside
+        bucket["off_hours"] += n if outside else 0
     return [WeekPoint(week, b["activations"], b["approved"], b["denied"], b["off_hours"])
             for week, b in sorted(buckets.items())]
 
@@ -180,23 +185,94 @@ def _placer(config: Config):
     return place
 
 
+def _hour_placer(config: Config):
+    """hour (`YYYY-MM-DD HH`, UTC) -> what `_placer` gives each whole second of it (week, outside business
+    hours) when that is the same for all of them, else None: the zone keeps one offset through the hour,
+    and no business-hours start or end and no local midnight falls after its first second and by its last
+    (none can when all of them are whole hours and so is the offset)."""
+    from zoneinfo import ZoneInfo
+
+    hours = config.business_hours
+    utc, zone = ZoneInfo("UTC"), ZoneInfo(hours.time_zone)
+    edges = (hours.start, hours.end, time(0))
+    whole = all(e.minute == e.second == e.microsecond == 0 for e in edges)
+    span, hour = timedelta(seconds=3599), timedelta(hours=1)
+    days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+    def place(text: str) -> tuple[str, bool] | None:
+        top = datetime(int(text[:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]))
+        offset = top.replace(tzinfo=utc).astimezone(zone).utcoffset()
+        if offset is None or (top + span).replace(tzinfo=utc).astimezone(zone).utcoffset() != offset:
+            return None
+        local = top + offset
+        if not whole or offset % hour:
+            for edge in edges:
+                moment = datetime.combine(local.date(), edge)
+                if moment <= local:
+                    moment += timedelta(days=1)
+                if moment <= local + span:
+                    return None
+        monday = (top - timedelta(days=top.weekday())).date().isoformat()
+        return monday, days[local.weekday()] not in hours.days or not hours.start <= local.time() < hours.end
+
+    return place
+
+
 def range_weeks(store: HistoryStore, tenant: str, config: Config, start: datetime, end: datetime) -> list[WeekPoint]:
     """`weeks` of a view of the period [start, end): the activations joined from the audit events since a
-    day before it, those requested (else started) in it. Read for a whole range (a year is ~730,000 events)
-    without decoding the events: `outline_activations` keeps of each activation what the counts need."""
-    from pimtrail.activations import outline_activations
-    from pimtrail.controls.view import _time, paused_gc
+    day before it, those requested (else started) in it.
 
-    with paused_gc():
-        outlines = outline_activations(store.audit_activities(tenant, start - timedelta(days=1), end))
-    # canonical times compare as text; the bounds as text too when they are whole seconds
+    Counted in SQL from the activations the history keeps (`HistoryStore.activation_hours`: a year is
+    ~730,000 audit events, ~240,000 activations), per hour of each one's start (else request), each hour
+    placed in its week and against business hours once when all of it falls alike (`_hour_placer`), else per
+    second. The few activations with events on both sides of the range's edges are folded from the events
+    in it, as a view of the range would see them."""
+    from pimtrail.activations import outline_activations
+
+    since = start - timedelta(days=1)
+    rows, across = store.activation_hours(tenant, since, end, start, end)
+    by_hour = _hour_placer(config)
+    hours = {h: by_hour(h) for h in {h for h, *_ in rows}}
+    mixed = [h for h, placed in hours.items() if placed is None]
+    counts: list[tuple[str | None, int, int, int]] = [r for r in rows if hours[r[0]] is not None]
+    if mixed:  # hours not all alike: their activations per second
+        counts += [(f"{h[:10]}T{h[11:]}Z", n, a, d)
+                   for h, n, a, d in store.activation_hours(tenant, since, end, start, end, seconds_of=mixed)[0]]
+    if across:
+        inside = _inside(start, end)
+        counts += [(o.start or o.requested_at, 1, o.approved, o.denied)
+                   for o in outline_activations(store.activation_events(tenant, since, end, across))
+                   if inside(o.requested_at or o.start)]
+    exact = _placer(config)
+    return _weeks(counts, lambda when: hours[when] if len(when) == 13 else exact(when))
+
+
+def _inside(start: datetime, end: datetime):
+    """when (stored text) -> start <= when < end; canonical times compare as text, and so do the bounds
+    when they are whole seconds."""
+    from pimtrail.controls.period_events import event_time as _time
+
     low, high = (iso(t) if t.microsecond == 0 else None for t in (start, end))
 
-    def inside(when: str) -> bool:
+    def inside(when: str | None) -> bool:
+        if not when:
+            return False
         if low and high and len(when) == 20 and when[10] == "T" and when[19] == "Z":
             return low <= when < high
         return start <= _time(when) < end
 
+    return inside
+
+
+def read_weeks(store: HistoryStore, tenant: str, config: Config, start: datetime, end: datetime) -> list[WeekPoint]:
+    """`range_weeks` folded from the range's audit events themselves (`outline_activations`): the reading
+    that the `activation` rows replace, kept to test them against."""
+    from pimtrail.activations import outline_activations
+    from pimtrail.controls.view import paused_gc
+
+    with paused_gc():
+        outlines = outline_activations(store.audit_activities(tenant, start - timedelta(days=1), end))
+    inside = _inside(start, end)
     return week_points(((o.start or o.requested_at, o.approved, o.denied) for o in outlines
                         if inside(o.requested_at or o.start)), config)
 

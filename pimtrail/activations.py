@@ -141,18 +141,24 @@ class Outline:
 
 
 def _started(text: str, time: str) -> str:
-    """`_detail(details, START_KEYS) or time` of one stored completion event (its JSON text).
+    """`_detail(details, START_KEYS) or time` of one stored completion event (its JSON text)."""
+    return start_detail(text) or time
+
+
+def start_detail(text: str) -> str | None:
+    """`_detail(details, START_KEYS)` of one stored audit event (its JSON text): the start its details name.
 
     Stored JSON is canonical (keys sorted, no spaces): `{"activity":...,"category":...,"correlation_id":...,
-    "details":{...},"group_id":...`. When nothing before `details` is an object and `details` holds no
-    object, its text runs from `,"details":{` to the first `}`; when, besides, the only key there starting
-    with "start" (any case: every START_KEYS name does) is `StartTime` with a canonical time, that time is
-    the answer. Anything else is decoded and goes through `_detail`."""
+    "details":{...},"group_id":...`. When nothing before `details` is an object and `details` holds none,
+    its text runs from `,"details":{` to the first `}`: when the only key there starting with "start" (any
+    case: every START_KEYS name does) is `StartTime` with a canonical time, that time is the answer. When
+    nothing after `,"details":{` starts with `"start` and nothing there is escaped (`\\u....`), there is
+    no start. Anything else is decoded and goes through `_detail`."""
     at = text.find(',"details":{')
     if at > 0 and text.find("{", 1, at) < 0:
         close = text.find("}", at)
-        if close > 0 and text.find("{", at + 12, close) < 0:
-            flat = text[at + 11:close + 1]
+        flat = text[at + 11:close + 1] if close > 0 and text.find("{", at + 12, close) < 0 else None
+        if flat is not None:
             low = flat.lower()
             key = flat.find('"StartTime":"')
             if key >= 0 and low.count('"start') == 1 and low.find('"start') == key and flat[key + 33:key + 34] == '"':
@@ -163,14 +169,30 @@ def _started(text: str, time: str) -> str:
                         datetime(*map(int, match.groups()))
                         return value
                     except ValueError:
-                        return time
+                        return None
+        rest = text[at:]
+        if '"start' not in rest.lower() and "\\u" not in rest:
+            return None  # no key of the details starts with "start"
+        if flat is not None:
             try:
                 details = json.loads(flat)
             except ValueError:
                 details = None
             if isinstance(details, dict):
-                return _detail(details, START_KEYS) or time
-    return _detail(json.loads(text).get("details") or {}, START_KEYS) or time
+                return _detail(details, START_KEYS)
+    details = json.loads(text).get("details")
+    return _detail(details, START_KEYS) if isinstance(details, dict) else None
+
+
+def activity_of(text: str) -> str | None:
+    """The `activity` of one stored audit event (its JSON text): "" when it has none, None when it is not
+    text. Canonical JSON begins `{"activity":"...",` when the event has one (no key sorts before it)."""
+    if text.startswith('{"activity":"'):
+        end = text.find('"', 13)
+        if end > 0 and "\\" not in text[13:end] and text[end + 1:end + 2] in (",", "}"):
+            return text[13:end]
+    activity = json.loads(text).get("activity")
+    return "" if activity is None else activity if isinstance(activity, str) else None
 
 
 def outline_activations(rows: Iterable[tuple[str | None, str, str, str, str | None]]) -> list[Outline]:
@@ -180,27 +202,92 @@ def outline_activations(rows: Iterable[tuple[str | None, str, str, str, str | No
     `join_activations` applies an activation's events in (time, id) order, each later event overwriting:
     so `requested_at` is the time of its latest request, `approval` the kind of its latest decision,
     `start` that of its latest completion, and the outcome is `denied` when a denial is its latest denial or
-    completion. Keeping those latest events per correlation id gives the same values without sorting or
-    holding the events."""
-    latest: dict[str, list[Any]] = {}  # correlation -> [request key, decision key, completion key, denial key,
-    for correlation, source, time, activity, data in rows:  #   request time, decision kind, completion start]
+    completion. Keeping those latest events per correlation id (`fold`) gives the same values without
+    sorting or holding the events."""
+    latest: dict[str, list[Any]] = {}
+    for correlation, source, time, activity, data in rows:
         kind = _kind(activity)
         if kind is None or not correlation:
             continue
-        key = (time, source)
         entry = latest.get(correlation)
         if entry is None:
-            entry = latest[correlation] = [None, None, None, None, None, None, None]
-        if kind == "requested":
-            if entry[0] is None or key > entry[0]:
-                entry[0], entry[4] = key, time
-        elif kind == "completed":
-            if entry[2] is None or key > entry[2]:
-                entry[2], entry[6] = key, _started(data, time) if data else time
-        else:
-            if entry[1] is None or key > entry[1]:
-                entry[1], entry[5] = key, kind
-            if kind == "denied" and (entry[3] is None or key > entry[3]):
-                entry[3] = key
-    return [Outline(correlation, e[4], e[6], e[5] == "approved", e[3] is not None and (e[2] is None or e[3] > e[2]))
-            for correlation, e in latest.items()]
+            entry = latest[correlation] = [None] * 7
+        fold(entry, kind, time, source, data)
+    return [outline(correlation, e) for correlation, e in latest.items()]
+
+
+def fold(entry: list[Any], kind: str, time: str, source: str, data: str | None = None) -> None:
+    """Apply one event of an activation (`kind` as `activity_kind` names it; `data`: a completion's stored
+    JSON, for its start) to its entry: [request key, decision key, completion key, denial key, request time,
+    decision kind, completion start], each key the (time, source id) of the latest event of that kind.
+    The same events in any order, or split over several folds of one entry, leave the same entry."""
+    key = (time, source)
+    if kind == "requested":
+        if entry[0] is None or key > entry[0]:
+            entry[0], entry[4] = key, time
+    elif kind == "completed":
+        if entry[2] is None or key > entry[2]:
+            entry[2], entry[6] = key, _started(data, time) if data else time
+    else:
+        if entry[1] is None or key > entry[1]:
+            entry[1], entry[5] = key, kind
+        if kind == "denied" and (entry[3] is None or key > entry[3]):
+            entry[3] = key
+
+
+def outline(correlation: str, entry: list[Any]) -> Outline:
+    return Outline(correlation, entry[4], entry[6], entry[5] == "approved",
+                   entry[3] is not None and (entry[2] is None or entry[3] > entry[2]))
+
+
+# -- activations kept in the history (table `activation`), folded from the stored audit events -------
+def fold_stored(slots: dict[str, list[Any]], correlation: str | None, source: str, occurred_at: datetime,
+                data: str, seq: int = 0) -> None:
+    """Fold one stored audit event (its JSON text as stored, its `occurred_at`, the seq of the snapshot that
+    first brought it) into slots[correlation] = [first_at, last_at, entry, newest seq] when it belongs to
+    an activation. Its time is `occurred_at` to the second, as `HistoryStore.audit_activities` reads it."""
+    if not correlation:
+        return
+    activity = activity_of(data) or ""
+    kind = _KINDS.get(activity, "?")
+    if kind == "?":
+        kind = _kind(activity)
+        if len(_KINDS) < 10_000:  # bounded, whatever the log holds
+            _KINDS[activity] = kind
+    if kind is None:
+        return
+    slot = slots.get(correlation)
+    if slot is None:
+        slot = slots[correlation] = [occurred_at, occurred_at, [None] * 7, seq]
+    elif occurred_at < slot[0]:
+        slot[0] = occurred_at
+    elif occurred_at > slot[1]:
+        slot[1] = occurred_at
+    slot[3] = max(slot[3], seq)
+    fold(slot[2], kind, occurred_at.isoformat(timespec="seconds") + "Z", source, data)  # iso(occurred_at)
+
+
+_KINDS: dict[str, str | None] = {}  # activity -> _kind(activity): a year's audit log holds a few dozen
+_STATE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # one encoder for every row
+
+
+def activation_row(slot: list[Any]) -> dict[str, Any]:
+    """The `activation` columns of a folded slot (`fold_stored`)."""
+    first_at, last_at, entry, _ = slot
+    o = outline("", entry)
+    at, asked = o.start or o.requested_at, o.requested_at or o.start
+    return {"first_at": first_at, "last_at": last_at, "at": _naive(at), "asked": _naive(asked),
+            "approved": o.approved, "denied": o.denied, "state": _STATE(entry)}
+
+
+def _naive(when: str | None) -> datetime | None:
+    """`_moment`, most quickly for the canonical form."""
+    if when is None:
+        return None
+    return datetime.fromisoformat(when[:19]) if len(when) == 20 and _CANONICAL.fullmatch(when) else _moment(when)
+
+
+def stored_slot(first_at: datetime, last_at: datetime, state: str) -> list[Any]:
+    """A slot from an `activation` row, to fold more events into."""
+    entry = json.loads(state)
+    return [first_at, last_at, [tuple(k) if k else None for k in entry[:4]] + entry[4:], 0]

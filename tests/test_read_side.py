@@ -25,7 +25,8 @@ from pimtrail.collectors.exportdir import read_export
 from pimtrail.config import load_config, parse_config
 from pimtrail.controls.engine import evaluate
 from pimtrail.controls.profiles import load_profile
-from pimtrail.controls.view import FACT_KINDS, SnapshotView, _time, build_view
+from pimtrail.controls.period_events import event_time as _time
+from pimtrail.controls.view import FACT_KINDS, SnapshotView, build_view
 from pimtrail.store import HistoryStore
 from pimtrail.synthetic import generate
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterable, Iterator
 
 from sqlalchemy import and_, case, false, or_, select
@@ -14,10 +14,12 @@ from pimtrail.bulk import paused_gc
 from pimtrail.errors import HistoryError
 from pimtrail.model import CollectedSnapshot
 from pimtrail.store import ingest as _ingest
+from pimtrail.store import receipts as _receipts
 from pimtrail.store import verify as _verify
 from pimtrail.store.engine import byte_order, open_engine
-from pimtrail.store.schema import (coverage_table, event_table, fact_table, receipt_list_table,
+from pimtrail.store.schema import (activation_table, coverage_table, event_table, fact_table, receipt_list_table,
                                    snapshot_table)
+from pimtrail.timeutil import iso
 
 ROLE_KINDS = ("role_assignment", "role_eligibility")
 
@@ -328,6 +330,61 @@ class HistoryStore:
                 low = act.lower()
                 if wanted in low:
                     yield correlation, source, time, act, data if with_data in low else None
+
+    def activation_hours(self, tenant_id: str, since: datetime, until: datetime, low: datetime, high: datetime,
+                         seconds_of: Iterable[str] | None = None
+                         ) -> tuple[list[tuple[str, int, int, int]], list[tuple[str, datetime, datetime]]]:
+        """The activations `outline_activations` makes of the audit events in [since, until), requested (else
+        started) in [low, high), counted from the `activation` rows (ix_activation_asked): (hour
+        `YYYY-MM-DD HH` of their start, else request; activations; approved; denied). `seconds_of`: only
+        the activations placed in these hours, per second (`YYYY-MM-DD HH:MM:SS`) instead of per hour.
+        Only rows whose events all fall in [since, until) are counted:
+        those are what the events in it make of them. Also (correlation id, first_at, last_at) of the
+        activations with events on both sides of `since` or of `until`: the caller folds their events."""
+        sqlite = self.engine.dialect.name == "sqlite"
+        hour, second = ("substr(at, 1, 13)", "substr(at, 1, 19)") if sqlite else \
+            ("to_char(at, 'YYYY-MM-DD HH24')", "to_char(at, 'YYYY-MM-DD HH24:MI:SS')")
+        hours = None if seconds_of is None else sorted(set(seconds_of))
+
+        def bound(when: datetime) -> Any:  # SQLite keeps DateTime as text: compared as SQLAlchemy writes it
+            return when.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else when
+
+        only = "" if hours is None else f" AND {hour} IN ({','.join('?' * len(hours))})"
+        with self.engine.connect() as conn:
+            counted = [] if hours == [] else _receipts.raw_rows(
+                conn, f"SELECT {hour if hours is None else second} AS h, count(*), "
+                      "sum(CASE WHEN approved THEN 1 ELSE 0 END), sum(CASE WHEN denied THEN 1 ELSE 0 END) "
+                      "FROM activation WHERE tenant_id = ? AND asked >= ? AND asked < ? AND first_at >= ? "
+                      f"AND last_at < ?{only} GROUP BY h",
+                (tenant_id, bound(low), bound(high), bound(since), bound(until), *(hours or ())))
+            across = conn.execute(select(activation_table.c.correlation_id, activation_table.c.first_at,
+                                         activation_table.c.last_at).where(
+                activation_table.c.tenant_id == tenant_id, activation_table.c.first_at < until,
+                activation_table.c.last_at >= since,
+                or_(activation_table.c.first_at < since, activation_table.c.last_at >= until))).all()
+        return [(h, n, a, d) for h, n, a, d in counted], [tuple(r) for r in across]
+
+    def activation_events(self, tenant_id: str, since: datetime, until: datetime,
+                          activations: Iterable[tuple[str, datetime, datetime]]
+                          ) -> list[tuple[str, str, str, str, str | None]]:
+        """`audit_activities` rows of the audit events in [since, until) of some activations, given as
+        (correlation id, first_at, last_at): read from where their events can be (those reaching back before
+        `since` up to the last of them, the others from the first), decoded whole."""
+        activations = list(activations)
+        wanted = {c for c, _, _ in activations}
+        before = [last for _, first, last in activations if first < since]
+        after = [first for _, first, _ in activations if first >= since]
+        spans = ([(since, min(until, max(before) + timedelta(microseconds=1)))] if before else []) + \
+            ([(min(after), until)] if after else [])
+        out = []
+        for start, end in spans:
+            query = self._event_query(tenant_id, "audit", start, end, event_table.c.correlation_id,
+                                      event_table.c.source_id, event_table.c.occurred_at, event_table.c.data)
+            for correlation, source, occurred_at, data in self._filtered(query, wanted, None,
+                                                                          event_table.c.correlation_id):
+                act = json.loads(data).get("activity") or ""  # the time to the second, as the `activation` rows
+                out.append((correlation, source, iso(occurred_at), act, data if "completed" in act.lower() else None))
+        return out
 
     def receipt(self, tenant_id: str, sha256: str, snapshot_id: int | None = None) -> bytes:
         """A raw page's exact bytes by its sha256 (searching the given snapshot, else the newest

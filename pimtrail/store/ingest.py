@@ -255,7 +255,7 @@ def _append_events(conn: Connection, tenant: str, seq: int,
             known.update((kind, sid) for sid in conn.execute(select(event_table.c.source_id).where(
                 event_table.c.tenant_id == tenant, event_table.c.kind == kind,
                 event_table.c.source_id.in_(part))).scalars())
-    rows, added = [], []
+    rows, added, audit = [], [], []
     for ev in snap.events:
         ident = (ev.kind, ev.source_id)
         if ident in known:
@@ -267,9 +267,42 @@ def _append_events(conn: Connection, tenant: str, seq: int,
                      "occurred_at": _receipts.db_time(conn, ev.occurred_at), "principal_id": ev.principal_id,
                      "role_id": ev.role_id, "correlation_id": ev.correlation_id,
                      "digest": digest, "data": text, "first_seen": seq})
+        if ev.kind == "audit" and ev.correlation_id:
+            audit.append((ev.correlation_id, ev.source_id, ev.occurred_at, text))
     _check_ids(event_table, rows, "kind", "source_id", "principal_id", "role_id", "correlation_id")
     columns = ("tenant_id", "kind", "source_id", "occurred_at", "principal_id", "role_id", "correlation_id",
                "digest", "data", "first_seen")
     _receipts.insert(conn, event_table, columns, [tuple(r[c] for c in columns) for r in rows])
+
+    # the PIM activations these events belong to (table `activation`, what the trend counts): folded on
+    # from their stored rows, as if from all their events (`verify` folds all of them and compares)
+    from pimtrail.activations import activation_row, fold_stored, stored_slot
+    from pimtrail.store.schema import activation_table as act
+
+    fresh: dict[str, list] = {}
+    for correlation, source, occurred_at, text in audit:
+        fold_stored(fresh, correlation, source, occurred_at, text)
+    stored: dict[str, list] = {}
+    for part in chunks(sorted(fresh) if seq > 1 else [], 500):  # a tenant's first snapshot finds none
+        for correlation, first_at, last_at, state in conn.execute(
+                select(act.c.correlation_id, act.c.first_at, act.c.last_at, act.c.state).where(
+                    act.c.tenant_id == tenant, act.c.correlation_id.in_(part))):
+            stored[correlation] = stored_slot(first_at, last_at, state)
+    for correlation, source, occurred_at, text in audit:
+        if correlation in stored:
+            fold_stored(stored, correlation, source, occurred_at, text)
+    names = ("first_at", "last_at", "at", "asked", "approved", "denied", "state")
+    sqlite = conn.dialect.name == "sqlite"
+
+    def values(slot: list) -> list:  # datetimes as _receipts.db_time gives them (isoformat: the same, faster)
+        row = activation_row(slot)
+        return [row[n].isoformat(" ", "microseconds") if sqlite and n in ("first_at", "last_at", "at", "asked")
+                and row[n] is not None else row[n] for n in names]
+
+    _receipts.raw_many(conn, f"UPDATE activation SET {', '.join(n + ' = ?' for n in names)} "
+                             "WHERE tenant_id = ? AND correlation_id = ?",
+                       [(*values(slot), tenant, c) for c, slot in stored.items()])
+    _receipts.insert(conn, act, ("tenant_id", "correlation_id") + names,
+                     [(tenant, c, *values(slot)) for c, slot in fresh.items() if c not in stored])
     return added
 

@@ -116,7 +116,7 @@ class Fact(SQLModel, table=True):
     __table_args__ = (
         Index("ix_fact_open", "tenant_id", "kind", "valid_to"),
         Index("ix_fact_key", "tenant_id", "kind", "key"),
-        Index("ix_fact_principal", "tenant_id", "principal_id"),
+        Index("ix_fact_principal", "tenant_id", "principal_id", "kind"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -152,6 +152,29 @@ class Event(SQLModel, table=True):
     digest: str = Field(max_length=HASH)
     data: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON, hashed as stored
     first_seen: int  # seq of the snapshot that first brought it
+
+
+class Activation(SQLModel, table=True):
+    """A PIM activation as the trend counts it, derived from the `event` table (migration 0004): per
+    correlation id, the latest request, decision, completion and denial among its stored audit events
+    (`pimtrail.activations.fold`), updated at ingest as its events arrive. Not hashed: `verify` folds
+    the events again and compares. `at` places it (its start, else its request), `asked` dates it (its
+    request, else its start); `first_at`/`last_at` bound its events' times, so that a reader of a time
+    range knows which activations have events on both sides of it."""
+
+    __tablename__ = "activation"
+    __table_args__ = (Index("ix_activation_asked", "tenant_id", "asked", "at", "first_at", "last_at",
+                            "approved", "denied"),)
+
+    tenant_id: str = Field(max_length=TENANT, primary_key=True)
+    correlation_id: str = Field(max_length=TENANT, primary_key=True)
+    first_at: datetime = Field(sa_type=DateTime)
+    last_at: datetime = Field(sa_type=DateTime)
+    at: Optional[datetime] = Field(default=None, sa_type=DateTime)
+    asked: Optional[datetime] = Field(default=None, sa_type=DateTime)
+    approved: bool
+    denied: bool
+    state: str = Field(sa_column=Column(Text, nullable=False))  # the fold's latest events, as JSON
 
 
 class CheckRun(SQLModel, table=True):
@@ -193,6 +216,7 @@ receipt_list_table = ReceiptList.__table__
 item_pack_table = ItemPack.__table__
 fact_table = Fact.__table__
 event_table = Event.__table__
+activation_table = Activation.__table__
 check_run_table = CheckRun.__table__
 control_result_table = ControlResult.__table__
 metadata = SQLModel.metadata
