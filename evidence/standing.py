@@ -3,193 +3,285 @@
 `series.point(view)` expands every holding of one snapshot; doing that for each of 365 daily snapshots
 of a 100,000-user tenant repeats the same work 365 times, while only ~0.5 % changes from day to day.
 The sweep keeps the holdings' aggregates and, at each snapshot, recomputes only the *units* whose facts
-changed: a role instance held by a user or service principal, or a group with everything it grants
-(its role instances x its members). A unit is recomputed with the view's own `holdings()` on a view
-holding just that unit's facts, so the sweep and `point()` agree by construction (a test compares them).
+changed. A unit yields at most one holding, as `SnapshotView.holdings()` expands them:
+- a role instance (assignment or eligibility) held directly by a user or service principal;
+- a role instance held by a group x one membership record of that group (plain membership, PIM for
+  Groups assignment or eligibility): one member's holding through the group.
+So a member joining or leaving a group recomputes that member's holdings through the group (one per role
+instance of the group), and a role instance of a group one holding per member, not the whole group.
+
+A unit's holding depends only on: its instance, its record, whether a PIM for Groups assignment of the
+same member and group hides a plain membership record (`via_pim` in `group_members`), whether the holder
+and the member are groups, and the tier of the role. A principal's new version recomputes nothing unless
+it turns a principal into a group or back (other fields touch no holding; break-glass accounts are read
+from the principals when asked). A new role definition recomputes nothing unless it moves the tier of a
+role seen so far; then everything is recomputed. `_holding` and `_holding_through` mirror
+`SnapshotView.holdings()`/`user_holdings()`; tests compare the sweep with `point(view)` of every snapshot
+(tests/test_synthetic.py, and tests/test_standing_sweep.py on random histories churning all of the above).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from typing import Any
 
-from pimtrail.controls.view import GLOBAL_ADMIN, HOLDING_KINDS, HoldingsHistory, SnapshotView
+from pimtrail.controls.view import GLOBAL_ADMIN, HOLDING_KINDS, HoldingsHistory
 from pimtrail.store import SnapshotInfo
 
 INSTANCE_KINDS = ("role_assignment", "role_eligibility")
 MEMBER_KINDS = ("group_member", "group_pim_assignment", "group_pim_eligibility")
-Contribution = list[tuple[str, int, str, bool, str | None, bool]]  # principal, tier, state, permanent, type, GA
+Key = tuple[str, str]  # (kind, key of the fact as HOLDING_KINDS orders it)
+Holding = tuple[str, int, str, bool, str | None, bool]  # principal, tier, state, permanent, type, GA
 
 
 class Sweep:
     def __init__(self, history: HoldingsHistory) -> None:
         self.h = history
-        self.instances: dict[tuple[str, str], dict[str, Any]] = {}  # (kind, id) -> instance
-        self.members: dict[tuple[str, str], dict[str, Any]] = {}  # (kind, key) -> membership record
+        self.instances: dict[Key, dict[str, Any]] = {}
+        self.members: dict[Key, dict[str, Any]] = {}  # membership records
         self.principals: dict[str, dict[str, Any]] = {}
+        self.groups: set[str] = set()  # principals whose type is group
         self.roles: dict[str, dict[str, Any]] = {}
-        self.role_list: list[dict[str, Any]] = []
-        self.tiers: dict[str, int | None] = {}  # the unit views' tier cache, shared while the roles stay
-        self.held_by: dict[str, set[tuple[str, str]]] = defaultdict(set)
-        self.group_records: dict[str, set[tuple[str, str]]] = defaultdict(set)
-        self.member_of: dict[str, set[str]] = defaultdict(set)
-        self.units: dict[tuple, Contribution] = {}
-        self.standing: Counter = Counter()  # (tier, principal) of permanent active holdings
-        self.counts: Counter = Counter()  # eligible / assigned / activated / outside_pim
-        self.ga: Counter = Counter()
-        self.privileged: Counter = Counter()
+        self.tiers: dict[str, int | None] = {}  # role id -> tier, kept while the role definitions stay
+        self.held_by: dict[str, set[Key]] = defaultdict(set)  # holder -> its role instances
+        self.group_records: dict[str, set[Key]] = defaultdict(set)  # group -> its membership records
+        self.member_records: dict[str, set[Key]] = defaultdict(set)  # member -> its membership records
+        self.via_pim: dict[tuple[str, str], set[Key]] = defaultdict(set)  # (group, member) -> active PIM records
+        self.direct: dict[Key, Holding] = {}  # the units' holdings: instance held directly
+        self.through: dict[tuple[Key, Key], Holding] = {}  # instance held by a group x membership record
+        # the aggregates: holdings by (tier, principal) of permanent active ones, by principal of Global
+        # Administrator and of tier 0/1 ones (no zero counts kept: the points count the keys)
+        self.standing: dict[tuple[int, str], int] = {}
+        self.ga: dict[str, int] = {}
+        self.privileged: dict[str, int] = {}
+        self.counts = dict.fromkeys(("eligible", "assigned", "activated", "outside_pim"), 0)
         self.seq = 0
-        changes: dict[int, list[tuple[int, str, dict[str, Any]]]] = defaultdict(list)  # seq -> (+1/-1, kind, data)
-        for kind in HOLDING_KINDS:
+        # seq -> (+1 starts / -1 ends, kind, data, key), its ends before its starts
+        changes: dict[int, list[tuple[int, str, dict[str, Any], Any]]] = defaultdict(list)
+        for kind, order in HOLDING_KINDS.items():
             for vf, vt, data in history.versions[kind]:
-                self._version(changes, vf, vt, kind, data)
-        for versions in history.principals.values():
+                self._version(changes, vf, vt, kind, data, order(data) if kind != "role_definition" else data["id"])
+        for pid, versions in history.principals.items():
             for vf, vt, data in versions:
-                self._version(changes, vf, vt, "principal", data)
+                self._version(changes, vf, vt, "principal", data, data.get("id"))
+        for seq in changes:
+            changes[seq].sort(key=lambda c: c[0])
         self.changes = changes
+        self.change_seqs = sorted(changes)
 
     @staticmethod
-    def _version(changes: dict, vf: int, vt: int | None, kind: str, data: dict[str, Any]) -> None:
-        changes[vf].append((1, kind, data))
+    def _version(changes: dict, vf: int, vt: int | None, kind: str, data: dict[str, Any], key: Any) -> None:
+        key = key if kind in ("principal", "role_definition") else (kind, key)
+        changes[vf].append((1, kind, data, key))
         if vt is not None:
-            changes[vt].append((-1, kind, data))
+            changes[vt].append((-1, kind, data, key))
 
     # ------------------------------------------------------------------ facts in and out
-    @staticmethod
-    def _key(kind: str, data: dict[str, Any]) -> tuple[str, str]:
-        return kind, HOLDING_KINDS[kind](data) if kind in HOLDING_KINDS else data.get("id")
-
-    def _apply(self, sign: int, kind: str, data: dict[str, Any], dirty: set[tuple]) -> bool:
-        """Apply one version starting (+1) or ending (-1); mark the units it touches. True when a role
-        definition changed (tiers may have moved: everything is recomputed)."""
-        key = self._key(kind, data)
-        if kind == "role_definition":
-            self.roles.pop(data["id"], None) if sign < 0 else self.roles.__setitem__(data["id"], data)
-            return True
-        if kind == "principal":
-            pid = data.get("id")
-            if sign < 0:
-                if self.principals.get(pid) is data:
-                    del self.principals[pid]
-            else:
-                self.principals[pid] = data
-            dirty.update(("i",) + k for k in self.held_by.get(pid, ()))
-            dirty.add(("g", pid))
-            dirty.update(("g", g) for g in self.member_of.get(pid, ()))
-            return False
-        if kind in INSTANCE_KINDS:
-            holder = data["principal_id"]
-            if sign < 0:
-                if self.instances.get(key) is data:
-                    del self.instances[key]
-                    self.held_by[holder].discard(key)
-                    self.counts["outside_pim"] -= kind == "role_assignment" and bool(data.get("outside_pim"))
-            else:
-                self.instances[key] = data
-                self.held_by[holder].add(key)
-                self.counts["outside_pim"] += kind == "role_assignment" and bool(data.get("outside_pim"))
-            dirty.update((("i",) + key, ("g", holder)))
-            return False
-        group, member = data["group_id"], data.get("member_id") or data.get("principal_id")
+    def _instance(self, sign: int, data: dict[str, Any], key: Key) -> None:
+        holder = data["principal_id"]
         if sign < 0:
-            if self.members.get(key) is data:
-                del self.members[key]
-                self.group_records[group].discard(key)
-                if not any(self._member(self.members[k]) == member for k in self.group_records[group]):
-                    self.member_of[member].discard(group)
+            if self.instances.get(key) is not data:
+                return
+            del self.instances[key]
+            self.held_by[holder].discard(key)
+        else:
+            self.instances[key] = data
+            self.held_by[holder].add(key)
+        if key[0] == "role_assignment" and data.get("outside_pim"):
+            self.counts["outside_pim"] += sign
+        self.dirty_direct.add(key)
+        records = self.group_records.get(holder)
+        if records:
+            self.dirty_through.update([(key, r) for r in records])
+
+    def _record(self, sign: int, kind: str, data: dict[str, Any], key: Key) -> None:
+        group, member = data["group_id"], _member(data)
+        pim = kind == "group_pim_assignment" and data.get("access", "member") == "member"
+        if sign < 0:
+            if self.members.get(key) is not data:
+                return
+            del self.members[key]
+            self.group_records[group].discard(key)
+            self.member_records[member].discard(key)
+            if pim:
+                self.via_pim[(group, member)].discard(key)
         else:
             self.members[key] = data
             self.group_records[group].add(key)
-            self.member_of[member].add(group)
-        dirty.add(("g", group))
-        return False
+            self.member_records[member].add(key)
+            if pim:
+                self.via_pim[(group, member)].add(key)
+        instances = self.held_by.get(group)
+        if instances:
+            self.dirty_through.update([(k, key) for k in instances])
+            if kind == "group_pim_assignment":  # may hide or show the member's plain membership record
+                plain = ("group_member", f"{group}|{member}")
+                if plain in self.members:
+                    self.dirty_through.update([(k, plain) for k in instances])
 
-    @staticmethod
-    def _member(data: dict[str, Any]) -> str:
-        return data.get("member_id") or data.get("principal_id")
+    def _principal(self, sign: int, data: dict[str, Any], pid: str, turned: dict[str, bool]) -> None:
+        if pid not in turned:
+            turned[pid] = pid in self.groups
+        if sign < 0:
+            if self.principals.get(pid) is data:
+                del self.principals[pid]
+                self.groups.discard(pid)
+        else:
+            self.principals[pid] = data
+            self.groups.add(pid) if data.get("type") == "group" else self.groups.discard(pid)
+
+    def _turned(self, turned: dict[str, bool]) -> None:
+        """Mark the units of the principals that became groups, or stopped being one (no other field of a
+        principal touches a holding)."""
+        for pid, was in turned.items():
+            if was == (pid in self.groups):
+                continue
+            for k in self.held_by.get(pid, ()):  # as a holder: direct, or through its members
+                self.dirty_direct.add(k)
+                self.dirty_through.update((k, r) for r in self.group_records.get(pid, ()))
+            for r in self.member_records.get(pid, ()):  # as a member of groups
+                self.dirty_through.update((k, r) for k in self.held_by.get(self.members[r]["group_id"], ()))
+
+    def _tiers_moved(self, roles: set[str]) -> bool:
+        """Whether a role definition that changed changed the tier of a role seen so far."""
+        tier_of = self.h.profile.tier_of
+        return any(rid in self.tiers and self.tiers[rid] != tier_of(self.roles.get(rid) or {"id": rid})
+                   for rid in roles)
 
     # ------------------------------------------------------------------ units
-    def _view(self, snapshot: SnapshotInfo, instances: list[tuple[str, str]], records: list[tuple[str, str]]
-              ) -> SnapshotView:
-        facts: dict[str, list[dict[str, Any]]] = {k: [] for k in HOLDING_KINDS}
-        facts["role_definition"] = self.role_list
-        ids = set()
-        for key in instances:
-            facts[key[0]].append(self.instances[key])
-            ids.add(self.instances[key]["principal_id"])
-        for key in records:
-            facts[key[0]].append(self.members[key])
-            ids.add(self._member(self.members[key]))
-        facts["principal"] = [self.principals[p] for p in ids if p in self.principals]
-        # the roles by id and their tiers are the same for every unit: built once, not per unit view
-        return SnapshotView(snapshot, self.h.snapshots, snapshot.collected_at, snapshot.collected_at, {}, facts, [],
-                            self.h.profile, self.h.config,
-                            _cache={("role_definition", "id"): self.roles, "tiers": self.tiers})
+    def _tier(self, role_id: str) -> int | None:
+        tiers = self.tiers
+        if role_id not in tiers:
+            tiers[role_id] = self.h.profile.tier_of(self.roles.get(role_id) or {"id": role_id})
+        return tiers[role_id]
 
-    def _is_group(self, pid: str) -> bool:
-        return (self.principals.get(pid) or {}).get("type") == "group"
+    def _holding(self, key: Key) -> Holding | None:
+        """The direct holding of a role instance as `SnapshotView.user_holdings()` has it (None: none,
+        a group's, or an unprivileged role's)."""
+        inst = self.instances.get(key)
+        if inst is None or inst["principal_id"] in self.groups:
+            return None
+        role_id = inst["role_id"]
+        tier = self.tiers[role_id] if role_id in self.tiers else self._tier(role_id)
+        if tier is None:
+            return None
+        return (inst["principal_id"], tier, "active" if key[0] == "role_assignment" else "eligible",
+                bool(inst["permanent"]), inst.get("assignment_type"), role_id == GLOBAL_ADMIN)
 
-    def _contribution(self, unit: tuple, snapshot: SnapshotInfo) -> Contribution:
-        if unit[0] == "i":
-            key = unit[1:]
-            if key not in self.instances or self._is_group(self.instances[key]["principal_id"]):
-                return []
-            view = self._view(snapshot, [key], [])
+    def _holding_through(self, unit: tuple[Key, Key]) -> Holding | None:
+        """A member's holding of a group's role instance through one membership record, as
+        `SnapshotView.holdings()` expands it with `group_members()`."""
+        key, record = unit
+        inst, rec = self.instances.get(key), self.members.get(record)
+        if inst is None or rec is None:
+            return None
+        group, groups = inst["principal_id"], self.groups
+        if rec["group_id"] != group or group not in groups:
+            return None
+        state = "active" if key[0] == "role_assignment" else "eligible"
+        if record[0] == "group_member":
+            pid, permanent = rec["member_id"], True
+            if self.via_pim.get((group, pid)):
+                return None  # the member's PIM for Groups assignment stands for it
         else:
-            group = unit[1]
-            if not self._is_group(group) or not self.held_by.get(group):
-                return []
-            view = self._view(snapshot, sorted(self.held_by[group]), sorted(self.group_records.get(group, ())))
-        out = []
-        for h in view.user_holdings():
-            tier = view.tier(h.role_id)
-            if tier is not None:
-                out.append((h.principal_id, tier, h.state, h.permanent, h.instance.get("assignment_type"),
-                            h.role_id == GLOBAL_ADMIN))
-        return out
+            if rec.get("access", "member") != "member":
+                return None
+            pid, permanent = rec["principal_id"], rec["permanent"]
+            if record[0] == "group_pim_eligibility":
+                state = "eligible"
+        if pid in groups:
+            return None
+        role_id = inst["role_id"]
+        tier = self.tiers[role_id] if role_id in self.tiers else self._tier(role_id)
+        if tier is None:
+            return None
+        return (pid, tier, state, bool(inst["permanent"] and permanent), inst.get("assignment_type"),
+                role_id == GLOBAL_ADMIN)
 
-    def _add(self, contribution: Contribution, sign: int) -> None:
-        for pid, tier, state, permanent, kind, ga in contribution:
-            if state == "active":
-                self.counts["activated" if kind == "Activated" else "assigned"] += sign
-                if permanent:
-                    self.standing[(tier, pid)] += sign
-            elif state == "eligible":
-                self.counts["eligible"] += sign
-            if ga:
-                self.ga[pid] += sign
-            if tier in (0, 1):
-                self.privileged[pid] += sign
-
-    def _recompute(self, unit: tuple, snapshot: SnapshotInfo) -> None:
-        self._add(self.units.pop(unit, []), -1)
-        contribution = self._contribution(unit, snapshot)
-        if contribution:
-            self.units[unit] = contribution
-            self._add(contribution, 1)
+    def _settle(self, units: dict, dirty: set, holding: Any) -> None:
+        """Recompute the dirty units; add the change of their holdings to the aggregates."""
+        counts, standing, ga, privileged = self.counts, self.standing, self.ga, self.privileged
+        for unit in dirty:
+            old = units.get(unit)
+            new = holding(unit)
+            if old == new:
+                continue
+            if new is None:
+                del units[unit]
+            else:
+                units[unit] = new
+            for h, sign in ((old, -1), (new, 1)):
+                if h is None:
+                    continue
+                pid, tier, state, permanent, kind, is_ga = h
+                if state == "active":
+                    counts["activated" if kind == "Activated" else "assigned"] += sign
+                    if permanent:
+                        _bump(standing, (tier, pid), sign)
+                else:
+                    counts["eligible"] += sign
+                if is_ga:
+                    _bump(ga, pid, sign)
+                if tier == 0 or tier == 1:
+                    value = privileged.get(pid, 0) + sign  # _bump, inline: most holdings are privileged
+                    if value:
+                        privileged[pid] = value
+                    else:
+                        del privileged[pid]
 
     # ------------------------------------------------------------------ the sweep
     def advance(self, snapshot: SnapshotInfo) -> None:
         """Apply every version change up to `snapshot` (snapshots in ascending order)."""
-        dirty: set[tuple] = set()
-        everything = False
-        for seq in sorted(s for s in self.changes if self.seq < s <= snapshot.seq):
-            for sign, kind, data in sorted(self.changes[seq], key=lambda c: c[0]):  # ends before starts
-                everything |= self._apply(sign, kind, data, dirty)
+        self.dirty_direct: set[Key] = set()
+        self.dirty_through: set[tuple[Key, Key]] = set()
+        turned: dict[str, bool] = {}
+        roles: set[str] = set()
+        seqs = self.changes, self.change_seqs
+        for i in range(bisect_right(seqs[1], self.seq), bisect_right(seqs[1], snapshot.seq)):
+            for sign, kind, data, key in seqs[0][seqs[1][i]]:
+                if kind in INSTANCE_KINDS:
+                    self._instance(sign, data, key)
+                elif kind == "principal":
+                    self._principal(sign, data, key, turned)
+                elif kind == "role_definition":
+                    roles.add(key)
+                    if sign < 0:
+                        if self.roles.get(key) is data:
+                            del self.roles[key]
+                    else:
+                        self.roles[key] = data
+                else:
+                    self._record(sign, kind, data, key)
         self.seq = snapshot.seq
-        if everything:
-            self.role_list, self.tiers = list(self.roles.values()), {}
-            dirty = set(self.units) | {("i",) + k for k in self.instances} | {("g", p) for p in self.held_by}
-        for unit in dirty:
-            self._recompute(unit, snapshot)
-        for name in (self.ga, self.privileged, self.standing):
-            for k in [k for k, v in name.items() if v == 0]:
-                del name[k]
+        if roles and self._tiers_moved(roles):  # everything again
+            self.tiers = {}
+            self.dirty_direct = set(self.direct) | set(self.instances)
+            self.dirty_through = set(self.through) | {(k, r) for holder, keys in self.held_by.items()
+                                                      for r in self.group_records.get(holder, ()) for k in keys}
+        elif turned:
+            self._turned(turned)
+        self._settle(self.direct, self.dirty_direct, self._holding)
+        self._settle(self.through, self.dirty_through, self._holding_through)
+        del self.dirty_direct, self.dirty_through
 
     def break_glass(self) -> set[str]:
         wanted = {a.lower() for a in self.h.config.break_glass.accounts}
         return {pid for pid in self.h.break_glass if pid in self.principals and (
             pid.lower() in wanted or (self.principals[pid].get("upn") or "").lower() in wanted)}
+
+
+def _member(data: dict[str, Any]) -> str:
+    return data.get("member_id") or data.get("principal_id")
+
+
+def _bump(counter: dict, key: Any, sign: int) -> None:
+    """Add to a count, dropping it at zero (the points count the keys)."""
+    value = counter.get(key, 0) + sign
+    if value:
+        counter[key] = value
+    else:
+        del counter[key]
 
 
 def standing_points(history: HoldingsHistory, snapshots: list[SnapshotInfo]) -> list[Any]:

@@ -1,0 +1,159 @@
+"""The standing sweep (evidence/standing.py) against `point(view)` of every snapshot, on random histories that
+churn what the synthetic tenant leaves still: group members and PIM for Groups records (which hide plain
+memberships), principals turning into groups and back, principal fields that touch no holding, role
+instances changing holder or fields, role definitions moving tiers or not."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from pimtrail.config import parse_config
+from pimtrail.controls.profiles import load_profile
+from pimtrail.controls.view import GLOBAL_ADMIN, HoldingsHistory
+from pimtrail.evidence.series import point
+from pimtrail.evidence.standing import Sweep, standing_points
+from pimtrail.store import SnapshotInfo
+
+USERS = [f"u{i}" for i in range(10)] + ["bg"]
+GROUPS = ["g0", "g1", "g2", "g3"]  # g3 turns into a user and back; u9 into a group and back
+ROLES = {GLOBAL_ADMIN: "Global Administrator", "r1": "alpha role", "r2": "beta role", "r3": "gamma role"}
+
+
+def snapshot(seq: int) -> SnapshotInfo:
+    at = datetime(2026, 7, 1, 6, tzinfo=timezone.utc) + timedelta(days=seq)
+    return SnapshotInfo(seq, "t", seq, at, at, "test", "", "0", "complete", 0, 0, "", "", "")
+
+
+def random_state(rng: random.Random, state: dict | None) -> dict:
+    """The facts of one snapshot by (kind, key): the previous ones with a few changed."""
+    s = dict(state or {})
+    def put(kind, key, data):
+        s[(kind, key)] = data
+
+    if state is None:
+        for pid in USERS:
+            put("principal", pid, {"id": pid, "type": "user", "upn": f"{pid}@x", "name": pid.upper()})
+        for gid in GROUPS:
+            put("principal", gid, {"id": gid, "type": "group", "name": gid.upper()})
+        for rid, name in ROLES.items():
+            put("role_definition", rid, {"id": rid, "name": name, "privileged": False, "description": ""})
+    for _ in range(rng.randint(3, 14)):
+        op = rng.randrange(9)
+        if op <= 1:  # a role instance appears, changes (holder, permanence, type) or goes
+            kind = rng.choice(("role_assignment", "role_eligibility"))
+            iid = f"{kind[5]}{rng.randrange(14)}"
+            if (kind, iid) in s and rng.random() < 0.4:
+                del s[(kind, iid)]
+            else:
+                put(kind, iid, {"id": iid, "role_id": rng.choice(list(ROLES)),
+                                "principal_id": rng.choice(USERS + GROUPS + ["gone"]), "permanent": rng.random() < 0.6,
+                                "assignment_type": rng.choice(("Assigned", "Activated")),
+                                "outside_pim": rng.random() < 0.2, "start": f"2026-0{rng.randint(1, 9)}-01"})
+        elif op == 2:  # plain membership
+            g, m = rng.choice(GROUPS + ["u9"]), rng.choice(USERS + GROUPS)
+            key = f"{g}|{m}"
+            if ("group_member", key) in s:
+                del s[("group_member", key)]
+            else:
+                put("group_member", key, {"group_id": g, "member_id": m})
+        elif op in (3, 4):  # PIM for Groups: active (hides the plain membership when access is member) or eligible
+            kind = "group_pim_assignment" if op == 3 else "group_pim_eligibility"
+            pid = f"{kind[10]}{rng.randrange(8)}"
+            if (kind, pid) in s and rng.random() < 0.4:
+                del s[(kind, pid)]
+            else:
+                put(kind, pid, {"id": pid, "group_id": rng.choice(GROUPS), "principal_id": rng.choice(USERS),
+                                "access": rng.choice(("member", "member", "owner")), "permanent": rng.random() < 0.5,
+                                "end": rng.choice((None, "2026-12-31"))})
+        elif op in (5, 6):  # a principal's fields that touch no holding (name, last sign-in) or break-glass UPN
+            pid = rng.choice(USERS + GROUPS)
+            if ("principal", pid) in s:
+                data = dict(s[("principal", pid)], name=f"{pid}-{rng.random():.3f}")
+                if pid == "u3" and rng.random() < 0.5:
+                    data["upn"] = rng.choice(("bg@x", "u3@x"))
+                put("principal", pid, data)
+        elif op == 7:  # a principal becomes a group or stops being one, or leaves the directory
+            pid = rng.choice(("g3", "u9", "u2"))
+            if ("principal", pid) in s and rng.random() < 0.3:
+                del s[("principal", pid)]
+            else:
+                old = s.get(("principal", pid)) or {"id": pid, "type": "user"}
+                put("principal", pid, dict(old, type="user" if old.get("type") == "group" else "group"))
+        else:  # a role definition: a new description (tier stays) or its privileged flag (tier moves)
+            rid = rng.choice(("r3", "r2", GLOBAL_ADMIN))
+            old = s[("role_definition", rid)]
+            if rng.random() < 0.5:
+                put("role_definition", rid, dict(old, description=str(rng.random())))
+            else:
+                put("role_definition", rid, dict(old, privileged=not old["privileged"]))
+    return s
+
+
+def history_of(states: list[dict], config) -> tuple[HoldingsHistory, list[SnapshotInfo]]:
+    """A HoldingsHistory as the store would give it: a version per run of equal facts of one key."""
+    snaps = [snapshot(i + 1) for i in range(len(states))]
+    open_: dict = {}  # (kind, key) -> [valid_from, valid_to, data]
+    versions: list = []
+    for snap, state in zip(snaps, states):
+        for k in list(open_):
+            if k not in state or state[k] != open_[k][2]:
+                open_[k][1] = snap.seq
+                versions.append((k, open_.pop(k)))
+        for k, data in state.items():
+            if k not in open_:
+                open_[k] = [snap.seq, None, dict(data)]
+    versions += list(open_.items())
+    h = object.__new__(HoldingsHistory)
+    h.snapshots, h.config, h.profile = snaps, config, load_profile(None, config)
+    h.versions = {kind: [] for kind in ("role_definition", "role_assignment", "role_eligibility", "group_member",
+                                        "group_pim_assignment", "group_pim_eligibility")}
+    h.principals = {}
+    for (kind, key), (vf, vt, data) in versions:
+        (h.principals.setdefault(key, []) if kind == "principal" else h.versions[kind]).append((vf, vt, data))
+    wanted = {a.lower() for a in config.break_glass.accounts}
+    h.break_glass = {pid for pid, vs in h.principals.items() if pid.lower() in wanted
+                     or any((d.get("upn") or "").lower() in wanted for _, _, d in vs)}
+    return h, snaps
+
+
+@pytest.fixture(scope="module")
+def config():
+    return parse_config({"break_glass": {"accounts": ["bg", "BG@x"]}, "tiers": {"alpha role": 1, "beta role": 2}})
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_sweep_equals_a_view_per_snapshot_under_churn(seed, config):
+    rng = random.Random(seed)
+    states = [random_state(rng, None)]
+    for _ in range(11):
+        states.append(random_state(rng, states[-1]))
+    history, snaps = history_of(states, config)
+    expected = [point(history.view(s)) for s in snaps]
+    assert standing_points(history, snaps) == expected
+    assert standing_points(history, snaps[4:]) == expected[4:]  # starting anywhere
+    assert standing_points(history, snaps[::3]) == expected[::3]  # skipping snapshots
+
+
+def test_changes_that_touch_no_holding_recompute_nothing(config, monkeypatch):
+    first = random_state(random.Random(7), None)
+    first[("role_assignment", "a1")] = {"id": "a1", "role_id": "r1", "principal_id": "g0", "permanent": True}
+    first[("group_member", "g0|u1")] = {"group_id": "g0", "member_id": "u1"}
+    second = dict(first)  # new names for everyone, a new description for a role: no holding moves
+    for (kind, key), data in first.items():
+        if kind == "principal":
+            second[(kind, key)] = dict(data, name=data.get("name", "") + "!")
+    second[("role_definition", "r1")] = dict(first[("role_definition", "r1")], description="new")
+    history, snaps = history_of([first, second], config)
+    sweep = Sweep(history)
+    sweep.advance(snaps[0])
+    assert sweep.through  # u1 holds r1 through g0
+    calls = []
+    monkeypatch.setattr(Sweep, "_holding", lambda self, unit: calls.append(unit))
+    monkeypatch.setattr(Sweep, "_holding_through", lambda self, unit: calls.append(unit))
+    sweep.advance(snaps[1])
+    assert calls == []
+    monkeypatch.undo()
+    assert standing_points(history, snaps) == [point(history.view(s)) for s in snaps]
