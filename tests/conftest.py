@@ -62,6 +62,39 @@ def sample_history(tmp_path_factory) -> str:
     return path
 
 
+@pytest.fixture(scope="session")
+def sample_config():
+    """The sample tenant's configuration (its break-glass accounts)."""
+    import tomllib
+    from importlib import resources
+
+    from pimtrail.config import parse_config
+
+    text = (resources.files("pimtrail.sample_data") / "pimtrail.toml").read_text()
+    return parse_config(tomllib.loads(text), "sample_data/pimtrail.toml")
+
+
+def synthetic_history(tmp_path_factory, seed: int):
+    """Three days of the small synthetic tenant (500 users, 60 privileged; 90 days of audit events)
+    collected into a new database: (its path, the tenant's configuration)."""
+    from pimtrail.collectors.exportdir import read_export
+    from pimtrail.config import load_config
+    from pimtrail.store import HistoryStore
+    from pimtrail.synthetic import generate
+
+    roots = generate(tmp_path_factory.mktemp("synthetic"), "small", days=3, churn=0.05, seed=seed)
+    db = str(tmp_path_factory.mktemp("synthetic-db") / "h.db")
+    with HistoryStore.open(db, create=True) as store:
+        for root in roots:
+            store.ingest(read_export(root))
+    return db, load_config(roots[0].parent / "pimtrail.toml")
+
+
+@pytest.fixture(scope="session")
+def synthetic_small(tmp_path_factory):
+    return synthetic_history(tmp_path_factory, 11)
+
+
 # -- the store on SQLite and PostgreSQL --------------------------------------------------------
 # `db_url` runs a test once per backend. The PostgreSQL server is started once per session from
 # Debian's binaries (tests/pgserver.py); without them the PostgreSQL runs are skipped locally and

@@ -14,8 +14,7 @@ from importlib import resources
 
 import pytest
 
-from pimtrail.collectors.exportdir import read_export
-from pimtrail.config import load_config, parse_config
+from pimtrail.config import parse_config
 from pimtrail.controls.profiles import load_profile
 from pimtrail.activations import join_activations
 from pimtrail.controls import period_events
@@ -27,7 +26,7 @@ from pimtrail.evidence.pack import export_json, write_json
 from pimtrail.evidence.rows import Rows
 from pimtrail.evidence.period import parse_period, period_snapshots
 from pimtrail.store import HistoryStore
-from pimtrail.synthetic import generate
+from conftest import synthetic_history
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +39,7 @@ def sample(sample_history):
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
     """Three days of the small synthetic tenant, with its 90 days of audit events (activations, approvals)."""
-    roots = generate(tmp_path_factory.mktemp("synthetic"), "small", days=3, churn=0.05, seed=5)
-    db = str(tmp_path_factory.mktemp("synthetic-db") / "h.db")
-    with HistoryStore.open(db, create=True) as store:
-        for root in roots:
-            store.ingest(read_export(root))
-    config = load_config(roots[0].parent / "pimtrail.toml")
+    db, config = synthetic_history(tmp_path_factory, 5)
     with HistoryStore.open(db) as store:
         yield store, store.tenant(None), load_profile(None, config), config
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import tomllib
 from datetime import datetime, timedelta
-from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,6 @@ import pytest
 import exports
 from pimtrail.activations import join_activations, outline_activations
 from pimtrail.collectors.exportdir import read_export
-from pimtrail.config import load_config, parse_config
 from pimtrail.controls.engine import evaluate
 from pimtrail.controls.profiles import load_profile
 from pimtrail.controls.period_events import event_time as _time
@@ -32,20 +29,9 @@ from pimtrail.synthetic import generate
 
 
 @pytest.fixture(scope="module")
-def sample_config():
-    text = (resources.files("pimtrail.sample_data") / "pimtrail.toml").read_text()
-    return parse_config(tomllib.loads(text), "sample_data/pimtrail.toml")
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory):
+def synthetic(synthetic_small):
     """Three days of the small synthetic tenant (500 users, 60 privileged): most users hold nothing."""
-    roots = generate(tmp_path_factory.mktemp("synthetic"), "small", days=3, churn=0.05, seed=11)
-    db = str(tmp_path_factory.mktemp("synthetic-db") / "h.db")
-    with HistoryStore.open(db, create=True) as store:
-        for root in roots:
-            store.ingest(read_export(root))
-    return db, load_config(roots[0].parent / "pimtrail.toml")
+    return synthetic_small
 
 
 def whole_view(store, tenant, snap, profile, config, start=None, end=None) -> SnapshotView:

@@ -3,9 +3,7 @@ folded from the audit events themselves, and the table is what the stored events
 
 from __future__ import annotations
 
-import tomllib
 from datetime import timedelta
-from importlib import resources
 
 import pytest
 from sqlalchemy import create_engine, select, text
@@ -25,19 +23,9 @@ HOURS = [None, {"time_zone": "Asia/Kolkata"},  # +05:30: local hours begin at ha
 
 
 @pytest.fixture(scope="module")
-def sample_config():
-    text_ = (resources.files("pimtrail.sample_data") / "pimtrail.toml").read_text()
-    return parse_config(tomllib.loads(text_), "sample_data/pimtrail.toml")
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory):
-    roots = generate(tmp_path_factory.mktemp("synthetic"), "small", days=3, churn=0.05, seed=11)
-    db = str(tmp_path_factory.mktemp("synthetic-db") / "h.db")
-    with HistoryStore.open(db, create=True) as store:
-        for root in roots:
-            store.ingest(read_export(root))
-    return db, load_config(roots[0].parent / "pimtrail.toml")
+def synthetic(synthetic_small):
+    """Three days of the small synthetic tenant (500 users, 60 privileged): most users hold nothing."""
+    return synthetic_small
 
 
 def with_hours(config, hours):
