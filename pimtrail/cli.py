@@ -97,6 +97,9 @@ def collect(
     graph_url: Annotated[str, typer.Option(
         "--graph-url", envvar="PIMTRAIL_GRAPH_URL",
         help="graph: Graph's v1.0 root (a national cloud, or the local emulator).")] = "https://graph.microsoft.com/v1.0",
+    full_audit: Annotated[bool, typer.Option(
+        "--full-audit", help="graph: read the whole audit retention window, not only the events since the "
+        "previous collection of this tenant in --db.")] = False,
 ) -> None:
     """Collect one snapshot (live from Graph, from an export directory, or the sample quarter)."""
     import os
@@ -109,6 +112,7 @@ def collect(
         from pimtrail.collectors import datasets as ds
         from pimtrail.collectors.graph import CredentialConfig, GraphSettings, HttpSettings, collect_graph
         from pimtrail.collectors.graph.progress import Progress
+        from pimtrail.collectors.graph.window import previous_audit_windows
         from pimtrail.errors import InputError
 
         for name in also or []:
@@ -117,7 +121,8 @@ def collect(
         credential = CredentialConfig.from_env(auth, tenant or os.environ.get("AZURE_TENANT_ID"),
                                                client_id, certificate)
         settings = GraphSettings(http=HttpSettings(base_url=graph_url, concurrency=concurrency, timeout=timeout),
-                                 also=tuple(also or ()))
+                                 also=tuple(also or ()),
+                                 previous_audit={} if full_audit else previous_audit_windows(db))
         typer.echo(f"Reading {graph_url} (sign-in: {credential.describe()})", err=True)
         run = collect_graph(credential, settings, export=export, tenant=tenant, progress=Progress())
         snaps = [run.snapshot]

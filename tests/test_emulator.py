@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from urllib.parse import quote
 
@@ -165,3 +166,32 @@ def test_runs_on_its_own(export):
         process.terminate()
         process.wait(timeout=10)
     assert process.returncode == 0
+
+
+def test_the_audit_log_answers_only_events_at_or_after_activity_date_time_ge(export):
+    """The incremental audit window (collectors/graph/window.py): `(categories) and activityDateTime
+    ge <time>`, as Graph takes it (activityDateTime supports $filter eq, ge, le)."""
+    def audits(data):
+        data["directory_audits"] = {"value": [
+            exports._audit(f"a{n}", f"2026-06-{10 + n:02d}T12:00:00{'.1234567' if n == 2 else ''}Z",
+                           "Add member to role completed (PIM activation)", f"c{n}", exports.ALICE, exports.BOB)
+            for n in range(5)]}
+
+    categories = "category eq 'RoleManagement' or category eq 'GroupManagement'"
+    with Emulator(export(change=audits), page_size=2) as graph:
+        url = f"{graph.base_url}/auditLogs/directoryAudits?$filter="
+        since = pages(url + quote(f"({categories}) and activityDateTime ge 2026-06-12T12:00:00Z"))
+        assert [i["id"] for p in since for i in p["value"]] == ["a2", "a3", "a4"]  # ge: 12:00:00.1234567 too
+        assert len(since) == 2 and "activityDateTime ge 2026-06-12T12:00:00Z" in \
+            urllib.parse.unquote(since[0]["@odata.nextLink"])  # the nextLink keeps the filter
+        assert [r.dataset for r in graph.requests()] == ["directory_audits"] * 2
+        whole = pages(url + quote(categories))
+        assert [i["id"] for p in whole for i in p["value"]] == ["a0", "a1", "a2", "a3", "a4"]
+        later = pages(url + quote(f"({categories}) and activityDateTime ge 2026-07-01T00:00:00Z"))
+        assert later == [{"@odata.context": later[0]["@odata.context"], "value": []}]
+        for bad in (f"({categories}) and activityDateTime ge yesterday",  # not a DateTimeOffset
+                    f"{categories} and activityDateTime ge 2026-06-12T12:00:00Z"):  # `and` binds first
+            status, _, body = call(url + quote(bad))
+            assert status == 400 and body["error"]["code"] == "BadRequest", bad
+        roles = quote("(isPrivileged eq true) and activityDateTime ge 2026-06-12T12:00:00Z")
+        assert call(f"{graph.url}/beta/roleManagement/directory/roleDefinitions?$filter={roles}")[0] == 400

@@ -95,7 +95,7 @@ class FakeHttp:
     def url(self, request: str) -> str:
         return self.root + request
 
-    async def get(self, url: str, priority: int = 0, on_next_link=None) -> bytes:
+    async def get(self, url: str, priority: int = 0, on_next_link=None, via_adapter: bool = False) -> bytes:
         self.asked.append(url)
         answer = self.answers[url]
         if isinstance(answer, GraphError):
@@ -113,6 +113,7 @@ def test_pages_of_a_dataset_nothing_reads_go_to_the_export_byte_exact_and_unpars
     monkeypatch.setattr(fetch, "_parse", lambda raw, request: parsed.append(request))
     writer = ExportWriter(tmp_path / "out")
     outcome = asyncio.run(Collection(http, [audits], sink=writer).run())["directory_audits"]
+    writer.flush()  # the writes happen in a background thread
     assert parsed == [] and outcome.ok and outcome.rows is None  # counted when read back
     assert [p.raw for p in outcome.pages] == [b"", b""]  # dropped once written
     text = (tmp_path / "out" / "directory_audits.json").read_bytes()
@@ -225,3 +226,37 @@ def test_the_next_request_of_a_chain_leaves_when_the_head_names_it(export):
         users = graph.requests("users")
     assert len(heard) == 1 and pages == 2
     assert [r.page for r in users] == [0, 0, 1]  # the lone GET, then the chain: no request twice
+
+
+def test_the_export_is_written_in_the_background_in_order_and_a_failed_write_is_raised(tmp_path, monkeypatch):
+    from pimtrail.collectors.graph import writer as writer_module
+
+    audits, users = get("directory_audits"), get("users")
+    monkeypatch.setattr(writer_module._Writes, "BUNDLE", 10)  # a bundle per page or two
+    writer = ExportWriter(tmp_path / "out")
+    sent = []
+    for n in range(40):
+        dataset = (audits, users)[n % 2]
+        body = json.dumps({"value": [{"id": str(n)}]}).encode()
+        sent.append((dataset.name, body))
+        writer.page(dataset, fetch.FetchedPage("", f"/v1.0/x?{n}", body))
+    writer.close(audits)
+    writer.close(users)
+    writer.flush()
+    for dataset in (audits, users):
+        text = (tmp_path / "out" / dataset.file_name).read_bytes()
+        assert [json.dumps(p["body"]).encode() for p in json.loads(text)["pages"]] == \
+            [body for name, body in sent if name == dataset.name]
+
+    def refuse(out, *parts):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writer_module, "_write_all", refuse)
+    failing = ExportWriter(tmp_path / "full")
+    failing.page(audits, fetch.FetchedPage("", "/v1.0/x", b'{"value":[]}'))
+    with pytest.raises(OSError, match="No space left"):
+        for _ in range(100):  # raised by a later call, once the thread has tried
+            failing.page(audits, fetch.FetchedPage("", "/v1.0/x", b'{"value":[]}'))
+            failing.flush()
+    failing.abort()
+    assert not (tmp_path / "full").exists()

@@ -1,10 +1,19 @@
-"""The one place that talks HTTP: msgraph-sdk's request adapter, asked for raw bytes.
+"""The one place that talks HTTP: msgraph-sdk's request adapter and its httpx client, asked for raw bytes.
 
 Why raw bytes: the SDK's typed models cost ~5 ms per object (180,000 audit events would take
 15 minutes); `json.loads` of the same bytes takes milliseconds, and the bytes are exactly the
-receipt to keep. Auth, retry (429/503/504 with Retry-After), redirect and telemetry middleware
-still apply because every request goes through `send_primitive_async`. Beta requests go through
-the same v1.0 adapter as absolute URLs (no 600 MB beta SDK). msgraph is imported here only.
+receipt to keep. Beta requests go through the same v1.0 client as absolute URLs (no 600 MB beta
+SDK). msgraph is imported here only.
+
+Two paths, one client. A dataset's first request goes through the SDK's request adapter
+(`send_primitive_async`: kiota's authentication provider, its ODataError mapping, its CAE claims
+retry). The requests after it - nextLinks and further `$batch` requests - are sent straight
+through the same httpx client (`_direct`), with the token from the same access-token provider
+(same allowed hosts, same https rule): the SDK's middleware - retry on 429/503/504 honouring
+Retry-After, redirect, user agent, telemetry - applies to them as to the first, but kiota's
+per-request RequestInformation, tracing spans and response handling (~0.5 ms of CPU a request on
+the one event loop) do not. A 401 on that path is sent again through the adapter, which answers
+a claims challenge as the SDK would, or fails as before.
 """
 
 from __future__ import annotations
@@ -45,21 +54,59 @@ class HttpSettings:
     retries: list[RetryRecord] = field(default_factory=list)
 
 
-READ_SIZE = 1 << 20  # bytes asked of the socket per read (httpcore's default: 64 KiB)
+READ_SIZE = int(__import__("os").environ.get("PT_READ", 4 << 20))  # bytes asked of the socket per read (httpcore's default: 64 KiB; asyncio's: 256 KiB)
 
 
 def _larger_reads() -> None:
-    """httpcore reads a response 64 KiB at a time, each read a turn of the event loop and of
-    h11's parser: 21 turns for one 1.3 MB audit page, while every other answer waits its turn.
-    Reading up to 1 MiB at a time takes what the socket holds (up to 256 KiB per asyncio read)
-    in one turn. (`READ_NUM_BYTES` is a class constant of httpcore's HTTP/1.1 connection; it is
-    raised only from its default, for the whole process: nothing else here uses httpcore.)"""
+    """Each read of an answer is a turn of the event loop through asyncio, anyio (which stops
+    and restarts the socket's reading around every read: two epoll_ctl calls), httpcore, h11 and
+    httpx: httpcore asks for 64 KiB at a time and asyncio's transport takes at most 256 KiB from
+    the socket, so a 1.3 MB audit page took 6 to 21 turns while every other answer waited. Up to
+    4 MiB at a time, one turn takes what the socket holds - usually the whole page. Both limits
+    are class constants (httpcore's HTTP/1.1 connection, asyncio's selector socket transport),
+    raised only from their defaults, for the whole process: nothing else here uses them."""
+    import asyncio.selector_events
     from httpcore._async.http11 import AsyncHTTP11Connection
 
-    if AsyncHTTP11Connection.READ_NUM_BYTES == 64 * 1024:
+    if AsyncHTTP11Connection.READ_NUM_BYTES in (64 * 1024, 1 << 20):
         AsyncHTTP11Connection.READ_NUM_BYTES = READ_SIZE
+    transport = asyncio.selector_events._SelectorSocketTransport
+    if transport.max_size == 256 * 1024 and not __import__("os").environ.get("PT_NOMAX"):
+        transport.max_size = READ_SIZE
 
 
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+HEAP_BLOCKS = 32 << 20  # blocks up to this size come from the heap, not from their own mmap
+HEAP_KEPT = 64 << 20  # free memory kept at the top of the heap before it is given back
+
+
+def _reused_buffers() -> None:
+    """An answer's body is copied four or five times on its way in (socket, h11's buffer, its
+    slices, httpx's join), each copy a fresh block of about its size. glibc serves blocks over
+    its mmap threshold (128 KiB at first, raised by the size of each freed one) with mmap and
+    hands the heap's free top back to the OS, so every copy of a 1.3 MB page met fresh pages:
+    measured on a 2-vCPU VM, copying 1.3 MB cost 3 ms instead of 0.3 ms. This sets the two
+    limits to what glibc's own adaptation ends at after a 32 MiB block has been freed: blocks
+    up to 32 MiB from the heap, 64 MiB of free heap kept. Process-wide, once; glibc only (a
+    no-op elsewhere)."""
+    import ctypes
+    import platform
+
+    global _REUSED
+    if _REUSED or platform.libc_ver()[0] != "glibc" or __import__("os").environ.get("PT_NOMALLOC"):
+        return
+    _REUSED = True
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    mallopt(M_MMAP_THRESHOLD, HEAP_BLOCKS)
+    mallopt(M_TRIM_THRESHOLD, HEAP_KEPT)
+
+
+_REUSED = False
+_YIELDS = int(__import__("os").environ.get("PT_YIELD", "0"))
 WIRE_OPTION = "pimtrail.on_the_wire"
 HEAD_LIMIT = 1 << 20  # bytes of an answer read ahead, at most, to find its nextLink
 
@@ -133,6 +180,8 @@ def _on_the_wire(gate: "Gate") -> Any:
                             continue  # the members before `value` have not all arrived (or are unusual)
                         if link:
                             option.on_next_link(link)
+                            for _ in range(_YIELDS):
+                                await asyncio.sleep(0)
                         break
             except BaseException:
                 release()
@@ -239,6 +288,7 @@ class GraphHttp:
             AzureIdentityAuthenticationProvider
         from kiota_http.kiota_client_factory import KiotaClientFactory
         from kiota_http.middleware import RetryHandler
+        from kiota_http.middleware.options import HeadersInspectionHandlerOption
         from msgraph import GraphServiceClient
         from msgraph.graph_request_adapter import GraphRequestAdapter
         from msgraph.generated.models.o_data_errors.o_data_error import ODataError
@@ -246,13 +296,19 @@ class GraphHttp:
         from msgraph_core.middleware import GraphTelemetryHandler
 
         _larger_reads()
+        _reused_buffers()
         self.settings = settings
         base = settings.base_url.rstrip("/")
         parts = urlsplit(base)
         self.root = f"{parts.scheme}://{parts.netloc}"  # beta and nextLinks hang off the host
         self.version_prefix = parts.path  # "/v1.0"
+        # The SDK's default middleware, with two options of ours: the retry handler's waits
+        # recorded (and scaled in tests), and no headers inspection - by default it copies every
+        # request's and answer's headers into one collection shared by all requests, which
+        # nothing reads, and which grows with every answer's request-id.
+        inspection = HeadersInspectionHandlerOption(inspect_request_headers=False, inspect_response_headers=False)
         middleware = [_retry_handler(settings) if isinstance(m, RetryHandler) else m
-                      for m in KiotaClientFactory.get_default_middleware(None)]
+                      for m in KiotaClientFactory.get_default_middleware({inspection.get_key(): inspection})]
         middleware.append(GraphTelemetryHandler())
         self._gate = Gate(max(1, settings.concurrency))
         middleware.append(_on_the_wire(self._gate))
@@ -262,6 +318,7 @@ class GraphHttp:
         # The token goes to the Graph host only, never to a host a nextLink might name.
         auth = AzureIdentityAuthenticationProvider(credential, scopes=[_scope(parts)],
                                                    allowed_hosts=[parts.hostname or ""])
+        self._tokens = auth.access_token_provider  # the adapter's own: `_direct` asks it too
         adapter = GraphRequestAdapter(auth, client=self._client)
         adapter.base_url = base  # before the client: it would default to graph.microsoft.com
         # The service client registers the JSON parse nodes that read Graph's error bodies.
@@ -275,32 +332,30 @@ class GraphHttp:
 
         return self.root + quote(request, safe="/?&=$,()'@:*-._~!")
 
-    async def get(self, url: str, priority: int = 0, on_next_link: Callable[[str], None] | None = None) -> bytes:
+    async def get(self, url: str, priority: int = 0, on_next_link: Callable[[str], None] | None = None,
+                  *, via_adapter: bool = False) -> bytes:
         """`priority`: lower goes first when requests wait for a free slot (see `Gate`).
         `on_next_link`: called with the answer's nextLink as soon as its head shows one (before
-        `value`), while the body is still being read; not called otherwise."""
-        return await self._send("GET", url, None, priority, on_next_link)
+        `value`), while the body is still being read; not called otherwise. `via_adapter`: through
+        the SDK's request adapter (a dataset's first request), else straight through its client."""
+        return await self._send("GET", url, None, priority, on_next_link, via_adapter)
 
-    async def post_json(self, url: str, payload: bytes, priority: int = 0) -> bytes:
-        return await self._send("POST", url, payload, priority)
+    async def post_json(self, url: str, payload: bytes, priority: int = 0, *, via_adapter: bool = False) -> bytes:
+        return await self._send("POST", url, payload, priority, None, via_adapter)
 
     async def _send(self, method: str, url: str, payload: bytes | None, priority: int = 0,
-                    on_next_link: Callable[[str], None] | None = None) -> bytes:
+                    on_next_link: Callable[[str], None] | None = None, via_adapter: bool = True) -> bytes:
         import httpx
         from azure.core.exceptions import ClientAuthenticationError
         from kiota_abstractions.api_error import APIError
-        from kiota_abstractions.method import Method
-        from kiota_abstractions.request_information import RequestInformation
 
-        info = RequestInformation(Method.GET if method == "GET" else Method.POST)
-        info.url = url
-        info.headers.try_add("Accept", "application/json")
-        info.add_request_options([_wire_option(priority, on_next_link)])
-        if payload is not None:
-            info.headers.try_add("Content-Type", "application/json")
-            info.content = payload
+        option = _wire_option(priority, on_next_link)
         try:  # the slot (`Gate`) is taken by `OnTheWire`, just before the request is sent
-            body = await self.adapter.send_primitive_async(info, "bytes", self._errors)
+            if not via_adapter:
+                body = await self._direct(method, url, payload, option)
+                if body is not None:
+                    return body
+            body = await self._adapted(method, url, payload, option)
         except ClientAuthenticationError as exc:
             raise GraphRunError(f"sign-in failed: {_first_line(exc.message)} "
                                 "(see docs/setup.md, 'Sign-in methods')") from None
@@ -311,6 +366,44 @@ class GraphHttp:
         except httpx.TransportError as exc:
             raise GraphError(None, "NetworkError", _first_line(str(exc)) or type(exc).__name__) from None
         return body or b""
+
+    async def _adapted(self, method: str, url: str, payload: bytes | None, option: Any) -> bytes | None:
+        """Through the SDK's request adapter: kiota's RequestInformation, authentication
+        provider and error mapping (ODataError)."""
+        from kiota_abstractions.method import Method
+        from kiota_abstractions.request_information import RequestInformation
+
+        info = RequestInformation(Method.GET if method == "GET" else Method.POST)
+        info.url = url
+        info.headers.try_add("Accept", "application/json")
+        info.add_request_options([option])
+        if payload is not None:
+            info.headers.try_add("Content-Type", "application/json")
+            info.content = payload
+        return await self.adapter.send_primitive_async(info, "bytes", self._errors)
+
+    async def _direct(self, method: str, url: str, payload: bytes | None, option: Any) -> bytes | None:
+        """Straight through the SDK's httpx client and its middleware (see the module's
+        docstring). None: a 401, to be sent again through the adapter."""
+        from kiota_http.middleware.middleware import REQUEST_OPTIONS_KEY
+
+        headers = {"Accept": "application/json"}
+        token = await self._tokens.get_authorization_token(url)  # "" for a host not allowed
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        # The request options key is what routes a request through the middleware pipeline
+        # (msgraph-core's AsyncGraphTransport); the handlers read their options from it.
+        request = self._client.build_request(method, url, headers=headers, content=payload,
+                                             extensions={REQUEST_OPTIONS_KEY: {WIRE_OPTION: option}})
+        response = await self._client.send(request)  # read whole: the slot is free again
+        status = response.status_code
+        if status < 300:
+            return response.content
+        if status == 401:
+            return None
+        raise _answer_error(status, response.content)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -326,6 +419,21 @@ def _scope(parts: Any) -> str:
 
 def _first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0][:300] if (text or "").strip() else ""
+
+
+def _answer_error(status: int, content: bytes) -> GraphError:
+    """Graph's error body (`{"error": {"code", "message"}}`) as the adapter's ODataError gives it."""
+    import json
+
+    try:
+        error = json.loads(content).get("error") or {}
+    except (ValueError, AttributeError):
+        error = {}
+    if not isinstance(error, dict):
+        error = {}
+    message = error.get("message") if isinstance(error.get("message"), str) else None
+    return GraphError(status, str(error.get("code") or "UnknownError"),
+                      message or f"the server answered {status}")
 
 
 def _graph_error(exc: Any) -> GraphError:

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Protocol
+from datetime import datetime
+from typing import Any, Callable, Iterator, Protocol
 
 from pimtrail.collectors.datasets import DATASETS, Dataset, Parent
 
 from .client import GraphHttp
 from .errors import GraphError, GraphRunError, explain
 from .fetch import BATCH_LIMIT, IDS, PARSE, TEXT, FetchedPage, batched_firsts, chain, follow
+from .window import AUDIT_DATASET, incremental
 
 USER_TYPE, GROUP_TYPE = "#microsoft.graph.user", "#microsoft.graph.group"
 GROUP_SOURCES = ("role_assignable_groups", "pim_groups")
@@ -67,6 +69,7 @@ class Outcome:
     explanation: str = ""
     skipped_parents: list[str] = field(default_factory=list)  # vanished between two reads (404)
     counted: int | None = None  # the rows the export's read-back found (run.collect_graph)
+    since: datetime | None = None  # an event dataset read from this time on (window.py); None: all of it
 
     @property
     def ok(self) -> bool:
@@ -117,40 +120,62 @@ def default_datasets(also: tuple[str, ...] = ()) -> list[Dataset]:
     return [d for d in DATASETS if "ReadWrite" not in d.permission or d.name in also]
 
 
+AuditSince = Callable[[str | None], "datetime | None"]  # tenant id (None: unknown) -> window start
+
+
 class Collection:
     def __init__(self, http: GraphHttp, datasets: list[Dataset], batch_size: int = BATCH_LIMIT,
-                 reporter: Reporter | None = None, sink: Sink | None = None):
+                 reporter: Reporter | None = None, sink: Sink | None = None,
+                 audit_since: AuditSince | None = None, tenant: str | None = None):
+        """`audit_since`: where the audit window starts for the tenant (window.py), asked once
+        /organization has named it (else `tenant` is taken); None or None back: the full window."""
         self.http, self.datasets = http, datasets
         self.batch_size = min(batch_size, BATCH_LIMIT)
         self.reporter = reporter or _Silent()
         self.sink = sink
+        self.audit_since, self.tenant = audit_since, tenant
         self._tasks: dict[str, asyncio.Task[Outcome]] = {}
 
     async def run(self) -> dict[str, Outcome]:
+        """/organization alone first (one sign-in; a refused token or an unreachable Graph stops
+        the run there), then every other dataset at once. The audit log - the longest request
+        chain, the run's critical path - starts with /organization when its window does not
+        depend on the tenant (no history to read it incrementally from)."""
         first = [d for d in self.datasets if d.name == FIRST]
-        for dataset in first:
-            self._tasks[dataset.name] = task = asyncio.create_task(self._dataset(dataset), name=dataset.name)
-            error = (await task).error
-            if error is not None and error.code == "NetworkError":  # no point asking 25 more times
-                raise GraphRunError(f"cannot reach Graph at {self.http.settings.base_url}: {error.message}")
-        self._tasks.update({d.name: asyncio.create_task(self._dataset(d), name=d.name)
-                            for d in self.datasets if d not in first})
+        early = [d for d in self.datasets if d.name == AUDIT_DATASET and self.audit_since is None and first]
         try:
+            self._start(early, None)
+            for dataset in first:
+                self._tasks[dataset.name] = task = asyncio.create_task(self._dataset(dataset), name=dataset.name)
+                outcome = await task
+                error = outcome.error
+                if error is not None and error.code == "NetworkError":  # no point asking 25 more times
+                    raise GraphRunError(f"cannot reach Graph at {self.http.settings.base_url}: {error.message}")
+                self.tenant = tenant_of(outcome) or self.tenant
+            since = self.audit_since(self.tenant) if self.audit_since is not None else None
+            self._start([d for d in self.datasets if d not in first and d not in early], since)
             await asyncio.gather(*self._tasks.values())
         except BaseException:
             for task in self._tasks.values():
                 task.cancel()
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
             raise
-        return {name: task.result() for name, task in self._tasks.items()}
+        return {d.name: self._tasks[d.name].result() for d in self.datasets if d.name in self._tasks}
+
+    def _start(self, datasets: list[Dataset], since: datetime | None) -> None:
+        self._tasks.update({d.name: asyncio.create_task(self._dataset(d, since), name=d.name) for d in datasets})
 
     async def _outcome(self, name: str) -> Outcome | None:
         task = self._tasks.get(name)
         return await task if task is not None else None
 
-    async def _dataset(self, dataset: Dataset) -> Outcome:
+    async def _dataset(self, dataset: Dataset, since: datetime | None = None) -> Outcome:
         self.reporter.started(dataset.name)
-        outcome = Outcome(dataset)
+        if dataset.name != AUDIT_DATASET or since is None:
+            since = None
+        else:
+            dataset = incremental(dataset, since)
+        outcome = Outcome(dataset, since=since)
         needed = dataset.name in NEEDED
         how = IDS if dataset.name in IDS_ONLY else PARSE if needed else TEXT
 
@@ -274,6 +299,15 @@ class Collection:
         if directory is not None and directory.ok:  # drop service principals and other non-users
             users &= {str(item.get("id")) for _, item in directory.items()}
         return sorted(users)
+
+
+def tenant_of(organization: Outcome | None) -> str | None:
+    """The tenant id /organization answered with (lower case), if it was read."""
+    if organization is not None and organization.ok:
+        for _, item in organization.items():
+            if item.get("id"):
+                return str(item["id"]).lower()
+    return None
 
 
 def _unique(values: Any) -> list[str]:

@@ -114,12 +114,13 @@ class _Chain:
         self.heads: dict[str, str] = {}  # URL -> the nextLink its answer's head named
         self.ahead: dict[str, asyncio.Task[bytes]] = {}
 
-    def _request(self, url: str, depth: int) -> asyncio.Task[bytes]:
+    def _request(self, url: str, depth: int, via_adapter: bool = False) -> asyncio.Task[bytes]:
         def early(link: str) -> None:
             self.heads[url] = link
             self._ahead()
 
-        return asyncio.ensure_future(self.http.get(url, priority=-depth, on_next_link=early))
+        return asyncio.ensure_future(self.http.get(url, priority=-depth, on_next_link=early,
+                                                   via_adapter=via_adapter))
 
     def _ahead(self) -> None:
         link = self.heads.get(self.reading)
@@ -135,7 +136,7 @@ class _Chain:
         try:
             if first is None:  # the chain's first request: `request` ("/v1.0/...", "/beta/...")
                 self.reading = url = self.http.url(request)
-                first = read_page(await self._request(url, 0), request, self.parent, self.how)
+                first = read_page(await self._request(url, 0, True), request, self.parent, self.how)
                 self.heads.pop(url, None)
             link = first.next_link
             self._hand_on(first)
@@ -184,7 +185,9 @@ async def batched_firsts(http: GraphHttp, requests: list[tuple[str, str]], size:
         retry: list[tuple[str, str]] = []
         waits: list[tuple[str, int, float | None]] = []
         batches = [pending[i:i + size] for i in range(0, len(pending), size)]
-        for part, results in zip(batches, await asyncio.gather(*(_one_batch(http, b, digest) for b in batches))):
+        # the dataset's first request through the SDK's request adapter, the others straight (client.py)
+        sent = [_one_batch(http, b, digest, via_adapter=attempt == n == 0) for n, b in enumerate(batches)]
+        for part, results in zip(batches, await asyncio.gather(*sent)):
             requested = dict(part)
             for parent, outcome, retry_after in results:
                 if isinstance(outcome, GraphError) and outcome.status in RETRY_STATUSES \
@@ -205,13 +208,14 @@ async def batched_firsts(http: GraphHttp, requests: list[tuple[str, str]], size:
 
 
 async def _one_batch(http: GraphHttp, part: list[tuple[str, str]],
-                     digest: Callable[[FetchedPage], None] | None = None
+                     digest: Callable[[FetchedPage], None] | None = None, via_adapter: bool = False
                      ) -> list[tuple[str, FetchedPage | GraphError, float | None]]:
     prefix = http.version_prefix
     payload = {"requests": [
         {"id": str(n), "method": "GET", "url": http.url(request)[len(http.root) + len(prefix):]}
         for n, (_, request) in enumerate(part)]}
-    raw = await http.post_json(f"{http.root}{prefix}/$batch", json.dumps(payload).encode())
+    raw = await http.post_json(f"{http.root}{prefix}/$batch", json.dumps(payload).encode(),
+                               via_adapter=via_adapter)
     try:
         content, raws = load_with_raw(raw.decode("utf-8"), _BATCH_SPEC)
         responses = {str(r["id"]): r for r in content["responses"]}

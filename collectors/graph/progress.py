@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import IO, Any
 
+from pimtrail.timeutil import iso
+
 from .collector import Outcome
 
 
@@ -31,7 +33,8 @@ def _rows(count: int | None) -> str:
 def status_of(outcome: Outcome) -> str:
     if outcome.ok:
         skipped = f" ({len(outcome.skipped_parents)} vanished)" if outcome.skipped_parents else ""
-        return f"ok{skipped}"
+        since = f" (since {iso(outcome.since)}: the previous collection)" if outcome.since else ""
+        return f"ok{skipped}{since}"
     error = outcome.error
     assert error is not None
     return f"error {error.status or '-'} {error.code}"

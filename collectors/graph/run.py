@@ -14,6 +14,7 @@ import re
 import tempfile
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -22,10 +23,11 @@ from pimtrail.model import CollectedSnapshot
 from pimtrail.timeutil import utcnow
 
 from .client import GraphHttp, HttpSettings, RetryRecord
-from .collector import Collection, Outcome, Reporter, default_datasets
+from .collector import Collection, Outcome, Reporter, default_datasets, tenant_of
 from .credentials import CredentialConfig, build_credential, close_credential
 from .errors import GraphRunError
 from .fetch import BATCH_LIMIT
+from .window import audit_since
 from .writer import ExportWriter
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -36,6 +38,10 @@ class GraphSettings:
     http: HttpSettings = field(default_factory=HttpSettings)
     batch_size: int = BATCH_LIMIT  # per-parent requests per $batch; 1 sends plain GETs
     also: tuple[str, ...] = ()  # datasets not read by default (see collector.default_datasets)
+    # per tenant id: where the newest ok audit window in the history ended
+    # (window.previous_audit_windows); the audit log is then read from there (less an overlap)
+    # rather than whole. Empty: the whole retention window.
+    previous_audit: dict[str, datetime] = field(default_factory=dict)
 
 
 @dataclass
@@ -47,12 +53,19 @@ class GraphRun:
 
 
 async def _read(credential: Any, settings: GraphSettings, reporter: Reporter | None, owned: bool,
-                sink: ExportWriter) -> dict[str, Outcome]:
+                sink: ExportWriter, collected_at: datetime | None = None,
+                tenant: str | None = None) -> dict[str, Outcome]:
     http = GraphHttp(credential, settings.http)  # imports the SDK
+    previous = {t.lower(): at for t, at in settings.previous_audit.items()}
+
+    def since(tenant_id: str | None) -> datetime | None:
+        return audit_since(previous.get(tenant_id or ""), collected_at) if collected_at else None
+
     try:
         with gc_for_collection():
             return await Collection(http, default_datasets(settings.also), settings.batch_size, reporter,
-                                    sink).run()
+                                    sink, audit_since=since if previous else None,
+                                    tenant=tenant.lower() if tenant and GUID.match(tenant) else None).run()
     finally:
         await http.close()
         if owned:
@@ -60,11 +73,9 @@ async def _read(credential: Any, settings: GraphSettings, reporter: Reporter | N
 
 
 def _tenant_id(outcomes: dict[str, Outcome], asked: str | None) -> str:
-    organization = outcomes.get("organization")
-    if organization is not None and organization.ok:
-        for _, item in organization.items():
-            if item.get("id"):
-                return str(item["id"]).lower()
+    found = tenant_of(outcomes.get("organization"))
+    if found:
+        return found
     if asked and GUID.match(asked):
         return asked.lower()
     raise GraphRunError("cannot tell which tenant this is: /organization could not be read "
@@ -113,7 +124,7 @@ def collect_graph(credential: CredentialConfig | Any, settings: GraphSettings | 
                 tenant = tenant or credential.tenant_id
                 credential = build_credential(credential)
             try:
-                outcomes = asyncio.run(_read(credential, settings, progress, owned, writer))
+                outcomes = asyncio.run(_read(credential, settings, progress, owned, writer, collected_at, tenant))
             finally:
                 if progress is not None and hasattr(progress, "close"):
                     progress.close()

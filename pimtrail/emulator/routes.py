@@ -3,7 +3,10 @@
 Several datasets share a path and differ by API version or `$filter` (role and group policies,
 role definitions and Microsoft's privileged flag), so a route is the version, the path pattern
 and the filter pattern together. Like Graph, a missing required `$filter` is a 400; `$select`,
-`$expand` and `$top` are accepted (only `$top` changes anything: the page size).
+`$expand` and `$top` are accepted (only `$top` changes anything: the page size). The audit log
+also takes its filter in parentheses `and activityDateTime ge <time>` (the incremental window,
+collectors/graph/window.py): the match then carries that time, and the server answers only the
+events at or after it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ class Match:
     dataset: str
     parent: str
     params: dict[str, str]
+    since: str | None = None  # `activityDateTime ge <since>`, as sent (time-filtered datasets only)
+
+
+TIME_FILTERED = {"directory_audits"}  # Graph: activityDateTime supports $filter eq, ge, le
+_SINCE = re.compile(r"\((.*)\) and activityDateTime ge (\S+)", re.I)
 
 
 @dataclass(frozen=True)
@@ -83,10 +91,14 @@ def resolve(path: str, raw_query: str) -> Match | NoMatch:
         return NoMatch(404, "Request_ResourceNotFound", f"Resource not found for the segment '{path}'.")
     flt = params.get("$filter")
     if flt is not None:
+        timed = _SINCE.fullmatch(_normal(flt))
         for route, path_ids in candidates:
-            found = route.filter.fullmatch(_normal(flt)) if route.filter else None
+            text, since = _normal(flt), None
+            if timed and route.dataset.name in TIME_FILTERED:
+                text, since = timed.group(1), timed.group(2)
+            found = route.filter.fullmatch(text) if route.filter else None
             if found:
-                return Match(route.dataset.name, "/".join(path_ids + found.groups()), params)
+                return Match(route.dataset.name, "/".join(path_ids + found.groups()), params, since)
         return NoMatch(400, "BadRequest", f"Invalid filter clause: '{flt}' is not supported here.")
     for route, path_ids in candidates:
         if not route.dataset.filter_required:

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from pimtrail.timeutil import parse_iso
+
 from .faults import Behaviour, Fault, error_body
 from .routes import Match, parse_query, resolve
 from .tenant import Chain, Tenant, load_tenant
@@ -87,6 +89,7 @@ class Emulator:
         self.in_flight = 0  # HTTP requests being answered right now
         self.max_in_flight = 0  # the most at once: shows the client's concurrency bound
         self._batches = 0
+        self._filtered: dict[tuple[str, str, str], Chain] = {}  # see `_since`
         self._lock = threading.Lock()
         self._server = _Server((host, port), _handler(self))
         self._server.daemon_threads = True
@@ -213,6 +216,11 @@ class Emulator:
             return Answer(404, error_body(404, "Request_ResourceNotFound",
                                           f"The exported tenant has no {match.dataset}."), {})
         chain = chain or Chain()
+        if match.since is not None:
+            chain = self._since(match, chain)
+            if chain is None:
+                return Answer(400, error_body(400, "BadRequest", f"Invalid filter clause: '{match.since}' "
+                                              "is not a DateTimeOffset."), {})
         size = max(1, behaviour.page_size or self.page_size)
         if match.params.get("$top", "").isdigit():
             size = min(size, max(1, int(match.params["$top"])))
@@ -230,6 +238,30 @@ class Emulator:
                                        f"$skiptoken={_token(page + 1, min(next_offset, len(chain.items)))}")
         body["value"] = value
         return Answer(200, body, {})
+
+    def _since(self, match: Match, chain: Chain) -> Chain | None:
+        """The chain's events at or after `match.since` (`activityDateTime ge`), in their order;
+        None when the time cannot be read. Kept per time: every page of the chain asks again."""
+        key = (match.dataset, match.parent, match.since)
+        with self._lock:
+            found = self._filtered.get(key)
+        if found is not None:
+            return found
+        try:
+            since = parse_iso(str(match.since))
+        except ValueError:
+            return None
+        kept = []
+        for item in chain.items:
+            try:
+                if parse_iso(item.get("activityDateTime")) >= since:
+                    kept.append(item)
+            except (ValueError, AttributeError):
+                pass  # an event without a time is no answer to a time filter
+        found = Chain(kept, chain.context)
+        with self._lock:
+            self._filtered[key] = found
+        return found
 
     def _batch(self, raw: bytes, headers: Any) -> Answer:
         fault = self._fault(BATCH, 0, "")
