@@ -260,3 +260,56 @@ def test_the_export_is_written_in_the_background_in_order_and_a_failed_write_is_
             failing.flush()
     failing.abort()
     assert not (tmp_path / "full").exists()
+
+
+def test_a_batch_answer_is_read_one_sub_response_at_a_time_with_each_body_byte_exact():
+    text = (' { "responses" : [ {"id":"1","status":200,"headers":{"Content-Type":"application/json"},'
+            '"body": {"@odata.nextLink":"%s", "value" : [1, {"x":"} ]\\""}]} } ,\n'
+            '{"id":"0","body":{"error":{"code":"TooManyRequests"}},"status":429,"headers":{"Retry-After":"3"}} ]'
+            ' , "@odata.context": "x" } ' % LINK)
+    parts = list(fetch._sub_responses(text))
+    assert [(sub["id"], sub["status"]) for sub, _ in parts] == [("1", 200), ("0", 429)]
+    assert parts[0][1] == '{"@odata.nextLink":"%s", "value" : [1, {"x":"} ]\\""}]}' % LINK
+    assert json.loads(parts[0][1]) == parts[0][0]["body"] and parts[1][1] == '{"error":{"code":"TooManyRequests"}}'
+    assert next_link(parts[0][1].encode()) == LINK
+    for bad in ('{"responses": [}', '{"value": []}', '{"responses": []} trailing', '[1]', '{"responses": [{"id":"1"'):
+        with pytest.raises((ValueError, IndexError)):
+            list(fetch._sub_responses(bad))
+
+
+def test_a_batch_answer_is_cut_into_byte_exact_bodies_without_parsing_them():
+    body = b'{"@odata.nextLink":"%s", "value" : [1, {"x":"} ]\\"}, {\\"id\\":\\"m-0\\"}"}]}' % LINK.encode()
+    error = b'{"error":{"code":"TooManyRequests","message":"slow down"}}'
+    raw = (b'{"responses":[ {"id":"m-1","status":200,"headers":{"Content-Type":"application/json"},"body":' + body
+           + b'} ,\n{"id" : "m-0","status":429,"headers":{"Retry-After":"3"},"body":' + error + b'} ]}\n')
+    subs = fetch._cut(raw, "m")
+    assert subs is not None and set(subs) == {"m-0", "m-1"}
+    (sub, text), (other, error_text) = subs["m-1"], subs["m-0"]
+    assert text == body and json.loads(text)["value"][1]["x"] == '} ]"}, {"id":"m-0"}'
+    assert (sub["status"], other["status"], other["headers"]) == (200, 429, {"Retry-After": "3"})
+    assert error_text == error
+    # laid out otherwise (body before status; or no body): not cut, the caller parses the answer instead
+    assert fetch._cut(b'{"responses":[{"id":"m-0","body":{"value":[]},"status":200,"headers":{}}]}', "m") is None
+    assert fetch._cut(b'{"responses":[{"id":"m-0","status":204,"headers":{}}]}', "m") is None
+    assert fetch._cut(raw, "other") is None
+
+
+def test_the_http_stack_is_tuned_once_for_the_whole_process():
+    import asyncio.selector_events
+
+    from httpcore import _synchronization
+    from httpcore._async.http11 import AsyncHTTP11Connection
+
+    from pimtrail.collectors.graph import tuning
+
+    tuning.tune()
+    tuning.tune()  # once is enough; twice changes nothing
+    assert AsyncHTTP11Connection.READ_NUM_BYTES == tuning.READ_SIZE
+    assert asyncio.selector_events._SelectorSocketTransport.max_size == tuning.READ_SIZE
+
+    async def a_lock() -> object:
+        lock = _synchronization.AsyncLock()
+        async with lock:
+            return lock._anyio_lock
+
+    assert asyncio.run(a_lock())._fast_acquire is True  # no turn of the loop when the lock is free

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import secrets
+import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
-
-from pimtrail.collectors.exportdir import load_with_raw
 
 from .client import GraphHttp, RetryRecord
 from .errors import GraphError
@@ -31,8 +32,6 @@ from .pagetext import NEXT_LINK, Unclear, ids, next_link
 
 BATCH_LIMIT = 20  # Graph's maximum requests per $batch
 RETRY_STATUSES = {429, 503, 504}
-# each sub-response's body: parsed whole by the C scanner, its exact text kept as the receipt
-_BATCH_SPEC = {"object": {"responses": {"array": {"object": {"body": {"raw": True}}}}}}
 
 
 # How a page is read (see `read_page`).
@@ -171,14 +170,25 @@ async def chain(http: GraphHttp, request: str, parent: str, on_page: OnPage, how
 
 
 async def batched_firsts(http: GraphHttp, requests: list[tuple[str, str]], size: int = BATCH_LIMIT,
-                         digest: Callable[[FetchedPage], None] | None = None
-                         ) -> dict[str, FetchedPage | GraphError]:
+                         digest: Callable[[FetchedPage], None] | None = None, how: str = PARSE,
+                         limit: asyncio.Semaphore | None = None) -> dict[str, FetchedPage | GraphError]:
     """The first page of each (parent, request), `size` per $batch (v1.0 requests only).
-    Returns per parent either its page (parsed: the batch answer is; `digest` is given each
+    Returns per parent either its page (read `how`, as `read_page` does; `digest` is given each
     page as soon as its batch is read, to drop what is not needed) or the error Graph gave
     for it. Throttled sub-requests are sent again, as the SDK would: after the longest
-    Retry-After (or a back-off), at most `max_retries` times."""
+    Retry-After (or a back-off), at most `max_retries` times. `limit`: how many `$batch`
+    requests are made ready at once (a payload, a token, the middleware): at most
+    `concurrency` go on the wire anyway, and 261 at once - the FIDO2 keys of 5,200 users -
+    held the event loop for a quarter of a second."""
     settings = http.settings
+
+    async def one(part: list[tuple[str, str]], via_adapter: bool
+                  ) -> list[tuple[str, FetchedPage | GraphError, float | None]]:
+        if limit is None:
+            return await _one_batch(http, part, digest, how, via_adapter=via_adapter)
+        async with limit:
+            return await _one_batch(http, part, digest, how, via_adapter=via_adapter)
+
     out: dict[str, FetchedPage | GraphError] = {}
     pending = list(requests)
     for attempt in range(settings.max_retries + 1):
@@ -186,7 +196,7 @@ async def batched_firsts(http: GraphHttp, requests: list[tuple[str, str]], size:
         waits: list[tuple[str, int, float | None]] = []
         batches = [pending[i:i + size] for i in range(0, len(pending), size)]
         # the dataset's first request through the SDK's request adapter, the others straight (client.py)
-        sent = [_one_batch(http, b, digest, via_adapter=attempt == n == 0) for n, b in enumerate(batches)]
+        sent = [one(b, via_adapter=attempt == n == 0) for n, b in enumerate(batches)]
         for part, results in zip(batches, await asyncio.gather(*sent)):
             requested = dict(part)
             for parent, outcome, retry_after in results:
@@ -208,42 +218,163 @@ async def batched_firsts(http: GraphHttp, requests: list[tuple[str, str]], size:
 
 
 async def _one_batch(http: GraphHttp, part: list[tuple[str, str]],
-                     digest: Callable[[FetchedPage], None] | None = None, via_adapter: bool = False
-                     ) -> list[tuple[str, FetchedPage | GraphError, float | None]]:
+                     digest: Callable[[FetchedPage], None] | None = None, how: str = PARSE,
+                     via_adapter: bool = False) -> list[tuple[str, FetchedPage | GraphError, float | None]]:
     prefix = http.version_prefix
+    mark = secrets.token_hex(6)  # the sub-requests' ids: "<mark>-<n>", found in the answer's text
     payload = {"requests": [
-        {"id": str(n), "method": "GET", "url": http.url(request)[len(http.root) + len(prefix):]}
+        {"id": f"{mark}-{n}", "method": "GET", "url": http.url(request)[len(http.root) + len(prefix):]}
         for n, (_, request) in enumerate(part)]}
     raw = await http.post_json(f"{http.root}{prefix}/$batch", json.dumps(payload).encode(),
                                via_adapter=via_adapter)
-    try:
-        content, raws = load_with_raw(raw.decode("utf-8"), _BATCH_SPEC)
-        responses = {str(r["id"]): r for r in content["responses"]}
-    except (ValueError, IndexError, KeyError, TypeError):
-        raise GraphError(200, "UnexpectedBody", "a $batch answer that is not a batch") from None
+    subs = _cut(raw, mark) if how != PARSE else None
+    if subs is None:  # parsed whole, one sub-response at a time
+        subs = {}
+        turn = time.monotonic() + TURN
+        try:
+            for sub, text in _sub_responses(raw.decode("utf-8")):
+                subs[str(sub["id"])] = sub, (text.encode() if text is not None else None)
+                if time.monotonic() > turn:  # a 20-review batch answer is ~8 MB: let other answers in
+                    await asyncio.sleep(0)
+                    turn = time.monotonic() + TURN
+        except (ValueError, IndexError, KeyError, TypeError):
+            raise GraphError(200, "UnexpectedBody", "a $batch answer that is not a batch") from None
     results = []
     for n, (parent, request) in enumerate(part):
-        sub = responses.get(str(n))
+        sub, text = subs.get(f"{mark}-{n}", (None, None))
         if sub is None:
             results.append((parent, GraphError(None, "BatchIncomplete", f"no answer for {request}"), None))
             continue
-        status, body = int(sub.get("status", 0)), sub.get("body")
-        if 200 <= status < 300 and isinstance(body, dict):
-            if not isinstance(body.get("value"), list):
-                results.append((parent, GraphError(200, "UnexpectedBody",
-                                                   f"no 'value' list in the answer to {request}"), None))
-                continue
-            text = raws.get(id(body))
-            page_raw = text.encode() if text is not None else json.dumps(body).encode()
-            page = FetchedPage(parent, request, page_raw, body)
+        status = int(sub.get("status", 0))
+        if 200 <= status < 300 and text is not None:
+            page = read_page(text, request, parent, how)
             if digest is not None:
                 digest(page)
             results.append((parent, page, None))
             continue
+        body = sub.get("body")
+        if body is None and text is not None:
+            body = json.loads(text)
         error = (body or {}).get("error", {}) if isinstance(body, dict) else {}
         headers = {k.lower(): v for k, v in (sub.get("headers") or {}).items()}
         retry_after = headers.get("retry-after")
+        if 200 <= status < 300:
+            error = {"code": "UnexpectedBody", "message": f"no body in the answer to {request}"}
         results.append((parent, GraphError(status, error.get("code") or "UnknownError",
                                            error.get("message") or ""),
                         float(retry_after) if str(retry_after or "").isdigit() else None))
     return results
+
+
+_MARK = rb'\{[ \t\n\r]*"id"[ \t\n\r]*:[ \t\n\r]*"%s-[0-9]+"'
+ENVELOPE = 8192  # bytes of a sub-response before its body: id, status, headers
+
+
+def _cut(raw: bytes, mark: str) -> dict[str, tuple[dict[str, Any], bytes]] | None:
+    """The sub-responses of a `$batch` answer without parsing their bodies: each one starts
+    with its id (`{"id":"<mark>-<n>"`: the mark is this batch's, so it is nowhere else in the
+    text - a quote inside a JSON string is escaped) and ends where the next one starts, and its
+    `body` comes last, after `status` and `headers` (as Graph and the emulator write them). Each
+    envelope is parsed; each body is cut out byte for byte. None when the answer is laid out
+    otherwise: the caller parses it instead."""
+    starts = [m.start() for m in re.finditer(_MARK % re.escape(mark.encode()), raw)]
+    end = len(raw.rstrip()) - 1  # the answer's closing brace
+    array = raw.rfind(b"]", 0, end)  # the responses' closing bracket
+    if not starts or raw[end:end + 1] != b"}" or array < 0 or raw[array + 1:end].strip():
+        return None
+    out: dict[str, tuple[dict[str, Any], bytes]] = {}
+    for start, after in zip(starts, starts[1:] + [array]):
+        close = raw.rfind(b"}", start, after)  # the sub-response's closing brace
+        if close < 0 or raw[close + 1:after].strip() != (b"," if after != array else b""):
+            return None
+        head = raw[start:min(close, start + ENVELOPE)].decode("ascii", "replace")  # a char a byte
+        try:
+            sub, at = _envelope(head)
+        except (ValueError, IndexError):
+            return None
+        body = raw[start + at:close].rstrip()
+        if not (body.startswith(b"{") and body.endswith(b"}")) or not {"id", "status", "headers"} <= set(sub):
+            return None
+        out[str(sub["id"])] = sub, body
+    return out
+
+
+def _envelope(head: str) -> tuple[dict[str, Any], int]:
+    """A sub-response's members before `body`, and where the body starts."""
+    sub: dict[str, Any] = {}
+    i = _open(head, 0, "{")
+    while True:
+        key, i = _key(head, i)
+        if key == "body":
+            return sub, i
+        sub[key], i = _DECODER.raw_decode(head, i)
+        i = _next(head, i, "}")
+        if head[i] == "}":
+            raise ValueError("no body")
+
+
+TURN = 0.005  # seconds of parsing a $batch answer before the event loop gets a turn
+_DECODER = json.JSONDecoder()
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def _sub_responses(text: str) -> Iterator[tuple[dict[str, Any], str | None]]:
+    """Each sub-response of a `$batch` answer (`{"responses": [...]}`) in turn, parsed, with the
+    exact text of its `body` (the receipt), or None when it has none. Raises ValueError (or
+    IndexError) when the text is not such an answer."""
+    i, found = _open(text, 0, "{"), False
+    while text[i] != "}":
+        key, i = _key(text, i)
+        if key == "responses" and text[i] == "[":
+            found = True
+            i = _WS.match(text, i + 1).end()
+            while text[i] != "]":
+                sub, body, i = _sub_response(text, i)
+                yield sub, body
+                i = _next(text, i, "]")
+            i += 1
+        else:
+            _, i = _DECODER.raw_decode(text, i)
+        i = _next(text, i, "}")
+    if not found or text[i + 1:].strip():
+        raise ValueError("not a $batch answer")
+
+
+def _sub_response(text: str, i: int) -> tuple[dict[str, Any], str | None, int]:
+    sub: dict[str, Any] = {}
+    body = None
+    i = _open(text, i, "{")
+    while text[i] != "}":
+        key, i = _key(text, i)
+        start = i
+        sub[key], i = _DECODER.raw_decode(text, i)
+        if key == "body":
+            body = text[start:i]
+        i = _next(text, i, "}")
+    return sub, body, i + 1
+
+
+def _open(text: str, i: int, bracket: str) -> int:
+    i = _WS.match(text, i).end()
+    if text[i] != bracket:
+        raise ValueError(f"expected {bracket}")
+    return _WS.match(text, i + 1).end()
+
+
+def _key(text: str, i: int) -> tuple[str, int]:
+    """A member's key and where its value starts."""
+    key, i = _DECODER.raw_decode(text, i)
+    i = _WS.match(text, i).end()
+    if not isinstance(key, str) or text[i] != ":":
+        raise ValueError("expected a key")
+    return key, _WS.match(text, i + 1).end()
+
+
+def _next(text: str, i: int, close: str) -> int:
+    """Past the comma after a member or element, or at the closing bracket."""
+    i = _WS.match(text, i).end()
+    if text[i] == ",":
+        return _WS.match(text, i + 1).end()
+    if text[i] != close:
+        raise ValueError(f"expected , or {close}")
+    return i
