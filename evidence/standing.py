@@ -26,13 +26,17 @@ from bisect import bisect_right
 from collections import Counter, defaultdict
 from typing import Any
 
-from pimtrail.controls.view import GLOBAL_ADMIN, HOLDING_KINDS, HoldingsHistory
+from pimtrail.controls.view import GLOBAL_ADMIN, HOLDING_KINDS, HoldingsHistory, paused_gc
 from pimtrail.store import SnapshotInfo
 
 INSTANCE_KINDS = ("role_assignment", "role_eligibility")
 MEMBER_KINDS = ("group_member", "group_pim_assignment", "group_pim_eligibility")
 Key = tuple[str, str]  # (kind, key of the fact as HOLDING_KINDS orders it)
-Holding = tuple[str, int, str, bool, str | None, bool]  # principal, tier, state, permanent, type, GA
+# principal, tier, state, permanent, assignment type, role, via (direct / group / pim_group), group, the instance's
+# role name (a view's name of a role without a definition). Atomic values only: the cyclic GC leaves such tuples be,
+# and a new version of an instance that moves none of these is no change.
+Holding = tuple[str, int, str, bool, str | None, str, str, str | None, str | None]
+MEMBER_ORDER = {kind: n for n, kind in enumerate(MEMBER_KINDS)}  # as SnapshotView.group_members lists them
 
 
 class Sweep:
@@ -57,16 +61,20 @@ class Sweep:
         self.privileged: dict[str, int] = {}
         self.counts = dict.fromkeys(("eligible", "assigned", "activated", "outside_pim"), 0)
         self.seq = 0
+        # the snapshot before the latest advance, and the units the advance changed (None for the first advance:
+        # every unit came then, and ~30,000 records would cost more to free at the next advance than to list)
+        self.before, self.moved = 0, None
         # seq -> (+1 starts / -1 ends, kind, data, key), its ends before its starts
         changes: dict[int, list[tuple[int, str, dict[str, Any], Any]]] = defaultdict(list)
-        for kind, order in HOLDING_KINDS.items():
-            for vf, vt, data in history.versions[kind]:
-                self._version(changes, vf, vt, kind, data, order(data) if kind != "role_definition" else data["id"])
-        for pid, versions in history.principals.items():
-            for vf, vt, data in versions:
-                self._version(changes, vf, vt, "principal", data, data.get("id"))
-        for seq in changes:
-            changes[seq].sort(key=lambda c: c[0])
+        with paused_gc():  # ~70,000 change records and then as many units: no reference cycles among them
+            for kind, order in HOLDING_KINDS.items():
+                for vf, vt, data in history.versions[kind]:
+                    self._version(changes, vf, vt, kind, data, order(data) if kind != "role_definition" else data["id"])
+            for pid, versions in history.principals.items():
+                for vf, vt, data in versions:
+                    self._version(changes, vf, vt, "principal", data, data.get("id"))
+            for seq in changes:
+                changes[seq].sort(key=lambda c: c[0])
         self.changes = changes
         self.change_seqs = sorted(changes)
 
@@ -167,7 +175,7 @@ class Sweep:
         if tier is None:
             return None
         return (inst["principal_id"], tier, "active" if key[0] == "role_assignment" else "eligible",
-                bool(inst["permanent"]), inst.get("assignment_type"), role_id == GLOBAL_ADMIN)
+                inst["permanent"], inst.get("assignment_type"), role_id, "direct", None, inst.get("role_name"))
 
     def _holding_through(self, unit: tuple[Key, Key]) -> Holding | None:
         """A member's holding of a group's role instance through one membership record, as
@@ -196,17 +204,19 @@ class Sweep:
         tier = self.tiers[role_id] if role_id in self.tiers else self._tier(role_id)
         if tier is None:
             return None
-        return (pid, tier, state, bool(inst["permanent"] and permanent), inst.get("assignment_type"),
-                role_id == GLOBAL_ADMIN)
+        return (pid, tier, state, inst["permanent"] and permanent, inst.get("assignment_type"), role_id,
+                "group" if record[0] == "group_member" else "pim_group", group, inst.get("role_name"))
 
     def _settle(self, units: dict, dirty: set, holding: Any) -> None:
         """Recompute the dirty units; add the change of their holdings to the aggregates."""
-        counts, standing, ga, privileged = self.counts, self.standing, self.ga, self.privileged
+        counts, standing, ga, privileged, moved = self.counts, self.standing, self.ga, self.privileged, self.moved
         for unit in dirty:
             old = units.get(unit)
             new = holding(unit)
             if old == new:
                 continue
+            if moved is not None:
+                moved.append((unit, old, new))
             if new is None:
                 del units[unit]
             else:
@@ -214,14 +224,14 @@ class Sweep:
             for h, sign in ((old, -1), (new, 1)):
                 if h is None:
                     continue
-                pid, tier, state, permanent, kind, is_ga = h
+                pid, tier, state, permanent, kind, role_id = h[:6]
                 if state == "active":
                     counts["activated" if kind == "Activated" else "assigned"] += sign
                     if permanent:
                         _bump(standing, (tier, pid), sign)
                 else:
                     counts["eligible"] += sign
-                if is_ga:
+                if role_id == GLOBAL_ADMIN:
                     _bump(ga, pid, sign)
                 if tier == 0 or tier == 1:
                     value = privileged.get(pid, 0) + sign  # _bump, inline: most holdings are privileged
@@ -233,8 +243,14 @@ class Sweep:
     # ------------------------------------------------------------------ the sweep
     def advance(self, snapshot: SnapshotInfo) -> None:
         """Apply every version change up to `snapshot` (snapshots in ascending order)."""
+        with paused_gc():  # the first advance makes every unit (~35,000 on a large tenant)
+            self._advance(snapshot)
+
+    def _advance(self, snapshot: SnapshotInfo) -> None:
         self.dirty_direct: set[Key] = set()
         self.dirty_through: set[tuple[Key, Key]] = set()
+        self.moved = [] if self.seq else None  # (unit, holding before, holding after) of the units changed
+        self.before = self.seq
         turned: dict[str, bool] = {}
         roles: set[str] = set()
         seqs = self.changes, self.change_seqs
@@ -265,10 +281,113 @@ class Sweep:
         self._settle(self.through, self.dirty_through, self._holding_through)
         del self.dirty_direct, self.dirty_through
 
+    # ------------------------------------------------------------------ the holders of the current snapshot
+    def top_standing(self, limit: int = 10) -> list[dict[str, Any]]:
+        """`series.top_standing` of a view of the current snapshot: the principals holding tiered roles
+        permanently and actively, by score (tier weights) then name, ties in the view's order of holdings."""
+        from pimtrail.evidence.series import TIER_WEIGHT
+
+        first: dict[str, tuple] = {}  # principal -> where the view lists its first standing holding
+        score: dict[str, int] = defaultdict(int)
+        roles: dict[str, set[str]] = defaultdict(set)
+        for units in (self.direct, self.through):
+            for unit, h in units.items():
+                pid, tier, state, permanent = h[:4]
+                if state != "active" or not permanent:
+                    continue
+                where = _position(unit)
+                if pid not in first or where < first[pid]:
+                    first[pid] = where
+                score[pid] += TIER_WEIGHT[tier]
+                roles[pid].add(f"{self._role(h[5], h[8], self.seq).get('name')} (tier {tier})")
+        entries = []
+        for pid in sorted(first, key=first.__getitem__):
+            principal = self.principals.get(pid) or {"id": pid, "type": "unknown"}
+            entries.append({"principal_id": pid, "principal": _name(principal, pid), "type": principal.get("type"),
+                            "score": score[pid], "roles": roles[pid]})
+        ranked = sorted(entries, key=lambda e: (-e["score"], e["principal"] or ""))
+        glass = self.break_glass()
+        for e in ranked:
+            e["break_glass"] = e["principal_id"] in glass
+            e["roles"] = sorted(e["roles"])
+        return ranked[:limit]
+
+    def holding_changes(self) -> dict[str, list[dict[str, Any]]]:
+        """`series.holding_changes` of views of the snapshot before the latest advance and the current one
+        (every holding added when the latest advance was the first): the holdings (by `holding_key`) held
+        in one and not in the other. A holding key that came or went did so in every unit holding it, so
+        only the units this advance changed are described; the view describes a key by the last of its
+        holdings that it lists."""
+        moved = self.moved if self.moved is not None else \
+            [(unit, None, h) for units in (self.direct, self.through) for unit, h in units.items()]
+        came, went = Counter(), Counter()
+        for _, old, new in moved:
+            if old is not None:
+                went[_key(old)] += 1
+            if new is not None:
+                came[_key(new)] += 1
+        touched = {k[0] for k in came} | {k[0] for k in went}
+        now = Counter(_key(h) for units in (self.direct, self.through) for h in units.values() if h[0] in touched)
+        added = {k for k in came if not now[k] - came[k] + went[k]}  # held now (it came), not before
+        removed = {k for k in went if not now[k]}  # held before (it went), not now
+        last: dict[tuple, tuple] = {}  # (added?, key) -> (position, holding) of its last holding in the view
+        for unit, old, new in moved:
+            for h, side in ((old, removed), (new, added)):
+                if h is not None and _key(h) in side:
+                    mark, where = (side is added, _key(h)), _position(unit)
+                    if mark not in last or where > last[mark][0]:
+                        last[mark] = (where, h)
+        return {name: [self._describe(last[(name == "added", k)][1], self.seq if name == "added" else self.before)
+                       for k in sorted(keys)] for name, keys in (("added", added), ("removed", removed))}
+
+    def _describe(self, h: Holding, seq: int) -> dict[str, Any]:
+        pid = h[0]
+        principal = (self.principals.get(pid) if seq == self.seq else _at(self.h.principals.get(pid, ()), seq)) \
+            or {"id": pid, "type": "unknown"}
+        return {"principal": _name(principal, pid), "principal_id": pid, "role": self._role(h[5], h[8], seq).get("name"),
+                "state": h[2], "permanent": h[3], "via": h[6]}
+
+    def _role(self, role_id: str, role_name: str | None, seq: int) -> dict[str, Any]:
+        """The role definition at snapshot `seq` as a view has it for a holding of an instance naming the role
+        `role_name`."""
+        if seq == self.seq:
+            role = self.roles.get(role_id)
+        else:
+            if not hasattr(self, "_role_versions"):
+                self._role_versions: dict[str, list] = defaultdict(list)
+                for v in self.h.versions["role_definition"]:
+                    self._role_versions[v[2]["id"]].append(v)
+            role = _at(self._role_versions.get(role_id, ()), seq)
+        return role or {"id": role_id, "name": role_name}
+
     def break_glass(self) -> set[str]:
         wanted = {a.lower() for a in self.h.config.break_glass.accounts}
         return {pid for pid in self.h.break_glass if pid in self.principals and (
             pid.lower() in wanted or (self.principals[pid].get("upn") or "").lower() in wanted)}
+
+
+def _key(h: Holding) -> tuple:
+    """`series.holding_key` of a unit's holding."""
+    return (h[0], h[5], h[2], h[6], h[7] or "")
+
+
+def _position(unit: Any) -> tuple:
+    """Where `SnapshotView.user_holdings()` lists the holding of a unit: role assignments, then eligibilities,
+    each in key order, and after each instance its holder's members as `group_members` lists them (plain
+    memberships, then PIM for Groups assignments, then eligibilities, each in key order)."""
+    if isinstance(unit[0], str):  # an instance held directly
+        return (unit[0] != "role_assignment", unit[1], -1, "")
+    (kind, key), (record_kind, record_key) = unit
+    return (kind != "role_assignment", key, MEMBER_ORDER[record_kind], record_key)
+
+
+def _at(versions: Any, seq: int) -> dict[str, Any] | None:
+    """The data of the version (valid_from, valid_to, data) valid in snapshot `seq`."""
+    return next((d for vf, vt, d in versions if vf <= seq and (vt is None or vt > seq)), None)
+
+
+def _name(principal: dict[str, Any], pid: str) -> str:
+    return principal.get("upn") or principal.get("name") or pid  # Holding.principal_name
 
 
 def _member(data: dict[str, Any]) -> str:
@@ -284,12 +403,13 @@ def _bump(counter: dict, key: Any, sign: int) -> None:
         del counter[key]
 
 
-def standing_points(history: HoldingsHistory, snapshots: list[SnapshotInfo]) -> list[Any]:
-    """`series.point` for each snapshot (ascending), computed by one sweep."""
+def standing_points(history: HoldingsHistory, snapshots: list[SnapshotInfo], sweep: Sweep | None = None) -> list[Any]:
+    """`series.point` for each snapshot (ascending), computed by one sweep (`sweep`, new or passed in: it ends
+    at the last snapshot, for `top_standing` and `holding_changes`)."""
     from pimtrail.evidence.series import SnapshotPoint
     from pimtrail.timeutil import iso
 
-    sweep = Sweep(history)
+    sweep = Sweep(history) if sweep is None else sweep
     out = []
     for snap in sorted(snapshots, key=lambda s: s.seq):
         sweep.advance(snap)

@@ -14,6 +14,7 @@ from pimtrail.config import parse_config
 from pimtrail.controls.profiles import load_profile
 from pimtrail.controls.view import GLOBAL_ADMIN, HoldingsHistory
 from pimtrail.evidence.series import point
+import series_reference as reference
 from pimtrail.evidence.standing import Sweep, standing_points
 from pimtrail.store import SnapshotInfo
 
@@ -36,6 +37,8 @@ def random_state(rng: random.Random, state: dict | None) -> dict:
     if state is None:
         for pid in USERS:
             put("principal", pid, {"id": pid, "type": "user", "upn": f"{pid}@x", "name": pid.upper()})
+        for pid in ("u4", "u5", "u6"):  # principals of one name: ties in the ranking of standing holders
+            put("principal", pid, {"id": pid, "type": "user", "upn": None, "name": "Twin"})
         for gid in GROUPS:
             put("principal", gid, {"id": gid, "type": "group", "name": gid.upper()})
         for rid, name in ROLES.items():
@@ -51,6 +54,7 @@ def random_state(rng: random.Random, state: dict | None) -> dict:
                 put(kind, iid, {"id": iid, "role_id": rng.choice(list(ROLES)),
                                 "principal_id": rng.choice(USERS + GROUPS + ["gone"]), "permanent": rng.random() < 0.6,
                                 "assignment_type": rng.choice(("Assigned", "Activated")),
+                                "role_name": rng.choice(("Alpha", "Beta")),  # a view's name of a role not defined
                                 "outside_pim": rng.random() < 0.2, "start": f"2026-0{rng.randint(1, 9)}-01"})
         elif op == 2:  # plain membership
             g, m = rng.choice(GROUPS + ["u9"]), rng.choice(USERS + GROUPS)
@@ -74,6 +78,8 @@ def random_state(rng: random.Random, state: dict | None) -> dict:
                 data = dict(s[("principal", pid)], name=f"{pid}-{rng.random():.3f}")
                 if pid == "u3" and rng.random() < 0.5:
                     data["upn"] = rng.choice(("bg@x", "u3@x"))
+                if pid in ("u4", "u5", "u6") and rng.random() < 0.7:
+                    data["upn"], data["name"] = None, "Twin"
                 put("principal", pid, data)
         elif op == 7:  # a principal becomes a group or stops being one, or leaves the directory
             pid = rng.choice(("g3", "u9", "u2"))
@@ -82,10 +88,14 @@ def random_state(rng: random.Random, state: dict | None) -> dict:
             else:
                 old = s.get(("principal", pid)) or {"id": pid, "type": "user"}
                 put("principal", pid, dict(old, type="user" if old.get("type") == "group" else "group"))
-        else:  # a role definition: a new description (tier stays) or its privileged flag (tier moves)
-            rid = rng.choice(("r3", "r2", GLOBAL_ADMIN))
-            old = s[("role_definition", rid)]
-            if rng.random() < 0.5:
+        else:  # a role definition: a new description (tier stays), its privileged flag (tier moves), or it goes
+            rid = rng.choice(("r3", "r2", GLOBAL_ADMIN))  # (and comes back: Global Administrator is tiered by id)
+            old = s.get(("role_definition", rid))
+            if old is None:
+                put("role_definition", rid, {"id": rid, "name": ROLES[rid], "privileged": False, "description": ""})
+            elif rid == GLOBAL_ADMIN and rng.random() < 0.3:
+                del s[("role_definition", rid)]
+            elif rng.random() < 0.5:
                 put("role_definition", rid, dict(old, description=str(rng.random())))
             else:
                 put("role_definition", rid, dict(old, privileged=not old["privileged"]))
@@ -135,6 +145,27 @@ def test_sweep_equals_a_view_per_snapshot_under_churn(seed, config):
     assert standing_points(history, snaps) == expected
     assert standing_points(history, snaps[4:]) == expected[4:]  # starting anywhere
     assert standing_points(history, snaps[::3]) == expected[::3]  # skipping snapshots
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_sweep_top_holders_and_changes_equal_those_of_views(seed, config):
+    """`Sweep.top_standing` and `Sweep.holding_changes` after each advance equal what views of the snapshot (and
+    of the one advanced from before) give: ties in score and name broken in the order the view lists holdings,
+    holdings of a key described by the view's last one, role names from the instance when no definition."""
+    rng = random.Random(seed)
+    states = [random_state(rng, None)]
+    for _ in range(11):
+        states.append(random_state(rng, states[-1]))
+    history, snaps = history_of(states, config)
+    views = {s.seq: history.view(s) for s in snaps}
+    for run in (snaps, snaps[4:], snaps[::3]):
+        sweep, before = Sweep(history), None
+        for snap in run:
+            sweep.advance(snap)
+            assert sweep.top_standing(limit=50) == reference.top_standing(views[snap.seq], limit=50), snap.seq
+            assert sweep.top_standing() == reference.top_standing(views[snap.seq])
+            assert sweep.holding_changes() == reference.holding_changes(before, views[snap.seq]), snap.seq
+            before = views[snap.seq]
 
 
 def test_changes_that_touch_no_holding_recompute_nothing(config, monkeypatch):

@@ -221,6 +221,23 @@ class HistoryStore:
             rows = sorted(self._filtered(query, principal_ids, contains), key=lambda r: (r.valid_from, r.id))
         return [{"valid_from": r.valid_from, "valid_to": r.valid_to, "data": json.loads(r.data)} for r in rows]
 
+    def fact_counts(self, tenant_id: str, kind: str, seq: int, fields: tuple[str, ...]) -> list[tuple[Any, ...]]:
+        """(value of each field, ..., count) of the facts of one kind as they stood in snapshot `seq`, grouped
+        by some top-level fields holding strings or null: counted in SQL, no fact decoded here (the trend counts
+        a year's ~20,000 review decisions by instance, decision and apply result so)."""
+        from sqlalchemy import JSON, cast, func
+
+        data = fact_table.c.data
+        if self.engine.dialect.name == "sqlite":
+            values = [func.json_extract(data, f'$."{name}"') for name in fields]
+        else:
+            values = [cast(data, JSON)[name].as_string() for name in fields]
+        inner = select(*(v.label(f"f{n}") for n, v in enumerate(values))).where(
+            fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind, self._valid_at(seq)).subquery()
+        columns = [inner.c[f"f{n}"] for n in range(len(fields))]
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(select(*columns, func.count()).group_by(*columns))]
+
     def holders_on(self, tenant_id: str, when: datetime, role_id: str | None = None) -> list[dict[str, Any]]:
         """Who held which role (active or eligible) on `when`, per the newest snapshot taken by
         then: one query joining the versioned facts to the snapshot in force."""
