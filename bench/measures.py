@@ -195,7 +195,8 @@ def check_rows(samples: list[dict[str, float]]) -> list[Row]:
 def series(db: Path, config: Any, runs: int, events_per_day: int) -> list[Row]:
     """build_series over the whole history, then its parts timed apart for the 365-day extrapolation:
     reading the holdings history once, the sweep over the snapshots (its first snapshot, then each
-    further one), the weekly activations and the last snapshot's light view with its reviews.
+    further one), the weekly activations and the figures of the last snapshot (`last_figures`: its review
+    cycles, decisions counted in SQL, and its top standing holders and changes from the sweep).
 
     The weekly activations are counted from the `activation` rows of the range (one per activation, kept at
     ingest): timed over the 90 days of audit log the first export brings and scaled per activation to a
@@ -204,7 +205,7 @@ def series(db: Path, config: Any, runs: int, events_per_day: int) -> list[Row]:
 
     from pimtrail.controls.profiles import load_profile
     from pimtrail.controls.view import HoldingsHistory
-    from pimtrail.evidence.series import REVIEW_KINDS, build_series, range_weeks
+    from pimtrail.evidence.series import build_series, last_figures, range_weeks
     from pimtrail.evidence.standing import Sweep, standing_points
     from pimtrail.store import HistoryStore
     from pimtrail.store.schema import activation_table as act
@@ -233,8 +234,8 @@ def series(db: Path, config: Any, runs: int, events_per_day: int) -> list[Row]:
             further = timed(lambda: [sweep.advance(s) for s in snaps[1:]])[0] / max(1, len(snaps) - 1)
             events = timed(lambda: range_weeks(store, tenant, config, *window))[0]
             events_short = timed(lambda: range_weeks(store, tenant, config, *short))[0]
-            whole = timed(lambda: (history.view(snaps[-1]),
-                                   [store.facts(tenant, kind, snaps[-1].seq) for kind in REVIEW_KINDS]))[0]
+            whole = timed(lambda: last_figures(store, tenant, sweep, snaps[-1], snaps[0].collected_at,
+                                               snaps[-1].collected_at))[0]
             parts.append({"load": load, "first": first_point, "whole": whole, "events": events,
                           "short": events_short, "further": further})
     n = len(snaps)
@@ -252,12 +253,12 @@ def series(db: Path, config: Any, runs: int, events_per_day: int) -> list[Row]:
         Row(f"trend series over the history ({n} daily snapshots, measured)", median(walls), "s", "", None, runs,
             f"build_series; control posture read from the stored check runs. Parts: holdings history read once "
             f"{load:.1f} s, sweep {first_point:.2f} s for the first snapshot + {further:.3f} s per further one, "
-            f"the last snapshot's light view and reviews {whole:.1f} s, weekly activations of 90 days "
+            f"the last snapshot's reviews, top holders and changes {whole:.2f} s, weekly activations of 90 days "
             f"({n_act:,} activations, {events_per_day:,} audit events a day) {events:.2f} s (30 days, "
             f"{n_short:,} activations: {events_short:.2f} s), the rest {rest:.1f} s", walls),
         Row("trend series over a 365-day history (EXTRAPOLATED)", round(at_365, 1), "s", "<= 5 s", 5, runs,
             f"{load:.1f} s x {load_scale:.2f} (history read, scaled by its fact versions: {per_day:,.0f} new a day) "
-            f"+ {first_point:.1f} + 364 x {further:.3f} + {whole:.1f} + {rest:.1f} s + the weekly activations "
+            f"+ {first_point:.1f} + 364 x {further:.3f} + {whole:.2f} + {rest:.1f} s + the weekly activations "
             f"scaled from the 90 days' {n_act:,} to a year's {year_act:,} ({year_weeks:.2f} s). Summed as if one "
             "after the other: build_series counts the activations in a thread of its own, beside the sweep",
             extrapolated=True),
