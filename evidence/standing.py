@@ -224,7 +224,7 @@ class Sweep:
             for h, sign in ((old, -1), (new, 1)):
                 if h is None:
                     continue
-                pid, tier, state, permanent, kind, role_id = h[:6]
+                pid, tier, state, permanent, kind, role_id, _, _, _ = h
                 if state == "active":
                     counts["activated" if kind == "Activated" else "assigned"] += sign
                     if permanent:
