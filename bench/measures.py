@@ -234,31 +234,31 @@ def series(db: Path, config: Any, runs: int, events_per_day: int) -> list[Row]:
             further = timed(lambda: [sweep.advance(s) for s in snaps[1:]])[0] / max(1, len(snaps) - 1)
             events = timed(lambda: range_weeks(store, tenant, config, *window))[0]
             events_short = timed(lambda: range_weeks(store, tenant, config, *short))[0]
-            whole = timed(lambda: last_figures(store, tenant, sweep, snaps[-1], snaps[0].collected_at,
+            closing = timed(lambda: last_figures(store, tenant, sweep, snaps[-1], snaps[0].collected_at,
                                                snaps[-1].collected_at))[0]
-            parts.append({"load": load, "first": first_point, "whole": whole, "events": events,
+            parts.append({"load": load, "first": first_point, "closing": closing, "events": events,
                           "short": events_short, "further": further})
     n = len(snaps)
     versions = _versions(db)  # holdings-history rows opened per snapshot seq: the read grows with them
     per_day = median(list(versions.values())[1:]) or 0
     load_scale = (sum(versions.values()) + (365 - n) * per_day) / max(1, sum(versions.values()))
     load, first_point = median([p["load"] for p in parts]), median([p["first"] for p in parts])
-    further, whole, events, events_short = (median([p[k] for p in parts])
-                                            for k in ("further", "whole", "events", "short"))
+    further, closing, events, events_short = (median([p[k] for p in parts])
+                                            for k in ("further", "closing", "events", "short"))
     year_act = round(n_act * 366 / 90)  # the 90 days' activations a day, for 366 days
     year_weeks = events * year_act / max(1, n_act)
-    rest = max(0.0, median(walls) - load - first_point - (n - 1) * further - whole - events * range_act / max(1, n_act))
-    at_365 = load * load_scale + first_point + 364 * further + whole + year_weeks + rest
+    rest = max(0.0, median(walls) - load - first_point - (n - 1) * further - closing - events * range_act / max(1, n_act))
+    at_365 = load * load_scale + first_point + 364 * further + closing + year_weeks + rest
     return [
         Row(f"trend series over the history ({n} daily snapshots, measured)", median(walls), "s", "", None, runs,
             f"build_series; control posture read from the stored check runs. Parts: holdings history read once "
             f"{load:.1f} s, sweep {first_point:.2f} s for the first snapshot + {further:.3f} s per further one, "
-            f"the last snapshot's reviews, top holders and changes {whole:.2f} s, weekly activations of 90 days "
+            f"the last snapshot's reviews, top holders and changes {closing:.2f} s, weekly activations of 90 days "
             f"({n_act:,} activations, {events_per_day:,} audit events a day) {events:.2f} s (30 days, "
             f"{n_short:,} activations: {events_short:.2f} s), the rest {rest:.1f} s", walls),
         Row("trend series over a 365-day history (EXTRAPOLATED)", round(at_365, 1), "s", "<= 5 s", 5, runs,
             f"{load:.1f} s x {load_scale:.2f} (history read, scaled by its fact versions: {per_day:,.0f} new a day) "
-            f"+ {first_point:.1f} + 364 x {further:.3f} + {whole:.2f} + {rest:.1f} s + the weekly activations "
+            f"+ {first_point:.1f} + 364 x {further:.3f} + {closing:.2f} + {rest:.1f} s + the weekly activations "
             f"scaled from the 90 days' {n_act:,} to a year's {year_act:,} ({year_weeks:.2f} s). Summed as if one "
             "after the other: build_series counts the activations in a thread of its own, beside the sweep",
             extrapolated=True),
