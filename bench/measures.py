@@ -97,7 +97,7 @@ def baseline(snap: Any, work: Path, pimtrail_write: float, runs: int) -> list[Ro
     return [
         Row("baseline: plain sqlite3.executemany of the same rows", insert, "s", "", None, runs,
             f"{total:,} rows (facts, events, element packs, listings), one transaction; preparing them "
-            f"(canonical JSON, cutting pages into elements, sha256, zlib) took {prep:.1f} s more", inserts),
+            f"(canonical JSON, cutting pages into elements, sha256, zlib, zstd) took {prep:.1f} s more", inserts),
         Row("bulk path / executemany ratio", round(pimtrail_write / insert, 2) if insert else None, "x", "", None, 1,
             f"HistoryStore.ingest {pimtrail_write:.1f} s vs executemany {insert:.1f} s; vs executemany + the same "
             f"preparation: {pimtrail_write / (insert + prep):.2f} x"),
@@ -110,11 +110,13 @@ def _rows(snap: Any, hashing: Any) -> dict[str, list[tuple]]:
     for f in {(f.kind, f.key): f for f in snap.facts}.values():
         text, digest = hashing.encode(f.data)
         facts.append((tenant, f.kind, f.key, f.principal_id, f.role_id, f.group_id, digest, text, 1, None))
-    events = []
-    for e in {(e.kind, e.source_id): e for e in snap.events}.values():
-        text, digest = hashing.encode(e.data)
-        events.append((tenant, e.kind, e.source_id, str(e.occurred_at), e.principal_id, e.role_id,
-                       e.correlation_id, digest, text, 1))
+    from pimtrail.store.eventdata import Codec, train
+
+    texts = {(e.kind, e.source_id): (e, hashing.encode(e.data)[0]) for e in snap.events}
+    trained = train([text for _, text in texts.values()])
+    codec = Codec({trained[0]: trained[1]} if trained else {})
+    events = [(tenant, e.kind, e.source_id, str(e.occurred_at), e.principal_id, e.role_id, e.correlation_id,
+               codec.compress(text), 1) for e, text in texts.values()]
     # raw pages as the store keeps them: elements in packs, one listing blob per dataset
     from pimtrail.store import receipts
 
@@ -135,7 +137,7 @@ def _insert(conn: sqlite3.Connection, rows: dict[str, list[tuple]]) -> None:
     conn.executemany("INSERT INTO fact (tenant_id, kind, key, principal_id, role_id, group_id, digest, data, "
                      "valid_from, valid_to) VALUES (?,?,?,?,?,?,?,?,?,?)", rows["fact"])
     conn.executemany("INSERT INTO event (tenant_id, kind, source_id, occurred_at, principal_id, role_id, "
-                     "correlation_id, digest, data, first_seen) VALUES (?,?,?,?,?,?,?,?,?,?)", rows["event"])
+                     "correlation_id, zdata, first_seen) VALUES (?,?,?,?,?,?,?,?,?)", rows["event"])
     conn.executemany("INSERT INTO item_pack (tenant_id, first_n, count, size, digests, data) VALUES (?,?,?,?,?,?)",
                      rows["item_pack"])
     conn.executemany("INSERT INTO blob (tenant_id, sha256, size, data) VALUES (?,?,?,?)", rows["blob"])
@@ -309,7 +311,8 @@ def growth(db: Path, packs_before: int = 0) -> dict[str, int]:
         "WHERE r.snapshot_id = ?", (last_id,)).fetchone()[0]
     out["fact versions"] = conn.execute("SELECT sum(length(data)) FROM fact WHERE valid_from = ?",
                                         (last_seq,)).fetchone()[0] or 0
-    out["events"] = conn.execute("SELECT sum(length(data)) FROM event WHERE first_seen = ?", (last_seq,)).fetchone()[0] or 0
+    out["events"] = conn.execute("SELECT sum(length(zdata)) FROM event WHERE first_seen = ?",  # compressed
+                                 (last_seq,)).fetchone()[0] or 0
     conn.close()
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 

@@ -19,7 +19,7 @@ def test_migrated_schema_matches_the_models(db_url):
     assert diff == []
     assert {"snapshot", "coverage", "blob", "receipt_list", "item_pack", "fact", "event", "activation"} <= tables
     assert "receipt" not in tables
-    assert revision == "0004"
+    assert revision == "0005"
 
 
 def test_a_history_from_before_0003_keeps_its_receipts_and_verifies(db_url):
@@ -104,6 +104,7 @@ def test_a_history_from_before_0004_gets_its_activations_and_verifies(db_url, tm
             kept = sorted(tuple(r) for r in conn.execute(select(activation_table)))
             hashes = list(conn.execute(select(snapshot_table.c.content_hash, snapshot_table.c.chain_hash)))
     assert len(kept) > 100
+    downgrade(db_url, "0004")
     engine = create_engine(store_engine.resolve_url(db_url))
     with engine.begin() as conn:  # the history as 0003 left it
         conn.execute(text("DROP TABLE activation"))
@@ -114,10 +115,76 @@ def test_a_history_from_before_0004_gets_its_activations_and_verifies(db_url, tm
             assert sorted(tuple(r) for r in conn.execute(select(activation_table))) == kept
             assert list(conn.execute(select(snapshot_table.c.content_hash, snapshot_table.c.chain_hash))) == hashes
             revision = MigrationContext.configure(conn).get_current_revision()
-        assert revision == "0004"
+        assert revision == "0005"
         report = store.verify()
         assert report.ok, report.first_broken
         tenant = store.tenant(None)
         snaps = store.snapshots(tenant)
         start, end = snaps[0].collected_at, snaps[-1].collected_at + timedelta(seconds=1)
         assert range_weeks(store, tenant, config, start, end) == read_weeks(store, tenant, config, start, end) != []
+
+
+def downgrade(db_url: str, revision: str) -> None:
+    """Take a history back to an earlier revision with the migrations' own downgrades."""
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    import pimtrail.store.engine as store_engine
+
+    engine = create_engine(store_engine.resolve_url(db_url))
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(store_engine.__file__).parent / "migrations"))
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, revision)
+    finally:
+        engine.dispose()
+
+
+def test_a_history_from_before_0005_gets_its_event_data_compressed_and_verifies(db_url, tmp_path):
+    """A history whose events hold their JSON as text (revision 0004) is upgraded in place: each event's data
+    becomes a zstd frame made with a dictionary trained from the tenant's events, reading gives the same
+    events, no snapshot hash changes and the chain still verifies; new snapshots continue it."""
+    from sqlalchemy import create_engine, func, inspect, select, text
+
+    import pimtrail.store.engine as store_engine
+    from pimtrail.collectors.exportdir import read_export
+    from pimtrail.store import hashing
+    from pimtrail.store.schema import event_dict_table, event_table, snapshot_table
+    from pimtrail.synthetic import generate
+
+    roots = generate(tmp_path / "exports", "small", days=3, churn=0.05, seed=5)
+    with HistoryStore.open(db_url, create=True) as store:
+        for root in roots[:2]:
+            store.ingest(read_export(root))
+        tenant = store.tenant(None)
+        events = store.events(tenant, "audit")
+        with store.engine.connect() as conn:
+            hashes = list(conn.execute(select(snapshot_table.c.content_hash, snapshot_table.c.chain_hash)))
+    assert len(events) > 1000
+    downgrade(db_url, "0004")
+    engine = create_engine(store_engine.resolve_url(db_url))
+    with engine.connect() as conn:  # the history as 0004 left it: text and its digest
+        assert "event_dict" not in inspect(conn).get_table_names()
+        rows = conn.execute(text("SELECT data, digest FROM event")).all()
+        assert len(rows) == len(events) and all(hashing.text_digest(d) == h for d, h in rows)
+        text_bytes = sum(len(d.encode()) for d, _ in rows)
+    engine.dispose()
+    with HistoryStore.open(db_url, create=True) as store:  # migrates to the newest revision
+        with store.engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == "0005"
+            assert list(conn.execute(select(snapshot_table.c.content_hash, snapshot_table.c.chain_hash))) == hashes
+            assert conn.execute(select(func.count()).select_from(event_dict_table)
+                                .where(event_dict_table.c.tenant_id == tenant)).scalar() == 1
+            stored = conn.execute(select(func.sum(func.length(event_table.c.zdata)))).scalar()
+        assert stored < text_bytes / 4
+        assert store.events(tenant, "audit") == events
+        report = store.verify()
+        assert report.ok, report.first_broken
+        store.ingest(read_export(roots[2]))
+        assert store.verify().ok
+        assert len(store.events(tenant, "audit")) > len(events)

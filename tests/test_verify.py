@@ -68,16 +68,42 @@ def zero(column: str, n: int) -> dict[str, str]:
     # history rewritten: Bob's eligibility said to have ended later
     ("UPDATE fact SET valid_to = 3 WHERE key = 'elig-bob-ga'", 2),
     ("UPDATE snapshot SET status = 'complete' WHERE seq = 3", 3),
-    (update("event", json_set("data", "result_reason", "'nothing to see'", '"nothing to see"'),
-            "source_id = 'audit-2'"), 1),
+    (update("event", zero("zdata", 10), "source_id = 'audit-2'"), 1),  # an event's data no longer decompresses
     (update("blob", zero("data", 10), FIRST_USERS_LISTING), 1),  # which pages a dataset had
     (update("item_pack", zero("data", 10), "first_n = 1"), 1),  # the text of the first elements
     (update("item_pack", zero("digests", 16), "first_n = 1"), 1),  # the elements' digests
     ("DELETE FROM coverage WHERE dataset = 'users' AND snapshot_id = (SELECT id FROM snapshot WHERE seq = 2)", 2),
-], ids=["closed-fact", "open-fact", "validity", "snapshot-row", "event", "listing", "element-text",
+], ids=["closed-fact", "open-fact", "validity", "snapshot-row", "event-frame", "listing", "element-text",
          "element-digest", "coverage"])
 def test_tampering_is_detected_at_the_first_affected_snapshot(history, cli, sql, broken_seq):
     tamper(history, sql)
     result = cli("verify", "--db", history)
     assert result.exit_code == 1
     assert f"snapshot #{broken_seq} " in result.output, result.output
+
+
+def test_an_event_rewritten_and_compressed_again_is_detected(history, cli):
+    """Event data is stored compressed (`pimtrail.store.eventdata`): a changed text compressed again as the
+    store would is still found, since `verify` hashes the text the frame holds."""
+    import json
+
+    from sqlalchemy import select, update as sql_update
+
+    from pimtrail.store.eventdata import Codec
+    from pimtrail.store.schema import event_table
+
+    engine = create_engine(resolve_url(history))
+    try:
+        with engine.begin() as conn:
+            tenant, zdata = conn.execute(select(event_table.c.tenant_id, event_table.c.zdata)
+                                         .where(event_table.c.source_id == "audit-2")).one()
+            codec = Codec.load(conn, tenant)
+            event = json.loads(codec.decompress(zdata))
+            event["result_reason"] = "nothing to see"
+            conn.execute(sql_update(event_table).where(event_table.c.source_id == "audit-2").values(
+                zdata=codec.compress(json.dumps(event, sort_keys=True, separators=(",", ":")))))
+    finally:
+        engine.dispose()
+    result = cli("verify", "--db", history)
+    assert result.exit_code == 1
+    assert "snapshot #1 " in result.output, result.output

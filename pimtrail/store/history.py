@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import and_, case, false, or_, select
+from sqlalchemy import and_, false, or_, select
 from sqlalchemy.engine import Engine
 
 from pimtrail.bulk import paused_gc
@@ -17,6 +17,7 @@ from pimtrail.store import ingest as _ingest
 from pimtrail.store import receipts as _receipts
 from pimtrail.store import verify as _verify
 from pimtrail.store.engine import byte_order, open_engine
+from pimtrail.store.eventdata import Codec, holds
 from pimtrail.store.schema import (activation_table, coverage_table, event_table, fact_table, receipt_list_table,
                                    snapshot_table)
 from pimtrail.timeutil import iso
@@ -167,12 +168,12 @@ class HistoryStore:
     CHUNK = 500  # ids per IN (...) list
 
     def _filtered(self, query, principal_ids: Iterable[str] | None, contains: Iterable[str] | None,
-                  column=None, data=None) -> list[Any]:
-        """Rows of a fact (or event) query narrowed to some principals and/or to data holding some texts."""
+                  column=None) -> list[Any]:
+        """Rows of a fact (or event) query narrowed to some principals (`column`) and/or, for facts, to data
+        holding some texts."""
         column = fact_table.c.principal_id if column is None else column
-        data = fact_table.c.data if data is None else data
         if contains is not None:
-            condition = self._contains(data, contains)
+            condition = self._contains(fact_table.c.data, contains)
             if condition is not None:
                 query = query.where(condition)
         with self.engine.connect() as conn:
@@ -258,34 +259,43 @@ class HistoryStore:
                contains: Iterable[str] | None = None, principal_ids: Iterable[str] | None = None
                ) -> list[dict[str, Any]]:
         """The events of one kind in [start, end), by time then source id. `contains`: only events whose
-        stored JSON holds one of these texts, letter case ignored (a filter in SQL that may let more through:
-        the caller checks the field it means); `principal_ids`: only events whose principal (the target) is
-        one of these."""
+        stored JSON holds one of these texts, letter case ignored (a filter on the text that may let more
+        through: the caller checks the field it means); `principal_ids`: only events whose principal (the
+        target) is one of these."""
         query = self._event_query(tenant_id, kind, start, end, event_table.c.source_id, event_table.c.occurred_at,
-                                  event_table.c.data)
-        if principal_ids is None and contains is None:
+                                  event_table.c.zdata)
+        if principal_ids is None:
             with self.engine.connect() as conn:
                 rows = list(conn.execute(query.order_by(event_table.c.occurred_at,
                                                         self._order(event_table.c.source_id))))
         else:
-            rows = sorted(self._filtered(query, principal_ids, contains, event_table.c.principal_id,
-                                         event_table.c.data), key=lambda r: (r.occurred_at, r.source_id))
-        return [dict(json.loads(r.data), _source_id=r.source_id) for r in rows]
+            rows = sorted(self._filtered(query, principal_ids, None, event_table.c.principal_id),
+                          key=lambda r: (r.occurred_at, r.source_id))
+        with self.engine.connect() as conn:
+            codec = Codec.load(conn, tenant_id)
+        test = holds(contains)
+        out = []
+        for r in rows:
+            text = codec.decompress(r.zdata)
+            if test is None or test(text):
+                out.append(dict(json.loads(text), _source_id=r.source_id))
+        return out
 
     def iter_events(self, tenant_id: str, kind: str, start: datetime | None = None, end: datetime | None = None,
                     contains: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
         """`events`, streamed: one decoded event at a time, in the same order, for readers that keep only
         part of each (a quarter of a large tenant's audit log is 180,000 events)."""
-        query = self._event_query(tenant_id, kind, start, end, event_table.c.source_id, event_table.c.data)
-        condition = None if contains is None else self._contains(event_table.c.data, contains)
-        if condition is not None:
-            query = query.where(condition)
+        query = self._event_query(tenant_id, kind, start, end, event_table.c.source_id, event_table.c.zdata)
+        test = holds(contains)
         with self.engine.connect() as conn:
-            for source_id, data in conn.execution_options(yield_per=2000).execute(
+            decompress = Codec.load(conn, tenant_id).decompress
+            for source_id, zdata in conn.execution_options(yield_per=2000).execute(
                     query.order_by(event_table.c.occurred_at, self._order(event_table.c.source_id))):
-                event = json.loads(data)
-                event["_source_id"] = source_id
-                yield event
+                text = decompress(zdata)
+                if test is None or test(text):
+                    event = json.loads(text)
+                    event["_source_id"] = source_id
+                    yield event
 
     @staticmethod
     def _event_query(tenant_id: str, kind: str, start: datetime | None, end: datetime | None, *columns):
@@ -303,50 +313,23 @@ class HistoryStore:
         with a correlation id whose activity holds `contains` (letter case ignored), streamed in no
         particular order; the stored JSON comes only with activities holding `data_when`.
 
-        Made for reading a year of audit events for their activations: on SQLite the activity is cut from
-        the stored text in SQL (the store writes canonical JSON, `{"activity":"...","category":...`) and
-        nothing else is decoded; an event not in that form, and every event on other databases, is decoded
-        whole. `time` is the event's time as stored (`YYYY-MM-DDTHH:MM:SSZ`: the audit normaliser writes it
-        so, and `occurred_at` holds the same moment). `contains` and `data_when` are plain ASCII words."""
-        wanted, with_data = contains.lower(), data_when.lower()
-        plain = all(c.isascii() and (c.isalnum() or c in " ()-") for c in contains + data_when)
-        if self.engine.dialect.name != "sqlite" or not plain:  # SQLite's LIKE folds ASCII letters only
-            query = self._event_query(tenant_id, "audit", start, end, event_table.c.correlation_id,
-                                      event_table.c.source_id, event_table.c.data).where(
-                event_table.c.correlation_id.is_not(None))
-            condition = self._contains(event_table.c.data, [contains])
-            with self.engine.connect() as conn:
-                for correlation, source, data in conn.execution_options(yield_per=2000).execute(
-                        query if condition is None else query.where(condition)):
-                    decoded = json.loads(data)
-                    act = decoded.get("activity") or ""
-                    if wanted in act.lower():
-                        yield correlation, source, decoded["time"], act, data if with_data in act.lower() else None
-            return
-        from sqlalchemy import func
+        The activity is cut from the stored text (`pimtrail.activations.activity_of`: canonical JSON begins
+        `{"activity":"...",`), nothing else is decoded. `time` is the event's `occurred_at` to the second
+        (`YYYY-MM-DDTHH:MM:SSZ`, as the audit normaliser writes the event's time and `fold_stored` reads it)."""
+        from pimtrail.activations import activity_of
 
-        data = event_table.c.data
+        wanted, with_data = contains.lower(), data_when.lower()
         query = self._event_query(tenant_id, "audit", start, end, event_table.c.correlation_id,
-                                  event_table.c.source_id, func.substr(event_table.c.occurred_at, 1, 19),
-                                  func.substr(data, 1, 160), case((data.like(f"%{data_when}%"), data), else_=None)
-                                  ).where(event_table.c.correlation_id.is_not(None), data.like(f"%{contains}%"))
+                                  event_table.c.source_id, event_table.c.occurred_at, event_table.c.zdata).where(
+            event_table.c.correlation_id.is_not(None))
         with self.engine.connect() as conn:
-            for correlation, source, ts, head, data in conn.execution_options(yield_per=5000).execute(query):
-                # canonical JSON begins `{"activity":"...","category":` (no raw quote inside a string)
-                cut = head.find('","category":', 13) if head.startswith('{"activity":"') else -1
-                act = head[13:cut] if cut > 0 else None
-                if act is None or "\\" in act:  # not cut cleanly from the text: decode the event
-                    if data is None:
-                        data = conn.execute(select(event_table.c.data).where(
-                            event_table.c.tenant_id == tenant_id, event_table.c.kind == "audit",
-                            event_table.c.source_id == source)).scalar_one()
-                    decoded = json.loads(data)
-                    act, time = decoded.get("activity") or "", decoded.get("time")
-                else:  # occurred_at as stored: `2026-07-01 05:58:00.000000`
-                    time = f"{ts[:10]}T{ts[11:]}Z"
+            decompress = Codec.load(conn, tenant_id).decompress
+            for correlation, source, occurred_at, zdata in conn.execution_options(yield_per=5000).execute(query):
+                data = decompress(zdata)
+                act = activity_of(data) or ""
                 low = act.lower()
                 if wanted in low:
-                    yield correlation, source, time, act, data if with_data in low else None
+                    yield correlation, source, iso(occurred_at), act, data if with_data in low else None
 
     def activation_hours(self, tenant_id: str, since: datetime, until: datetime, low: datetime, high: datetime,
                          seconds_of: Iterable[str] | None = None
@@ -396,9 +379,12 @@ class HistoryStore:
         out = []
         for start, end in spans:
             query = self._event_query(tenant_id, "audit", start, end, event_table.c.correlation_id,
-                                      event_table.c.source_id, event_table.c.occurred_at, event_table.c.data)
-            for correlation, source, occurred_at, data in self._filtered(query, wanted, None,
-                                                                          event_table.c.correlation_id):
+                                      event_table.c.source_id, event_table.c.occurred_at, event_table.c.zdata)
+            with self.engine.connect() as conn:
+                decompress = Codec.load(conn, tenant_id).decompress
+            for correlation, source, occurred_at, zdata in self._filtered(query, wanted, None,
+                                                                           event_table.c.correlation_id):
+                data = decompress(zdata)
                 act = json.loads(data).get("activity") or ""  # the time to the second, as the `activation` rows
                 out.append((correlation, source, iso(occurred_at), act, data if "completed" in act.lower() else None))
         return out

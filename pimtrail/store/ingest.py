@@ -21,6 +21,7 @@ from pimtrail.model import CollectedSnapshot, FactRecord
 from pimtrail.store import hashing
 from pimtrail.store import receipts as _receipts
 from pimtrail.store.engine import lock_tenant
+from pimtrail.store.eventdata import Codec
 from pimtrail.store.schema import (coverage_table, event_table, fact_table, receipt_list_table,
                                    snapshot_table)
 from pimtrail.timeutil import iso, utcnow
@@ -265,14 +266,18 @@ def _append_events(conn: Connection, tenant: str, seq: int,
         added.append((ev.kind, ev.source_id, digest))
         rows.append({"tenant_id": tenant, "kind": ev.kind, "source_id": ev.source_id,
                      "occurred_at": _receipts.db_time(conn, ev.occurred_at), "principal_id": ev.principal_id,
-                     "role_id": ev.role_id, "correlation_id": ev.correlation_id,
-                     "digest": digest, "data": text, "first_seen": seq})
+                     "role_id": ev.role_id, "correlation_id": ev.correlation_id, "data": text, "first_seen": seq})
         if ev.kind == "audit" and ev.correlation_id:
             audit.append((ev.correlation_id, ev.source_id, ev.occurred_at, text))
     _check_ids(event_table, rows, "kind", "source_id", "principal_id", "role_id", "correlation_id")
+    # in time order (an audit log comes newest first): ix_event_time is then filled at its end, its pages full
+    rows.sort(key=lambda r: (r["kind"], r["occurred_at"], r["source_id"]))
+    codec = Codec.for_writing(conn, tenant, [r["data"] for r in rows])
     columns = ("tenant_id", "kind", "source_id", "occurred_at", "principal_id", "role_id", "correlation_id",
-               "digest", "data", "first_seen")
-    _receipts.insert(conn, event_table, columns, [tuple(r[c] for c in columns) for r in rows])
+               "zdata", "first_seen")
+    _receipts.insert(conn, event_table, columns, [
+        (r["tenant_id"], r["kind"], r["source_id"], r["occurred_at"], r["principal_id"], r["role_id"],
+         r["correlation_id"], codec.compress(r["data"]), r["first_seen"]) for r in rows])
 
     # the PIM activations these events belong to (table `activation`, what the trend counts): folded on
     # from their stored rows, as if from all their events (`verify` folds all of them and compares)
@@ -302,7 +307,9 @@ def _append_events(conn: Connection, tenant: str, seq: int,
     _receipts.raw_many(conn, f"UPDATE activation SET {', '.join(n + ' = ?' for n in names)} "
                              "WHERE tenant_id = ? AND correlation_id = ?",
                        [(*values(slot), tenant, c) for c, slot in stored.items()])
-    _receipts.insert(conn, act, ("tenant_id", "correlation_id") + names,
-                     [(tenant, c, *values(slot)) for c, slot in fresh.items() if c not in stored])
+    new = [(tenant, c, *values(slot)) for c, slot in fresh.items() if c not in stored]
+    # by `asked` (their events came newest first): ix_activation_asked is then filled at its end
+    new.sort(key=lambda r: (r[5] is None, r[5] if r[5] is not None else r[2], r[1]))
+    _receipts.insert(conn, act, ("tenant_id", "correlation_id") + names, new)
     return added
 

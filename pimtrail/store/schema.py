@@ -11,7 +11,7 @@ behind each model (`Snapshot.__table__`), never ORM objects one by one. The firs
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 TENANT = 64  # column widths, shared with the migration
@@ -133,7 +133,8 @@ class Fact(SQLModel, table=True):
 
 
 class Event(SQLModel, table=True):
-    """An append-only event, de-duplicated by its source id across overlapping collections."""
+    """An append-only event, de-duplicated by its source id across overlapping collections. Its data, the
+    canonical JSON text that is hashed, is kept as a zstd frame (`pimtrail.store.eventdata`, migration 0005)."""
 
     __tablename__ = "event"
     __table_args__ = (
@@ -149,9 +150,18 @@ class Event(SQLModel, table=True):
     principal_id: Optional[str] = Field(default=None, max_length=TENANT)
     role_id: Optional[str] = Field(default=None, max_length=TENANT)
     correlation_id: Optional[str] = Field(default=None, max_length=TENANT)
-    digest: str = Field(max_length=HASH)
-    data: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON, hashed as stored
+    zdata: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # canonical JSON, compressed
     first_seen: int  # seq of the snapshot that first brought it
+
+
+class EventDict(SQLModel, table=True):
+    """A tenant's zstd dictionary for its events' data, by the id its frames name (kept for good)."""
+
+    __tablename__ = "event_dict"
+
+    tenant_id: str = Field(max_length=TENANT, primary_key=True)
+    dict_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class Activation(SQLModel, table=True):
@@ -216,6 +226,7 @@ receipt_list_table = ReceiptList.__table__
 item_pack_table = ItemPack.__table__
 fact_table = Fact.__table__
 event_table = Event.__table__
+event_dict_table = EventDict.__table__
 activation_table = Activation.__table__
 check_run_table = CheckRun.__table__
 control_result_table = ControlResult.__table__

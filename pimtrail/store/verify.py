@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from pimtrail.activations import activation_row, fold_stored
 from pimtrail.store import hashing
 from pimtrail.store import receipts as _receipts
+from pimtrail.store.eventdata import Codec, EventDataError
 from pimtrail.store.ingest import content_hash
 from pimtrail.store.schema import (activation_table, blob_table, coverage_table, event_table, fact_table,
                                    item_pack_table, receipt_list_table, snapshot_table)
@@ -53,10 +54,18 @@ def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
             removed[valid_to] += value
 
     events: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
+    unreadable: dict[int, int] = defaultdict(int)  # seq -> events whose stored data does not decompress
     slots: dict[str, list] = {}  # the activations the audit events make (pimtrail.activations.fold_stored)
-    for kind, source_id, data, first_seen, correlation, occurred_at in conn.execute(
-            select(event_table.c.kind, event_table.c.source_id, event_table.c.data, event_table.c.first_seen,
+    decompress = Codec.load(conn, tenant).decompress
+    for kind, source_id, zdata, first_seen, correlation, occurred_at in conn.execute(
+            select(event_table.c.kind, event_table.c.source_id, event_table.c.zdata, event_table.c.first_seen,
                    event_table.c.correlation_id, event_table.c.occurred_at).where(event_table.c.tenant_id == tenant)):
+        try:
+            data = decompress(zdata)
+        except EventDataError:
+            unreadable[first_seen] += 1
+            events[first_seen].append((kind, source_id, ""))  # no digest: the content hash cannot match
+            continue
         events[first_seen].append((kind, source_id, hashing.text_digest(data)))
         if kind == "audit" and correlation:
             fold_stored(slots, correlation, source_id, occurred_at, data, first_seen)
@@ -109,6 +118,8 @@ def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
             problems.append(f"{missing} raw receipt(s) missing")
         if broken:
             problems.append(f"{broken} raw receipt(s) do not match their sha256")
+        if unreadable.get(seq):
+            problems.append(f"{unreadable[seq]} event(s) whose stored data does not decompress")
         if len(events.get(seq, [])) != snap["event_count"]:
             problems.append("events differ from what was recorded")
         if derived.get(seq):
