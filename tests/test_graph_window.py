@@ -61,10 +61,19 @@ def audit_times(root: Path) -> list[str]:
 
 
 def events(db: str) -> set[tuple]:
-    """Every event with the snapshot that first brought it."""
-    with sqlite3.connect(db) as conn:
-        return set(conn.execute("select e.kind, e.source_id, e.occurred_at, e.data, s.seq "
-                                "from event e join snapshot s on s.id = e.first_seen").fetchall())
+    """Every event (its data as text) with the snapshot that first brought it."""
+    from pimtrail.store import HistoryStore
+    from pimtrail.store.eventdata import Codec
+
+    store = HistoryStore.open(db)
+    try:
+        with store.engine.connect() as conn:
+            rows = conn.exec_driver_sql("select e.tenant_id, e.kind, e.source_id, e.occurred_at, e.zdata, s.seq "
+                                        "from event e join snapshot s on s.id = e.first_seen").fetchall()
+            codecs = {t: Codec.load(conn, t) for t in {r[0] for r in rows}}
+    finally:
+        store.close()
+    return {(kind, source, at, codecs[t].decompress(z), seq) for t, kind, source, at, z, seq in rows}
 
 
 def states(db: str) -> list[tuple]:
