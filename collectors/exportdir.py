@@ -118,8 +118,10 @@ def _value_array(text: str, i: int, start: int, marks: list[tuple[int, int]]) ->
         if char != ",":
             raise ValueError("expected , or ]")
         i = end + 1
-        if text[i] in ws:
-            i = _skip(text, i)
+        if text[i] in ws:  # one newline between elements as exports write them: no call for it
+            i += 1
+            if text[i] in ws:
+                i = _skip(text, i)
 
 
 def _walk_body(text: str, i: int, raws: dict[int, str]) -> tuple[Any, int]:

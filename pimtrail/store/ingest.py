@@ -100,28 +100,50 @@ def content_hash(snapshot_row: dict[str, Any], coverage: list[dict], receipts: l
     return hashing.sha256_hex(hashing.canonical(body))
 
 
-def _dedupe_facts(facts: Iterable[FactRecord], unchanged: set[tuple[str, int, int]], same: set[str]
-                  ) -> dict[tuple[str, str], tuple[FactRecord, str | None, str | None]]:
-    """(kind, key) -> (fact, canonical text, digest). A fact normalised from one raw element that
-    the previous snapshot held as it is now (and from datasets it `depends` on, all as they were)
-    is left unbuilt and unencoded (None): its open version is the same."""
-    out: dict[tuple[str, str], tuple[FactRecord, str | None, str | None]] = {}
-    for fact in facts:
-        ident = (fact.kind, fact.key)
-        seen = out.get(ident)
-        if seen is None and fact.element is not None and fact.element in unchanged \
-                and all(name in same for name in fact.depends):
-            out[ident] = (fact, None, None)
-            continue
-        text, digest = hashing.encode(fact.data)
-        if seen is not None:
-            if seen[2] is None:
-                seen = out[ident] = (seen[0], *hashing.encode(seen[0].data))
-            if seen[2] != digest:
-                raise InputError(f"two different records for {fact.kind} {fact.key!r}",
+class Facts:
+    """A snapshot's facts by kind and key, each once: `built` holds those encoded ({key: (position,
+    fact, canonical text, digest)}), `kept` the keys of those normalised from one raw element that
+    the previous snapshot held as it is now (and from datasets they `depend` on, all as they were):
+    left unbuilt and unencoded, their open version is the same. `position` keeps the snapshot's
+    order for the rows written."""
+
+    def __init__(self, facts: Iterable[FactRecord], unchanged: set[tuple[str, int, int]], same: set[str]):
+        self.built: dict[str, dict[str, tuple[int, FactRecord, str, str]]] = {}
+        self.kept: dict[str, dict[str, tuple[int, FactRecord]]] = {}
+        depends_same: dict[tuple[str, ...], bool] = {}
+        built, kept, encode = self.built, self.kept, hashing.encode
+        for position, fact in enumerate(facts):
+            kind, key = fact.kind, fact.key
+            kept_kind = kept.get(kind)
+            if kept_kind is None:
+                kept_kind = kept[kind] = {}
+                built[kind] = {}
+            built_kind = built[kind]
+            seen = built_kind.get(key)
+            if seen is None and key not in kept_kind:
+                element = fact.element
+                if element is not None and element in unchanged:
+                    same_depends = depends_same.get(fact.depends)
+                    if same_depends is None:
+                        same_depends = depends_same[fact.depends] = all(name in same for name in fact.depends)
+                    if same_depends:
+                        kept_kind[key] = (position, fact)
+                        continue
+                text, digest = encode(fact.data)
+                built_kind[key] = (position, fact, text, digest)
+                continue
+            # the same kind and key again: both must say the same
+            text, digest = encode(fact.data)
+            if seen is None:
+                first, other = kept_kind.pop(key)
+                seen = built_kind[key] = (first, other, *encode(other.data))
+            if seen[3] != digest:
+                raise InputError(f"two different records for {kind} {key!r}",
                                  fix="the export holds the same object twice with different content")
-        out[ident] = (fact, text, digest)
-    return out
+            built_kind[key] = (seen[0], fact, text, digest)
+
+    def __len__(self) -> int:
+        return sum(map(len, self.built.values())) + sum(map(len, self.kept.values()))
 
 
 def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
@@ -143,7 +165,7 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
     # facts from unchanged elements keep their open version, unless another pimtrail version
     # normalised that one (a fix in normalisation must reach every fact)
     same_code = prev is not None and prev["tool_version"] == __version__
-    facts = _dedupe_facts(snap.facts, plan.unchanged if same_code else set(), plan.same)
+    facts = Facts(snap.facts, plan.unchanged if same_code else set(), plan.same)
     row: dict[str, Any] = {
         "tenant_id": tenant, "seq": seq, "collected_at": snap.collected_at, "ingested_at": utcnow(),
         "source": snap.source, "source_ref": snap.source_ref[:400], "tool_version": __version__,
@@ -178,16 +200,14 @@ def _open_facts(conn: Connection, tenant: str) -> dict[str, dict[str, str]]:
     """The tenant's open facts as {kind: {key: digest}}. Read as one text per kind joined in SQL:
     building 350,000 row tuples costs more than the read itself. A key holding a separator
     character (never a Graph id, but the export is untrusted) makes the count differ: rows then."""
-    joined = ("group_concat(key || char(31) || digest, char(30))" if conn.dialect.name == "sqlite"
-              else "string_agg(key || chr(31) || digest, chr(30))")
+    joined = ("group_concat(key || char(31) || digest, char(31))" if conn.dialect.name == "sqlite"
+              else "string_agg(key || chr(31) || digest, chr(31))")
     out: dict[str, dict[str, str]] = {}
     for kind, count, text in _receipts.raw_rows(
             conn, f"SELECT kind, count(*), {joined} FROM fact WHERE tenant_id = ? AND valid_to IS NULL "
                   "GROUP BY kind", (tenant,)):
-        try:
-            pairs = dict(entry.split("\x1f") for entry in text.split("\x1e"))
-        except ValueError:  # an entry that did not split in two
-            pairs = {}
+        parts = text.split("\x1f")
+        pairs = dict(zip(parts[::2], parts[1::2])) if len(parts) == 2 * count else {}
         if len(pairs) != count:
             pairs = dict(_receipts.raw_rows(conn, "SELECT key, digest FROM fact WHERE tenant_id = ? AND kind = ? "
                                                   "AND valid_to IS NULL", (tenant, kind)))
@@ -195,42 +215,55 @@ def _open_facts(conn: Connection, tenant: str) -> dict[str, dict[str, str]]:
     return out
 
 
-def _version_facts(conn: Connection, tenant: str, seq: int,
-                   facts: dict[tuple[str, str], tuple[FactRecord, str | None, str | None]], unobserved: set[str],
+def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobserved: set[str],
                    state: str) -> tuple[str, int]:
     """Close changed and vanished facts, open new versions; return the new state digest and how
-    many facts were carried forward unseen (their source dataset was not collected this time)."""
+    many facts were carried forward unseen (their source dataset was not collected this time).
+    Kept facts are compared as key sets: only the built ones are looked at one by one."""
     to_close: list[tuple[int, str, str, str]] = []
-    unchanged: set[tuple[str, str]] = set()
+    to_insert: list[tuple[int, tuple]] = []
     total = int(state, 16)
     carried = 0
-    for kind, open_facts in _open_facts(conn, tenant).items():
-        for key, digest in open_facts.items():
-            current = facts.get((kind, key))
-            if current is not None and (current[2] is None or current[2] == digest):
-                unchanged.add((kind, key))
-            elif current is None and kind in unobserved:
+    open_by_kind = _open_facts(conn, tenant)
+
+    def close(kind: str, key: str, digest: str) -> None:
+        nonlocal total
+        to_close.append((seq, tenant, kind, key))
+        total -= hashing.element(kind, key, digest)
+
+    def open_version(position: int, kind: str, key: str, fact: FactRecord, text: str, digest: str) -> None:
+        nonlocal total
+        total += hashing.element(kind, key, digest)
+        to_insert.append((position, (tenant, kind, key, fact.principal_id, fact.role_id, fact.group_id,
+                                     digest, text, seq, None)))
+
+    for kind in open_by_kind.keys() | facts.built.keys():
+        open_facts = open_by_kind.get(kind, {})
+        built, kept = facts.built.get(kind, {}), facts.kept.get(kind, {})
+        for key in open_facts.keys() - kept.keys() - built.keys():  # not seen now
+            if kind in unobserved:
                 carried += 1  # not seen because not collected: unknown, so it stays as last seen
             else:
-                to_close.append((seq, tenant, kind, key))
-                total -= hashing.element(kind, key, digest)
-    to_insert = []
-    for (kind, key), (fact, text, digest) in facts.items():
-        if (kind, key) in unchanged:
-            continue
-        if digest is None:  # its element was unchanged but no version of it is open: store it
-            text, digest = hashing.encode(fact.data)
-        total += hashing.element(kind, key, digest)
-        to_insert.append({"tenant_id": tenant, "kind": kind, "key": key,
-                          "principal_id": fact.principal_id, "role_id": fact.role_id,
-                          "group_id": fact.group_id, "digest": digest, "data": text,
-                          "valid_from": seq, "valid_to": None})
-    _check_ids(fact_table, to_insert, "kind", "key", "principal_id", "role_id", "group_id")
-    _receipts.raw_many(conn, "UPDATE fact SET valid_to = ? WHERE tenant_id = ? AND kind = ? AND key = ? "
-                             "AND valid_to IS NULL", to_close)
+                close(kind, key, open_facts[key])
+        for key, (position, fact, text, digest) in built.items():
+            was = open_facts.get(key)
+            if was == digest:
+                continue
+            if was is not None:
+                close(kind, key, was)
+            open_version(position, kind, key, fact, text, digest)
+        for key in kept.keys() - open_facts.keys():  # its element was unchanged but no version of it is open
+            position, fact = kept[key]
+            open_version(position, kind, key, fact, *hashing.encode(fact.data))
+    to_insert.sort(key=lambda entry: entry[0])
+    rows = [row for _, row in to_insert]
     columns = ("tenant_id", "kind", "key", "principal_id", "role_id", "group_id", "digest", "data",
                "valid_from", "valid_to")
-    _receipts.insert(conn, fact_table, columns, [tuple(r[c] for c in columns) for r in to_insert])
+    _check_ids(fact_table, [dict(zip(columns, row)) for row in rows], "kind", "key", "principal_id", "role_id",
+               "group_id")
+    _receipts.raw_many(conn, "UPDATE fact SET valid_to = ? WHERE tenant_id = ? AND kind = ? AND key = ? "
+                             "AND valid_to IS NULL", to_close)
+    _receipts.insert(conn, fact_table, columns, rows)
     return format(total % hashing.MOD, "064x"), carried
 
 

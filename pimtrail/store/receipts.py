@@ -97,35 +97,69 @@ def _unrle(runs: list[list[Any]]) -> list[Any]:
 
 
 # -- cutting pages into parts ----------------------------------------------------------------
-class _Cut:
-    """One page cut into its parts (before element numbers are known)."""
+def _digests_stripped(text: str, view: memoryview, spans: tuple[tuple[int, int], ...],
+                      key: str) -> tuple[list[bytes], list[list[str | None]]]:
+    """`digest(strip(element, (key,)))` and the values cut out, for the elements of an ASCII page
+    (`view` its bytes): the parts around a plain string value are hashed in place. Any other
+    value is left to `strip` itself, so the result is the same."""
+    pattern, blake2b = f'"{key}":', hashlib.blake2b
+    skip = len(pattern)
+    digests, values = [], []
+    find = text.find
+    for s, e in spans:
+        at = find(pattern, s, e)
+        start = at + skip
+        close = find('"', start + 1, e) if at >= 0 and text.startswith('"', start) else -1
+        if close < 0 or find("\\", start, close) >= 0:
+            element, cut = strip(text[s:e], (key,))
+            digests.append(digest(element))
+            values.append(cut)
+            continue
+        hashed = blake2b(view[s:start], digest_size=16)
+        hashed.update(view[close + 1:e])
+        digests.append(hashed.digest())
+        values.append([text[start:close + 1]])
+    return digests, values
 
-    __slots__ = ("page", "sha", "prefix", "suffix", "gaps", "digests", "texts", "volatile")
+
+class _Cut:
+    """One page cut into its parts (before element numbers are known). Elements are hashed where
+    they lie in the page's bytes, not copied out: only those to be stored are cut out (`text`)."""
+
+    __slots__ = ("page", "sha", "prefix", "suffix", "gaps", "digests", "volatile")
 
     def __init__(self, page: Page):
         self.page = page
         text = page.text
-        self.sha = hashlib.sha256(text.encode()).hexdigest()
+        data = text.encode()
+        self.sha = hashlib.sha256(data).hexdigest()
         spans = page.items
         self.digests: list[bytes] = []
-        self.texts: list[str] = []
         self.volatile: list[list[str | None]] = []
         if not spans:
             self.prefix, self.suffix, self.gaps = text, "", None
             return
-        first, last = spans[0][0], spans[-1][1]
-        self.prefix, self.suffix = text[:first], text[last:]
-        elements = [text[s:e] for s, e in spans]
-        # separators are plain commas when the elements joined by commas are the text between
-        self.gaps = None if ",".join(elements) == text[first:last] else \
-            [text[spans[i][1]:spans[i + 1][0]] for i in range(len(spans) - 1)]
+        self.prefix, self.suffix = text[:spans[0][0]], text[spans[-1][1]:]
+        gaps = [text[end:start] for (_, end), (start, _) in zip(spans, spans[1:])]
+        self.gaps = None if gaps.count(",") == len(gaps) else gaps  # None: separators are plain commas
         keys = page.volatile
-        if keys:
-            for i, element in enumerate(elements):
-                elements[i], values = strip(element, keys)
-                self.volatile.append(values)
-        self.texts = elements
-        self.digests = [digest(element) for element in elements]
+        if len(data) != len(text) or len(keys) > 1:  # offsets are characters: bytes only for ASCII text
+            for element in (text[s:e] for s, e in spans):
+                if keys:
+                    element, values = strip(element, keys)
+                    self.volatile.append(values)
+                self.digests.append(digest(element))
+        elif keys:
+            self.digests, self.volatile = _digests_stripped(text, memoryview(data), spans, keys[0])
+        else:
+            view, blake2b = memoryview(data), hashlib.blake2b
+            self.digests = [blake2b(view[s:e], digest_size=16).digest() for s, e in spans]
+
+    def text(self, i: int) -> str:
+        """Element `i` as stored (volatile values cut out)."""
+        start, end = self.page.items[i]
+        element = self.page.text[start:end]
+        return strip(element, self.page.volatile)[0] if self.page.volatile else element
 
     def layout(self, numbers: list[int]) -> dict[str, Any]:
         out: dict[str, Any] = {"prefix": self.prefix, "suffix": self.suffix, "runs": _rle_numbers(numbers)}
@@ -244,10 +278,10 @@ def new_packs(tenant: str, cuts: dict[str, list[_Cut]], known: dict[bytes, int],
     first_new, texts, digests = next_n, [], []
     for dataset_cuts in cuts.values():
         for cut in dataset_cuts:
-            for dig, text in zip(cut.digests, cut.texts):
+            for i, dig in enumerate(cut.digests):
                 if dig not in known:
                     known[dig] = next_n
-                    texts.append(text)
+                    texts.append(cut.text(i))
                     digests.append(dig)
                     next_n += 1
     packs = list(_packs(tenant, first_new, texts, digests))
