@@ -105,3 +105,28 @@ def test_what_a_bulk_step_built_is_not_young_when_the_collector_is_back():
     young = {id(o) for o in gc.get_objects(generation=0)}
     assert not any(id(o) in young for o in built)
     assert gc.is_tracked(built[0])
+
+
+def test_the_same_fact_twice_must_say_the_same_whether_kept_or_built():
+    """A kind and key met twice is encoded both times and compared, whichever of the two comes from
+    an unchanged element; the later record is the one written, at the first one's place."""
+    from pimtrail.errors import InputError
+    from pimtrail.model import FactRecord
+    from pimtrail.store.ingest import Facts
+
+    unchanged = {("users", 0, 0), ("users", 0, 1)}
+
+    def fact(index: int, name: str, key: str = "u1") -> FactRecord:
+        return FactRecord("principal", key, principal_id=key, element=("users", 0, index),
+                          build=lambda: {"id": key, "name": name})
+
+    for first, second in ((0, 2), (2, 0), (0, 1), (2, 3)):  # kept+built, built+kept, kept+kept, built+built
+        facts = Facts([fact(9, "x", "other"), fact(first, "a"), fact(second, "a")], unchanged, set())
+        assert len(facts) == 2
+        assert "u1" in facts.built["principal"] and "u1" not in facts.kept["principal"]
+        assert facts.built["principal"]["u1"][0] == 1
+        with pytest.raises(InputError, match="two different records for principal 'u1'"):
+            Facts([fact(first, "a"), fact(second, "b")], unchanged, set())
+    facts = Facts([fact(0, "a"), fact(2, "b", "u2")], unchanged, set())
+    assert list(facts.kept["principal"]) == ["u1"] and list(facts.built["principal"]) == ["u2"]
+    assert facts.position(facts.kept["principal"]["u1"]) == 0

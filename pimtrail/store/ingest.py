@@ -102,45 +102,61 @@ def content_hash(snapshot_row: dict[str, Any], coverage: list[dict], receipts: l
 
 class Facts:
     """A snapshot's facts by kind and key, each once: `built` holds those encoded ({key: (position,
-    fact, canonical text, digest)}), `kept` the keys of those normalised from one raw element that
-    the previous snapshot held as it is now (and from datasets they `depend` on, all as they were):
-    left unbuilt and unencoded, their open version is the same. `position` keeps the snapshot's
-    order for the rows written."""
+    fact, canonical text, digest)}), `kept` those normalised from one raw element that the previous
+    snapshot held as it is now (and from datasets they `depend` on, all as they were) ({key: fact}):
+    left unbuilt and unencoded, their open version is the same. `position` (in the snapshot's list)
+    keeps the snapshot's order for the rows written."""
 
-    def __init__(self, facts: Iterable[FactRecord], unchanged: set[tuple[str, int, int]], same: set[str]):
+    def __init__(self, facts: list[FactRecord], unchanged: set[tuple[str, int, int]], same: set[str]):
         self.built: dict[str, dict[str, tuple[int, FactRecord, str, str]]] = {}
-        self.kept: dict[str, dict[str, tuple[int, FactRecord]]] = {}
+        self.kept: dict[str, dict[str, FactRecord]] = {}
+        self._facts, self._positions = facts, None
         depends_same: dict[tuple[str, ...], bool] = {}
-        built, kept, encode = self.built, self.kept, hashing.encode
+        encode, last_kind = hashing.encode, None
+        kept_kind: dict[str, FactRecord] = {}
+        built_kind: dict[str, tuple[int, FactRecord, str, str]] = {}
         for position, fact in enumerate(facts):
             kind, key = fact.kind, fact.key
-            kept_kind = kept.get(kind)
-            if kept_kind is None:
-                kept_kind = kept[kind] = {}
-                built[kind] = {}
-            built_kind = built[kind]
-            seen = built_kind.get(key)
-            if seen is None and key not in kept_kind:
-                element = fact.element
-                if element is not None and element in unchanged:
-                    same_depends = depends_same.get(fact.depends)
+            if kind != last_kind:  # facts come kind by kind: one lookup per run
+                last_kind, kept_kind = kind, self.kept.setdefault(kind, {})
+                built_kind = self.built.setdefault(kind, {})
+            element, depends = fact.element, fact.depends
+            if element is not None and element in unchanged:
+                if depends:
+                    same_depends = depends_same.get(depends)
                     if same_depends is None:
-                        same_depends = depends_same[fact.depends] = all(name in same for name in fact.depends)
-                    if same_depends:
-                        kept_kind[key] = (position, fact)
-                        continue
-                text, digest = encode(fact.data)
-                built_kind[key] = (position, fact, text, digest)
-                continue
-            # the same kind and key again: both must say the same
-            text, digest = encode(fact.data)
-            if seen is None:
-                first, other = kept_kind.pop(key)
-                seen = built_kind[key] = (first, other, *encode(other.data))
-            if seen[3] != digest:
-                raise InputError(f"two different records for {kind} {key!r}",
-                                 fix="the export holds the same object twice with different content")
-            built_kind[key] = (seen[0], fact, text, digest)
+                        same_depends = depends_same[depends] = all(name in same for name in depends)
+                else:
+                    same_depends = True
+                if same_depends:
+                    if kept_kind.setdefault(key, fact) is fact:
+                        if key not in built_kind:
+                            continue
+                        del kept_kind[key]
+                    self._again(kind, key, fact, kept_kind, built_kind)
+                    continue
+            if key in built_kind or key in kept_kind:
+                self._again(kind, key, fact, kept_kind, built_kind)
+            else:
+                built_kind[key] = (position, fact, *encode(fact.data))
+
+    def _again(self, kind: str, key: str, fact: FactRecord, kept_kind: dict, built_kind: dict) -> None:
+        """The same kind and key again: both records must say the same; the later one is kept."""
+        text, digest = hashing.encode(fact.data)
+        seen = built_kind.get(key)
+        if seen is None:
+            first = kept_kind.pop(key)
+            seen = built_kind[key] = (self.position(first), first, *hashing.encode(first.data))
+        if seen[3] != digest:
+            raise InputError(f"two different records for {kind} {key!r}",
+                             fix="the export holds the same object twice with different content")
+        built_kind[key] = (seen[0], fact, text, digest)
+
+    def position(self, fact: FactRecord) -> int:
+        """Where a kept fact is in the snapshot's list (looked up for the rare kept fact written)."""
+        if self._positions is None:
+            self._positions = {id(f): i for i, f in enumerate(self._facts)}
+        return self._positions[id(fact)]
 
     def __len__(self) -> int:
         return sum(map(len, self.built.values())) + sum(map(len, self.kept.values()))
@@ -253,8 +269,8 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
                 close(kind, key, was)
             open_version(position, kind, key, fact, text, digest)
         for key in kept.keys() - open_facts.keys():  # its element was unchanged but no version of it is open
-            position, fact = kept[key]
-            open_version(position, kind, key, fact, *hashing.encode(fact.data))
+            fact = kept[key]
+            open_version(facts.position(fact), kind, key, fact, *hashing.encode(fact.data))
     to_insert.sort(key=lambda entry: entry[0])
     rows = [row for _, row in to_insert]
     columns = ("tenant_id", "kind", "key", "principal_id", "role_id", "group_id", "digest", "data",

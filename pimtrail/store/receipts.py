@@ -208,8 +208,9 @@ def _previous_elements(conn: Connection, tenant: str,
                 item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n >= start,
                 item_pack_table.c.first_n < hi)):
             if first not in by_n:
-                for i in range(0, len(digests), 16):
-                    by_n[first + i // 16] = bytes(digests[i:i + 16])
+                digests = bytes(digests)  # the PostgreSQL driver may give a memoryview
+                by_n.update(zip(range(first, first + len(digests) // 16),
+                                [digests[i:i + 16] for i in range(0, len(digests), 16)]))
     per_parent: dict[tuple[str, str], set[bytes]] = defaultdict(set)
     for name, entries in previous.items():
         for entry in entries:
