@@ -124,7 +124,7 @@ def _digests_stripped(text: str, view: memoryview, spans: tuple[tuple[int, int],
 
 class _Cut:
     """One page cut into its parts (before element numbers are known). Elements are hashed where
-    they lie in the page's bytes, not copied out: only those to be stored are cut out (`text`)."""
+    they lie in the page's bytes, not copied out: only those to be stored are cut out (`texts`)."""
 
     __slots__ = ("page", "sha", "prefix", "suffix", "gaps", "digests", "volatile")
 
@@ -155,11 +155,11 @@ class _Cut:
             view, blake2b = memoryview(data), hashlib.blake2b
             self.digests = [blake2b(view[s:e], digest_size=16).digest() for s, e in spans]
 
-    def text(self, i: int) -> str:
-        """Element `i` as stored (volatile values cut out)."""
-        start, end = self.page.items[i]
-        element = self.page.text[start:end]
-        return strip(element, self.page.volatile)[0] if self.page.volatile else element
+    def texts(self, indices: list[int]) -> list[str]:
+        """The elements at `indices` as stored (volatile values cut out)."""
+        text, spans, keys = self.page.text, self.page.items, self.page.volatile
+        elements = [text[spans[i][0]:spans[i][1]] for i in indices]
+        return [strip(element, keys)[0] for element in elements] if keys else elements
 
     def layout(self, numbers: list[int]) -> dict[str, Any]:
         out: dict[str, Any] = {"prefix": self.prefix, "suffix": self.suffix, "runs": _rle_numbers(numbers)}
@@ -279,12 +279,15 @@ def new_packs(tenant: str, cuts: dict[str, list[_Cut]], known: dict[bytes, int],
     first_new, texts, digests = next_n, [], []
     for dataset_cuts in cuts.values():
         for cut in dataset_cuts:
+            fresh = []
             for i, dig in enumerate(cut.digests):
                 if dig not in known:
                     known[dig] = next_n
-                    texts.append(cut.text(i))
+                    fresh.append(i)
                     digests.append(dig)
                     next_n += 1
+            if fresh:
+                texts += cut.texts(fresh)
     packs = list(_packs(tenant, first_new, texts, digests))
     with ThreadPoolExecutor(2) as pool:  # zlib releases the GIL
         compressed = list(pool.map(lambda p: zlib.compress(p[5], LEVEL), packs))
