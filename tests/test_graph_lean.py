@@ -95,7 +95,8 @@ class FakeHttp:
     def url(self, request: str) -> str:
         return self.root + request
 
-    async def get(self, url: str, priority: int = 0, on_next_link=None, via_adapter: bool = False) -> bytes:
+    async def get(self, url: str, priority: int = 0, on_next_link=None, via_adapter: bool = False,
+                  baton=None) -> bytes:
         self.asked.append(url)
         answer = self.answers[url]
         if isinstance(answer, GraphError):
@@ -214,7 +215,8 @@ def test_the_next_request_of_a_chain_leaves_when_the_head_names_it(export):
         http = GraphHttp(StaticTokenCredential("t"), Settings(base_url=url))
         heard: list[str] = []
         try:
-            body = await http.get(http.url(get("users").request()), on_next_link=heard.append)
+            body = await http.get(http.url(get("users").request()),
+                                  on_next_link=lambda link, slot: (heard.append(link), slot.drop()))
             pages = await fetch.chain(http, get("users").request(), "", lambda page: None, fetch.IDS)
         finally:
             await http.close()
@@ -226,6 +228,40 @@ def test_the_next_request_of_a_chain_leaves_when_the_head_names_it(export):
         users = graph.requests("users")
     assert len(heard) == 1 and pages == 2
     assert [r.page for r in users] == [0, 0, 1]  # the lone GET, then the chain: no request twice
+
+
+def test_a_chain_keeps_its_slot_from_page_to_page_and_gives_it_back_at_the_end(export):
+    """One slot; while the users chain runs, three other requests wait with a higher priority.
+    Each page's answer hands its slot to the next page's request, so the chain is not broken up
+    by them; when it ends (or its pages asked for ahead are cancelled) the slot is free again."""
+    root = export(change=fill)
+
+    async def scenario(url: str) -> tuple[int, int]:
+        from pimtrail.collectors.graph.client import GraphHttp
+
+        http = GraphHttp(StaticTokenCredential("t"), Settings(base_url=url, concurrency=1))
+        organization = http.url(get("organization").request())
+        try:
+            await http.get(organization, via_adapter=True)  # signed in: the chain's first request waits for nothing
+            users = asyncio.ensure_future(fetch.chain(http, get("users").request(), "", lambda page: None, fetch.IDS))
+            while not http._gate._free == 0:
+                await asyncio.sleep(0)
+            others = [asyncio.ensure_future(http.get(organization, priority=-1000)) for _ in range(3)]
+            pages = await users
+            await asyncio.gather(*others)
+            broken = fetch.chain(http, get("users").request(), "", lambda page: 1 / 0, fetch.IDS)
+            with pytest.raises(ZeroDivisionError):  # fails on its first page, the second on its way
+                await broken
+            return pages, http._gate._free
+        finally:
+            await http.close()
+
+    with Emulator(root, page_size=1) as graph:
+        pages, free = asyncio.run(scenario(graph.base_url))
+        order = [r.dataset for r in graph.log][1:]
+    assert pages >= 2 and free == 1
+    first = order.index("users")
+    assert order[first:first + pages] == ["users"] * pages  # page after page, no other request between
 
 
 def test_the_export_is_written_in_the_background_in_order_and_a_failed_write_is_raised(tmp_path, monkeypatch):

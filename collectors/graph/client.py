@@ -64,6 +64,30 @@ HEAD_LIMIT = 1 << 20  # bytes of an answer read ahead, at most, to find its next
 AHEAD_TURNS = 6
 
 
+class Baton:
+    """The slot of `Gate` that an answered request hands to the request for the page its head
+    named: a request chain keeps its slot from page to page instead of queueing for a free one
+    behind other requests (the audit log's 181 pages waited ~10 ms each). A slot counts a
+    request sent and not yet answered; the body of an answered page is read without one."""
+
+    def __init__(self, gate: "Gate"):
+        self._gate, self._held = gate, True
+
+    def take(self) -> bool:
+        """The request that takes it holds the slot from now on (and gives it back to the gate)."""
+        held, self._held = self._held, False
+        return held
+
+    def drop(self) -> None:
+        """Not taken (the page was not asked for after all): back to the gate. Idempotent."""
+        if self._held:
+            self._held = False
+            self._gate.release()
+
+
+OnNextLink = Callable[[str, Baton], None]  # a nextLink from an answer's head, and that answer's slot
+
+
 def _on_the_wire(gate: "Gate") -> Any:
     """Middleware, last before the network (after the SDK's retry, redirect and telemetry
     handlers): each HTTP request takes a slot of `gate` just before it goes on the wire and
@@ -105,7 +129,9 @@ def _on_the_wire(gate: "Gate") -> Any:
         async def send(self, request: Any, transport: Any) -> Any:
             option = (request.extensions.get(REQUEST_OPTIONS_KEY) or {}).get(WIRE_OPTION)
             priority = option.priority if option is not None else 0
-            await gate.acquire(priority)
+            baton = option.baton if option is not None else None
+            if baton is None or not baton.take():  # a chain's next page goes on its page's slot
+                await gate.acquire(priority)
             released = False
 
             def release() -> None:
@@ -132,10 +158,11 @@ def _on_the_wire(gate: "Gate") -> Any:
                         except Unclear:
                             continue  # the members before `value` have not all arrived (or are unusual)
                         if link:
-                            option.on_next_link(link)
-                            if gate.free:  # let that request reach the wire before this body is read
-                                for _ in range(AHEAD_TURNS):
-                                    await asyncio.sleep(0)
+                            # this request is answered: its slot passes to the next page's request
+                            released, handed = True, Baton(gate)
+                            option.on_next_link(link, handed)
+                            for _ in range(AHEAD_TURNS):  # let that request reach the wire first
+                                await asyncio.sleep(0)
                         break
             except BaseException:
                 release()
@@ -150,22 +177,22 @@ def _on_the_wire(gate: "Gate") -> Any:
 _OPTION: Any = None
 
 
-def _wire_option(priority: int, on_next_link: Callable[[str], None] | None) -> Any:
+def _wire_option(priority: int, on_next_link: OnNextLink | None, baton: Baton | None = None) -> Any:
     """The request option `OnTheWire` reads (a kiota RequestOption)."""
     global _OPTION
     if _OPTION is None:
         from kiota_abstractions.request_option import RequestOption
 
         class OnTheWireOption(RequestOption):
-            def __init__(self, priority: int, on_next_link: Callable[[str], None] | None):
-                self.priority, self.on_next_link = priority, on_next_link
+            def __init__(self, priority: int, on_next_link: OnNextLink | None, baton: Baton | None):
+                self.priority, self.on_next_link, self.baton = priority, on_next_link, baton
 
             @staticmethod
             def get_key() -> str:
                 return WIRE_OPTION
 
         _OPTION = OnTheWireOption
-    return _OPTION(priority, on_next_link)
+    return _OPTION(priority, on_next_link, baton)
 
 
 def _retry_handler(settings: HttpSettings) -> Any:
@@ -290,24 +317,27 @@ class GraphHttp:
 
         return self.root + quote(request, safe="/?&=$,()'@:*-._~!")
 
-    async def get(self, url: str, priority: int = 0, on_next_link: Callable[[str], None] | None = None,
-                  *, via_adapter: bool = False) -> bytes:
+    async def get(self, url: str, priority: int = 0, on_next_link: OnNextLink | None = None,
+                  *, via_adapter: bool = False, baton: Baton | None = None) -> bytes:
         """`priority`: lower goes first when requests wait for a free slot (see `Gate`).
         `on_next_link`: called with the answer's nextLink as soon as its head shows one (before
-        `value`), while the body is still being read; not called otherwise. `via_adapter`: through
-        the SDK's request adapter (a dataset's first request), else straight through its client."""
-        return await self._send("GET", url, None, priority, on_next_link, via_adapter)
+        `value`), while the body is still being read, and with the answer's slot (`Baton`), which
+        the caller passes to the request for that link (`baton`) or drops; not called otherwise.
+        `via_adapter`: through the SDK's request adapter (a dataset's first request), else
+        straight through its client."""
+        return await self._send("GET", url, None, priority, on_next_link, via_adapter, baton)
 
     async def post_json(self, url: str, payload: bytes, priority: int = 0, *, via_adapter: bool = False) -> bytes:
         return await self._send("POST", url, payload, priority, None, via_adapter)
 
     async def _send(self, method: str, url: str, payload: bytes | None, priority: int = 0,
-                    on_next_link: Callable[[str], None] | None = None, via_adapter: bool = True) -> bytes:
+                    on_next_link: OnNextLink | None = None, via_adapter: bool = True,
+                    baton: Baton | None = None) -> bytes:
         import httpx
         from azure.core.exceptions import ClientAuthenticationError
         from kiota_abstractions.api_error import APIError
 
-        option = _wire_option(priority, on_next_link)
+        option = _wire_option(priority, on_next_link, baton)
         try:  # the slot (`Gate`) is taken by `OnTheWire`, just before the request is sent
             if not via_adapter:
                 body = await self._direct(method, url, payload, option)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
-from .client import GraphHttp, RetryRecord
+from .client import Baton, GraphHttp, RetryRecord
 from .errors import GraphError
 from .pagetext import NEXT_LINK, Unclear, ids, next_link
 
@@ -112,20 +112,31 @@ class _Chain:
         self.reading = ""  # the URL whose answer is awaited
         self.heads: dict[str, str] = {}  # URL -> the nextLink its answer's head named
         self.ahead: dict[str, asyncio.Task[bytes]] = {}
+        self.batons: list[Baton] = []  # slots handed on to the pages asked for ahead
 
-    def _request(self, url: str, depth: int, via_adapter: bool = False) -> asyncio.Task[bytes]:
-        def early(link: str) -> None:
+    def _request(self, url: str, depth: int, via_adapter: bool = False, baton: Baton | None = None
+                 ) -> asyncio.Task[bytes]:
+        def early(link: str, handed: Baton) -> None:
             self.heads[url] = link
-            self._ahead()
+            # the answer's slot goes to the request for its next page if that is asked for now,
+            # else back to the gate
+            if not self._ahead(handed if url == self.reading else None):
+                handed.drop()
 
         return asyncio.ensure_future(self.http.get(url, priority=-depth, on_next_link=early,
-                                                   via_adapter=via_adapter))
+                                                   via_adapter=via_adapter, baton=baton))
 
-    def _ahead(self) -> None:
+    def _ahead(self, baton: Baton | None = None) -> bool:
+        """Ask for the page the head of the answer being read named, if not asked for yet; with
+        `baton`, on that answer's slot. True when `baton` went with the request."""
         link = self.heads.get(self.reading)
         if link and not self.ahead and link not in self.seen and link != self.reading \
                 and self.count + 1 < self.max_pages:
-            self.ahead[link] = self._request(link, self.count + 1)
+            if baton is not None:
+                self.batons.append(baton)
+            self.ahead[link] = self._request(link, self.count + 1, baton=baton)
+            return baton is not None
+        return False
 
     def _hand_on(self, page: FetchedPage) -> None:
         self.count += 1
@@ -154,6 +165,8 @@ class _Chain:
             for task in self.ahead.values():  # a chain that failed, or a head that misled
                 task.cancel()
             await asyncio.gather(*self.ahead.values(), return_exceptions=True)
+            for baton in self.batons:  # handed to a request that never reached the wire
+                baton.drop()
         return self.count
 
 
