@@ -251,11 +251,6 @@ class Gate:
                 heapq.heapify(self._waiting)
             raise
 
-    @property
-    def free(self) -> bool:
-        """A request asking now would get a slot at once."""
-        return self._free > 0 and not self._waiting
-
     def release(self) -> None:
         while self._waiting:
             _, _, turn = heapq.heappop(self._waiting)
