@@ -40,12 +40,14 @@ def cli_help(runs: int) -> list[Row]:
 
 # ----------------------------------------------------------------------------------- ingest
 def ingest_once(export: Path, db: Path) -> tuple[float, float, Any, Any]:
-    """read_export + HistoryStore.ingest into `db`; returns (read s, write s, snapshot, info)."""
-    from pimtrail.collectors.exportdir import read_export
+    """What `pimtrail collect --source DIR` does: read the export against the history (the elements its
+    newest snapshot held are not parsed again), then HistoryStore.ingest into `db`; returns (read s,
+    write s, snapshot, info). The read includes what is read of the history for it."""
+    from pimtrail.collect import read_against
     from pimtrail.store import HistoryStore
 
-    read, snap = timed(lambda: read_export(export))
     with HistoryStore.open(str(db), create=True) as store:
+        read, snap = timed(lambda: read_against(store, export))
         write, info = timed(lambda: store.ingest(snap))
     return read, write, snap, info
 

@@ -13,11 +13,12 @@ from typing import Any, Callable
 
 from pimtrail.bulk import paused_gc
 from pimtrail.errors import InputError
-from pimtrail.model import ERROR, MISSING, OK, CollectedSnapshot, DatasetCoverage, Page
+from pimtrail.model import ERROR, MISSING, OK, CollectedSnapshot, DatasetCoverage, Known, Page
 from pimtrail.timeutil import parse_iso
 
 from . import datasets as ds
-from .normalize import DatasetPages, RawPage, normalize, unobserved_kinds
+from .normalize import SKIPPABLE, DatasetPages, RawPage, normalize, unobserved_kinds
+from .unparsed import SKIPPED, Skipper
 
 FORMAT = "pimtrail-export/1"
 SOURCES = {"graph", "sample", "manual", "export"}
@@ -53,8 +54,13 @@ def _when(value: Any, path: Path, field: str) -> Any:
 _DECODER = json.JSONDecoder()
 _WS = " \t\n\r"
 BODY_SPEC: dict[str, Any] = {"raw": True, "body": True}
-_FILE_SPEC: dict[str, Any] = {"raw": True, "array": BODY_SPEC,
-                              "object": {"pages": {"array": {"object": {"body": BODY_SPEC}}}}}
+
+
+def _file_spec(body: dict[str, Any]) -> dict[str, Any]:
+    return {"raw": True, "array": body, "object": {"pages": {"array": {"object": {"body": body}}}}}
+
+
+_FILE_SPEC = _file_spec(BODY_SPEC)
 
 
 def _skip(text: str, i: int) -> int:
@@ -97,16 +103,25 @@ def _elements(text: str, i: int, element: Callable[[int], tuple[Any, int]]) -> t
     return items, i + 1
 
 
-def _value_array(text: str, i: int, start: int, marks: list[tuple[int, int]]) -> tuple[list[Any], int]:
+def _value_array(text: str, i: int, start: int, marks: list[tuple[int, int]],
+                 skipper: Skipper | None = None) -> tuple[list[Any], int]:
     """`_elements` for a body's `value` array, each element's (start, end) relative to `start` added to
-    `marks`: one loop without calls per element but the C scanner's (100,000 users a day)."""
+    `marks`: one loop without calls per element but the C scanner's (100,000 users a day). With a
+    `skipper`, an element it recognises is not parsed: `SKIPPED` stands in for it."""
     items: list[Any] = []
     decode, append, mark, ws = _DECODER.raw_decode, items.append, marks.append, _WS
+    known = skipper.end if skipper is not None else None
     i = _skip(text, i + 1)
     if text[i] == "]":
         return items, i + 1
     while True:
-        item, end = decode(text, i)
+        end = known(text, i) if known is not None else -1
+        if end < 0:
+            item, end = decode(text, i)
+            if skipper is not None:
+                skipper.parsed(text, i, end)
+        else:
+            item = SKIPPED
         append(item)
         mark((i - start, end - start))
         char = text[end]
@@ -124,7 +139,7 @@ def _value_array(text: str, i: int, start: int, marks: list[tuple[int, int]]) ->
                 i = _skip(text, i)
 
 
-def _walk_body(text: str, i: int, raws: dict[int, str]) -> tuple[Any, int]:
+def _walk_body(text: str, i: int, raws: dict[int, str], skipper: Skipper | None = None) -> tuple[Any, int]:
     """A Graph body `{..., "value": [...], ...}`: its exact text goes to `raws` under id(body) and
     the (start, end) offsets of each element of `value` (relative to the body) under
     ITEMS + id(body). Elements are decoded by the C scanner one at a time."""
@@ -135,7 +150,7 @@ def _walk_body(text: str, i: int, raws: dict[int, str]) -> tuple[Any, int]:
         nonlocal marks
         if key == "value" and text[j] == "[":
             marks = []
-            return _value_array(text, j, start, marks)
+            return _value_array(text, j, start, marks, skipper)
         if key == "value":
             marks = None
         return _DECODER.raw_decode(text, j)
@@ -153,7 +168,7 @@ ITEMS = 1 << 80  # key offset of a body's element offsets in `raws` (ids are bel
 def _walk(text: str, i: int, spec: dict[str, Any], raws: dict[int, str]) -> tuple[Any, int]:
     start, char = i, text[i]
     if char == "{" and spec.get("body"):
-        return _walk_body(text, i, raws)
+        return _walk_body(text, i, raws, spec.get("skip"))
     if char == "{" and "object" in spec:
         value, end = _members(text, i, lambda key, j: _walk(text, j, spec["object"].get(key, {}), raws))
     elif char == "[" and "array" in spec:
@@ -175,10 +190,13 @@ def load_with_raw(text: str, spec: dict[str, Any]) -> tuple[Any, dict[int, str]]
     return value, raws
 
 
-def _load_file_with_raw(path: Path) -> tuple[Any, dict[int, str]]:
+def _load_file_with_raw(path: Path, skipper: Skipper | None = None) -> tuple[Any, dict[int, str]]:
+    spec = _FILE_SPEC if skipper is None else _file_spec(dict(BODY_SPEC, skip=skipper))
     try:
-        return load_with_raw(path.read_text(encoding="utf-8"), _FILE_SPEC)
+        return load_with_raw(path.read_text(encoding="utf-8"), spec)
     except (ValueError, IndexError, UnicodeDecodeError, FileNotFoundError):
+        if skipper is not None:
+            skipper.kept.clear()  # nothing recognised counts: the plain reader parses every element
         return _load_json(path), {}  # the plain reader names the problem (or parses it anyway)
 
 
@@ -189,10 +207,11 @@ def _check_body(body: Any, path: Path, where: str) -> dict[str, Any]:
     return body
 
 
-def _pages(dataset: ds.Dataset, path: Path, raws: dict[int, str] | None = None) -> list[RawPage]:
+def _pages(dataset: ds.Dataset, path: Path, raws: dict[int, str] | None = None,
+           skipper: Skipper | None = None) -> list[RawPage]:
     """Read one dataset file in any of its three forms (see the format doc). When `raws` is
     given it is filled with {id(page body): the body's exact text in the file}."""
-    content, found = _load_file_with_raw(path)
+    content, found = _load_file_with_raw(path, skipper)
     if raws is not None:
         raws.update(found)
     per_parent = dataset.parent is not ds.Parent.NONE
@@ -255,12 +274,15 @@ def read_manifest(root: Path) -> dict[str, Any]:
     return manifest
 
 
-def read_export(root: Path, *, tenant: str | None = None, source: str | None = None) -> CollectedSnapshot:
+def read_export(root: Path, *, tenant: str | None = None, source: str | None = None,
+                known: Known | None = None) -> CollectedSnapshot:
+    """With `known` (`HistoryStore.known`: what the history holds of the tenant's newest snapshot), the
+    elements of big datasets that snapshot held are recognised without being parsed (`collectors.unparsed`)."""
     with paused_gc():
-        return _read_export(Path(root), tenant, source)
+        return _read_export(Path(root), tenant, source, known)
 
 
-def _read_export(root: Path, tenant: str | None, source: str | None) -> CollectedSnapshot:
+def _read_export(root: Path, tenant: str | None, source: str | None, known: Known | None) -> CollectedSnapshot:
     manifest = read_manifest(root)
     manifest_path = root / "manifest.json"
     tenant_id = manifest["tenant_id"].lower()
@@ -293,7 +315,10 @@ def _read_export(root: Path, tenant: str | None, source: str | None) -> Collecte
             raise InputError("file is outside the export directory", path=str(manifest_path),
                              field=f"datasets.{dataset.name}.file", fix="use a file name inside the directory")
         raws: dict[int, str] = {}
-        pages = DatasetPages(dataset.name, str(path), _pages(dataset, path, raws))
+        skipper = Skipper.of(known, dataset.name, dataset.volatile) if dataset.name in SKIPPABLE else None
+        pages = DatasetPages(dataset.name, str(path), _pages(dataset, path, raws, skipper))
+        if skipper is not None and skipper.kept:
+            snap.based_on = known.snapshot_id  # type: ignore[union-attr]
         collected[dataset.name] = pages
         cov.status, cov.rows, cov.pages = OK, pages.rows, len(pages.pages)
         cov.requests = len({(p.parent, p.request) for p in pages.pages}) if dataset.parent is not ds.Parent.NONE \
@@ -302,13 +327,16 @@ def _read_export(root: Path, tenant: str | None, source: str | None) -> Collecte
         for index, page in enumerate(pages.pages):
             # the receipt is the body exactly as the file holds it (as Graph returned it)
             raw = raws.get(id(page.body))
+            skipped: frozenset[int] = frozenset()
             if raw is None:
                 text, items = json.dumps(page.body, ensure_ascii=False, separators=(",", ":")), None
             else:
                 marks = raws.get(ITEMS + id(page.body))
                 text, items = raw, (tuple(marks) if marks is not None else None)
+                if skipper is not None and items is not None:
+                    skipped = frozenset(i for i, value in enumerate(page.body["value"]) if value is SKIPPED)
             snap.pages.append(Page(dataset.name, index, page.parent, page.request, text, items,
-                                   dataset.volatile))
+                                   dataset.volatile, skipped))
 
     _check_tenant(collected.get("organization"), tenant_id)
     snap.facts, snap.events = normalize(collected)

@@ -128,7 +128,7 @@ def collect(
         snaps = [run.snapshot]
     else:
         snaps = service.sample_snapshots(tenant) if source == "sample" else \
-            service.read_exports([Path(source)], tenant=tenant)
+            service.read_exports([Path(source)], tenant=tenant, db=db)
     service.check_before_creating(db, snaps)
     with HistoryStore.open(db, create=True) as store:
         say(f"Collecting {len(snaps)} snapshot(s) into {store.engine.url.render_as_string(hide_password=True)}")

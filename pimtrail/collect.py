@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from pimtrail.errors import HistoryError
 from pimtrail.model import CollectedSnapshot
 from pimtrail.store import HistoryStore, SnapshotInfo
 
@@ -20,11 +21,30 @@ class Collected:
     skipped_reason: str | None = None
 
 
-def read_exports(paths: list[Path], tenant: str | None = None) -> list[CollectedSnapshot]:
-    """Read and check every export before anything is written."""
+def read_exports(paths: list[Path], tenant: str | None = None, db: str | None = None) -> list[CollectedSnapshot]:
+    """Read and check every export before anything is written. One export into an existing history (a
+    daily collection) is read against it: the elements its newest snapshot held are not parsed again."""
     from pimtrail.collectors.exportdir import read_export
+    from pimtrail.store.engine import resolve_url, sqlite_path
 
+    file = sqlite_path(resolve_url(db))
+    if len(paths) == 1 and (file is None or file.exists()):
+        try:
+            store = HistoryStore.open(db)
+        except HistoryError:  # no history yet (an empty PostgreSQL database): nothing to read against
+            store = None
+        if store is not None:
+            with store:
+                return [read_against(store, paths[0], tenant)]
     return [read_export(path, tenant=tenant) for path in paths]
+
+
+def read_against(store: HistoryStore, path: Path, tenant: str | None = None) -> CollectedSnapshot:
+    """Read an export with what the history holds of its tenant's newest snapshot (`HistoryStore.known`)."""
+    from pimtrail.collectors.exportdir import read_export, read_manifest
+
+    known = store.known(read_manifest(path)["tenant_id"].lower())
+    return read_export(path, tenant=tenant, known=known)
 
 
 def check_before_creating(db: str | None, snaps: list[CollectedSnapshot]) -> None:
@@ -53,11 +73,25 @@ def ingest_all(store: HistoryStore, snaps: list[CollectedSnapshot],
         if (snap.tenant_id, snap.collected_at) in existing:
             outcome = Collected(None, snap.source_ref, snap.status, gaps, "already in the history")
         else:
-            outcome = Collected(store.ingest(snap), snap.source_ref, snap.status, gaps)
+            outcome = Collected(_ingest(store, snap), snap.source_ref, snap.status, gaps)
         results.append(outcome)
         if progress:
             progress(outcome)
     return results
+
+
+def _ingest(store: HistoryStore, snap: CollectedSnapshot) -> SnapshotInfo:
+    """`store.ingest`; a snapshot read against a newest snapshot that is no longer the newest (another
+    collector wrote one meanwhile) is read again in full first."""
+    from pimtrail.collectors.exportdir import read_export
+    from pimtrail.store.receipts import Unrecognised
+
+    try:
+        return store.ingest(snap)
+    except Unrecognised:
+        if snap.based_on is None:
+            raise
+        return store.ingest(read_export(Path(snap.source_ref), tenant=snap.tenant_id, source=snap.source))
 
 
 def sample_snapshots(tenant: str | None = None) -> list[CollectedSnapshot]:

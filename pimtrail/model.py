@@ -31,6 +31,9 @@ class Page:
     text: str
     items: tuple[tuple[int, int], ...] | None = None
     volatile: tuple[str, ...] = ()
+    # indices of elements not parsed: their text is that of an element the previous snapshot held
+    # (`CollectedSnapshot.based_on`), so their facts are the open facts naming that element
+    skipped: frozenset[int] = frozenset()
 
     @property
     def payload(self) -> bytes:
@@ -59,12 +62,13 @@ class FactRecord:
     finds the element changed since the previous snapshot (most of 100,000 users are not).
     `kind`, `key` and the id columns are always given."""
 
-    __slots__ = ("kind", "key", "_data", "principal_id", "role_id", "group_id", "element", "depends", "_build")
+    __slots__ = ("kind", "key", "_data", "principal_id", "role_id", "group_id", "element", "depends", "_build",
+                 "fallback")
 
     def __init__(self, kind: str, key: str, data: dict[str, Any] | None = None, principal_id: str | None = None,
                  role_id: str | None = None, group_id: str | None = None,
                  element: tuple[str, int, int] | None = None, *, depends: tuple[str, ...] = (),
-                 build: Callable[[], dict[str, Any]] | None = None):
+                 build: Callable[[], dict[str, Any]] | None = None, fallback: bool = False):
         self.kind, self.key, self._data = kind, key, data
         self.principal_id, self.role_id, self.group_id = principal_id, role_id, group_id
         # (dataset, page, index) of the one raw element this fact is normalised from, with its page's
@@ -73,6 +77,9 @@ class FactRecord:
         # page for page, the fact is known to be unchanged
         self.element, self.depends = element, depends
         self._build = build
+        # only when no other record of its kind and key is in the snapshot: a role holder as `$expand`
+        # gave it, for holders the users dataset did not give (nor a user read unparsed, `Page.skipped`)
+        self.fallback = fallback
 
     @property
     def data(self) -> dict[str, Any]:
@@ -143,6 +150,29 @@ class EventRecord:
         return f"EventRecord({self.kind!r}, {self.source_id!r}, {self.occurred_at!r})"
 
 
+class _Skipped:
+    """Stands in a body's `value` for an element recognised without being parsed (`collectors.unparsed`)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "SKIPPED"
+
+
+SKIPPED = _Skipped()
+
+
+@dataclass
+class Known:
+    """What the history holds of a tenant's newest snapshot (`HistoryStore.known`), so that the next
+    export is read without parsing the elements that snapshot already held (`collectors.unparsed`)."""
+
+    snapshot_id: int
+    # per dataset: its elements in the snapshot's order, as three lists: digests (16 bytes, of the text
+    # as stored, volatile values cut out), lengths (characters of that text) and element numbers
+    elements: dict[str, tuple[list[bytes], list[int], list[int]]]
+
+
 @dataclass
 class CollectedSnapshot:
     tenant_id: str
@@ -155,6 +185,9 @@ class CollectedSnapshot:
     events: list[EventRecord] = field(default_factory=list)
     # kinds of fact whose source was not (fully) collected: absent facts of these kinds stay as last seen
     unobserved: set[str] = field(default_factory=set)
+    # the snapshot (id) whose elements were recognised unparsed (`Page.skipped`); the store refuses
+    # the snapshot (`StaleKnowledge`) if that is not the tenant's newest when it is written
+    based_on: int | None = None
 
     @property
     def status(self) -> str:

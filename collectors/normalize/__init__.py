@@ -7,7 +7,12 @@ from pimtrail.model import EventRecord, FactRecord
 from . import audit, authn, directory, groups_pim, policies, reviews, roles
 from .base import DatasetPages, RawPage
 
-__all__ = ["DatasetPages", "RawPage", "normalize", "unobserved_kinds", "KIND_SOURCES"]
+__all__ = ["DatasetPages", "RawPage", "normalize", "unobserved_kinds", "KIND_SOURCES", "SKIPPABLE"]
+
+# Datasets whose elements a daily read may recognise without parsing them (`collectors.unparsed`):
+# each element is normalised on its own into facts naming it (`FactRecord.element`, no `depends`),
+# so an unchanged element's facts are the open ones naming it. Requested once, not per parent.
+SKIPPABLE = {"users", "registration_details"}
 
 # Which datasets each kind of fact is read from. When one of them was not collected, the facts of
 # that kind that did not show up are *unknown*, not gone: the history keeps them as last seen.
@@ -93,7 +98,8 @@ def normalize(datasets: dict[str, DatasetPages]) -> tuple[list[FactRecord], list
     for principal in expanded:
         if principal["id"] not in known:
             known.add(principal["id"])
-            facts.append(FactRecord("principal", principal["id"], principal, principal_id=principal["id"]))
+            facts.append(FactRecord("principal", principal["id"], principal, principal_id=principal["id"],
+                                    fallback=True))
 
     if have("directory_audits"):
         events += audit.directory_audits(datasets["directory_audits"])

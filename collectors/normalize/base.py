@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Iterator
 
 from pimtrail.errors import InputError
+from pimtrail.model import SKIPPED
 from pimtrail.timeutil import iso, parse_iso
 
 # Graph's timestamps: `2026-07-14T01:27:38Z`, often with up to 7 fractional digits before the Z
@@ -53,6 +54,8 @@ class DatasetPages:
         single = len(self.pages) == 1
         for page_no, page in enumerate(self.pages):
             for index, value in enumerate(page.body.get("value", [])):
+                if value is SKIPPED:  # recognised unparsed: its facts are the ones the history holds
+                    continue
                 item = Item(self.file, page.parent, value, page_no, index, single, self.name)
                 if not isinstance(value, dict):
                     raise InputError("expected an object", path=self.file, field=item.where,

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from pimtrail.bulk import paused_gc
 from pimtrail.errors import HistoryError
-from pimtrail.model import CollectedSnapshot
+from pimtrail.model import CollectedSnapshot, Known
 from pimtrail.store import ingest as _ingest
 from pimtrail.store import receipts as _receipts
 from pimtrail.store import verify as _verify
@@ -77,6 +77,14 @@ class HistoryStore:
         with paused_gc(), self.engine.begin() as conn:
             row = _ingest.ingest(conn, snap)
         return SnapshotInfo.from_row(row)
+
+    def known(self, tenant: str) -> Known | None:
+        """What the tenant's newest snapshot holds, for reading the next export without parsing what it
+        already held (`read_export(known=...)`); None when there is nothing to offer."""
+        from pimtrail.store.known import read_known
+
+        with self.engine.connect() as conn:
+            return read_known(conn, tenant)
 
     # -- snapshots -----------------------------------------------------------------------
     def tenants(self) -> list[str]:

@@ -177,17 +177,19 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
             fix="history is kept in time order; collect newer data or use another --db")
     seq = 1 if prev is None else prev["seq"] + 1
     _check_ids(receipt_list_table, [{"dataset": p.dataset} for p in snap.pages], "dataset")
-    plan = _receipts.Plan(conn, tenant, snap.pages, prev["id"] if prev is not None else None)
     # facts from unchanged elements keep their open version, unless another pimtrail version
     # normalised that one (a fix in normalisation must reach every fact)
     same_code = prev is not None and prev["tool_version"] == __version__
+    if snap.based_on is not None and (prev is None or prev["id"] != snap.based_on or not same_code):
+        raise _receipts.Unrecognised(f"read against snapshot {snap.based_on}, which is no longer the tenant's newest")
+    plan = _receipts.Plan(conn, tenant, snap.pages, prev["id"] if prev is not None else None)
     facts = Facts(snap.facts, plan.unchanged if same_code else set(), plan.same)
     row: dict[str, Any] = {
         "tenant_id": tenant, "seq": seq, "collected_at": snap.collected_at, "ingested_at": utcnow(),
         "source": snap.source, "source_ref": snap.source_ref[:400], "tool_version": __version__,
         "status": snap.status, "fact_count": len(facts), "event_count": 0,
         "state_digest": hashing.GENESIS, "content_hash": "", "prev_hash": hashing.GENESIS,
-        "chain_hash": "",
+        "chain_hash": "", "element_links": True,
     }
     if prev is not None:
         row["prev_hash"] = prev["chain_hash"]
@@ -199,7 +201,7 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
         conn.execute(coverage_table.insert(), coverage)
     receipts, listings = plan.write(snapshot_id)
     state, carried = _version_facts(conn, tenant, seq, facts, snap.unobserved,
-                                    prev["state_digest"] if prev is not None else hashing.GENESIS)
+                                    prev["state_digest"] if prev is not None else hashing.GENESIS, plan)
     row["fact_count"] = len(facts) + carried
     added = _append_events(conn, tenant, seq, snap)
 
@@ -212,35 +214,45 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
     return row
 
 
-def _open_facts(conn: Connection, tenant: str) -> dict[str, dict[str, str]]:
-    """The tenant's open facts as {kind: {key: digest}}. Read as one text per kind joined in SQL:
-    building 350,000 row tuples costs more than the read itself. A key holding a separator
-    character (never a Graph id, but the export is untrusted) makes the count differ: rows then."""
-    joined = ("group_concat(key || char(31) || digest, char(31))" if conn.dialect.name == "sqlite"
-              else "string_agg(key || chr(31) || digest, chr(31))")
-    out: dict[str, dict[str, str]] = {}
+def _open_facts(conn: Connection, tenant: str) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
+    """The tenant's open facts as {kind: ({key: digest}, {key: element number as text, "" for none})}.
+    Read as one text per kind joined in SQL: building 350,000 row tuples costs more than the read
+    itself. A key holding a separator character (never a Graph id, but the export is untrusted) makes
+    the count differ: rows then."""
+    c = "char(31)" if conn.dialect.name == "sqlite" else "chr(31)"
+    row = f"key || {c} || digest || {c} || coalesce(cast(element_n AS text), '')"
+    joined = f"group_concat({row}, {c})" if conn.dialect.name == "sqlite" else f"string_agg({row}, {c})"
+    out: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
     for kind, count, text in _receipts.raw_rows(
             conn, f"SELECT kind, count(*), {joined} FROM fact WHERE tenant_id = ? AND valid_to IS NULL "
                   "GROUP BY kind", (tenant,)):
         parts = text.split("\x1f")
-        pairs = dict(zip(parts[::2], parts[1::2])) if len(parts) == 2 * count else {}
-        if len(pairs) != count:
-            pairs = dict(_receipts.raw_rows(conn, "SELECT key, digest FROM fact WHERE tenant_id = ? AND kind = ? "
-                                                  "AND valid_to IS NULL", (tenant, kind)))
-        out[kind] = pairs
+        keys = parts[::3] if len(parts) == 3 * count else []
+        pairs = dict(zip(keys, parts[1::3]))
+        if len(pairs) == count:
+            out[kind] = pairs, dict(zip(keys, parts[2::3]))
+            continue
+        rows = _receipts.raw_rows(conn, "SELECT key, digest, element_n FROM fact WHERE tenant_id = ? AND kind = ? "
+                                        "AND valid_to IS NULL", (tenant, kind))
+        out[kind] = {k: d for k, d, _ in rows}, {k: "" if n is None else str(n) for k, _, n in rows}
     return out
 
 
 def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobserved: set[str],
-                   state: str) -> tuple[str, int]:
+                   state: str, plan: _receipts.Plan) -> tuple[str, int]:
     """Close changed and vanished facts, open new versions; return the new state digest and how
-    many facts were carried forward unseen (their source dataset was not collected this time).
-    Kept facts are compared as key sets: only the built ones are looked at one by one."""
+    many facts were carried forward unseen (their source dataset was not collected this time) or
+    kept unparsed (the open facts naming an element read unparsed, `Page.skipped`).
+    Kept facts are compared as key sets: only the built ones are looked at one by one. Each fact
+    written or kept names its element (`element_n`), renumbered when that changed."""
     to_close: list[tuple[int, str, str, str]] = []
     to_insert: list[tuple[int, tuple]] = []
+    to_renumber: list[tuple[int | None, str, str, str]] = []
     total = int(state, 16)
     carried = 0
     open_by_kind = _open_facts(conn, tenant)
+    unparsed = {str(n) for n in plan.kept_numbers}
+    number = plan.number
 
     def close(kind: str, key: str, digest: str) -> None:
         nonlocal total
@@ -251,35 +263,53 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
         nonlocal total
         total += hashing.element(kind, key, digest)
         to_insert.append((position, (tenant, kind, key, fact.principal_id, fact.role_id, fact.group_id,
-                                     digest, text, seq, None)))
+                                     digest, text, seq, None, number(fact.element))))
+
+    def renumber(kind: str, key: str, fact: FactRecord, was: str) -> None:
+        n = number(fact.element)
+        if was != ("" if n is None else str(n)):
+            to_renumber.append((n, tenant, kind, key))
 
     for kind in open_by_kind.keys() | facts.built.keys():
-        open_facts = open_by_kind.get(kind, {})
+        open_facts, open_numbers = open_by_kind.get(kind, ({}, {}))
         built, kept = facts.built.get(kind, {}), facts.kept.get(kind, {})
-        for key in open_facts.keys() - kept.keys() - built.keys():  # not seen now
+        by_element = {key for key, n in open_numbers.items() if n in unparsed} if unparsed else set()
+        carried += len(by_element - kept.keys() - built.keys())
+        for key in open_facts.keys() - kept.keys() - built.keys() - by_element:  # not seen now
             if kind in unobserved:
                 carried += 1  # not seen because not collected: unknown, so it stays as last seen
             else:
                 close(kind, key, open_facts[key])
         for key, (position, fact, text, digest) in built.items():
+            if key in by_element and fact.fallback:  # the fact of the user read unparsed stands
+                continue
             was = open_facts.get(key)
             if was == digest:
+                renumber(kind, key, fact, open_numbers[key])
                 continue
+            if key in by_element:
+                raise InputError(f"two different records for {kind} {key!r}",
+                                 fix="the export holds the same object twice with different content")
             if was is not None:
                 close(kind, key, was)
             open_version(position, kind, key, fact, text, digest)
-        for key in kept.keys() - open_facts.keys():  # its element was unchanged but no version of it is open
-            fact = kept[key]
-            open_version(facts.position(fact), kind, key, fact, *hashing.encode(fact.data))
+        for key, fact in kept.items():
+            was = open_numbers.get(key)
+            if was is None:  # its element was unchanged but no version of it is open
+                open_version(facts.position(fact), kind, key, fact, *hashing.encode(fact.data))
+            else:
+                renumber(kind, key, fact, was)
     to_insert.sort(key=lambda entry: entry[0])
     rows = [row for _, row in to_insert]
     columns = ("tenant_id", "kind", "key", "principal_id", "role_id", "group_id", "digest", "data",
-               "valid_from", "valid_to")
+               "valid_from", "valid_to", "element_n")
     _check_ids(fact_table, [dict(zip(columns, row)) for row in rows], "kind", "key", "principal_id", "role_id",
                "group_id")
     _receipts.raw_many(conn, "UPDATE fact SET valid_to = ? WHERE tenant_id = ? AND kind = ? AND key = ? "
                              "AND valid_to IS NULL", to_close)
     _receipts.insert(conn, fact_table, columns, rows)
+    _receipts.raw_many(conn, "UPDATE fact SET element_n = ? WHERE tenant_id = ? AND kind = ? AND key = ? "
+                             "AND valid_to IS NULL", to_renumber)
     return format(total % hashing.MOD, "064x"), carried
 
 

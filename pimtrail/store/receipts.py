@@ -235,6 +235,11 @@ def _packs(tenant: str, first: int, texts: list[str],
         start = end
 
 
+class Unrecognised(Exception):
+    """A snapshot read with what the history knew (`Page.skipped`) does not follow the tenant's newest
+    snapshot: it must be read again in full (`pimtrail.collect`)."""
+
+
 class Plan:
     """A snapshot's pages cut into elements and compared with the previous snapshot's, before
     anything is written: `unchanged` names the elements ((dataset, page, index)) whose text the
@@ -250,11 +255,25 @@ class Plan:
         self.unchanged: set[tuple[str, int, int]] = set()
         self.same = {name for name, cuts in self.cuts.items()
                      if name in previous and [c.sha for c in cuts] == [e["sha256"] for e in previous[name]]}
+        self.kept_numbers: set[int] = set()  # of the elements read unparsed (`Page.skipped`)
+        self._pages = {(name, cut.page.index): cut for name, cuts in self.cuts.items() for cut in cuts}
         for name, cuts in self.cuts.items():
             for cut in cuts:
                 held = before.get((name, cut.page.parent))
                 if held:
                     self.unchanged.update((name, cut.page.index, i) for i, d in enumerate(cut.digests) if d in held)
+                skipped = cut.page.skipped
+                if skipped:
+                    if held is None or any(cut.digests[i] not in held for i in skipped):
+                        raise Unrecognised(f"{name}: an element read unparsed is not one the previous snapshot held")
+                    self.kept_numbers.update(self.known[cut.digests[i]] for i in skipped)
+
+    def number(self, element: tuple[str, int, int] | None) -> int | None:
+        """The element number of (dataset, page, index), once `write` has numbered the new ones."""
+        if element is None:
+            return None
+        cut = self._pages.get(element[:2])
+        return self.known.get(cut.digests[element[2]]) if cut is not None and cut.digests else None
 
     def write(self, snapshot_id: int) -> tuple[list[dict], list[list[str]]]:
         """Store the pages. Returns the receipt entries (per page: dataset, page, parent, request,
@@ -392,6 +411,20 @@ def read_listings(conn: Connection, tenant: str, snapshot_id: int) -> dict[str, 
     return {name: listing(conn, tenant, sha) for name, sha in conn.execute(
         select(receipt_list_table.c.dataset, receipt_list_table.c.sha256).where(
             receipt_list_table.c.tenant_id == tenant, receipt_list_table.c.snapshot_id == snapshot_id))}
+
+
+def pack_lengths(data: bytes) -> list[int]:
+    """The lengths of a pack's elements, from the head of its data: only that much is decompressed."""
+    inflate, head = zlib.decompressobj(), b""
+    chunk = inflate.decompress(data, 1 << 16)
+    while True:
+        head += chunk
+        end = head.find(b"\n")
+        if end >= 0:
+            return json.loads(head[:end])
+        if not inflate.unconsumed_tail:
+            raise ValueError("a pack without its lengths")
+        chunk = inflate.decompress(inflate.unconsumed_tail, 1 << 16)
 
 
 def unpack(data: bytes) -> list[str]:

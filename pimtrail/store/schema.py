@@ -11,7 +11,7 @@ behind each model (`Snapshot.__table__`), never ORM objects one by one. The firs
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 TENANT = 64  # column widths, shared with the migration
@@ -41,6 +41,8 @@ class Snapshot(SQLModel, table=True):
     content_hash: str = Field(max_length=HASH)
     prev_hash: str = Field(max_length=HASH)
     chain_hash: str = Field(max_length=HASH)
+    # every open fact normalised from one element names it (`fact.element_n`): written since 0006
+    element_links: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
 
 
 class Coverage(SQLModel, table=True):
@@ -130,6 +132,9 @@ class Fact(SQLModel, table=True):
     data: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON, hashed as stored
     valid_from: int
     valid_to: Optional[int] = None
+    # the item_pack number of the one raw element it was normalised from (migration 0006): an unchanged
+    # element's facts are the open ones naming it, so a daily read need not parse it (`store.known`)
+    element_n: Optional[int] = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class Event(SQLModel, table=True):

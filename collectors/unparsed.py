@@ -1,0 +1,111 @@
+"""Reading a daily export without parsing what did not change (docs/architecture.md, "Reading what did
+not change").
+
+Most of a big dataset is the same from one day to the next: of 100,000 users a few hundred change. The
+history knows the elements its newest snapshot held (`pimtrail.model.Known`: per dataset, their digests
+and lengths in order). Reading the next export, each element of such a dataset is first compared with
+the element expected at its place (the one after the last recognised, or the one after that when one
+changed or went): if the text of that length there has the same digest, it is the same element and is
+not parsed (`SKIPPED` stands in the body's `value`); its facts are the open facts naming it, which the
+store keeps (`pimtrail.store.ingest`). Anything else is parsed as usual, and when its digest names
+another known element the comparison continues after that one.
+
+Whether an element is recognised never changes what is stored: a recognised element's text is
+byte-identical to one the history checked and normalised before (same 16-byte BLAKE2b, as the store's
+own comparison), and a JSON object is over at its closing brace, so the array is cut where a full
+parse would cut it. Only the time spent reading differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from pimtrail.model import SKIPPED, Known  # noqa: F401 (SKIPPED: the reader's)
+from pimtrail.store.receipts import digest, strip
+
+
+class Skipper:
+    """The known elements of one dataset, in the order the previous snapshot held them; `end` says
+    whether the element starting at an offset is the next of them (and where it ends)."""
+
+    def __init__(self, digests: list[bytes], lengths: list[int], numbers: list[int], volatile: tuple[str, ...]):
+        self.digests, self.lengths, self.numbers = digests, lengths, numbers
+        self.key = f'"{volatile[0]}":' if volatile else None
+        seen: dict[bytes, int] = {}
+        twice: set[bytes] = set()
+        for position, dig in enumerate(digests):
+            if dig in seen:
+                twice.add(dig)
+            seen[dig] = position
+        self.position = {dig: p for dig, p in seen.items() if dig not in twice}  # resync on unique ones
+        self.twice = twice  # never recognised unparsed: which one of them it is would be a guess
+        self.cursor = 0
+        self.kept: list[int] = []  # numbers of the elements recognised, in order
+        self._text: str | None = None
+        self._view: memoryview | None = None
+
+    @classmethod
+    def of(cls, known: Known | None, dataset: str, volatile: tuple[str, ...]) -> "Skipper | None":
+        entry = known.elements.get(dataset) if known is not None else None
+        if entry is None or len(volatile) > 1:
+            return None
+        return cls(*entry, volatile)
+
+    def end(self, text: str, i: int) -> int:
+        """The end of the element starting at `i` if it is the next known one (or the one after it),
+        else -1 (parse it, then call `parsed`)."""
+        if text is not self._text:
+            self._bind(text)
+        cursor = self.cursor
+        for candidate in (cursor, cursor + 1):
+            if candidate >= len(self.lengths):
+                return -1
+            dig = self.digests[candidate]
+            if dig in self.twice:
+                continue
+            end = self._match(text, i, self.lengths[candidate], dig)
+            if end >= 0:
+                self.cursor = candidate + 1
+                self.kept.append(self.numbers[candidate])
+                return end
+        return -1
+
+    def _bind(self, text: str) -> None:
+        """Hash slices of the file's bytes where they lie (characters are bytes in ASCII text)."""
+        data = text.encode()
+        self._text, self._view = text, memoryview(data) if len(data) == len(text) else None
+
+    def _hash(self, text: str, start: int, end: int) -> Any:
+        view = self._view
+        return hashlib.blake2b(view[start:end] if view is not None else text[start:end].encode(), digest_size=16)
+
+    def _match(self, text: str, i: int, length: int, dig: bytes) -> int:
+        key = self.key
+        if key is not None:
+            at = text.find(key, i, i + length)
+            if at >= 0:  # its volatile value lies between `start` and `close`, cut out of the known text
+                start = at + len(key)
+                close = text.find('"', start + 1) if text.startswith('"', start) else -1
+                if close < 0 or text.find("\\", start, close) >= 0:
+                    return -1  # not a plain string: left to the parser (and `strip`)
+                end = i + length + close + 1 - start
+                if text[end - 1:end] != "}":
+                    return -1
+                hashed = self._hash(text, i, start)
+                view = self._view
+                hashed.update(view[close + 1:end] if view is not None else text[close + 1:end].encode())
+                return end if hashed.digest() == dig else -1
+        end = i + length
+        if text[end - 1:end] != "}":
+            return -1
+        return end if self._hash(text, i, end).digest() == dig else -1
+
+    def parsed(self, text: str, i: int, end: int) -> None:
+        """An element that was parsed: if it is a known one elsewhere, carry on after it."""
+        element = text[i:end]
+        if self.key is not None:
+            element = strip(element, (self.key[1:-2],))[0]
+        position = self.position.get(digest(element))
+        if position is not None:
+            self.cursor = position + 1

@@ -1,0 +1,61 @@
+"""What the history holds of a tenant's newest snapshot, for reading the next export without parsing
+what did not change (`collectors.unparsed`, docs/architecture.md "Reading what did not change").
+
+For each dataset of `SKIPPABLE`: its elements in the snapshot's order (from its listing), with their
+digests and lengths (from the packs: the digests column, and the lengths at the head of the data, of
+which only that much is decompressed). Offered only when that snapshot was written by this version
+with every fact naming its element (`snapshot.element_links`: not for snapshots from before migration
+0006), so that an element's facts are the open facts naming it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from pimtrail import __version__
+from pimtrail.collectors.normalize import SKIPPABLE
+from pimtrail.model import Known
+from pimtrail.store.receipts import _numbers, pack_lengths, raw_rows, read_listings
+from pimtrail.store.schema import item_pack_table, snapshot_table
+
+def read_known(conn: Connection, tenant: str) -> Known | None:
+    newest = conn.execute(select(snapshot_table.c.id, snapshot_table.c.tool_version, snapshot_table.c.element_links)
+                          .where(snapshot_table.c.tenant_id == tenant)
+                          .order_by(snapshot_table.c.seq.desc()).limit(1)).first()
+    # another version may normalise otherwise; before migration 0006 facts did not name their elements
+    if newest is None or newest.tool_version != __version__ or not newest.element_links:
+        return None
+    listings = {name: entries for name, entries in read_listings(conn, tenant, newest.id).items()
+                if name in SKIPPABLE and entries and all(e.get("layout") for e in entries)}
+    numbers = {name: [n for e in entries for n in _numbers(e["layout"]["runs"])] for name, entries in listings.items()}
+    digests, lengths = _packed(conn, tenant, {n for ns in numbers.values() for n in ns})
+    elements = {name: ([digests[n] for n in ns], [lengths[n] for n in ns], ns) for name, ns in numbers.items()
+                if all(n in digests for n in ns)}
+    return Known(newest.id, elements) if elements else None
+
+
+def _packed(conn: Connection, tenant: str, wanted: set[int]) -> tuple[dict[int, bytes], dict[int, int]]:
+    """Digests and lengths of the `wanted` element numbers, reading each pack that holds some once."""
+    digests: dict[int, bytes] = {}
+    lengths: dict[int, int] = {}
+    if not wanted:
+        return digests, lengths
+    low, high = min(wanted), max(wanted)
+    start = conn.execute(select(item_pack_table.c.first_n).where(
+        item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n <= low)
+        .order_by(item_pack_table.c.first_n.desc()).limit(1)).scalar() or low
+    packs = [first for first, count in conn.execute(select(item_pack_table.c.first_n, item_pack_table.c.count).where(
+        item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n >= start, item_pack_table.c.first_n <= high))
+        if any(n in wanted for n in range(first, first + count))]
+    for at in range(0, len(packs), 200):
+        for first, packed, data in conn.execute(select(
+                item_pack_table.c.first_n, item_pack_table.c.digests, item_pack_table.c.data).where(
+                item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n.in_(packs[at:at + 200]))):
+            packed = bytes(packed)  # the PostgreSQL driver may give a memoryview
+            for offset, length in enumerate(pack_lengths(bytes(data))):
+                n = first + offset
+                if n in wanted:
+                    digests[n] = packed[16 * offset:16 * offset + 16]
+                    lengths[n] = length
+    return digests, lengths

@@ -1,0 +1,147 @@
+"""A daily export read against the history (elements its newest snapshot held are not parsed again)
+stores exactly what a full read stores (collectors/unparsed.py, docs/architecture.md)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import update
+
+from pimtrail.collect import _ingest, read_against
+from pimtrail.collectors.exportdir import BODY_SPEC, load_with_raw, read_export
+from pimtrail.collectors.unparsed import Skipper
+from pimtrail.model import SKIPPED
+from pimtrail.store import HistoryStore
+from pimtrail.store.receipts import Unrecognised, digest, strip
+from pimtrail.store.schema import snapshot_table
+from pimtrail.synthetic import generate
+from tests.test_daily_ingest import _tables
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory):
+    return generate(tmp_path_factory.mktemp("exports"), "small", days=4, churn=0.05, seed=3)
+
+
+def test_a_history_read_against_itself_stores_what_full_reads_store(roots, tmp_path):
+    """Four days at 5 % churn, read in full and read against the history: every table holds the same
+    rows, row ids included, and most users and registration rows were not parsed."""
+    full, against = str(tmp_path / "full.db"), str(tmp_path / "against.db")
+    with HistoryStore.open(full, create=True) as store:
+        for root in roots:
+            store.ingest(read_export(root))
+    skipped, users = [], 0
+    with HistoryStore.open(against, create=True) as store:
+        for root in roots:
+            snap = read_against(store, root)
+            skipped.append(sum(len(p.skipped) for p in snap.pages))
+            users = sum(len(p.items or ()) for p in snap.pages if p.dataset == "users")
+            store.ingest(snap)
+        assert store.verify().ok
+    assert skipped[0] == 0 and min(skipped[1:]) > users  # users and registration rows, most of both
+    assert _tables(full) == _tables(against)
+
+
+def test_a_snapshot_read_against_one_that_is_no_longer_the_newest_is_read_again(roots, tmp_path):
+    """Another collector wrote a snapshot meanwhile: the store refuses what was read against the older
+    one before writing anything, and `pimtrail collect` reads the export again in full."""
+    path = str(tmp_path / "h.db")
+    with HistoryStore.open(path, create=True) as store:
+        for root in roots[:2]:
+            store.ingest(read_export(root))
+        late = read_against(store, roots[3])
+        assert late.based_on is not None
+        store.ingest(read_export(roots[2]))
+        before = _tables(path)
+        with pytest.raises(Unrecognised):
+            store.ingest(late)
+        assert _tables(path) == before
+        _ingest(store, late)
+        assert store.verify().ok
+    reference = str(tmp_path / "ref.db")
+    with HistoryStore.open(reference, create=True) as store:
+        for root in roots:
+            store.ingest(read_export(root))
+    assert _tables(path) == _tables(reference)
+
+
+def test_nothing_is_offered_for_a_snapshot_whose_facts_do_not_name_their_elements(roots, tmp_path):
+    """Snapshots written before migration 0006 (`element_links` false) say nothing of which facts an
+    element gave: the next export is read in full."""
+    with HistoryStore.open(str(tmp_path / "h.db"), create=True) as store:
+        store.ingest(read_export(roots[0]))
+        tenant = store.tenant(None)
+        assert store.known(tenant) is not None
+        with store.engine.begin() as conn:
+            conn.execute(update(snapshot_table).values(element_links=False))
+        assert store.known(tenant) is None
+        assert not any(p.skipped for p in read_against(store, roots[1]).pages)
+
+
+def _body(elements: list[str], sep: str = ",\n") -> str:
+    return '{"@odata.context":"x","value":[\n' + sep.join(elements) + "\n]}"
+
+
+def _read(text: str, skipper: Skipper) -> list:
+    value, _ = load_with_raw(text, dict(BODY_SPEC, skip=skipper))
+    return value["value"]
+
+
+def _known(elements: list[str], key: str | None = None) -> Skipper:
+    stored = [strip(e, (key,))[0] if key else e for e in elements]
+    return Skipper([digest(s) for s in stored], [len(s) for s in stored], list(range(100, 100 + len(stored))),
+                   (key,) if key else ())
+
+
+def test_only_elements_the_previous_snapshot_held_as_they_are_go_unparsed():
+    """Changed, inserted, removed and moved elements are parsed; the others are not, and the comparison
+    finds its way again after each difference. What is parsed is what a full parse gives."""
+    old = [json.dumps({"id": f"u{n}", "name": f"User {n}", "x": [n, {"y": "}"}]}) for n in range(8)]
+    new = [old[0], json.dumps({"id": "u1", "name": "Renamed"}), old[2], json.dumps({"id": "new"}), old[3],
+           old[5], old[7], old[6], "{\"id\": \"é\"}"]
+    skipper = _known(old)
+    value = _read(_body(new), skipper)
+    skipped = [i for i, v in enumerate(value) if v is SKIPPED]
+    assert skipped == [0, 2, 4, 5, 6]  # u6 came back after u7: found by its digest, but parsed
+    for i, element in enumerate(new):
+        assert value[i] is SKIPPED or value[i] == json.loads(element)
+    assert skipper.kept == [100, 102, 103, 105, 107]
+
+
+@pytest.mark.parametrize("sep", [",", ",\n", " , "])
+def test_a_volatile_value_that_changed_does_not_stop_an_element_going_unparsed(sep):
+    """The registration report's refresh time changes every day: the elements are known by their text
+    without it. A value that is not a plain string is left to the parser."""
+    key = "lastUpdatedDateTime"
+    old = [json.dumps({"id": f"r{n}", key: "2026-07-01T00:00:00Z", "m": ["fido2"]}, separators=(",", ":"))
+           for n in range(4)]
+    new = [old[0].replace("07-01", "07-02"), old[1].replace('"2026-07-01T00:00:00Z"', '"a\\"b"'),
+           old[2].replace('"2026-07-01T00:00:00Z"', "null"), old[3].replace("07-01T00:00:00Z", "07-02T01:02:03.1234567Z")]
+    value = _read(_body(new, sep), _known(old, key))
+    assert [v is SKIPPED for v in value] == [True, False, False, True]
+    assert value[1] == json.loads(new[1]) and value[2] == json.loads(new[2])
+
+
+def test_the_same_text_twice_is_never_taken_for_one_of_them():
+    old = ['{"id":"a"}', '{"id":"b"}', '{"id":"a"}']
+    value = _read(_body(old), _known(old))
+    assert [v is SKIPPED for v in value] == [False, True, False]
+
+
+def test_read_against_the_history_on_each_backend(roots, db_url, tmp_path):
+    """The same snapshots, the same hashes, whether the history is SQLite or PostgreSQL (`element_n` is
+    read back as text in one joined string on both)."""
+    reference = str(tmp_path / "ref.db")
+    with HistoryStore.open(reference, create=True) as store:
+        for root in roots:
+            store.ingest(read_export(root))
+        expected = [(s.seq, s.fact_count, s.event_count, s.content_hash) for s in store.snapshots()]
+    with HistoryStore.open(db_url, create=True) as store:
+        skipped = 0
+        for root in roots:
+            snap = read_against(store, root)
+            skipped += sum(len(p.skipped) for p in snap.pages)
+            store.ingest(snap)
+        assert skipped > 0 and store.verify().ok
+        assert [(s.seq, s.fact_count, s.event_count, s.content_hash) for s in store.snapshots()] == expected
