@@ -145,3 +145,29 @@ def test_read_against_the_history_on_each_backend(roots, db_url, tmp_path):
             store.ingest(snap)
         assert skipped > 0 and store.verify().ok
         assert [(s.seq, s.fact_count, s.event_count, s.content_hash) for s in store.snapshots()] == expected
+
+
+def test_a_fact_two_elements_give_stays_while_either_of_them_does(tmp_path):
+    """The same user twice in the users pages (one with a field nothing reads): one fact, named by one
+    of the two elements. The other element names no fact, so it is always parsed; when either goes, the
+    fact stays open, read in full or read against the history alike."""
+    from tests import exports
+
+    def day(n: int, users: list[list[dict]]) -> object:
+        data = exports.baseline(f"2026-07-0{n + 1}T06:00:00Z")
+        data["users"] = [{"value": page} for page in users]
+        return exports.write(tmp_path / f"day{n}", data)
+
+    alice, bob = exports._user(exports.ALICE, "Alice"), exports._user(exports.BOB, "Bob")
+    twice = dict(alice, employeeId="E1")
+    days = [day(0, [[alice], [bob, twice]]), day(1, [[alice], [bob, twice]]), day(2, [[alice], [bob]]),
+            day(3, [[], [bob, twice]]), day(4, [[], [bob, twice]])]
+    tables = []
+    for name, against in (("full.db", False), ("against.db", True)):
+        with HistoryStore.open(str(tmp_path / name), create=True) as store:
+            for root in days:
+                store.ingest(read_against(store, root) if against else read_export(root))
+            tenant = store.tenant(None)
+            assert [p["id"] for p in store.facts(tenant, "principal", 5) if p["id"] == exports.ALICE] == [exports.ALICE]
+        tables.append(_tables(str(tmp_path / name)))
+    assert tables[0] == tables[1]

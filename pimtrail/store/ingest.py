@@ -281,15 +281,15 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
             else:
                 close(kind, key, open_facts[key])
         for key, (position, fact, text, digest) in built.items():
-            if key in by_element and fact.fallback:  # the fact of the user read unparsed stands
-                continue
             was = open_facts.get(key)
+            if key in by_element:  # an element read unparsed gives it too: that one's fact stands
+                if fact.fallback or was == digest:
+                    continue
+                raise InputError(f"two different records for {kind} {key!r}",
+                                 fix="the export holds the same object twice with different content")
             if was == digest:
                 renumber(kind, key, fact, open_numbers[key])
                 continue
-            if key in by_element:
-                raise InputError(f"two different records for {kind} {key!r}",
-                                 fix="the export holds the same object twice with different content")
             if was is not None:
                 close(kind, key, was)
             open_version(position, kind, key, fact, text, digest)
