@@ -8,8 +8,9 @@ the element expected at its place (the one after the last recognised, or the one
 changed or went): if the text of that length there has the same digest, it is the same element and is
 not parsed (`SKIPPED` stands in the body's `value`); its facts are the open facts naming it, which the
 store keeps (`pimtrail.store.ingest`). Anything else is parsed as usual, and when its digest names
-another known element the comparison continues after that one. A text the snapshot held twice, and an
-element no open fact names (its fact is another element's too), are always parsed.
+another known element the comparison continues after that one. A text the snapshot held twice is always
+parsed; an element no open fact names (its fact is another element's too) makes the store refuse the
+read (`receipts.Unrecognised`), and the export is read again in full.
 
 Whether an element is recognised never changes what is stored: a recognised element's text is
 byte-identical to one the history checked and normalised before (same 16-byte BLAKE2b, as the store's
@@ -30,15 +31,12 @@ class Skipper:
     """The known elements of one dataset, in the order the previous snapshot held them; `end` says
     whether the element starting at an offset is the next of them (and where it ends)."""
 
-    def __init__(self, digests: list[bytes | None], lengths: list[int], numbers: list[int],
-                 volatile: tuple[str, ...]):
+    def __init__(self, digests: list[bytes], lengths: list[int], numbers: list[int], volatile: tuple[str, ...]):
         self.digests, self.lengths, self.numbers = digests, lengths, numbers
         self.key = f'"{volatile[0]}":' if volatile else None
         seen: dict[bytes, int] = {}
         twice: set[bytes] = set()
         for position, dig in enumerate(digests):
-            if dig is None:
-                continue
             if dig in seen:
                 twice.add(dig)
             seen[dig] = position
@@ -66,7 +64,7 @@ class Skipper:
             if candidate >= len(self.lengths):
                 return -1
             dig = self.digests[candidate]
-            if dig is None or dig in self.twice:
+            if dig in self.twice:
                 continue
             end = self._match(text, i, self.lengths[candidate], dig)
             if end >= 0:

@@ -169,9 +169,8 @@ class Known:
 
     snapshot_id: int
     # per dataset: its elements in the snapshot's order, as three lists: digests (16 bytes, of the text
-    # as stored, volatile values cut out; None for one no open fact names: never read unparsed), lengths
-    # (characters of that text) and element numbers
-    elements: dict[str, tuple[list[bytes | None], list[int], list[int]]]
+    # as stored, volatile values cut out), lengths (characters of that text) and element numbers
+    elements: dict[str, tuple[list[bytes], list[int], list[int]]]
 
 
 @dataclass

@@ -252,6 +252,12 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
     carried = 0
     open_by_kind = _open_facts(conn, tenant)
     unparsed = {str(n) for n in plan.kept_numbers}
+    if unparsed:  # each element read unparsed gives the facts naming it: one naming none gives another's
+        named: set[str] = set()
+        for _, numbers in open_by_kind.values():
+            named.update(numbers.values())
+        if not unparsed <= named:
+            raise _receipts.Unrecognised("an element read unparsed names no open fact: read it in full")
     number = plan.number
 
     def close(kind: str, key: str, digest: str) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from pimtrail import __version__
 from pimtrail.collectors.normalize import SKIPPABLE
 from pimtrail.model import Known
-from pimtrail.store.receipts import _numbers, pack_lengths, raw_rows, read_listings
+from pimtrail.store.receipts import _numbers, pack_lengths, read_listings
 from pimtrail.store.schema import item_pack_table, snapshot_table
 
 def read_known(conn: Connection, tenant: str) -> Known | None:
@@ -30,11 +30,8 @@ def read_known(conn: Connection, tenant: str) -> Known | None:
                 if name in SKIPPABLE and entries and all(e.get("layout") for e in entries)}
     numbers = {name: [n for e in entries for n in _numbers(e["layout"]["runs"])] for name, entries in listings.items()}
     digests, lengths = _packed(conn, tenant, {n for ns in numbers.values() for n in ns})
-    # an element no open fact names gives no fact of its own (another element gives the same one): read it
-    named = {n for (n,) in raw_rows(conn, "SELECT DISTINCT element_n FROM fact WHERE tenant_id = ? "
-                                          "AND valid_to IS NULL AND element_n IS NOT NULL", (tenant,))}
-    elements = {name: ([digests[n] if n in named else None for n in ns], [lengths[n] for n in ns], ns)
-                for name, ns in numbers.items() if all(n in digests for n in ns)}
+    elements = {name: ([digests[n] for n in ns], [lengths[n] for n in ns], ns) for name, ns in numbers.items()
+                if all(n in digests for n in ns)}
     return Known(newest.id, elements) if elements else None
 
 
