@@ -30,16 +30,21 @@ def _moment(value: str) -> datetime:
 def _detail(details: dict[str, Any], names: tuple[str, ...]) -> str | None:
     for key, value in details.items():
         if key.lower() in names and value:
-            text = str(value)
-            match = _CANONICAL.fullmatch(text) if len(text) == 20 else None
-            try:
-                if match:  # already canonical: iso(parse_iso(text)) == text once it is a real moment
-                    datetime(*map(int, match.groups()))
-                    return text
-                return iso(parse_iso(text))
-            except ValueError:
-                return None
+            return _when(value)[0]
     return None
+
+
+def _when(value: Any) -> tuple[str | None, datetime | None]:
+    """What `_detail` makes of the value it found (None: not a moment), and that moment when the value
+    was canonical already (iso(parse_iso(text)) == text once it is a real moment)."""
+    text = str(value)
+    match = _CANONICAL.fullmatch(text) if len(text) == 20 else None
+    try:
+        if match:
+            return text, datetime(*map(int, match.groups()))
+        return iso(parse_iso(text)), None
+    except ValueError:
+        return None, None
 
 
 @dataclass
@@ -81,50 +86,121 @@ def _kind(activity: str) -> str | None:
     return None
 
 
+_KINDS: dict[str, str | None] = {}  # activity -> _kind(activity): a year's audit log holds a few dozen
+
+
+def activity_kind(activity: str) -> str | None:
+    """`_kind`, remembered per activity text (bounded, whatever the log holds)."""
+    kind = _KINDS.get(activity, "?")
+    if kind == "?":
+        kind = _kind(activity)
+        if len(_KINDS) < 10_000:
+            _KINDS[activity] = kind
+    return kind
+
+
 def join_activations(audit_events: Iterable[dict[str, Any]]) -> list[Activation]:
-    by_correlation: dict[str, Activation] = {}
+    join = ActivationJoin()
     for ev in sorted(audit_events, key=lambda e: (e["time"], e["id"])):
-        kind = _kind(ev.get("activity") or "")
-        if kind is None or not ev.get("correlation_id"):
-            continue
-        act = by_correlation.get(ev["correlation_id"])
+        join.add(ev)
+    return join.activations()
+
+
+class ActivationJoin:
+    """`join_activations` one event at a time, holding the activations and not the events. Each
+    activation's events must come in (time, id) order: `add` tells (False) of an event that comes before
+    one its activation already had, and the caller joins that activation again from its events sorted."""
+
+    def __init__(self) -> None:
+        self._acts: dict[str, Activation] = {}
+        self._last: dict[str, tuple[str, str]] = {}  # correlation id -> (time, id) of its latest event
+        self._moments: dict[str, tuple[datetime | None, datetime | None]] = {}  # start, end as read: _moment's
+
+    def add(self, ev: dict[str, Any]) -> bool:
+        kind = activity_kind(ev.get("activity") or "")
+        correlation = ev.get("correlation_id")
+        if kind is None or not correlation:
+            return True
+        time, key = ev["time"], (ev["time"], ev["id"])
+        act = self._acts.get(correlation)
         if act is None:
-            act = by_correlation[ev["correlation_id"]] = Activation(
-                ev["correlation_id"], "group" if ev.get("category") == "GroupManagement" else "role")
+            act = self._acts[correlation] = Activation(
+                correlation, "group" if ev.get("category") == "GroupManagement" else "role")
+        elif key < self._last[correlation]:
+            return False
+        self._last[correlation] = key
         act.events.append(ev["id"])
-        principal = ev.get("principal") or {}
         act.role_id = act.role_id or ev.get("role_id")
         act.role_name = act.role_name or ev.get("role_name")
         act.group_id = act.group_id or ev.get("group_id")
-        if kind in ("requested", "completed"):
-            requester = ev.get("initiated_by") or {}
-            act.principal_id = act.principal_id or principal.get("id") or requester.get("id")
-            act.principal_name = act.principal_name or principal.get("upn") or principal.get("name") \
-                or requester.get("upn")
-        if kind == "requested":
-            act.requested_at = ev["time"]
-            act.justification = ev.get("result_reason") or act.justification
-        elif kind in ("approved", "denied"):
+        if kind == "requested" or kind == "completed":
+            if not (act.principal_id and act.principal_name):
+                principal = ev.get("principal") or {}
+                requester = ev.get("initiated_by") or {}
+                act.principal_id = act.principal_id or principal.get("id") or requester.get("id")
+                act.principal_name = act.principal_name or principal.get("upn") or principal.get("name") \
+                    or requester.get("upn")
+            if kind == "requested":
+                act.requested_at = time
+                act.justification = ev.get("result_reason") or act.justification
+            else:
+                start = end = None  # _detail(details, START_KEYS) and (.., END_KEYS), in one pass
+                for name, value in (ev.get("details") or {}).items():
+                    if value:
+                        name = name.lower()
+                        if start is None and name in START_KEYS:
+                            start = value
+                        elif end is None and name in END_KEYS:
+                            end = value
+                start, began = _when(start) if start is not None else (None, None)
+                act.end, ended = _when(end) if end is not None else (None, None)
+                act.start = start or time
+                self._moments[correlation] = (began if start else None, ended)
+                act.outcome = "activated" if (ev.get("result") or "success").lower() == "success" else "failed"
+                act.justification = act.justification or ev.get("result_reason")
+        else:  # approved / denied
             approver = ev.get("initiated_by") or {}
-            act.approvers.append({"id": approver.get("id"), "upn": approver.get("upn"),
-                                  "decision": kind, "time": ev["time"]})
+            act.approvers.append({"id": approver.get("id"), "upn": approver.get("upn"), "decision": kind,
+                                  "time": time})
             act.approval = kind
             if kind == "denied":
                 act.outcome = "denied"
-        elif kind == "completed":
-            act.start = _detail(ev.get("details") or {}, START_KEYS) or ev["time"]
-            act.end = _detail(ev.get("details") or {}, END_KEYS)
-            act.outcome = "activated" if (ev.get("result") or "success").lower() == "success" else "failed"
-            act.justification = act.justification or ev.get("result_reason")
-    for act in by_correlation.values():
-        requester = act.principal_id
-        act.self_approved = any(a["id"] and a["id"] == requester and a["decision"] == "approved"
-                                for a in act.approvers)
-        if act.approval == "not required" and act.outcome == "requested" and act.approvers == []:
-            act.approval = "not required"
-        if act.start and act.end:
-            act.duration_hours = round((_moment(act.end) - _moment(act.start)).total_seconds() / 3600, 2)
-    return sorted(by_correlation.values(), key=lambda a: (a.requested_at or a.start or "", a.correlation_id))
+        return True
+
+    def activations(self) -> list[Activation]:
+        """The activations joined so far, finished, in `join_activations`' order."""
+        for act in self._acts.values():
+            requester = act.principal_id
+            act.self_approved = any(a["id"] and a["id"] == requester and a["decision"] == "approved"
+                                    for a in act.approvers)
+            if act.start and act.end:
+                began, ended = self._moments.get(act.correlation_id, (None, None))
+                act.duration_hours = round(((ended or _moment(act.end)) - (began or _moment(act.start)))
+                                           .total_seconds() / 3600, 2)
+        return sorted(self._acts.values(), key=lambda a: (a.requested_at or a.start or "", a.correlation_id))
+
+
+def decode_for_join(text: str) -> dict[str, Any]:
+    """A stored audit event (its canonical JSON text) decoded for `ActivationJoin`: without its `targets`,
+    a third of the text and never read by the join, when the text ends `...,"targets":[...],"time":"..."}`
+    (as the audit normaliser writes every event); else whole.
+
+    The final `"time"` is then a member of the outermost object, and the `]` before it closes the value of
+    the member before it. The text cut from `,"targets":[` (its last occurrence before) to that `]` is JSON
+    only if that comma too is the outermost object's (else the cut leaves containers open that nothing
+    closes): then whole members went, from "targets" up to "time" in key order (canonical JSON sorts them),
+    and no field the join reads sorts there."""
+    end = text.rfind('],"time":"')
+    if end > 0 and text.endswith('"}') and text.find('"', end + 10) == len(text) - 2:
+        begin = text.rfind(',"targets":[', 0, end)
+        if begin > 0:
+            try:
+                event = json.loads(text[:begin] + text[end + 1:])
+            except ValueError:
+                event = None
+            if type(event) is dict:
+                return event
+    return json.loads(text)
 
 
 # -- the trend's weekly counts: activations folded from a year of audit events ---------------------
@@ -248,12 +324,7 @@ def fold_stored(slots: dict[str, list[Any]], correlation: str | None, source: st
     an activation. Its time is `occurred_at` to the second, as `HistoryStore.audit_activities` reads it."""
     if not correlation:
         return
-    activity = activity_of(data) or ""
-    kind = _KINDS.get(activity, "?")
-    if kind == "?":
-        kind = _kind(activity)
-        if len(_KINDS) < 10_000:  # bounded, whatever the log holds
-            _KINDS[activity] = kind
+    kind = activity_kind(activity_of(data) or "")
     if kind is None:
         return
     slot = slots.get(correlation)
@@ -267,7 +338,6 @@ def fold_stored(slots: dict[str, list[Any]], correlation: str | None, source: st
     fold(slot[2], kind, occurred_at.isoformat(timespec="seconds") + "Z", source, data)  # iso(occurred_at)
 
 
-_KINDS: dict[str, str | None] = {}  # activity -> _kind(activity): a year's audit log holds a few dozen
 _STATE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # one encoder for every row
 
 

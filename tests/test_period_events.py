@@ -1,0 +1,117 @@
+"""The period's audit events as a view reads them (controls/period_events.py): the store's activity filter
+on the stored text, the join one event at a time, and its decoding of an event without `targets` give what
+the plain reading gives (every event decoded whole, filtered on its decoded activity, joined sorted)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import exports
+from sqlalchemy import update
+
+from pimtrail.activations import decode_for_join
+from pimtrail.collectors.exportdir import read_export
+from pimtrail.controls.period_events import ACTIVATION_TEXT, OUTSIDE_PIM_TEXT, period_activations
+from pimtrail.store import HistoryStore
+from pimtrail.store.hashing import canonical
+from pimtrail.store.schema import event_table
+from test_pack_memory import plain_join, same_join
+
+START, END = datetime(2026, 6, 28), datetime(2026, 7, 1)
+JOIN_READS = ("activity", "category", "correlation_id", "details", "group_id", "id", "initiated_by", "principal",
+              "result", "result_reason", "role_id", "role_name", "time")
+
+
+def more_audits(data):
+    audits = data["directory_audits"]["value"]
+    audits.append(exports._audit(
+        "audit-3", "2026-06-29T01:30:00Z", "Add member to role completed (PIM activation)", "corr-1",
+        exports.BOB, exports.BOB, StartTime="2026-06-29T01:30:00Z", ExpirationTime="2026-06-29T02:30:00Z"))
+    # the phrase in its text but not in its activity: read by a filter on the text, not by one on the activity
+    mention = exports._audit("audit-4", "2026-06-29T02:00:00Z", "Update user", "corr-2", exports.ALICE, exports.BOB)
+    mention["resultReason"] = "cleanup after (PIM activation) and outside of PIM"
+    audits.append(mention)
+    audits.append(exports._audit("audit-5", "2026-06-29T03:00:00Z", "Add member to role outside of PIM", "corr-3",
+                                 exports.ALICE, exports.BOB))
+    # an activity with a quote: escaped in the stored JSON, so the activity is decoded to be read
+    audits.append(exports._audit("audit-6", "2026-06-29T04:00:00Z", 'Add member to role "X" requested (PIM activation)',
+                                 "corr-4", exports.BOB, exports.BOB))
+    audits.append(exports._audit("audit-7", "2026-06-29T05:00:00Z", "Remove member from role (PIM activation expired)",
+                                 "corr-1", exports.BOB, exports.BOB))
+
+
+def test_the_activity_filter_reads_what_the_decoded_activity_says(export, db_url):
+    with HistoryStore.open(db_url, create=True) as store:
+        store.ingest(read_export(export(change=more_audits)))
+        wanted = (ACTIVATION_TEXT.lower(), OUTSIDE_PIM_TEXT.lower())
+        plain = [(e["_source_id"], e["activity"]) for e in store.iter_events(exports.TENANT, "audit", START, END)
+                 if any(w in (e.get("activity") or "").lower() for w in wanted)]
+        texts = list(store.event_texts(exports.TENANT, "audit", START, END, (ACTIVATION_TEXT, OUTSIDE_PIM_TEXT)))
+        assert [(s, a) for s, a, _ in texts] == plain
+        assert [s for s, _, _ in texts] == ["audit-1", "audit-2", "audit-3", "audit-5", "audit-6"]
+        assert all(json.loads(t)["id"] == s for s, _, t in texts)
+        lean, whole = period_activations(store, exports.TENANT, START, END), plain_join(store, exports.TENANT, START, END)
+    same_join(lean, whole)
+    assert [a.correlation_id for a in lean[0]] == ["corr-1", "corr-4"]
+    assert [e["_source_id"] for e in lean[1]] == ["audit-5"]
+
+
+def test_an_activation_whose_events_come_out_of_order_is_joined_from_them_sorted(export, db_url):
+    with HistoryStore.open(db_url, create=True) as store:
+        store.ingest(read_export(export(change=more_audits)))
+        # the request stored as if it came after the completion: the store gives it last, its `time` says first
+        with store.engine.begin() as conn:
+            conn.execute(update(event_table).where(event_table.c.source_id == "audit-1")
+                         .values(occurred_at=datetime(2026, 6, 29, 1, 31)))
+        assert [e["_source_id"] for e in store.iter_events(exports.TENANT, "audit", START, END)][:3] == \
+            ["audit-2", "audit-3", "audit-1"]
+        lean, whole = period_activations(store, exports.TENANT, START, END), plain_join(store, exports.TENANT, START, END)
+    same_join(lean, whole)
+    act = next(a for a in lean[0] if a.correlation_id == "corr-1")
+    assert act.events == ["audit-1", "audit-2", "audit-3"] and act.requested_at == "2026-06-29T01:27:00Z"
+    assert (act.start, act.end, act.duration_hours, act.approval) == \
+        ("2026-06-29T01:30:00Z", "2026-06-29T02:30:00Z", 1.0, "approved")
+
+
+def event(**changes):
+    base = {"activity": "Add member to role completed (PIM activation)", "category": "RoleManagement",
+            "correlation_id": "c-1", "details": {"StartTime": "2026-06-29T01:30:00Z"}, "group_id": None, "id": "e-1",
+            "initiated_by": {"id": "u-1", "type": "user", "upn": "a@x"}, "operation": "Add",
+            "principal": {"id": "u-1", "name": "A", "type": "User", "upn": "a@x"}, "result": "success",
+            "result_reason": "why", "role_id": "r-1", "role_name": "Role", "service": "PIM",
+            "targets": [{"id": "r-1", "name": "Role", "type": "Role", "upn": None}], "time": "2026-06-29T01:30:00Z"}
+    base.update(changes)
+    return {k: v for k, v in base.items() if v is not ...}
+
+
+def test_an_event_decoded_for_the_join_lacks_only_what_the_join_does_not_read():
+    plain = event()
+    assert decode_for_join(canonical(plain).decode()) == {k: v for k, v in plain.items() if k != "targets"}
+    tricky = [
+        event(targets=[{"targets": [1], "time": "x"}, {"a": "],\"time\":\"y"}]),  # the phrases inside targets
+        event(details={"targets": [], "time": "t", "StartTime": "2026-06-29T01:30:00Z"}),  # ... inside details
+        event(principal={"id": "u-2", "targets": ["p"], "tz": "z"}, targets=...),  # no targets of its own
+        event(time=None),  # the text does not end in a string
+        event(time=...),  # no time
+        event(tenant=[1, 2], result_reason='quote " and ],"time":"'),  # a member between targets and time
+        event(targets="not a list"),
+        event(zone={"a": [1], "time": "x"}),  # the last `],"time":"` not the outermost object's
+        event(targets=..., tags=["a"], details={"targets": [1], "x": "y"}),  # the only `,"targets":[` nested
+    ]
+    for data in tricky:
+        text = canonical(data).decode()
+        decoded, whole = decode_for_join(text), json.loads(text)
+        assert {k: decoded.get(k, ...) for k in JOIN_READS} == {k: whole.get(k, ...) for k in JOIN_READS}, text
+        assert set(decoded) <= set(whole) and set(whole) - set(decoded) <= {"targets", "tenant"}
+
+
+def test_a_month_of_a_synthetic_tenant_reads_as_the_plain_join(synthetic_small):
+    db, _ = synthetic_small
+    with HistoryStore.open(db) as store:
+        tenant = store.tenant(None)
+        end = store.snapshots(tenant)[-1].collected_at
+        for days in (1, 31):
+            lean = period_activations(store, tenant, end - timedelta(days=days), end)
+            same_join(lean, plain_join(store, tenant, end - timedelta(days=days), end))
+        assert len(lean[0]) > 50
