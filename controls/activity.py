@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -126,7 +127,8 @@ def reactivations(view: SnapshotView, params: dict) -> list[Finding]:
     findings = []
     for acts in by_person.values():
         times = sorted(parse_iso(a.start) for a in acts)
-        worst = max(sum(1 for t in times if start <= t < start + window) for start in times)
+        # the most activations in a window starting at one of them: those from it (its first equal) on
+        worst = max(bisect_left(times, start + window) - bisect_left(times, start) for start in times)
         if worst > limit:
             act = acts[0]
             findings.append(Finding(Status.WARN, f"{act.principal_name} activated {act.role_name or 'a group'} "

@@ -86,8 +86,9 @@ def review_outcomes(view: SnapshotView, params: dict) -> list[Finding]:
     holders = {(h.principal_id, h.role_id) for h in view.holdings()}
     holders |= {(h.principal_id, h.role.get("template_id")) for h in view.holdings()}
     findings = []
+    by_instance = view.grouped("access_review_decision", "instance_id")  # each instance's, in fact order
     for inst in sorted(instances.values(), key=lambda i: i.get("end") or ""):
-        decisions = [d for d in view.facts.get("access_review_decision", []) if d["instance_id"] == inst["id"]]
+        decisions = by_instance.get(inst["id"], [])
         label = f"review instance ending {inst['end'][:10]}"
         if inst.get("status") not in ("Completed", "Applied", "AutoReviewed"):
             findings.append(Finding(Status.FAIL, f"{label} is {inst.get('status')}, not completed",
