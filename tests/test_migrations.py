@@ -101,7 +101,7 @@ def test_a_history_from_before_0004_gets_its_activations_and_verifies(db_url, tm
         for root in roots:
             store.ingest(read_export(root))
         with store.engine.connect() as conn:
-            kept = sorted(tuple(r) for r in conn.execute(select(activation_table)))
+            kept = activation_rows(conn)
             hashes = list(conn.execute(select(snapshot_table.c.content_hash, snapshot_table.c.chain_hash)))
     assert len(kept) > 100
     downgrade(db_url, "0004")
@@ -112,7 +112,7 @@ def test_a_history_from_before_0004_gets_its_activations_and_verifies(db_url, tm
     engine.dispose()
     with HistoryStore.open(db_url, create=True) as store:  # migrates to the newest revision
         with store.engine.connect() as conn:
-            assert sorted(tuple(r) for r in conn.execute(select(activation_table))) == kept
+            assert activation_rows(conn) == kept
             assert list(conn.execute(select(snapshot_table.c.content_hash, snapshot_table.c.chain_hash))) == hashes
             revision = MigrationContext.configure(conn).get_current_revision()
         assert revision == "0006"
@@ -122,6 +122,66 @@ def test_a_history_from_before_0004_gets_its_activations_and_verifies(db_url, tm
         snaps = store.snapshots(tenant)
         start, end = snaps[0].collected_at, snaps[-1].collected_at + timedelta(seconds=1)
         assert range_weeks(store, tenant, config, start, end) == read_weeks(store, tenant, config, start, end) != []
+
+
+def activation_rows(conn) -> list[tuple]:
+    """The `activation` rows, each activation's stored join decompressed (its frame depends on the tenant's
+    dictionary, which a migration through 0005 trains anew)."""
+    from sqlalchemy import select
+
+    from pimtrail.store.eventdata import Codec
+    from pimtrail.store.schema import activation_table
+
+    codecs: dict = {}
+    rows = []
+    for row in conn.execute(select(activation_table)).mappings():
+        codec = codecs.get(row["tenant_id"]) or codecs.setdefault(row["tenant_id"], Codec.load(conn, row["tenant_id"]))
+        rows.append(tuple(dict(row, joined=row["joined"] and codec.decompress(row["joined"])).values()))
+    return sorted(rows)
+
+
+def test_a_history_from_before_0006_gets_its_activations_joined_and_verifies(db_url, tmp_path):
+    """A history whose `activation` rows have no stored join (revision 0005) is upgraded in place: each
+    activation joined from all its stored events, as the ingest joins it (an activation whose events came in
+    two collections included); it verifies, and a tampered join does not."""
+    from sqlalchemy import create_engine, func, select, update
+
+    import pimtrail.store.engine as store_engine
+    from pimtrail.activations import join_activations
+    from pimtrail.collectors.exportdir import read_export
+    from pimtrail.store import joined
+    from pimtrail.store.eventdata import Codec
+    from pimtrail.store.schema import activation_table
+    from pimtrail.synthetic import generate
+
+    roots = generate(tmp_path / "exports", "small", days=3, churn=0.05, seed=5)
+    with HistoryStore.open(db_url, create=True) as store:
+        for root in roots:
+            store.ingest(read_export(root))
+        tenant = store.tenant(None)
+        with store.engine.connect() as conn:
+            kept = activation_rows(conn)
+            codec = Codec.load(conn, tenant)
+            stored = {c: joined.decode(c, codec.decompress(z)) for c, z in conn.execute(
+                select(activation_table.c.correlation_id, activation_table.c.joined))}
+        plain = {a.correlation_id: a for a in join_activations(store.events(tenant, "audit"))}
+    assert len(kept) > 100 and stored == plain
+    assert any(len(a.events) > 1 for a in plain.values())
+    downgrade(db_url, "0005")
+    with HistoryStore.open(db_url, create=True) as store:  # migrates to the newest revision
+        with store.engine.connect() as conn:
+            assert activation_rows(conn) == kept
+        assert store.verify().ok
+        engine = create_engine(store_engine.resolve_url(db_url))
+        with engine.begin() as conn:  # one activation's join changed: its justification
+            some = conn.execute(select(func.min(activation_table.c.correlation_id))).scalar()
+            act = stored[some]
+            act.justification = "edited"
+            conn.execute(update(activation_table).where(activation_table.c.correlation_id == some)
+                         .values(joined=codec.compress(joined.encode(act))))
+        engine.dispose()
+        report = store.verify()
+    assert not report.ok and "1 activation row(s) differ" in " ".join(report.first_broken.problems)
 
 
 def downgrade(db_url: str, revision: str) -> None:

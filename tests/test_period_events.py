@@ -8,14 +8,14 @@ import json
 from datetime import datetime, timedelta
 
 import exports
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
-from pimtrail.activations import decode_for_join
+from pimtrail.activations import decode_for_join, join_activations
 from pimtrail.collectors.exportdir import read_export
 from pimtrail.controls.period_events import ACTIVATION_TEXT, OUTSIDE_PIM_TEXT, period_activations
 from pimtrail.store import HistoryStore
 from pimtrail.store.hashing import canonical
-from pimtrail.store.schema import event_table
+from pimtrail.store.schema import activation_table, event_table
 from test_pack_memory import plain_join, same_join
 
 START, END = datetime(2026, 6, 28), datetime(2026, 7, 1)
@@ -48,9 +48,9 @@ def test_the_activity_filter_reads_what_the_decoded_activity_says(export, db_url
         plain = [(e["_source_id"], e["activity"]) for e in store.iter_events(exports.TENANT, "audit", START, END)
                  if any(w in (e.get("activity") or "").lower() for w in wanted)]
         texts = list(store.event_texts(exports.TENANT, "audit", START, END, (ACTIVATION_TEXT, OUTSIDE_PIM_TEXT)))
-        assert [(s, a) for s, a, _ in texts] == plain
-        assert [s for s, _, _ in texts] == ["audit-1", "audit-2", "audit-3", "audit-5", "audit-6"]
-        assert all(json.loads(t)["id"] == s for s, _, t in texts)
+        assert [(s, a) for s, _, a, _ in texts] == plain
+        assert [s for s, _, _, _ in texts] == ["audit-1", "audit-2", "audit-3", "audit-5", "audit-6"]
+        assert all(json.loads(t)["id"] == s and json.loads(t)["correlation_id"] == c for s, c, _, t in texts)
         lean, whole = period_activations(store, exports.TENANT, START, END), plain_join(store, exports.TENANT, START, END)
     same_join(lean, whole)
     assert [a.correlation_id for a in lean[0]] == ["corr-1", "corr-4"]
@@ -60,10 +60,14 @@ def test_the_activity_filter_reads_what_the_decoded_activity_says(export, db_url
 def test_an_activation_whose_events_come_out_of_order_is_joined_from_them_sorted(export, db_url):
     with HistoryStore.open(db_url, create=True) as store:
         store.ingest(read_export(export(change=more_audits)))
-        # the request stored as if it came after the completion: the store gives it last, its `time` says first
+        # the request stored as if it came after the completion: the store gives it last, its `time` says first;
+        # and no stored join, so that the view joins the activation from the events
         with store.engine.begin() as conn:
             conn.execute(update(event_table).where(event_table.c.source_id == "audit-1")
                          .values(occurred_at=datetime(2026, 6, 29, 1, 31)))
+            conn.execute(update(activation_table).where(activation_table.c.correlation_id == "corr-1")
+                         .values(joined=None))
+        assert "corr-1" in store.joined_activations(exports.TENANT, START, END)[1]
         assert [e["_source_id"] for e in store.iter_events(exports.TENANT, "audit", START, END)][:3] == \
             ["audit-2", "audit-3", "audit-1"]
         lean, whole = period_activations(store, exports.TENANT, START, END), plain_join(store, exports.TENANT, START, END)
@@ -72,6 +76,41 @@ def test_an_activation_whose_events_come_out_of_order_is_joined_from_them_sorted
     assert act.events == ["audit-1", "audit-2", "audit-3"] and act.requested_at == "2026-06-29T01:27:00Z"
     assert (act.start, act.end, act.duration_hours, act.approval) == \
         ("2026-06-29T01:30:00Z", "2026-06-29T02:30:00Z", 1.0, "approved")
+
+
+def test_an_activation_cut_by_the_period_is_joined_from_the_events_in_it(export, db_url):
+    with HistoryStore.open(db_url, create=True) as store:
+        store.ingest(read_export(export(change=more_audits)))
+        whole, others = store.joined_activations(exports.TENANT, START, END)
+        assert {a.correlation_id for a in whole} == {"corr-1", "corr-4"} and not others
+        until = datetime(2026, 6, 29, 1, 29, 30)  # after the approval, before the completion
+        assert store.joined_activations(exports.TENANT, START, until)[1] == {"corr-1"}
+        lean, plain = period_activations(store, exports.TENANT, START, until), plain_join(store, exports.TENANT, START, until)
+        full = period_activations(store, exports.TENANT, START, END)
+        with store.engine.begin() as conn:  # an activation with no row at all is joined from its events too
+            conn.execute(delete(activation_table).where(activation_table.c.correlation_id == "corr-4"))
+        assert [a.correlation_id for a in store.joined_activations(exports.TENANT, START, END)[0]] == ["corr-1"]
+        same_join(period_activations(store, exports.TENANT, START, END), plain_join(store, exports.TENANT, START, END))
+    same_join(lean, plain)
+    [cut] = lean[0]
+    assert (cut.outcome, cut.approval, cut.start, cut.events) == ("requested", "approved", None, ["audit-1", "audit-2"])
+    assert next(a for a in full[0] if a.correlation_id == "corr-1").outcome == "activated"
+
+
+def test_the_stored_join_follows_events_that_come_in_a_later_collection(export, db_url):
+    def first(data):
+        more_audits(data)
+        del data["directory_audits"]["value"][2]  # the completion comes later
+
+    with HistoryStore.open(db_url, create=True) as store:
+        store.ingest(read_export(export("2026-07-01T06:00:00Z", first)))
+        assert next(a for a in store.joined_activations(exports.TENANT, START, END)[0]
+                    if a.correlation_id == "corr-1").outcome == "requested"
+        store.ingest(read_export(export("2026-07-08T06:00:00Z", more_audits)))
+        stored = {a.correlation_id: a for a in store.joined_activations(exports.TENANT, START, END)[0]}
+        plain = {a.correlation_id: a for a in join_activations(store.events(exports.TENANT, "audit"))}
+        assert store.verify().ok
+    assert stored == plain and stored["corr-1"].events == ["audit-1", "audit-2", "audit-3"]
 
 
 def event(**changes):

@@ -10,6 +10,7 @@ from typing import Any, Iterable, Iterator
 from sqlalchemy import and_, false, or_, select
 from sqlalchemy.engine import Engine
 
+from pimtrail.activations import Activation
 from pimtrail.bulk import paused_gc
 from pimtrail.errors import HistoryError
 from pimtrail.model import CollectedSnapshot, Known
@@ -318,34 +319,15 @@ class HistoryStore:
                     yield event
 
     def event_texts(self, tenant_id: str, kind: str, start: datetime, end: datetime, activities: Iterable[str]
-                    ) -> Iterator[tuple[str, str, str]]:
-        """(source id, activity, stored JSON text) of the events of one kind in [start, end) whose `activity`
-        (a string) holds one of `activities`, letter case ignored; in `events`' order, none of them decoded:
-        the activity is cut from the text (`activations.activity_of`). Read through the driver: SQLAlchemy's
-        per-row processing of a month's 64,000 audit events costs more than the read."""
-        from pimtrail.activations import activity_of
+                    ) -> Iterator[tuple[str, str | None, str, str]]:
+        """(source id, correlation id, activity, stored JSON text) of the events of one kind in [start, end) whose
+        `activity` (a string) holds one of `activities`, letter case ignored; in `events`' order, none of them
+        decoded: the activity is cut from the text (`activations.activity_of`)."""
+        from pimtrail.store import joined
 
-        wanted = [text.lower() for text in activities]
-        order = 'source_id COLLATE "C"' if self.engine.dialect.name == "postgresql" else "source_id"
         with self.engine.connect() as conn:
-            decompress = Codec.load(conn, tenant_id).decompress
-            cursor = conn.connection.driver_connection.cursor()
-            try:
-                cursor.execute(_receipts._sql(conn, "SELECT source_id, zdata FROM event WHERE tenant_id = ? AND kind = ? "
-                                                    f"AND occurred_at >= ? AND occurred_at < ? ORDER BY occurred_at, {order}"),
-                               (tenant_id, kind, _receipts.db_time(conn, start), _receipts.db_time(conn, end)))
-                while rows := cursor.fetchmany(2000):
-                    for source_id, zdata in rows:
-                        text = decompress(zdata)
-                        activity = activity_of(text)
-                        if activity is not None:
-                            low = activity.lower()
-                            for w in wanted:
-                                if w in low:
-                                    yield source_id, activity, text
-                                    break
-            finally:
-                cursor.close()
+            yield from joined.event_texts(conn, tenant_id, kind, start, end, Codec.load(conn, tenant_id).decompress,
+                                          activities)
 
     @staticmethod
     def _event_query(tenant_id: str, kind: str, start: datetime | None, end: datetime | None, *columns):
@@ -413,6 +395,17 @@ class HistoryStore:
                 activation_table.c.last_at >= since,
                 or_(activation_table.c.first_at < since, activation_table.c.last_at >= until))).all()
         return [(h, n, a, d) for h, n, a, d in counted], [tuple(r) for r in across]
+
+    def joined_activations(self, tenant_id: str, since: datetime, until: datetime
+                           ) -> tuple[list[Activation], set[str]]:
+        """The activations whose audit events all lie in [since, until), as the ingest joined them from their
+        events (`activation.joined`, `pimtrail.store.joined`), in no particular order; and the correlation
+        ids of those with events in [since, until) and outside it, or with no stored join: to be joined from
+        the events in [since, until)."""
+        from pimtrail.store import joined
+
+        with self.engine.connect() as conn:
+            return joined.whole_in(conn, tenant_id, since, until, Codec.load(conn, tenant_id).decompress)
 
     def activation_events(self, tenant_id: str, since: datetime, until: datetime,
                           activations: Iterable[tuple[str, datetime, datetime]]

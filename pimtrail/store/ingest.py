@@ -381,18 +381,25 @@ def _append_events(conn: Connection, tenant: str, seq: int,
     for correlation, source, occurred_at, text in audit:
         if correlation in stored:
             fold_stored(stored, correlation, source, occurred_at, text)
-    names = ("first_at", "last_at", "at", "asked", "approved", "denied", "state")
+    # and each of them joined again from all its events (`activation.joined`, what a view reads)
+    from pimtrail.store import joined as _joined
+
+    joins = _joined.join_touched(conn, tenant, seq, codec.decompress, [a for a in audit if a[0] in fresh],
+                                 [(slot[0], slot[1]) for slot in stored.values()])
+    names = ("first_at", "last_at", "at", "asked", "approved", "denied", "state", "joined")
     sqlite = conn.dialect.name == "sqlite"
 
-    def values(slot: list) -> list:  # datetimes as _receipts.db_time gives them (isoformat: the same, faster)
+    def values(correlation: str, slot: list) -> list:  # datetimes as _receipts.db_time gives them (isoformat: faster)
         row = activation_row(slot)
+        act = joins.get(correlation)
+        row["joined"] = None if act is None else codec.compress(_joined.encode(act))
         return [row[n].isoformat(" ", "microseconds") if sqlite and n in ("first_at", "last_at", "at", "asked")
                 and row[n] is not None else row[n] for n in names]
 
     _receipts.raw_many(conn, f"UPDATE activation SET {', '.join(n + ' = ?' for n in names)} "
                              "WHERE tenant_id = ? AND correlation_id = ?",
-                       [(*values(slot), tenant, c) for c, slot in stored.items()])
-    new = [(tenant, c, *values(slot)) for c, slot in fresh.items() if c not in stored]
+                       [(*values(c, slot), tenant, c) for c, slot in stored.items()])
+    new = [(tenant, c, *values(c, slot)) for c, slot in fresh.items() if c not in stored]
     # by `asked` (their events came newest first): ix_activation_asked is then filled at its end
     new.sort(key=lambda r: (r[5] is None, r[5] if r[5] is not None else r[2], r[1]))
     _receipts.insert(conn, act, ("tenant_id", "correlation_id") + names, new)

@@ -7,12 +7,14 @@ import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Callable
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from pimtrail.activations import activation_row, fold_stored
 from pimtrail.store import hashing
+from pimtrail.store import joined as _joined
 from pimtrail.store import receipts as _receipts
 from pimtrail.store.eventdata import Codec, EventDataError
 from pimtrail.store.ingest import content_hash
@@ -69,7 +71,13 @@ def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
         events[first_seen].append((kind, source_id, hashing.text_digest(data)))
         if kind == "audit" and correlation:
             fold_stored(slots, correlation, source_id, occurred_at, data, first_seen)
-    derived = _activations_differ(conn, tenant, slots)
+    def readable(zdata: bytes) -> str:  # an event that does not decompress is counted above, joined as no event
+        try:
+            return decompress(zdata)
+        except EventDataError:
+            return "{}"
+
+    derived = _activations_differ(conn, tenant, slots, _joined.join_all(conn, tenant, readable), decompress)
 
     bad_blobs = set()
     for sha, data in conn.execute(select(blob_table.c.sha256, blob_table.c.data)
@@ -137,11 +145,12 @@ def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
     return checks
 
 
-def _activations_differ(conn: Connection, tenant: str, slots: dict[str, list]) -> dict[int, int]:
-    """seq -> how many `activation` rows differ from what the audit events make of them (`slots`), counted
-    at the newest snapshot that brought one of the activation's events: a row the events do not make, or
-    that they make otherwise, or one they make that is missing. Not part of any hash (the rows are
-    derived), but the trend counts them."""
+def _activations_differ(conn: Connection, tenant: str, slots: dict[str, list], joins: dict[str, Any],
+                        decompress: Callable[[bytes], str]) -> dict[int, int]:
+    """seq -> how many `activation` rows differ from what the audit events make of them (`slots`, and `joins`
+    for `joined`), counted at the newest snapshot that brought one of the activation's events: a row the
+    events do not make, or that they make otherwise, or one they make that is missing. Not part of any hash
+    (the rows are derived), but the trend counts them and views read them."""
     newest = conn.execute(select(snapshot_table.c.seq).where(snapshot_table.c.tenant_id == tenant)
                           .order_by(snapshot_table.c.seq.desc()).limit(1)).scalar() or 0
     wrong: dict[int, int] = defaultdict(int)
@@ -153,13 +162,20 @@ def _activations_differ(conn: Connection, tenant: str, slots: dict[str, list]) -
         return tuple(row[n].isoformat(" ", "microseconds") if text and isinstance(row[n], datetime) else row[n]
                      for n in names)
 
+    def joined_as_stored(correlation: str, stored: bytes | None) -> bool:
+        act = joins.get(correlation)
+        try:
+            return act is not None and stored is not None and decompress(bytes(stored)) == _joined.encode(act)
+        except EventDataError:
+            return False
+
     cursor = conn.connection.driver_connection.cursor()  # as stored: no per-row processing, exact text
     try:
-        cursor.execute(_receipts._sql(conn, f"SELECT correlation_id, {', '.join(names)} FROM activation "
+        cursor.execute(_receipts._sql(conn, f"SELECT correlation_id, joined, {', '.join(names)} FROM activation "
                                             "WHERE tenant_id = ?"), (tenant,))
-        for correlation, *stored in cursor:
+        for correlation, joined, *stored in cursor:
             slot = slots.pop(correlation, None)
-            if slot is None or expected(slot) != tuple(stored):
+            if slot is None or expected(slot) != tuple(stored) or not joined_as_stored(correlation, joined):
                 wrong[newest if slot is None else slot[3]] += 1
     finally:
         cursor.close()

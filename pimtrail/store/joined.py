@@ -1,0 +1,166 @@
+"""Activations joined at ingest (`activation.joined`, migration 0006): each activation as `join_activations`
+makes it of all its stored audit events, kept beside the fold the trend counts (`activation.state`).
+
+A view's period holds ~20,000 activations made of ~43,000 audit events on a large tenant; joining them from
+the events (decompressing and decoding each) was most of building a view. The events of an activation
+arrive once (a later collection brings only events it had not), so its join changes only when one of its
+events arrives: the ingest joins again the activations the new events belong to, from their earlier events
+read back and the new ones. A view takes the stored join of an activation whose events all lie in its
+events' window, and joins the others (events on both sides of it) from the window's events, as before.
+
+Stored as the Activation's fields after its correlation id, in order, as compact JSON in a zstd frame made
+with the tenant's event dictionary (`eventdata.Codec`): ~180 bytes an activation. Not hashed: `verify` joins
+the events again and compares, as it folds them again for `state`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from dataclasses import astuple, fields
+from datetime import datetime
+from typing import Any, Callable, Iterable, Iterator
+
+from sqlalchemy.engine import Connection
+
+from pimtrail.activations import (Activation, ActivationJoin, activity_kind, activity_of, decode_for_join,
+                                  join_activations)
+from pimtrail.errors import HistoryError
+
+FIELDS = tuple(f.name for f in fields(Activation))[1:]  # after correlation_id
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def encode(act: Activation) -> str:
+    return _ENCODE(list(astuple(act))[1:])
+
+
+def decode(correlation: str, text: str) -> Activation:
+    values = json.loads(text)
+    if not isinstance(values, list) or len(values) != len(FIELDS):
+        raise HistoryError(f"activation {correlation}: its stored join is not {len(FIELDS)} fields (run pimtrail verify)")
+    return Activation(correlation, *values)
+
+
+def _ordered(conn: Connection, tenant: str, kind: str, where: list[str], params: list[Any]) -> Iterator[tuple]:
+    """(occurred_at as the driver gives it, source id, correlation id, zdata) of a tenant's events of one kind
+    meeting `where`, by time then source id (code-point order on both backends), through the driver:
+    SQLAlchemy's per-row processing of a month's 64,000 audit events costs more than the read."""
+    from pimtrail.store.receipts import _sql
+
+    order = 'source_id COLLATE "C"' if conn.dialect.name == "postgresql" else "source_id"
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(_sql(conn, "SELECT occurred_at, source_id, correlation_id, zdata FROM event WHERE tenant_id = ? "
+                                  f"AND kind = ?{''.join(' AND ' + w for w in where)} ORDER BY occurred_at, {order}"),
+                       (tenant, kind, *params))
+        while rows := cursor.fetchmany(2000):
+            yield from rows
+    finally:
+        cursor.close()
+
+
+def event_texts(conn: Connection, tenant: str, kind: str, start: datetime, end: datetime,
+                decompress: Callable[[bytes], str], activities: Iterable[str]
+                ) -> Iterator[tuple[str, str | None, str, str]]:
+    """`HistoryStore.event_texts`."""
+    from pimtrail.store.receipts import db_time
+
+    wanted = [text.lower() for text in activities]
+    for _, source_id, correlation, zdata in _ordered(conn, tenant, kind, ["occurred_at >= ?", "occurred_at < ?"],
+                                                     [db_time(conn, start), db_time(conn, end)]):
+        text = decompress(zdata)
+        activity = activity_of(text)
+        if activity is not None:
+            low = activity.lower()
+            for w in wanted:
+                if w in low:
+                    yield source_id, correlation, activity, text
+                    break
+
+
+def stored_events(conn: Connection, tenant: str, decompress: Callable[[bytes], str], since: datetime | None = None,
+                  until: datetime | None = None, correlations: set[str] | None = None, before_seq: int | None = None
+                  ) -> Iterator[tuple[datetime | str, str, dict[str, Any]]]:
+    """(occurred_at as the driver gives it, source id, event decoded for the join) of the stored audit events of
+    PIM activations (an activity `activity_kind` names) with a correlation id, in [since, until] when given,
+    of some correlation ids and brought by snapshots before `before_seq` when given; by time, then source id."""
+    from pimtrail.store.receipts import db_time
+
+    where, params = ["correlation_id IS NOT NULL"], []
+    for clause, value in (("occurred_at >= ?", since), ("occurred_at <= ?", until)):
+        if value is not None:
+            where.append(clause)
+            params.append(db_time(conn, value))
+    if before_seq is not None:
+        where.append("first_seen < ?")
+        params.append(before_seq)
+    for occurred_at, source_id, correlation, zdata in _ordered(conn, tenant, "audit", where, params):
+        if correlations is not None and correlation not in correlations:
+            continue
+        text = decompress(zdata)
+        if activity_kind(activity_of(text) or "") is not None:
+            yield occurred_at, source_id, decode_for_join(text)
+
+
+def whole_in(conn: Connection, tenant: str, since: datetime, until: datetime, decompress: Callable[[bytes], str]
+             ) -> tuple[list[Activation], set[str]]:
+    """`HistoryStore.joined_activations`."""
+    from pimtrail.store.receipts import db_time, raw_rows
+
+    low, high = db_time(conn, since), db_time(conn, until)  # compared as stored (SQLite: as text)
+    whole, others = [], set()
+    for correlation, first_at, last_at, stored in raw_rows(
+            conn, "SELECT correlation_id, first_at, last_at, joined FROM activation WHERE tenant_id = ? "
+                  "AND first_at < ? AND last_at >= ?", (tenant, high, low)):
+        if stored is not None and first_at >= low and last_at < high:
+            whole.append(decode(correlation, decompress(bytes(stored))))
+        else:
+            others.add(correlation)
+    return whole, others
+
+
+def join_in_order(events: Iterable[dict[str, Any]], again: Callable[[set[str]], Iterable[dict[str, Any]]]
+                  ) -> dict[str, Activation]:
+    """Correlation id -> activation, joined from `events` as they come (each activation's in (time, id)
+    order); an activation whose events come otherwise is joined from `again(its correlation ids)`, sorted."""
+    join, disordered = ActivationJoin(), set()
+    for event in events:
+        if not join.add(event):
+            disordered.add(event["correlation_id"])
+    out = {a.correlation_id: a for a in join.activations()}
+    if disordered:
+        for act in join_activations(e for e in again(disordered) if e.get("correlation_id") in disordered):
+            out[act.correlation_id] = act
+    return out
+
+
+def join_all(conn: Connection, tenant: str, decompress: Callable[[bytes], str]) -> dict[str, Activation]:
+    """Every activation of a tenant joined from all its stored audit events (`verify`, migration 0006)."""
+    return join_in_order((e for _, _, e in stored_events(conn, tenant, decompress)),
+                         lambda ids: [e for _, _, e in stored_events(conn, tenant, decompress, correlations=ids)])
+
+
+def join_touched(conn: Connection, tenant: str, seq: int, decompress: Callable[[bytes], str],
+                 new: list[tuple[datetime, str, str, str]], spans: Iterable[tuple[datetime, datetime]]
+                 ) -> dict[str, Activation]:
+    """The activations some new audit events belong to (`new`: (correlation id, source id, occurred_at, stored
+    text) of the events snapshot `seq` brings, not stored before it), joined from those and their earlier
+    stored events (read from within `spans`, the activations' (first_at, last_at), when `seq` is not the
+    tenant's first). Each event as stored (its canonical text decoded), as a view would read it."""
+    fresh = sorted(((at, source, decode_for_join(text)) for _, source, at, text in new
+                    if activity_kind(activity_of(text) or "") is not None), key=lambda e: (e[0], e[1]))
+    touched = {correlation for correlation, _, _, _ in new}
+    spans = list(spans)
+    earlier: Iterable[tuple[Any, str, dict[str, Any]]] = ()
+    if seq > 1 and spans:
+        earlier = ((_naive(at), source, e) for at, source, e in stored_events(
+            conn, tenant, decompress, min(s for s, _ in spans), max(e for _, e in spans), touched, before_seq=seq))
+    events = heapq.merge(earlier, fresh, key=lambda e: (e[0], e[1]))
+    return join_in_order((e for _, _, e in events),
+                         lambda ids: [e for _, _, e in stored_events(conn, tenant, decompress, correlations=ids)])
+
+
+def _naive(value: datetime | str) -> datetime:
+    """occurred_at as the driver gives it: SQLite keeps SQLAlchemy's DateTime as text."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
