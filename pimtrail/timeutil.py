@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 # the form pimtrail writes (`iso`), read without the zone conversion (a third of a check's evaluation
 # parsed 60,000 of them): the same datetime the general path makes of it, the same ValueError when it is
 # no moment (month 13, hour 24)
-_CANONICAL = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
+_CANONICAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
 
 def parse_iso(value: str) -> datetime:
@@ -16,10 +16,8 @@ def parse_iso(value: str) -> datetime:
     7-digit fractions) into a naive UTC datetime. Raises ValueError."""
     if not isinstance(value, str) or not value:
         raise ValueError(f"not a timestamp: {value!r}")
-    if len(value) == 20:
-        match = _CANONICAL.fullmatch(value)
-        if match:
-            return datetime(*map(int, match.groups()))
+    if len(value) == 20 and _CANONICAL.fullmatch(value):
+        return datetime.fromisoformat(value[:19])
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
