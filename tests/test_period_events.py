@@ -154,3 +154,23 @@ def test_a_month_of_a_synthetic_tenant_reads_as_the_plain_join(synthetic_small):
             lean = period_activations(store, tenant, end - timedelta(days=days), end)
             same_join(lean, plain_join(store, tenant, end - timedelta(days=days), end))
         assert len(lean[0]) > 50
+
+
+def test_canonical_times_parse_as_the_general_path_does():
+    from pimtrail.controls.period_events import event_time
+    from pimtrail.timeutil import parse_iso
+
+    for canonical in ("2026-06-30T14:20:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2024-02-29T12:00:00Z"):
+        general = canonical[:-1] + "+00:00"  # the same moment, read by the general path (zone converted)
+        assert parse_iso(canonical) == parse_iso(general) == event_time(canonical)
+        assert parse_iso(canonical).tzinfo is None
+    for bad in ("2026-02-30T00:00:00Z", "2026-01-01T24:00:00Z", "2026-13-01T00:00:00Z", "2026-06-30T14:20:60Z",
+                "2026-0６-30T14:20:00Z"):
+        for parse in (parse_iso, event_time):
+            try:
+                parse(bad)
+            except ValueError:
+                continue
+            raise AssertionError(f"{bad} parsed")
+    assert event_time(None) == event_time("") == datetime.min
+    assert parse_iso("2026-06-30T16:20:00.1234567+02:00") == datetime(2026, 6, 30, 14, 20, 0, 123456)
