@@ -19,7 +19,7 @@ def test_migrated_schema_matches_the_models(db_url):
     assert diff == []
     assert {"snapshot", "coverage", "blob", "receipt_list", "item_pack", "fact", "event", "activation"} <= tables
     assert "receipt" not in tables
-    assert revision == "0006"
+    assert revision == "0007"
 
 
 def test_a_history_from_before_0003_keeps_its_receipts_and_verifies(db_url):
@@ -115,7 +115,7 @@ def test_a_history_from_before_0004_gets_its_activations_and_verifies(db_url, tm
             assert activation_rows(conn) == kept
             assert list(conn.execute(select(snapshot_table.c.content_hash, snapshot_table.c.chain_hash))) == hashes
             revision = MigrationContext.configure(conn).get_current_revision()
-        assert revision == "0006"
+        assert revision == "0007"
         report = store.verify()
         assert report.ok, report.first_broken
         tenant = store.tenant(None)
@@ -140,8 +140,8 @@ def activation_rows(conn) -> list[tuple]:
     return sorted(rows)
 
 
-def test_a_history_from_before_0006_gets_its_activations_joined_and_verifies(db_url, tmp_path):
-    """A history whose `activation` rows have no stored join (revision 0005) is upgraded in place: each
+def test_a_history_from_before_0007_gets_its_activations_joined_and_verifies(db_url, tmp_path):
+    """A history whose `activation` rows have no stored join (revision 0006) is upgraded in place: each
     activation joined from all its stored events, as the ingest joins it (an activation whose events came in
     two collections included); it verifies, and a tampered join does not."""
     from sqlalchemy import create_engine, func, select, update
@@ -167,7 +167,7 @@ def test_a_history_from_before_0006_gets_its_activations_joined_and_verifies(db_
         plain = {a.correlation_id: a for a in join_activations(store.events(tenant, "audit"))}
     assert len(kept) > 100 and stored == plain
     assert any(len(a.events) > 1 for a in plain.values())
-    downgrade(db_url, "0005")
+    downgrade(db_url, "0006")
     with HistoryStore.open(db_url, create=True) as store:  # migrates to the newest revision
         with store.engine.connect() as conn:
             assert activation_rows(conn) == kept
@@ -236,7 +236,7 @@ def test_a_history_from_before_0005_gets_its_event_data_compressed_and_verifies(
     engine.dispose()
     with HistoryStore.open(db_url, create=True) as store:  # migrates to the newest revision
         with store.engine.connect() as conn:
-            assert MigrationContext.configure(conn).get_current_revision() == "0006"
+            assert MigrationContext.configure(conn).get_current_revision() == "0007"
             assert list(conn.execute(select(snapshot_table.c.content_hash, snapshot_table.c.chain_hash))) == hashes
             assert conn.execute(select(func.count()).select_from(event_dict_table)
                                 .where(event_dict_table.c.tenant_id == tenant)).scalar() == 1

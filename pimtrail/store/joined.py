@@ -1,4 +1,4 @@
-"""Activations joined at ingest (`activation.joined`, migration 0006): each activation as `join_activations`
+"""Activations joined at ingest (`activation.joined`, migration 0007): each activation as `join_activations`
 makes it of all its stored audit events, kept beside the fold the trend counts (`activation.state`).
 
 A view's period holds ~20,000 activations made of ~43,000 audit events on a large tenant; joining them from
@@ -136,7 +136,7 @@ def join_in_order(events: Iterable[dict[str, Any]], again: Callable[[set[str]], 
 
 
 def join_all(conn: Connection, tenant: str, decompress: Callable[[bytes], str]) -> dict[str, Activation]:
-    """Every activation of a tenant joined from all its stored audit events (`verify`, migration 0006)."""
+    """Every activation of a tenant joined from all its stored audit events (`verify`, migration 0007)."""
     return join_in_order((e for _, _, e in stored_events(conn, tenant, decompress)),
                          lambda ids: [e for _, _, e in stored_events(conn, tenant, decompress, correlations=ids)])
 

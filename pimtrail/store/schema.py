@@ -175,7 +175,7 @@ class Activation(SQLModel, table=True):
     (`pimtrail.activations.fold`), updated at ingest as its events arrive. Not hashed: `verify` folds
     the events again and compares. `at` places it (its start, else its request), `asked` dates it (its
     request, else its start); `first_at`/`last_at` bound its events' times, so that a reader of a time
-    range knows which activations have events on both sides of it. `joined` (migration 0006): the activation
+    range knows which activations have events on both sides of it. `joined` (migration 0007): the activation
     as `join_activations` makes it of all its events, what a view reads (`pimtrail.store.joined`)."""
 
     __tablename__ = "activation"
@@ -191,7 +191,7 @@ class Activation(SQLModel, table=True):
     approved: bool
     denied: bool
     state: str = Field(sa_column=Column(Text, nullable=False))  # the fold's latest events, as JSON
-    # the activation as joined from all its events, what a view reads (pimtrail.store.joined, migration 0006)
+    # the activation as joined from all its events, what a view reads (pimtrail.store.joined, migration 0007)
     joined: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 

@@ -4,15 +4,15 @@ decompressing and decoding their ~43,000 events. Here joined from the events sto
 each ingest for the activations its new events belong to. Nothing that is hashed changes; `verify` joins
 the events again and compares.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
