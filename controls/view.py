@@ -29,6 +29,12 @@ FACT_KINDS = ("tenant", "licence", "principal", "sign_in_activity", "group_membe
               "auth_registration", "fido2_key", "ca_policy", "auth_context", "auth_strength", "pim_alert")
 
 
+def is_member(record: dict[str, Any]) -> bool:
+    """Whether a PIM for Groups record is a membership (not an ownership): its access is "member", or none
+    is stored (the normaliser stores "member" for a record whose accessId is missing or empty)."""
+    return (record.get("access") or "member") == "member"
+
+
 @dataclass
 class Holding:
     """One principal holding one role, after expanding groups."""
@@ -156,13 +162,13 @@ class SnapshotView:
         # Graph lists a PIM-activated member among the group's members too: that membership is the
         # PIM assignment, not a plain one, so it is taken from the PIM record below.
         via_pim = {m["principal_id"] for m in self.grouped("group_pim_assignment", "group_id").get(group_id, [])
-                   if m.get("access", "member") == "member"}
+                   if is_member(m)}
         for m in self.grouped("group_member", "group_id").get(group_id, []):
             if m["member_id"] not in via_pim:
                 out.append((m["member_id"], "membership", True, m))
         for kind in ("group_pim_assignment", "group_pim_eligibility"):
             for m in self.grouped(kind, "group_id").get(group_id, []):
-                if m.get("access", "member") == "member":
+                if is_member(m):
                     out.append((m["principal_id"], kind, m["permanent"], m))
         return out
 
@@ -290,34 +296,50 @@ class HoldingsHistory:
     The facts behind holdings are read once for the whole run of snapshots (one query per kind, every
     version) and cut per snapshot, with only the principals that the holdings name or that are
     break-glass accounts. A light view has no events, no coverage and no per-user kinds (sign-ins,
-    registrations): one full view per snapshot would read the whole tenant again for each of them."""
+    registrations): one full view per snapshot would read the whole tenant again for each of them.
+
+    `fields` (kind -> field names): of the facts of those kinds, only these fields (and those read here: the
+    holders' ids, the principals' id and UPN), a field a fact lacks as None (`HistoryStore.version_rows`). The
+    trend's sweep reads a few fields of each version (evidence/standing.py `SWEEP_FIELDS`); such a history has
+    no light views, which hand whole facts to controls and roll-forwards."""
 
     def __init__(self, store: HistoryStore, tenant: str, snapshots: list[SnapshotInfo], profile: Profile,
-                 config: Config) -> None:
-        self.snapshots, self.profile, self.config = snapshots, profile, config
+                 config: Config, fields: dict[str, tuple[str, ...]] | None = None) -> None:
+        self.snapshots, self.profile, self.config, self.fields = snapshots, profile, config, fields
         first, last = min(s.seq for s in snapshots), max(s.seq for s in snapshots)
         self.versions: dict[str, list[tuple[int, int | None, dict[str, Any]]]] = {}
         with paused_gc():
             for kind in HOLDING_KINDS:
-                self.versions[kind] = [(v["valid_from"], v["valid_to"], v["data"])
-                                       for v in store.fact_history(tenant, kind, last, after_seq=first)]
+                self.versions[kind] = store.version_rows(tenant, kind, last, after_seq=first,
+                                                         fields=self.fields_of(kind))
             # principals: those the holdings of any of these snapshots name, and the break-glass accounts
             wanted = {a.lower() for a in config.break_glass.accounts}
-            glass = {v["data"].get("id") for v in (store.fact_history(tenant, "principal", last, contains=sorted(wanted),
-                                                                       after_seq=first) if wanted else ())
-                     if (v["data"].get("id") or "").lower() in wanted or (v["data"].get("upn") or "").lower() in wanted}
+            cut = self.fields_of("principal")
+            glass = {d.get("id") for _, _, d in (store.version_rows(tenant, "principal", last, contains=sorted(wanted),
+                                                                    after_seq=first, fields=cut) if wanted else ())
+                     if (d.get("id") or "").lower() in wanted or (d.get("upn") or "").lower() in wanted}
             named = {d.get(field) for kind, field in _HOLDER_FIELDS for _, _, d in self.versions[kind]} | glass
             self.principals: dict[str, list[tuple[int, int | None, dict[str, Any]]]] = defaultdict(list)
-            for v in store.fact_history(tenant, "principal", last, principal_ids=named, after_seq=first):
-                self.principals[v["data"].get("id")].append((v["valid_from"], v["valid_to"], v["data"]))
+            for version in store.version_rows(tenant, "principal", last, principal_ids=named, after_seq=first,
+                                              fields=cut):
+                self.principals[version[2].get("id")].append(version)
         self.break_glass = {pid for pid, versions in self.principals.items() if pid and (
             pid.lower() in wanted or any((d.get("upn") or "").lower() in wanted for _, _, d in versions))}
+
+    def fields_of(self, kind: str) -> tuple[str, ...] | None:
+        """The fields read of a kind's facts (None: whole facts)."""
+        if self.fields is None or kind not in self.fields:
+            return None
+        own = tuple(field for k, field in _HOLDER_FIELDS if k == kind) + (("id", "upn") if kind == "principal" else ())
+        return tuple(dict.fromkeys(self.fields[kind] + own))
 
     def covers(self, snapshots: list[SnapshotInfo]) -> bool:
         seqs = {s.seq for s in self.snapshots}
         return all(s.seq in seqs for s in snapshots)
 
     def view(self, snapshot: SnapshotInfo) -> SnapshotView:
+        if self.fields is not None:
+            raise ValueError("a holdings history read for some fields only has no light views")
         seq = snapshot.seq
         facts: dict[str, list[dict[str, Any]]] = {}
         for kind, order in HOLDING_KINDS.items():

@@ -170,6 +170,36 @@ def test_weekly_counts_on_postgresql_too(db_url, tmp_path):
         assert folded == joined and joined
 
 
+def test_fields_cut_out_in_sql_equal_those_of_the_decoded_facts(db_url, tmp_path):
+    """`version_rows(fields=...)` (the trend's holdings history) gives each version's fields as decoding the whole
+    fact does, typed alike (booleans, null), a field the fact lacks as None, on SQLite and PostgreSQL."""
+    roots = generate(tmp_path / "exports", "small", days=1, seed=3)
+    with HistoryStore.open(db_url, create=True) as store:
+        store.ingest(read_export(roots[0]))
+        tenant = store.tenant(None)
+        seq = store.snapshots(tenant)[-1].seq
+        for kind, fields in (("role_assignment", ("id", "principal_id", "permanent", "outside_pim", "not_there")),
+                             ("group_pim_eligibility", ("access", "end", "permanent")), ("principal", ("upn",))):
+            whole = store.version_rows(tenant, kind, seq)
+            cut = store.version_rows(tenant, kind, seq, fields=fields)
+            assert cut == [(vf, vt, {f: data.get(f) for f in fields}) for vf, vt, data in whole] and whole
+            assert {type(d.get("permanent")) for _, _, d in cut} <= {bool, type(None)}
+        some = {d["id"] for _, _, d in whole[::5]}
+        assert store.version_rows(tenant, "principal", seq, principal_ids=some, fields=("id", "type")) == \
+            [(vf, vt, {"id": d["id"], "type": d.get("type")}) for vf, vt, d in whole if d["id"] in some]
+
+
+def test_cut_fields_decode_as_one_array_per_fact_or_not_at_all():
+    from pimtrail.errors import HistoryError
+    from pimtrail.store.history import decode_arrays
+
+    assert decode_arrays(['["a",true,null]', "[1,{}]"]) == [["a", True, None], [1, {}]]
+    assert decode_arrays([]) == []
+    for texts in (["[1]", "[2],[3]"], ["[1", "2]"], ['"a"', "[1]"]):  # not one array each
+        with pytest.raises(HistoryError, match="one JSON array each"):
+            decode_arrays(texts)
+
+
 def test_pack_reads_the_events_of_movers_only(synthetic):
     """The roll-forward given the events about the principals that moved equals the one given all events."""
     from pimtrail.controls.view import HoldingsHistory

@@ -117,7 +117,7 @@ def history_of(states: list[dict], config) -> tuple[HoldingsHistory, list[Snapsh
                 open_[k] = [snap.seq, None, dict(data)]
     versions += list(open_.items())
     h = object.__new__(HoldingsHistory)
-    h.snapshots, h.config, h.profile = snaps, config, load_profile(None, config)
+    h.snapshots, h.config, h.profile, h.fields = snaps, config, load_profile(None, config), None
     h.versions = {kind: [] for kind in ("role_definition", "role_assignment", "role_eligibility", "group_member",
                                         "group_pim_assignment", "group_pim_eligibility")}
     h.principals = {}
