@@ -389,7 +389,7 @@ def build_series(store: HistoryStore, tenant: str, profile: Profile, config: Con
     holders and the holdings added and removed since the snapshot before the last from `last_figures`: the
     same numbers as full views of the last two snapshots (tests compare them)."""
     from pimtrail.controls.engine import evaluate
-    from pimtrail.evidence.standing import Sweep, standing_points
+    from pimtrail.evidence.standing import Sweep, standing_points, trend_history
 
     snaps = snapshots_in(store, tenant, start, end)
     org = store.facts(tenant, "tenant", snaps[-1].seq) if snaps else []
@@ -403,7 +403,7 @@ def build_series(store: HistoryStore, tenant: str, profile: Profile, config: Con
     weekly = _Later(_separate(store), range_weeks, store, tenant, config, first, last + timedelta(seconds=1))
     posture = store.control_posture(tenant, profile.name)
     if history is None or not history.covers(snaps):
-        history = HoldingsHistory(store, tenant, snaps, profile, config)
+        history = trend_history(store, tenant, snaps, profile, config)
     previous_status: dict[str, str] = {}
     sweep = Sweep(history)
     for snap, standing in zip(snaps, standing_points(history, snaps, sweep)):  # = point(view) of each snapshot

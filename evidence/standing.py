@@ -15,9 +15,13 @@ same member and group hides a plain membership record (`via_pim` in `group_membe
 and the member are groups, and the tier of the role. A principal's new version recomputes nothing unless
 it turns a principal into a group or back (other fields touch no holding; break-glass accounts are read
 from the principals when asked). A new role definition recomputes nothing unless it moves the tier of a
-role seen so far; then everything is recomputed. `_holding` and `_holding_through` mirror
+role seen so far; then everything is recomputed. `_holdings` and `_holdings_through` mirror
 `SnapshotView.holdings()`/`user_holdings()`; tests compare the sweep with `point(view)` of every snapshot
 (tests/test_synthetic.py, and tests/test_standing_sweep.py on random histories churning all of the above).
+
+What a unit's holding is made of is cut out of each fact version once, when the sweep is set up (`Instance`,
+`Record`): a day's ~500 units then look up tuples, not dicts. A trend reads only those fields of the facts
+(`SWEEP_FIELDS`, `trend_history`); the sweep takes whole facts as well (the pack shares its history).
 """
 
 from __future__ import annotations
@@ -26,8 +30,11 @@ from bisect import bisect_right
 from collections import Counter, defaultdict
 from typing import Any
 
-from pimtrail.controls.view import GLOBAL_ADMIN, HOLDING_KINDS, HoldingsHistory, paused_gc
-from pimtrail.store import SnapshotInfo
+from pimtrail.config import Config
+from pimtrail.controls.profiles import Profile
+from pimtrail.controls.view import GLOBAL_ADMIN, HOLDING_KINDS, HoldingsHistory, is_member, paused_gc
+from pimtrail.errors import HistoryError
+from pimtrail.store import HistoryStore, SnapshotInfo
 
 INSTANCE_KINDS = ("role_assignment", "role_eligibility")
 MEMBER_KINDS = ("group_member", "group_pim_assignment", "group_pim_eligibility")
@@ -36,14 +43,35 @@ Key = tuple[str, str]  # (kind, key of the fact as HOLDING_KINDS orders it)
 # role name (a view's name of a role without a definition). Atomic values only: the cyclic GC leaves such tuples be,
 # and a new version of an instance that moves none of these is no change.
 Holding = tuple[str, int, str, bool, str | None, str, str, str | None, str | None]
+# What a holding takes from a role instance, cut out of its fact once per version: holder, role, state, permanent,
+# assignment type, role name, and whether it counts as made outside PIM (role assignments only).
+Instance = tuple[str, str, str, Any, str | None, str | None, bool]
+# What a holding takes from a membership record: group, member (as `member_records` and `via_pim` file it), the
+# principal its holdings name, permanent, via (group / pim_group; None: it gives none, an owner's record), the
+# state it sets (eligible for a PIM for Groups eligibility, else None: the instance's), and whether it is an active
+# PIM for Groups membership (which stands for the member's plain membership record).
+Record = tuple[str, str, Any, Any, str | None, str | None, bool]
 MEMBER_ORDER = {kind: n for n, kind in enumerate(MEMBER_KINDS)}  # as SnapshotView.group_members lists them
+# The fields of the facts a sweep reads, by kind (role definitions: whole, for the profile's tiers). A trend's
+# holdings history reads only these (`trend_history`): SQLite cuts them out, and only they are decoded here.
+_INSTANCE_FIELDS = ("id", "principal_id", "role_id", "permanent", "assignment_type", "role_name", "outside_pim")
+_PIM_FIELDS = ("id", "group_id", "principal_id", "member_id", "access", "permanent")
+SWEEP_FIELDS = {"role_assignment": _INSTANCE_FIELDS, "role_eligibility": _INSTANCE_FIELDS,
+                "group_member": ("group_id", "member_id", "principal_id"), "group_pim_assignment": _PIM_FIELDS,
+                "group_pim_eligibility": _PIM_FIELDS, "principal": ("id", "type", "upn", "name")}
+
+
+def trend_history(store: HistoryStore, tenant: str, snapshots: list[SnapshotInfo], profile: Profile,
+                  config: Config) -> HoldingsHistory:
+    """The holdings history a trend sweeps: every version of the holdings' facts, their `SWEEP_FIELDS` only."""
+    return HoldingsHistory(store, tenant, snapshots, profile, config, fields=SWEEP_FIELDS)
 
 
 class Sweep:
     def __init__(self, history: HoldingsHistory) -> None:
         self.h = history
-        self.instances: dict[Key, dict[str, Any]] = {}
-        self.members: dict[Key, dict[str, Any]] = {}  # membership records
+        self.instances: dict[Key, Instance] = {}
+        self.members: dict[Key, Record] = {}  # membership records
         self.principals: dict[str, dict[str, Any]] = {}
         self.groups: set[str] = set()  # principals whose type is group
         self.roles: dict[str, dict[str, Any]] = {}
@@ -57,6 +85,7 @@ class Sweep:
         # the aggregates: holdings by (tier, principal) of permanent active ones, by principal of Global
         # Administrator and of tier 0/1 ones (no zero counts kept: the points count the keys)
         self.standing: dict[tuple[int, str], int] = {}
+        self.by_tier: dict[int, int] = {}  # the standing counts summed per tier (break-glass accounts included)
         self.ga: dict[str, int] = {}
         self.privileged: dict[str, int] = {}
         self.counts = dict.fromkeys(("eligible", "assigned", "activated", "outside_pim"), 0)
@@ -68,46 +97,48 @@ class Sweep:
         changes: dict[int, list[tuple[int, str, dict[str, Any], Any]]] = defaultdict(list)
         with paused_gc():  # ~70,000 change records and then as many units: no reference cycles among them
             for kind, order in HOLDING_KINDS.items():
+                # instances and records: the parts holdings are made of, one object for a version's start and end
+                # (what ends is checked to be what is held)
+                parts = _instance_parts if kind in INSTANCE_KINDS else _record_parts if kind in MEMBER_KINDS else None
                 for vf, vt, data in history.versions[kind]:
-                    self._version(changes, vf, vt, kind, data, order(data) if kind != "role_definition" else data["id"])
+                    key = order(data)
+                    if parts is not None:
+                        key, data = (kind, key), parts(kind, data)
+                    changes[vf].append((1, kind, data, key))
+                    if vt is not None:
+                        changes[vt].append((-1, kind, data, key))
             for pid, versions in history.principals.items():
                 for vf, vt, data in versions:
-                    self._version(changes, vf, vt, "principal", data, data.get("id"))
+                    changes[vf].append((1, "principal", data, data.get("id")))
+                    if vt is not None:
+                        changes[vt].append((-1, "principal", data, data.get("id")))
             for seq in changes:
                 changes[seq].sort(key=lambda c: c[0])
         self.changes = changes
         self.change_seqs = sorted(changes)
 
-    @staticmethod
-    def _version(changes: dict, vf: int, vt: int | None, kind: str, data: dict[str, Any], key: Any) -> None:
-        key = key if kind in ("principal", "role_definition") else (kind, key)
-        changes[vf].append((1, kind, data, key))
-        if vt is not None:
-            changes[vt].append((-1, kind, data, key))
-
     # ------------------------------------------------------------------ facts in and out
-    def _instance(self, sign: int, data: dict[str, Any], key: Key) -> None:
-        holder = data["principal_id"]
+    def _instance(self, sign: int, inst: Instance, key: Key) -> None:
+        holder = inst[0]
         if sign < 0:
-            if self.instances.get(key) is not data:
+            if self.instances.get(key) is not inst:
                 return
             del self.instances[key]
             self.held_by[holder].discard(key)
         else:
-            self.instances[key] = data
+            self.instances[key] = inst
             self.held_by[holder].add(key)
-        if key[0] == "role_assignment" and data.get("outside_pim"):
+        if inst[6]:
             self.counts["outside_pim"] += sign
         self.dirty_direct.add(key)
         records = self.group_records.get(holder)
         if records:
             self.dirty_through.update([(key, r) for r in records])
 
-    def _record(self, sign: int, kind: str, data: dict[str, Any], key: Key) -> None:
-        group, member = data["group_id"], _member(data)
-        pim = kind == "group_pim_assignment" and data.get("access", "member") == "member"
+    def _record(self, sign: int, kind: str, rec: Record, key: Key) -> None:
+        group, member, pim = rec[0], rec[1], rec[6]
         if sign < 0:
-            if self.members.get(key) is not data:
+            if self.members.get(key) is not rec:
                 return
             del self.members[key]
             self.group_records[group].discard(key)
@@ -115,7 +146,7 @@ class Sweep:
             if pim:
                 self.via_pim[(group, member)].discard(key)
         else:
-            self.members[key] = data
+            self.members[key] = rec
             self.group_records[group].add(key)
             self.member_records[member].add(key)
             if pim:
@@ -149,7 +180,7 @@ class Sweep:
                 self.dirty_direct.add(k)
                 self.dirty_through.update((k, r) for r in self.group_records.get(pid, ()))
             for r in self.member_records.get(pid, ()):  # as a member of groups
-                self.dirty_through.update((k, r) for k in self.held_by.get(self.members[r]["group_id"], ()))
+                self.dirty_through.update((k, r) for k in self.held_by.get(self.members[r][0], ()))
 
     def _tiers_moved(self, roles: set[str]) -> bool:
         """Whether a role definition that changed changed the tier of a role seen so far."""
@@ -164,55 +195,50 @@ class Sweep:
             tiers[role_id] = self.h.profile.tier_of(self.roles.get(role_id) or {"id": role_id})
         return tiers[role_id]
 
-    def _holding(self, key: Key) -> Holding | None:
-        """The direct holding of a role instance as `SnapshotView.user_holdings()` has it (None: none,
-        a group's, or an unprivileged role's)."""
-        inst = self.instances.get(key)
-        if inst is None or inst["principal_id"] in self.groups:
-            return None
-        role_id = inst["role_id"]
-        tier = self.tiers[role_id] if role_id in self.tiers else self._tier(role_id)
-        if tier is None:
-            return None
-        return (inst["principal_id"], tier, "active" if key[0] == "role_assignment" else "eligible",
-                inst["permanent"], inst.get("assignment_type"), role_id, "direct", None, inst.get("role_name"))
+    def _holdings(self, keys: list[Key]) -> list[Holding | None]:
+        """The direct holding of each role instance as `SnapshotView.user_holdings()` has it (None: none,
+        a group's, or an unprivileged role's). Units are recomputed many at a time, with what they look up
+        at hand: ~500 a day, and each lookup through `self` costs about what the unit does."""
+        instances, groups, tiers, out = self.instances, self.groups, self.tiers, []
+        for key in keys:
+            inst = instances.get(key)
+            if inst is None or inst[0] in groups:
+                out.append(None)
+                continue
+            pid, role_id, state, permanent, kind, role_name, _ = inst
+            tier = tiers[role_id] if role_id in tiers else self._tier(role_id)
+            out.append(None if tier is None else
+                       (pid, tier, state, permanent, kind, role_id, "direct", None, role_name))
+        return out
 
-    def _holding_through(self, unit: tuple[Key, Key]) -> Holding | None:
-        """A member's holding of a group's role instance through one membership record, as
+    def _holdings_through(self, units: list[tuple[Key, Key]]) -> list[Holding | None]:
+        """Each member's holding of a group's role instance through one membership record, as
         `SnapshotView.holdings()` expands it with `group_members()`."""
-        key, record = unit
-        inst, rec = self.instances.get(key), self.members.get(record)
-        if inst is None or rec is None:
-            return None
-        group, groups = inst["principal_id"], self.groups
-        if rec["group_id"] != group or group not in groups:
-            return None
-        state = "active" if key[0] == "role_assignment" else "eligible"
-        if record[0] == "group_member":
-            pid, permanent = rec["member_id"], True
-            if self.via_pim.get((group, pid)):
-                return None  # the member's PIM for Groups assignment stands for it
-        else:
-            if rec.get("access", "member") != "member":
-                return None
-            pid, permanent = rec["principal_id"], rec["permanent"]
-            if record[0] == "group_pim_eligibility":
-                state = "eligible"
-        if pid in groups:
-            return None
-        role_id = inst["role_id"]
-        tier = self.tiers[role_id] if role_id in self.tiers else self._tier(role_id)
-        if tier is None:
-            return None
-        return (pid, tier, state, inst["permanent"] and permanent, inst.get("assignment_type"), role_id,
-                "group" if record[0] == "group_member" else "pim_group", group, inst.get("role_name"))
+        instances, members, groups, tiers, via_pim, out = (self.instances, self.members, self.groups, self.tiers,
+                                                           self.via_pim, [])
+        for key, record in units:
+            inst, rec = instances.get(key), members.get(record)
+            if inst is None or rec is None:
+                out.append(None)
+                continue
+            group, via, pid = inst[0], rec[4], rec[2]
+            # (a plain membership: none when the member's PIM for Groups assignment stands for it)
+            if rec[0] != group or group not in groups or via is None or pid in groups or (
+                    via == "group" and via_pim.get((group, pid))):
+                out.append(None)
+                continue
+            role_id = inst[1]
+            tier = tiers[role_id] if role_id in tiers else self._tier(role_id)
+            out.append(None if tier is None else (pid, tier, rec[5] or inst[2], inst[3] and rec[3], inst[4], role_id,
+                                                  via, group, inst[5]))
+        return out
 
-    def _settle(self, units: dict, dirty: set, holding: Any) -> None:
+    def _settle(self, units: dict, dirty: set, holdings: Any) -> None:
         """Recompute the dirty units; add the change of their holdings to the aggregates."""
-        counts, standing, ga, privileged, moved = self.counts, self.standing, self.ga, self.privileged, self.moved
-        for unit in dirty:
-            old = units.get(unit)
-            new = holding(unit)
+        moved, gone, came, held = self.moved, [], [], units.get
+        dirty = list(dirty)
+        for unit, new in zip(dirty, holdings(dirty)):
+            old = held(unit)
             if old == new:
                 continue
             if moved is not None:
@@ -221,24 +247,31 @@ class Sweep:
                 del units[unit]
             else:
                 units[unit] = new
-            for h, sign in ((old, -1), (new, 1)):
-                if h is None:
-                    continue
-                pid, tier, state, permanent, kind, role_id, _, _, _ = h
-                if state == "active":
-                    counts["activated" if kind == "Activated" else "assigned"] += sign
-                    if permanent:
-                        _bump(standing, (tier, pid), sign)
+                came.append(new)
+            if old is not None:
+                gone.append(old)
+        self._count(gone, -1)
+        self._count(came, 1)
+
+    def _count(self, holdings: list[Holding], sign: int) -> None:
+        """Add (sign 1) or take away (-1) some holdings in the aggregates."""
+        counts, standing, by_tier, ga, privileged = self.counts, self.standing, self.by_tier, self.ga, self.privileged
+        for pid, tier, state, permanent, kind, role_id, _, _, _ in holdings:
+            if state == "active":
+                counts["activated" if kind == "Activated" else "assigned"] += sign
+                if permanent:
+                    _bump(standing, (tier, pid), sign)
+                    by_tier[tier] = by_tier.get(tier, 0) + sign
+            else:
+                counts["eligible"] += sign
+            if role_id == GLOBAL_ADMIN:
+                _bump(ga, pid, sign)
+            if tier == 0 or tier == 1:
+                value = privileged.get(pid, 0) + sign  # _bump, inline: most holdings are privileged
+                if value:
+                    privileged[pid] = value
                 else:
-                    counts["eligible"] += sign
-                if role_id == GLOBAL_ADMIN:
-                    _bump(ga, pid, sign)
-                if tier == 0 or tier == 1:
-                    value = privileged.get(pid, 0) + sign  # _bump, inline: most holdings are privileged
-                    if value:
-                        privileged[pid] = value
-                    else:
-                        del privileged[pid]
+                    del privileged[pid]
 
     # ------------------------------------------------------------------ the sweep
     def advance(self, snapshot: SnapshotInfo) -> None:
@@ -277,8 +310,8 @@ class Sweep:
                                                       for r in self.group_records.get(holder, ()) for k in keys}
         elif turned:
             self._turned(turned)
-        self._settle(self.direct, self.dirty_direct, self._holding)
-        self._settle(self.through, self.dirty_through, self._holding_through)
+        self._settle(self.direct, self.dirty_direct, self._holdings)
+        self._settle(self.through, self.dirty_through, self._holdings_through)
         del self.dirty_direct, self.dirty_through
 
     # ------------------------------------------------------------------ the holders of the current snapshot
@@ -394,6 +427,44 @@ def _member(data: dict[str, Any]) -> str:
     return data.get("member_id") or data.get("principal_id")
 
 
+def _instance_parts(kind: str, data: dict[str, Any]) -> Instance:
+    """The parts of a role instance's fact its holdings are made of (a view reads the same fields)."""
+    get = data.get
+    pid, role_id, permanent = get("principal_id"), get("role_id"), get("permanent")
+    if pid is None or role_id is None or permanent is None or get("id") is None:
+        _refuse(kind, data, ("id", "principal_id", "role_id", "permanent"))
+    return (pid, role_id, "active" if kind == "role_assignment" else "eligible", permanent, get("assignment_type"),
+            get("role_name"), kind == "role_assignment" and bool(get("outside_pim")))
+
+
+def _record_parts(kind: str, data: dict[str, Any]) -> Record:
+    """The parts of a membership record's fact its holdings are made of (see `Record`), as
+    `SnapshotView.group_members` reads them."""
+    get = data.get
+    group = get("group_id")
+    if kind == "group_member":
+        if group is None or get("member_id") is None:
+            _refuse(kind, data, ("group_id", "member_id"))
+        return group, _member(data), data["member_id"], True, "group", None, False
+    if not is_member(data):  # an owner's record gives no holding
+        if group is None or get("id") is None:
+            _refuse(kind, data, ("id", "group_id"))
+        return group, _member(data), None, None, None, None, False
+    pid, permanent = get("principal_id"), get("permanent")
+    if group is None or pid is None or permanent is None or get("id") is None:
+        _refuse(kind, data, ("id", "group_id", "principal_id", "permanent"))
+    return (group, _member(data), pid, permanent, "pim_group", "eligible" if kind == "group_pim_eligibility" else None,
+            kind == "group_pim_assignment")
+
+
+def _refuse(kind: str, data: dict[str, Any], names: tuple[str, ...]) -> None:
+    """A fact without a field a holding cannot be made without (or holding null) is refused, not swept as if
+    it held nothing."""
+    missing = ", ".join(name for name in names if data.get(name) is None)
+    raise HistoryError(f"a stored {kind} fact ({data.get('id') or data.get('group_id') or '?'}) has no {missing}: "
+                       "the holdings it stands for cannot be counted")
+
+
 def _bump(counter: dict, key: Any, sign: int) -> None:
     """Add to a count, dropping it at zero (the points count the keys)."""
     value = counter.get(key, 0) + sign
@@ -414,10 +485,10 @@ def standing_points(history: HoldingsHistory, snapshots: list[SnapshotInfo], swe
     for snap in sorted(snapshots, key=lambda s: s.seq):
         sweep.advance(snap)
         bg = sweep.break_glass()
-        standing = Counter()
-        for (tier, pid), count in sweep.standing.items():
-            if pid not in bg:
-                standing[str(tier)] += count
+        standing = Counter({str(tier): count for tier, count in sweep.by_tier.items()})
+        for tier in sweep.by_tier:  # less the break-glass accounts' own
+            for pid in bg:
+                standing[str(tier)] -= sweep.standing.get((tier, pid), 0)
         out.append(SnapshotPoint(
             seq=snap.seq, collected_at=iso(snap.collected_at),
             standing_by_tier={t: standing.get(t, 0) for t in ("0", "1", "2")}, standing_total=sum(standing.values()),

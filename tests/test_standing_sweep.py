@@ -5,6 +5,7 @@ instances changing holder or fields, role definitions moving tiers or not."""
 
 from __future__ import annotations
 
+import copy
 import random
 from datetime import datetime, timedelta, timezone
 
@@ -15,7 +16,8 @@ from pimtrail.controls.profiles import load_profile
 from pimtrail.controls.view import GLOBAL_ADMIN, HoldingsHistory
 from pimtrail.evidence.series import point
 import series_reference as reference
-from pimtrail.evidence.standing import Sweep, standing_points
+from pimtrail.errors import HistoryError
+from pimtrail.evidence.standing import SWEEP_FIELDS, Sweep, standing_points
 from pimtrail.store import SnapshotInfo
 
 USERS = [f"u{i}" for i in range(10)] + ["bg"]
@@ -129,26 +131,44 @@ def history_of(states: list[dict], config) -> tuple[HoldingsHistory, list[Snapsh
     return h, snaps
 
 
+def narrowed(history: HoldingsHistory) -> HoldingsHistory:
+    """The history as a trend reads it (`trend_history`): of each fact the sweep's fields only, one it lacks as
+    None (`HistoryStore.version_rows(fields=...)`)."""
+    h = copy.copy(history)
+    h.fields = SWEEP_FIELDS
+
+    def cut(kind, versions):
+        names = h.fields_of(kind)
+        return versions if names is None else [(vf, vt, {n: d.get(n) for n in names}) for vf, vt, d in versions]
+
+    h.versions = {kind: cut(kind, versions) for kind, versions in history.versions.items()}
+    h.principals = {pid: cut("principal", versions) for pid, versions in history.principals.items()}
+    return h
+
+
 @pytest.fixture(scope="module")
 def config():
     return parse_config({"break_glass": {"accounts": ["bg", "BG@x"]}, "tiers": {"alpha role": 1, "beta role": 2}})
 
 
+@pytest.mark.parametrize("narrow", [False, True], ids=["whole facts", "sweep fields"])
 @pytest.mark.parametrize("seed", range(40))
-def test_sweep_equals_a_view_per_snapshot_under_churn(seed, config):
+def test_sweep_equals_a_view_per_snapshot_under_churn(seed, narrow, config):
     rng = random.Random(seed)
     states = [random_state(rng, None)]
     for _ in range(11):
         states.append(random_state(rng, states[-1]))
     history, snaps = history_of(states, config)
     expected = [point(history.view(s)) for s in snaps]
+    history = narrowed(history) if narrow else history
     assert standing_points(history, snaps) == expected
     assert standing_points(history, snaps[4:]) == expected[4:]  # starting anywhere
     assert standing_points(history, snaps[::3]) == expected[::3]  # skipping snapshots
 
 
+@pytest.mark.parametrize("narrow", [False, True], ids=["whole facts", "sweep fields"])
 @pytest.mark.parametrize("seed", range(40))
-def test_sweep_top_holders_and_changes_equal_those_of_views(seed, config):
+def test_sweep_top_holders_and_changes_equal_those_of_views(seed, narrow, config):
     """`Sweep.top_standing` and `Sweep.holding_changes` after each advance equal what views of the snapshot (and
     of the one advanced from before) give: ties in score and name broken in the order the view lists holdings,
     holdings of a key described by the view's last one, role names from the instance when no definition."""
@@ -158,6 +178,7 @@ def test_sweep_top_holders_and_changes_equal_those_of_views(seed, config):
         states.append(random_state(rng, states[-1]))
     history, snaps = history_of(states, config)
     views = {s.seq: history.view(s) for s in snaps}
+    history = narrowed(history) if narrow else history
     for run in (snaps, snaps[4:], snaps[::3]):
         sweep, before = Sweep(history), None
         for snap in run:
@@ -182,9 +203,33 @@ def test_changes_that_touch_no_holding_recompute_nothing(config, monkeypatch):
     sweep.advance(snaps[0])
     assert sweep.through  # u1 holds r1 through g0
     calls = []
-    monkeypatch.setattr(Sweep, "_holding", lambda self, unit: calls.append(unit))
-    monkeypatch.setattr(Sweep, "_holding_through", lambda self, unit: calls.append(unit))
+    monkeypatch.setattr(Sweep, "_holdings", lambda self, units: calls.extend(units) or [None] * len(units))
+    monkeypatch.setattr(Sweep, "_holdings_through", lambda self, units: calls.extend(units) or [None] * len(units))
     sweep.advance(snaps[1])
     assert calls == []
     monkeypatch.undo()
     assert standing_points(history, snaps) == [point(history.view(s)) for s in snaps]
+
+
+def test_a_history_of_some_fields_has_no_light_views(config):
+    history, snaps = history_of([random_state(random.Random(3), None)], config)
+    with pytest.raises(ValueError, match="no light views"):
+        narrowed(history).view(snaps[0])
+
+
+@pytest.mark.parametrize("kind, field", [("role_assignment", "permanent"), ("role_eligibility", "principal_id"),
+                                         ("group_member", "member_id"), ("group_pim_assignment", "permanent")])
+def test_a_fact_without_what_a_holding_is_made_of_is_refused(kind, field, config):
+    """Read for some fields only, a missing field reads as None: the sweep refuses it rather than count the
+    holding as if it were not permanent, or held by no one."""
+    state = random_state(random.Random(5), None)
+    facts = {"role_assignment": {"id": "a1", "role_id": "r1", "principal_id": "u1", "permanent": True},
+             "role_eligibility": {"id": "e1", "role_id": "r1", "principal_id": "u1", "permanent": False},
+             "group_member": {"group_id": "g0", "member_id": "u1"},
+             "group_pim_assignment": {"id": "p1", "group_id": "g0", "principal_id": "u2", "access": "member",
+                                      "permanent": True}}
+    data = dict(facts[kind], **{field: None})
+    state[(kind, data.get("id") or "g0|u1")] = data
+    history, snaps = history_of([state], config)
+    with pytest.raises(HistoryError, match=f"{kind} fact .* has no {field}"):
+        standing_points(narrowed(history), snaps)
