@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -197,10 +198,14 @@ def check_rows(samples: list[dict[str, float]]) -> list[Row]:
 
 # ----------------------------------------------------------------------------------- trend
 def series(db: Path, config: Any, runs: int, events_per_day: int) -> list[Row]:
-    """build_series over the whole history, then its parts timed apart for the 365-day extrapolation:
-    reading the holdings history once, the sweep over the snapshots (its first snapshot, then each
-    further one), the weekly activations and the figures of the last snapshot (`last_figures`: its review
-    cycles, decisions counted in SQL, and its top standing holders and changes from the sweep).
+    """build_series over the whole history, then its parts timed apart for the 365-day extrapolation. Parts
+    that grow with the fact versions of the history, scaled by them to a year: reading the holdings history
+    (`trend_history`: every version of the holding kinds and of the principals they name; scaled by those
+    versions) of which the scan for the break-glass accounts (every principal version; scaled by those), and
+    indexing every version's start and end for the sweep (`Sweep(history)`). Parts per snapshot, times 364: the
+    sweep's step to each further snapshot and that snapshot's point (`standing_points`). Once: the first
+    snapshot's point, the figures of the last snapshot (`last_figures`: its review cycles, decisions counted in
+    SQL, and its top standing holders and changes from the sweep), and the rest of build_series.
 
     The weekly activations are counted from the `activation` rows of the range (one per activation, kept at
     ingest): timed over the 90 days of audit log the first export brings and scaled per activation to a
@@ -208,13 +213,13 @@ def series(db: Path, config: Any, runs: int, events_per_day: int) -> list[Row]:
     from sqlalchemy import func, select
 
     from pimtrail.controls.profiles import load_profile
-    from pimtrail.controls.view import HoldingsHistory
     from pimtrail.evidence.series import build_series, last_figures, range_weeks
-    from pimtrail.evidence.standing import Sweep, standing_points
+    from pimtrail.evidence.standing import Sweep, standing_points, trend_history
     from pimtrail.store import HistoryStore
     from pimtrail.store.schema import activation_table as act
 
     profile = load_profile(None, config)
+    glass = sorted({a.lower() for a in config.break_glass.accounts})
     walls, parts = [], []
     with HistoryStore.open(str(db)) as store:
         tenant = store.tenant(None)
@@ -231,47 +236,61 @@ def series(db: Path, config: Any, runs: int, events_per_day: int) -> list[Row]:
             range_act = activations(snaps[0].collected_at, window[1])  # what the measured build_series counted
         for _ in range(runs):
             walls.append(timed(lambda: build_series(store, tenant, profile, config))[0])
-            load, history = timed(lambda: HoldingsHistory(store, tenant, snaps, profile, config))
-            first_point = timed(lambda: standing_points(history, snaps[:1]))[0]
-            sweep = Sweep(history)
-            sweep.advance(snaps[0])
-            further = timed(lambda: [sweep.advance(s) for s in snaps[1:]])[0] / max(1, len(snaps) - 1)
+            load, history = timed(lambda: trend_history(store, tenant, snaps, profile, config))
+            scan = timed(lambda: store.version_rows(tenant, "principal", snaps[-1].seq, contains=glass,
+                                                    after_seq=snaps[0].seq, fields=history.fields_of("principal"))
+                         )[0] if glass else 0.0
+            index, sweep = timed(lambda: Sweep(history))
+            first_point = timed(lambda: standing_points(history, snaps[:1], sweep))[0]
+            step = timed(lambda: standing_points(history, snaps[1:], sweep))[0] / max(1, len(snaps) - 1)
             events = timed(lambda: range_weeks(store, tenant, config, *window))[0]
             events_short = timed(lambda: range_weeks(store, tenant, config, *short))[0]
             closing = timed(lambda: last_figures(store, tenant, sweep, snaps[-1], snaps[0].collected_at,
                                                snaps[-1].collected_at))[0]
-            parts.append({"load": load, "first": first_point, "closing": closing, "events": events,
-                          "short": events_short, "further": further})
+            parts.append({"load": load - min(scan, load), "scan": min(scan, load), "index": index, "first": first_point,
+                          "step": step, "closing": closing, "events": events, "short": events_short})
     n = len(snaps)
-    versions = _versions(db)  # holdings-history rows opened per snapshot seq: the read grows with them
-    per_day = median(list(versions.values())[1:]) or 0
-    load_scale = (sum(versions.values()) + (365 - n) * per_day) / max(1, sum(versions.values()))
-    load, first_point = median([p["load"] for p in parts]), median([p["first"] for p in parts])
-    further, closing, events, events_short = (median([p[k] for p in parts])
-                                            for k in ("further", "closing", "events", "short"))
+    versions, principals = _versions(db)  # versions each snapshot opened: what the read and the index grow with
+    load_scale, glass_scale = _scale(versions, n), _scale(principals, n)
+    load, scan, index, first_point, step, closing, events, events_short = (  # unrounded: the step is ~3 ms
+        statistics.median([p[k] for p in parts]) for k in ("load", "scan", "index", "first", "step", "closing",
+                                                           "events", "short"))
     year_act = round(n_act * 366 / 90)  # the 90 days' activations a day, for 366 days
     year_weeks = events * year_act / max(1, n_act)
-    rest = max(0.0, median(walls) - load - first_point - (n - 1) * further - closing - events * range_act / max(1, n_act))
-    at_365 = load * load_scale + first_point + 364 * further + closing + year_weeks + rest
+    rest = max(0.0, statistics.median(walls) - load - scan - index - first_point - (n - 1) * step - closing
+               - events * range_act / max(1, n_act))
+    at_365 = ((load + index) * load_scale + scan * glass_scale + first_point + 364 * step + closing + year_weeks
+              + rest)
+    per_day = median(list(versions.values())[1:]) or 0
     return [
         Row(f"trend series over the history ({n} daily snapshots, measured)", median(walls), "s", "", None, runs,
             f"build_series; control posture read from the stored check runs. Parts: holdings history read once "
-            f"{load:.1f} s, sweep {first_point:.2f} s for the first snapshot + {further:.3f} s per further one, "
-            f"the last snapshot's reviews, top holders and changes {closing:.2f} s, weekly activations of 90 days "
-            f"({n_act:,} activations, {events_per_day:,} audit events a day) {events:.2f} s (30 days, "
-            f"{n_short:,} activations: {events_short:.2f} s), the rest {rest:.1f} s", walls),
+            f"{load + scan:.2f} s (of which the break-glass scan {scan:.2f} s), versions indexed {index:.2f} s, "
+            f"the first snapshot's point {first_point:.2f} s + {step:.4f} s per further one, the last snapshot's "
+            f"reviews, top holders and changes {closing:.2f} s, weekly activations of 90 days ({n_act:,} "
+            f"activations, {events_per_day:,} audit events a day) {events:.2f} s (30 days, {n_short:,} "
+            f"activations: {events_short:.2f} s), the rest {rest:.2f} s", walls),
         Row("trend series over a 365-day history (EXTRAPOLATED)", round(at_365, 1), "s", "<= 5 s", 5, runs,
-            f"{load:.1f} s x {load_scale:.2f} (history read, scaled by its fact versions: {per_day:,.0f} new a day) "
-            f"+ {first_point:.1f} + 364 x {further:.3f} + {closing:.2f} + {rest:.1f} s + the weekly activations "
-            f"scaled from the 90 days' {n_act:,} to a year's {year_act:,} ({year_weeks:.2f} s). Summed as if one "
-            "after the other: build_series counts the activations in a thread of its own, beside the sweep",
+            f"({load:.2f} s read + {index:.2f} s index) x {load_scale:.2f} (fact versions: {per_day:,.0f} new a day) "
+            f"+ {scan:.2f} s break-glass scan x {glass_scale:.2f} (principal versions) + {first_point:.2f} "
+            f"+ 364 x {step:.4f} + {closing:.2f} + {rest:.2f} s + the weekly activations scaled from the 90 days' "
+            f"{n_act:,} to a year's {year_act:,} ({year_weeks:.2f} s). Summed as if one after the other: "
+            "build_series counts the activations in a thread of its own, beside the sweep",
             extrapolated=True),
     ]
 
 
-def _versions(db: Path) -> dict[int, int]:
-    """How many fact versions a trend reads each snapshot opened (seq -> count): those of the kinds
-    holdings are made of, and those of the principals they name (HoldingsHistory reads no one else)."""
+def _scale(versions: dict[int, int], n: int) -> float:
+    """How many times the versions a history of 365 daily snapshots holds are those of these `n`: the first
+    snapshot's, then as many a day as the median of the further ones."""
+    per_day = median(list(versions.values())[1:]) or 0
+    return (sum(versions.values()) + (365 - n) * per_day) / max(1, sum(versions.values()))
+
+
+def _versions(db: Path) -> tuple[dict[int, int], dict[int, int]]:
+    """How many fact versions each snapshot opened (seq -> count) of what a trend reads: the kinds holdings are
+    made of and the principals they name (HoldingsHistory reads no one else); and of every principal (the
+    break-glass accounts are looked for among them all)."""
     from pimtrail.controls.view import HOLDING_KINDS
 
     kinds = tuple(HOLDING_KINDS)
@@ -280,8 +299,10 @@ def _versions(db: Path) -> dict[int, int]:
     rows = conn.execute(f"SELECT valid_from, count(*) FROM fact WHERE kind IN ({marks}) OR (kind = 'principal' AND "
                         f"principal_id IN (SELECT principal_id FROM fact WHERE kind IN ({marks}))) "
                         "GROUP BY valid_from ORDER BY valid_from", kinds + kinds).fetchall()
+    principals = conn.execute("SELECT valid_from, count(*) FROM fact WHERE kind = 'principal' GROUP BY valid_from "
+                              "ORDER BY valid_from").fetchall()
     conn.close()
-    return dict(rows)
+    return dict(rows), dict(principals)
 
 
 def pack_bytes(db: Path) -> int:
