@@ -1,0 +1,180 @@
+"""`HistoryStore`'s readers of the event log and of the PIM activations derived from it (`activation`):
+a mixin, so that the store stays one API (`pimtrail.store.history`)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Iterator
+
+from sqlalchemy import or_, select
+
+from pimtrail.activations import Activation
+from pimtrail.store import receipts as _receipts
+from pimtrail.store.eventdata import Codec, holds
+from pimtrail.store.schema import activation_table, event_table
+from pimtrail.timeutil import iso
+
+
+
+class EventReads:
+    """Reading events and activations; the store gives `engine`, `_order` and `_filtered`."""
+
+    def events(self, tenant_id: str, kind: str, start: datetime | None = None, end: datetime | None = None,
+               contains: Iterable[str] | None = None, principal_ids: Iterable[str] | None = None,
+               correlation_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """The events of one kind in [start, end), by time then source id. `contains`: only events whose
+        stored JSON holds one of these texts, letter case ignored (a filter on the text that may let more
+        through: the caller checks the field it means); `principal_ids`: only events whose principal (the
+        target) is one of these; `correlation_ids`: only events with one of these correlation ids."""
+        query = self._event_query(tenant_id, kind, start, end, event_table.c.source_id, event_table.c.occurred_at,
+                                  event_table.c.zdata)
+        if principal_ids is None and correlation_ids is None:
+            with self.engine.connect() as conn:
+                rows = list(conn.execute(query.order_by(event_table.c.occurred_at,
+                                                        self._order(event_table.c.source_id))))
+        else:
+            if principal_ids is not None and correlation_ids is not None:
+                raise ValueError("events: principal_ids or correlation_ids, not both")
+            ids, column = (principal_ids, event_table.c.principal_id) if principal_ids is not None else \
+                (correlation_ids, event_table.c.correlation_id)
+            rows = sorted(self._filtered(query, ids, None, column), key=lambda r: (r.occurred_at, r.source_id))
+        with self.engine.connect() as conn:
+            codec = Codec.load(conn, tenant_id)
+        test = holds(contains)
+        out = []
+        for r in rows:
+            text = codec.decompress(r.zdata)
+            if test is None or test(text):
+                out.append(dict(json.loads(text), _source_id=r.source_id))
+        return out
+
+    def iter_events(self, tenant_id: str, kind: str, start: datetime | None = None, end: datetime | None = None,
+                    contains: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
+        """`events`, streamed: one decoded event at a time, in the same order, for readers that keep only
+        part of each (a quarter of a large tenant's audit log is 180,000 events)."""
+        query = self._event_query(tenant_id, kind, start, end, event_table.c.source_id, event_table.c.zdata)
+        test = holds(contains)
+        with self.engine.connect() as conn:
+            decompress = Codec.load(conn, tenant_id).decompress
+            for source_id, zdata in conn.execution_options(yield_per=2000).execute(
+                    query.order_by(event_table.c.occurred_at, self._order(event_table.c.source_id))):
+                text = decompress(zdata)
+                if test is None or test(text):
+                    event = json.loads(text)
+                    event["_source_id"] = source_id
+                    yield event
+
+    def event_texts(self, tenant_id: str, kind: str, start: datetime, end: datetime, activities: Iterable[str]
+                    ) -> Iterator[tuple[str, str | None, str, str]]:
+        """(source id, correlation id, activity, stored JSON text) of the events of one kind in [start, end) whose
+        `activity` (a string) holds one of `activities`, letter case ignored; in `events`' order, none of them
+        decoded: the activity is cut from the text (`activations.activity_of`)."""
+        from pimtrail.store import joined
+
+        with self.engine.connect() as conn:
+            yield from joined.event_texts(conn, tenant_id, kind, start, end, Codec.load(conn, tenant_id).decompress,
+                                          activities)
+
+    @staticmethod
+    def _event_query(tenant_id: str, kind: str, start: datetime | None, end: datetime | None, *columns):
+        query = select(*columns).where(event_table.c.tenant_id == tenant_id, event_table.c.kind == kind)
+        if start is not None:
+            query = query.where(event_table.c.occurred_at >= start)
+        if end is not None:
+            query = query.where(event_table.c.occurred_at < end)
+        return query
+
+    def audit_activities(self, tenant_id: str, start: datetime | None = None, end: datetime | None = None,
+                         contains: str = "(PIM activation)", data_when: str = "completed"
+                         ) -> Iterator[tuple[str, str, str, str, str | None]]:
+        """(correlation id, source id, time, activity, stored JSON or None) of each audit event in [start, end)
+        with a correlation id whose activity holds `contains` (letter case ignored), streamed in no
+        particular order; the stored JSON comes only with activities holding `data_when`.
+
+        The activity is cut from the stored text (`pimtrail.activations.activity_of`: canonical JSON begins
+        `{"activity":"...",`), nothing else is decoded. `time` is the event's `occurred_at` to the second
+        (`YYYY-MM-DDTHH:MM:SSZ`, as the audit normaliser writes the event's time and `fold_stored` reads it)."""
+        from pimtrail.activations import activity_of
+
+        wanted, with_data = contains.lower(), data_when.lower()
+        query = self._event_query(tenant_id, "audit", start, end, event_table.c.correlation_id,
+                                  event_table.c.source_id, event_table.c.occurred_at, event_table.c.zdata).where(
+            event_table.c.correlation_id.is_not(None))
+        with self.engine.connect() as conn:
+            decompress = Codec.load(conn, tenant_id).decompress
+            for correlation, source, occurred_at, zdata in conn.execution_options(yield_per=5000).execute(query):
+                data = decompress(zdata)
+                act = activity_of(data) or ""
+                low = act.lower()
+                if wanted in low:
+                    yield correlation, source, iso(occurred_at), act, data if with_data in low else None
+
+    def activation_hours(self, tenant_id: str, since: datetime, until: datetime, low: datetime, high: datetime,
+                         seconds_of: Iterable[str] | None = None
+                         ) -> tuple[list[tuple[str, int, int, int]], list[tuple[str, datetime, datetime]]]:
+        """The activations `outline_activations` makes of the audit events in [since, until), requested (else
+        started) in [low, high), counted from the `activation` rows (ix_activation_asked): (hour
+        `YYYY-MM-DD HH` of their start, else request; activations; approved; denied). `seconds_of`: only
+        the activations placed in these hours, per second (`YYYY-MM-DD HH:MM:SS`) instead of per hour.
+        Only rows whose events all fall in [since, until) are counted:
+        those are what the events in it make of them. Also (correlation id, first_at, last_at) of the
+        activations with events on both sides of `since` or of `until`: the caller folds their events."""
+        sqlite = self.engine.dialect.name == "sqlite"
+        hour, second = ("substr(at, 1, 13)", "substr(at, 1, 19)") if sqlite else \
+            ("to_char(at, 'YYYY-MM-DD HH24')", "to_char(at, 'YYYY-MM-DD HH24:MI:SS')")
+        hours = None if seconds_of is None else sorted(set(seconds_of))
+
+        def bound(when: datetime) -> Any:  # SQLite keeps DateTime as text: compared as SQLAlchemy writes it
+            return when.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else when
+
+        only = "" if hours is None else f" AND {hour} IN ({','.join('?' * len(hours))})"
+        with self.engine.connect() as conn:
+            counted = [] if hours == [] else _receipts.raw_rows(
+                conn, f"SELECT {hour if hours is None else second} AS h, count(*), "
+                      "sum(CASE WHEN approved THEN 1 ELSE 0 END), sum(CASE WHEN denied THEN 1 ELSE 0 END) "
+                      "FROM activation WHERE tenant_id = ? AND asked >= ? AND asked < ? AND first_at >= ? "
+                      f"AND last_at < ?{only} GROUP BY h",
+                (tenant_id, bound(low), bound(high), bound(since), bound(until), *(hours or ())))
+            across = conn.execute(select(activation_table.c.correlation_id, activation_table.c.first_at,
+                                         activation_table.c.last_at).where(
+                activation_table.c.tenant_id == tenant_id, activation_table.c.first_at < until,
+                activation_table.c.last_at >= since,
+                or_(activation_table.c.first_at < since, activation_table.c.last_at >= until))).all()
+        return [(h, n, a, d) for h, n, a, d in counted], [tuple(r) for r in across]
+
+    def joined_activations(self, tenant_id: str, since: datetime, until: datetime
+                           ) -> tuple[list[Activation], set[str]]:
+        """The activations whose audit events all lie in [since, until), as the ingest joined them from their
+        events (`activation.joined`, `pimtrail.store.joined`), in no particular order; and the correlation
+        ids of those with events in [since, until) and outside it, or with no stored join: to be joined from
+        the events in [since, until)."""
+        from pimtrail.store import joined
+
+        with self.engine.connect() as conn:
+            return joined.whole_in(conn, tenant_id, since, until, Codec.load(conn, tenant_id).decompress)
+
+    def activation_events(self, tenant_id: str, since: datetime, until: datetime,
+                          activations: Iterable[tuple[str, datetime, datetime]]
+                          ) -> list[tuple[str, str, str, str, str | None]]:
+        """`audit_activities` rows of the audit events in [since, until) of some activations, given as
+        (correlation id, first_at, last_at): read from where their events can be (those reaching back before
+        `since` up to the last of them, the others from the first), decoded whole."""
+        activations = list(activations)
+        wanted = {c for c, _, _ in activations}
+        before = [last for _, first, last in activations if first < since]
+        after = [first for _, first, _ in activations if first >= since]
+        spans = ([(since, min(until, max(before) + timedelta(microseconds=1)))] if before else []) + \
+            ([(min(after), until)] if after else [])
+        out = []
+        for start, end in spans:
+            query = self._event_query(tenant_id, "audit", start, end, event_table.c.correlation_id,
+                                      event_table.c.source_id, event_table.c.occurred_at, event_table.c.zdata)
+            with self.engine.connect() as conn:
+                decompress = Codec.load(conn, tenant_id).decompress
+            for correlation, source, occurred_at, zdata in self._filtered(query, wanted, None,
+                                                                           event_table.c.correlation_id):
+                data = decompress(zdata)
+                act = json.loads(data).get("activity") or ""  # the time to the second, as the `activation` rows
+                out.append((correlation, source, iso(occurred_at), act, data if "completed" in act.lower() else None))
+        return out
