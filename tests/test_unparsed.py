@@ -16,7 +16,7 @@ from pimtrail.store import HistoryStore
 from pimtrail.store.receipts import Unrecognised, digest, strip
 from pimtrail.store.schema import snapshot_table
 from pimtrail.synthetic import generate
-from tests.test_daily_ingest import _tables
+from test_daily_ingest import _tables
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +151,7 @@ def test_a_fact_two_elements_give_stays_while_either_of_them_does(tmp_path):
     """The same user twice in the users pages (one with a field nothing reads): one fact, named by one
     of the two elements. A read that did not parse the other one is refused (it names no fact) and the
     export is read in full; when either element goes, the fact stays open, as a full read has it."""
-    from tests import exports
+    import exports
 
     def day(n: int, users: list[list[dict]]) -> object:
         data = exports.baseline(f"2026-07-0{n + 1}T06:00:00Z")
@@ -178,3 +178,21 @@ def test_a_fact_two_elements_give_stays_while_either_of_them_does(tmp_path):
             assert [p["id"] for p in store.facts(tenant, "principal", 5) if p["id"] == exports.ALICE] == [exports.ALICE]
         tables.append(_tables(str(tmp_path / name)))
     assert tables[0] == tables[1]
+
+
+def test_pages_read_unparsed_are_cut_as_pages_read_in_full(roots, tmp_path):
+    """The digests and refresh times the reader found for the elements it recognised are the ones cutting
+    the page would find (`_Cut` takes them instead of hashing those elements again)."""
+    from pimtrail.store.receipts import _Cut
+
+    with HistoryStore.open(str(tmp_path / "h.db"), create=True) as store:
+        for root in roots[:2]:
+            store.ingest(read_export(root))
+        against = read_against(store, roots[2])
+    full = read_export(roots[2])
+    assert sum(len(p.skipped) for p in against.pages if p.volatile) > 0  # registration rows among them
+    for a, f in zip(against.pages, full.pages, strict=True):
+        assert (a.dataset, a.index, a.text, a.items) == (f.dataset, f.index, f.text, f.items)
+        cut_a, cut_f = _Cut(a), _Cut(f)
+        assert (cut_a.sha, cut_a.digests, cut_a.volatile, cut_a.gaps) == (cut_f.sha, cut_f.digests, cut_f.volatile,
+                                                                           cut_f.gaps)
