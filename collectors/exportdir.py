@@ -195,8 +195,9 @@ def _load_file_with_raw(path: Path, skipper: Skipper | None = None) -> tuple[Any
     try:
         return load_with_raw(path.read_text(encoding="utf-8"), spec)
     except (ValueError, IndexError, UnicodeDecodeError, FileNotFoundError):
-        if skipper is not None:
-            skipper.kept.clear()  # nothing recognised counts: the plain reader parses every element
+        if skipper is not None:  # nothing recognised counts: the plain reader parses every element
+            skipper.kept.clear()
+            skipper.found.clear()
         return _load_json(path), {}  # the plain reader names the problem (or parses it anyway)
 
 
@@ -316,6 +317,7 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
                              field=f"datasets.{dataset.name}.file", fix="use a file name inside the directory")
         raws: dict[int, str] = {}
         skipper = Skipper.of(known, dataset.name, dataset.volatile) if dataset.name in SKIPPABLE else None
+        found = 0  # of skipper.found, handed to the pages in their order
         pages = DatasetPages(dataset.name, str(path), _pages(dataset, path, raws, skipper))
         if skipper is not None and skipper.kept:
             snap.based_on = known.snapshot_id  # type: ignore[union-attr]
@@ -327,14 +329,16 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
         for index, page in enumerate(pages.pages):
             # the receipt is the body exactly as the file holds it (as Graph returned it)
             raw = raws.get(id(page.body))
-            skipped: frozenset[int] = frozenset()
+            skipped: dict[int, tuple[bytes, str | None]] = {}
             if raw is None:
                 text, items = json.dumps(page.body, ensure_ascii=False, separators=(",", ":")), None
             else:
                 marks = raws.get(ITEMS + id(page.body))
                 text, items = raw, (tuple(marks) if marks is not None else None)
                 if skipper is not None and items is not None:
-                    skipped = frozenset(i for i, value in enumerate(page.body["value"]) if value is SKIPPED)
+                    at = [i for i, value in enumerate(page.body["value"]) if value is SKIPPED]
+                    skipped = dict(zip(at, skipper.found[found:found + len(at)]))
+                    found += len(at)
             snap.pages.append(Page(dataset.name, index, page.parent, page.request, text, items,
                                    dataset.volatile, skipped))
 

@@ -44,6 +44,7 @@ class Skipper:
         self.twice = twice  # never recognised unparsed: which one of them it is would be a guess
         self.cursor = 0
         self.kept: list[int] = []  # numbers of the elements recognised, in order
+        self.found: list[tuple[bytes, str | None]] = []  # and their digests and volatile values (`Page.skipped`)
         self._text: str | None = None
         self._view: memoryview | None = None
 
@@ -66,10 +67,11 @@ class Skipper:
             dig = self.digests[candidate]
             if dig in self.twice:
                 continue
-            end = self._match(text, i, self.lengths[candidate], dig)
+            end, value = self._match(text, i, self.lengths[candidate], dig)
             if end >= 0:
                 self.cursor = candidate + 1
                 self.kept.append(self.numbers[candidate])
+                self.found.append((dig, value))
                 return end
         return -1
 
@@ -82,7 +84,9 @@ class Skipper:
         view = self._view
         return hashlib.blake2b(view[start:end] if view is not None else text[start:end].encode(), digest_size=16)
 
-    def _match(self, text: str, i: int, length: int, dig: bytes) -> int:
+    def _match(self, text: str, i: int, length: int, dig: bytes) -> tuple[int, str | None]:
+        """(end, volatile value) of the element at `i` if it is the known one of that `length` and
+        digest; end -1 otherwise."""
         key = self.key
         if key is not None:
             at = text.find(key, i, i + length)
@@ -90,18 +94,18 @@ class Skipper:
                 start = at + len(key)
                 close = text.find('"', start + 1) if text.startswith('"', start) else -1
                 if close < 0 or text.find("\\", start, close) >= 0:
-                    return -1  # not a plain string: left to the parser (and `strip`)
+                    return -1, None  # not a plain string: left to the parser (and `strip`)
                 end = i + length + close + 1 - start
                 if text[end - 1:end] != "}":
-                    return -1
+                    return -1, None
                 hashed = self._hash(text, i, start)
                 view = self._view
                 hashed.update(view[close + 1:end] if view is not None else text[close + 1:end].encode())
-                return end if hashed.digest() == dig else -1
+                return (end, text[start:close + 1]) if hashed.digest() == dig else (-1, None)
         end = i + length
         if text[end - 1:end] != "}":
-            return -1
-        return end if self._hash(text, i, end).digest() == dig else -1
+            return -1, None
+        return (end, None) if self._hash(text, i, end).digest() == dig else (-1, None)
 
     def parsed(self, text: str, i: int, end: int) -> None:
         """An element that was parsed: if it is a known one elsewhere, carry on after it."""

@@ -31,9 +31,10 @@ class Page:
     text: str
     items: tuple[tuple[int, int], ...] | None = None
     volatile: tuple[str, ...] = ()
-    # indices of elements not parsed: their text is that of an element the previous snapshot held
-    # (`CollectedSnapshot.based_on`), so their facts are the open facts naming that element
-    skipped: frozenset[int] = frozenset()
+    # elements not parsed: their text is that of an element the previous snapshot held
+    # (`CollectedSnapshot.based_on`), so their facts are the open facts naming that element. By index:
+    # (its digest, the value of its volatile key as it stands in `text`, None without one)
+    skipped: dict[int, tuple[bytes, str | None]] = field(default_factory=dict)
 
     @property
     def payload(self) -> bytes:

@@ -97,16 +97,22 @@ def _unrle(runs: list[list[Any]]) -> list[Any]:
 
 
 # -- cutting pages into parts ----------------------------------------------------------------
-def _digests_stripped(text: str, view: memoryview, spans: tuple[tuple[int, int], ...],
-                      key: str) -> tuple[list[bytes], list[list[str | None]]]:
+def _digests_stripped(text: str, view: memoryview, spans: tuple[tuple[int, int], ...], key: str,
+                      known: dict[int, tuple[bytes, str | None]]) -> tuple[list[bytes], list[list[str | None]]]:
     """`digest(strip(element, (key,)))` and the values cut out, for the elements of an ASCII page
     (`view` its bytes): the parts around a plain string value are hashed in place. Any other
-    value is left to `strip` itself, so the result is the same."""
+    value is left to `strip` itself, so the result is the same. Elements read unparsed come with
+    both (`known`, `Page.skipped`)."""
     pattern, blake2b = f'"{key}":', hashlib.blake2b
     skip = len(pattern)
     digests, values = [], []
     find = text.find
-    for s, e in spans:
+    for i, (s, e) in enumerate(spans):
+        if i in known:
+            dig, value = known[i]
+            digests.append(dig)
+            values.append([value])
+            continue
         at = find(pattern, s, e)
         start = at + skip
         close = find('"', start + 1, e) if at >= 0 and text.startswith('"', start) else -1
@@ -142,18 +148,27 @@ class _Cut:
         self.prefix, self.suffix = text[:spans[0][0]], text[spans[-1][1]:]
         gaps = [text[end:start] for (_, end), (start, _) in zip(spans, spans[1:])]
         self.gaps = None if gaps.count(",") == len(gaps) else gaps  # None: separators are plain commas
-        keys = page.volatile
+        keys, known = page.volatile, page.skipped  # elements read unparsed come with their digests
         if len(data) != len(text) or len(keys) > 1:  # offsets are characters: bytes only for ASCII text
-            for element in (text[s:e] for s, e in spans):
+            for i, (s, e) in enumerate(spans):
+                if i in known:
+                    dig, value = known[i]
+                    if keys:
+                        self.volatile.append([value])
+                    self.digests.append(dig)
+                    continue
+                element = text[s:e]
                 if keys:
                     element, values = strip(element, keys)
                     self.volatile.append(values)
                 self.digests.append(digest(element))
         elif keys:
-            self.digests, self.volatile = _digests_stripped(text, memoryview(data), spans, keys[0])
+            self.digests, self.volatile = _digests_stripped(text, memoryview(data), spans, keys[0], known)
         else:
             view, blake2b = memoryview(data), hashlib.blake2b
-            self.digests = [blake2b(view[s:e], digest_size=16).digest() for s, e in spans]
+            self.digests = [known[i][0] if i in known else blake2b(view[s:e], digest_size=16).digest()
+                            for i, (s, e) in enumerate(spans)] if known else \
+                [blake2b(view[s:e], digest_size=16).digest() for s, e in spans]
 
     def texts(self, indices: list[int]) -> list[str]:
         """The elements at `indices` as stored (volatile values cut out)."""
