@@ -10,7 +10,7 @@ refused, so a history that SQLite accepted can always be copied into PostgreSQL.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.engine import Connection
@@ -183,6 +183,8 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
     if snap.based_on is not None and (prev is None or prev["id"] != snap.based_on or not same_code):
         raise _receipts.Unrecognised(f"read against snapshot {snap.based_on}, which is no longer the tenant's newest")
     plan = _receipts.Plan(conn, tenant, snap.pages, prev["id"] if prev is not None else None)
+    open_by_kind = _open_facts(conn, tenant)
+    _check_unparsed(open_by_kind, plan.kept_numbers)  # before anything is written
     facts = Facts(snap.facts, plan.unchanged if same_code else set(), plan.same)
     row: dict[str, Any] = {
         "tenant_id": tenant, "seq": seq, "collected_at": snap.collected_at, "ingested_at": utcnow(),
@@ -201,7 +203,7 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
         conn.execute(coverage_table.insert(), coverage)
     receipts, listings = plan.write(snapshot_id)
     state, carried = _version_facts(conn, tenant, seq, facts, snap.unobserved,
-                                    prev["state_digest"] if prev is not None else hashing.GENESIS, plan)
+                                    prev["state_digest"] if prev is not None else hashing.GENESIS, plan, open_by_kind)
     row["fact_count"] = len(facts) + carried
     added = _append_events(conn, tenant, seq, snap)
 
@@ -238,8 +240,21 @@ def _open_facts(conn: Connection, tenant: str) -> dict[str, tuple[dict[str, str]
     return out
 
 
+def _check_unparsed(open_by_kind: dict[str, tuple[dict[str, str], dict[str, str]]], kept: set[int]) -> None:
+    """Each element read unparsed gives the open facts naming it; one that names none gave a fact another
+    element gives too (which names only one of them): the read is refused, to be read again in full."""
+    if not kept:
+        return
+    named: set[str] = set()
+    for _, numbers in open_by_kind.values():
+        named.update(numbers.values())
+    if not {str(n) for n in kept} <= named:
+        raise _receipts.Unrecognised("an element read unparsed names no open fact: read it in full")
+
+
 def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobserved: set[str],
-                   state: str, plan: _receipts.Plan) -> tuple[str, int]:
+                   state: str, plan: _receipts.Plan,
+                   open_by_kind: dict[str, tuple[dict[str, str], dict[str, str]]]) -> tuple[str, int]:
     """Close changed and vanished facts, open new versions; return the new state digest and how
     many facts were carried forward unseen (their source dataset was not collected this time) or
     kept unparsed (the open facts naming an element read unparsed, `Page.skipped`).
@@ -250,14 +265,7 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
     to_renumber: list[tuple[int | None, str, str, str]] = []
     total = int(state, 16)
     carried = 0
-    open_by_kind = _open_facts(conn, tenant)
     unparsed = {str(n) for n in plan.kept_numbers}
-    if unparsed:  # each element read unparsed gives the facts naming it: one naming none gives another's
-        named: set[str] = set()
-        for _, numbers in open_by_kind.values():
-            named.update(numbers.values())
-        if not unparsed <= named:
-            raise _receipts.Unrecognised("an element read unparsed names no open fact: read it in full")
     number = plan.number
 
     def close(kind: str, key: str, digest: str) -> None:
