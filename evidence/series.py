@@ -157,8 +157,8 @@ def _placer(config: Config):
     (when it is the same at both ends of the hour) instead of once per moment."""
     from zoneinfo import ZoneInfo
 
-    from pimtrail.activations import _CANONICAL, _moment
     from pimtrail.controls.activity import off_hours
+    from pimtrail.timeutil import is_canonical, parse_iso
 
     hours = config.business_hours
     utc, zone = ZoneInfo("UTC"), ZoneInfo(hours.time_zone)
@@ -166,9 +166,9 @@ def _placer(config: Config):
     days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
     def place(when: str) -> tuple[str, bool]:
-        moment = _moment(when)
+        moment = parse_iso(when)
         monday = (moment - timedelta(days=moment.weekday())).date().isoformat()
-        if len(when) != 20 or not _CANONICAL.fullmatch(when):
+        if not is_canonical(when):
             return monday, off_hours(moment, hours)
         hour = when[:13]
         if hour not in offsets:

@@ -9,22 +9,14 @@ arrived in different (overlapping) collections is still whole.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
-from pimtrail.timeutil import iso, parse_iso
+from pimtrail.timeutil import is_canonical, iso, parse_iso
 
 START_KEYS = ("starttime", "startdatetime", "start time")
 END_KEYS = ("expirationtime", "enddatetime", "endtime", "expiration time")
-_CANONICAL = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)Z")
-
-
-def _moment(value: str) -> datetime:
-    """parse_iso, quickly for the canonical form `2026-07-14T01:27:00Z`. Raises ValueError."""
-    match = _CANONICAL.fullmatch(value) if len(value) == 20 else None
-    return datetime(*map(int, match.groups())) if match else parse_iso(value)
 
 
 def _detail(details: dict[str, Any], names: tuple[str, ...]) -> str | None:
@@ -38,10 +30,9 @@ def _when(value: Any) -> tuple[str | None, datetime | None]:
     """What `_detail` makes of the value it found (None: not a moment), and that moment when the value
     was canonical already (iso(parse_iso(text)) == text once it is a real moment)."""
     text = str(value)
-    match = _CANONICAL.fullmatch(text) if len(text) == 20 else None
     try:
-        if match:
-            return text, datetime(*map(int, match.groups()))
+        if is_canonical(text):
+            return text, parse_iso(text)
         return iso(parse_iso(text)), None
     except ValueError:
         return None, None
@@ -114,7 +105,7 @@ class ActivationJoin:
     def __init__(self) -> None:
         self._acts: dict[str, Activation] = {}
         self._last: dict[str, tuple[str, str]] = {}  # correlation id -> (time, id) of its latest event
-        self._moments: dict[str, tuple[datetime | None, datetime | None]] = {}  # start, end as read: _moment's
+        self._moments: dict[str, tuple[datetime | None, datetime | None]] = {}  # start, end as parsed, when canonical
 
     def add(self, ev: dict[str, Any]) -> bool:
         kind = activity_kind(ev.get("activity") or "")
@@ -175,7 +166,7 @@ class ActivationJoin:
                                     for a in act.approvers)
             if act.start and act.end:
                 began, ended = self._moments.get(act.correlation_id, (None, None))
-                act.duration_hours = round(((ended or _moment(act.end)) - (began or _moment(act.start)))
+                act.duration_hours = round(((ended or parse_iso(act.end)) - (began or parse_iso(act.start)))
                                            .total_seconds() / 3600, 2)
         return sorted(self._acts.values(), key=lambda a: (a.requested_at or a.start or "", a.correlation_id))
 
@@ -239,10 +230,9 @@ def start_detail(text: str) -> str | None:
             key = flat.find('"StartTime":"')
             if key >= 0 and low.count('"start') == 1 and low.find('"start') == key and flat[key + 33:key + 34] == '"':
                 value = flat[key + 13:key + 33]
-                match = _CANONICAL.fullmatch(value)
-                if match:
+                if is_canonical(value):
                     try:
-                        datetime(*map(int, match.groups()))
+                        parse_iso(value)
                         return value
                     except ValueError:
                         return None
@@ -282,7 +272,7 @@ def outline_activations(rows: Iterable[tuple[str | None, str, str, str, str | No
     sorting or holding the events."""
     latest: dict[str, list[Any]] = {}
     for correlation, source, time, activity, data in rows:
-        kind = _kind(activity)
+        kind = activity_kind(activity)
         if kind is None or not correlation:
             continue
         entry = latest.get(correlation)
@@ -351,10 +341,7 @@ def activation_row(slot: list[Any]) -> dict[str, Any]:
 
 
 def _naive(when: str | None) -> datetime | None:
-    """`_moment`, most quickly for the canonical form."""
-    if when is None:
-        return None
-    return datetime.fromisoformat(when[:19]) if len(when) == 20 and _CANONICAL.fullmatch(when) else _moment(when)
+    return None if when is None else parse_iso(when)
 
 
 def stored_slot(first_at: datetime, last_at: datetime, state: str) -> list[Any]:

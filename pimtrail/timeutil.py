@@ -11,6 +11,11 @@ from datetime import datetime, timezone
 _CANONICAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
 
+def is_canonical(value: str) -> bool:
+    """Whether `value` is in the form `iso` writes (`2026-07-14T01:27:00Z`), moment or not."""
+    return len(value) == 20 and _CANONICAL.fullmatch(value) is not None
+
+
 def parse_iso(value: str) -> datetime:
     """Parse an ISO-8601 timestamp with a zone (Graph's `2026-07-14T01:27:00Z`, or with
     7-digit fractions) into a naive UTC datetime. Raises ValueError."""

@@ -6,8 +6,9 @@ from functools import partial
 from typing import Any
 
 from pimtrail.model import EventRecord
+from pimtrail.timeutil import parse_iso
 
-from .base import DatasetPages, Item, naive_utc
+from .base import DatasetPages, Item
 
 PRINCIPAL_TARGETS = {"user": "user", "group": "group", "serviceprincipal": "service_principal"}
 
@@ -32,7 +33,7 @@ def directory_audits(pages: DatasetPages) -> list[EventRecord]:
         occurred = item.when("activityDateTime")
         if occurred is None:
             raise item.error("activityDateTime", "missing")
-        events.append(EventRecord("audit", item.required("id"), naive_utc(occurred),
+        events.append(EventRecord("audit", item.required("id"), parse_iso(occurred),
                                   build=partial(_normalise, item, occurred)))
     return events
 

@@ -29,12 +29,6 @@ def canonical_time(value: Any) -> str:
     return iso(parse_iso(value))
 
 
-def naive_utc(value: str) -> datetime:
-    """A timestamp -> naive UTC datetime, quickly for Graph's UTC form (as `parse_iso`)."""
-    match = _UTC.fullmatch(value) if len(value) == 20 else None  # fractions: parse_iso keeps the microseconds
-    return datetime(*map(int, match.groups())) if match else parse_iso(value)
-
-
 @dataclass
 class RawPage:
     parent: str
