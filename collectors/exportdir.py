@@ -13,12 +13,12 @@ from typing import Any, Callable
 
 from pimtrail.bulk import paused_gc
 from pimtrail.errors import InputError
-from pimtrail.model import ERROR, MISSING, OK, CollectedSnapshot, DatasetCoverage, Known, Page
+from pimtrail.model import ERROR, MISSING, OK, SKIPPED, CollectedSnapshot, DatasetCoverage, Known, Page
 from pimtrail.timeutil import parse_iso
 
 from . import datasets as ds
 from .normalize import SKIPPABLE, DatasetPages, RawPage, normalize, unobserved_kinds
-from .unparsed import SKIPPED, Skipper
+from .unparsed import Skipper
 
 FORMAT = "pimtrail-export/1"
 SOURCES = {"graph", "sample", "manual", "export"}

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from pimtrail.model import SKIPPED, Known  # noqa: F401 (SKIPPED: the reader's)
+from pimtrail.model import Known
 from pimtrail.store.receipts import digest, strip
 
 
