@@ -10,13 +10,15 @@ with every fact naming its element (`snapshot.element_links`: not for snapshots 
 
 from __future__ import annotations
 
+import itertools
+
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from pimtrail import __version__
 from pimtrail.collectors.normalize import SKIPPABLE
 from pimtrail.model import Known
-from pimtrail.store.receipts import _numbers, pack_lengths, read_listings
+from pimtrail.store.receipts import _numbers, pack_lengths, pack_start, read_listings, split_digests
 from pimtrail.store.schema import item_pack_table, snapshot_table
 
 def read_known(conn: Connection, tenant: str) -> Known | None:
@@ -42,20 +44,14 @@ def _packed(conn: Connection, tenant: str, wanted: set[int]) -> tuple[dict[int, 
     if not wanted:
         return digests, lengths
     low, high = min(wanted), max(wanted)
-    start = conn.execute(select(item_pack_table.c.first_n).where(
-        item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n <= low)
-        .order_by(item_pack_table.c.first_n.desc()).limit(1)).scalar() or low
     packs = [first for first, count in conn.execute(select(item_pack_table.c.first_n, item_pack_table.c.count).where(
-        item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n >= start, item_pack_table.c.first_n <= high))
-        if any(n in wanted for n in range(first, first + count))]
+        item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n >= pack_start(conn, tenant, low),
+        item_pack_table.c.first_n <= high)) if any(n in wanted for n in range(first, first + count))]
     for at in range(0, len(packs), 200):
         for first, packed, data in conn.execute(select(
                 item_pack_table.c.first_n, item_pack_table.c.digests, item_pack_table.c.data).where(
                 item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n.in_(packs[at:at + 200]))):
-            packed = bytes(packed)  # the PostgreSQL driver may give a memoryview
-            for offset, length in enumerate(pack_lengths(bytes(data))):
-                n = first + offset
+            for n, dig, length in zip(itertools.count(first), split_digests(packed), pack_lengths(bytes(data))):
                 if n in wanted:
-                    digests[n] = packed[16 * offset:16 * offset + 16]
-                    lengths[n] = length
+                    digests[n], lengths[n] = dig, length
     return digests, lengths

@@ -26,6 +26,7 @@ listing's sha256, so a changed element, layout or listing is found without rebui
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import zlib
 from collections import defaultdict
@@ -201,6 +202,18 @@ def _numbers(runs: list[list[int]]) -> list[int]:
 
 
 # -- writing ---------------------------------------------------------------------------------
+def pack_start(conn: Connection, tenant: str, n: int) -> int:
+    """The first number of the pack holding element `n` (`n` itself when none does)."""
+    return conn.execute(select(func.max(item_pack_table.c.first_n)).where(
+        item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n <= n)).scalar() or n
+
+
+def split_digests(packed: bytes) -> list[bytes]:
+    """A pack's digests column, one 16-byte digest an element."""
+    packed = bytes(packed)  # the PostgreSQL driver may give a memoryview
+    return [packed[i:i + 16] for i in range(0, len(packed), 16)]
+
+
 def _previous_elements(conn: Connection, tenant: str,
                        previous: dict[str, list[dict]]) -> tuple[dict[bytes, int], dict[tuple[str, str], set[bytes]]]:
     """The elements the previous snapshot's pages held: digest -> n, and the digests of each
@@ -217,15 +230,11 @@ def _previous_elements(conn: Connection, tenant: str,
             merged.append([lo, hi])
     by_n: dict[int, bytes] = {}
     for lo, hi in merged:
-        start = conn.execute(select(func.max(item_pack_table.c.first_n)).where(
-            item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n <= lo)).scalar() or lo
         for first, digests in conn.execute(select(item_pack_table.c.first_n, item_pack_table.c.digests).where(
-                item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n >= start,
+                item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n >= pack_start(conn, tenant, lo),
                 item_pack_table.c.first_n < hi)):
             if first not in by_n:
-                digests = bytes(digests)  # the PostgreSQL driver may give a memoryview
-                by_n.update(zip(range(first, first + len(digests) // 16),
-                                [digests[i:i + 16] for i in range(0, len(digests), 16)]))
+                by_n.update(zip(itertools.count(first), split_digests(digests)))
     per_parent: dict[tuple[str, str], set[bytes]] = defaultdict(set)
     for name, entries in previous.items():
         for entry in entries:
