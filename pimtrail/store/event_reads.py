@@ -167,11 +167,11 @@ class EventReads:
         spans = ([(since, min(until, max(before) + timedelta(microseconds=1)))] if before else []) + \
             ([(min(after), until)] if after else [])
         out = []
+        with self.engine.connect() as conn:
+            decompress = Codec.load(conn, tenant_id).decompress
         for start, end in spans:
             query = self._event_query(tenant_id, "audit", start, end, event_table.c.correlation_id,
                                       event_table.c.source_id, event_table.c.occurred_at, event_table.c.zdata)
-            with self.engine.connect() as conn:
-                decompress = Codec.load(conn, tenant_id).decompress
             for correlation, source, occurred_at, zdata in self._filtered(query, wanted, None,
                                                                            event_table.c.correlation_id):
                 data = decompress(zdata)
