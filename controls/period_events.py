@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Iterator
 
-from pimtrail.activations import Activation, ActivationJoin, decode_for_join, join_activations
+from pimtrail.activations import Activation, decode_for_join
 from pimtrail.store import HistoryStore
+from pimtrail.store.joined import join_in_order
 from pimtrail.timeutil import parse_iso
 
 ACTIVATION_TEXT, OUTSIDE_PIM_TEXT = "(PIM activation)", "outside of PIM"
@@ -34,25 +35,27 @@ def period_activations(store: HistoryStore, tenant: str, start: datetime, end: d
     joined, _ = store.joined_activations(tenant, since, end)
     whole = {a.correlation_id for a in joined}  # the others (cut by the window's edges, or with no stored join
     audit: list[dict] = []                     # or row) are joined from the window's events
-    join, again = ActivationJoin(), set()
-    for source_id, correlation, activity, text in store.event_texts(tenant, "audit", since, end,
-                                                                    (ACTIVATION_TEXT, OUTSIDE_PIM_TEXT)):
-        activity = activity.lower()
-        event = None
-        if "outside of pim" in activity:
-            event = json.loads(text)
-            event["_source_id"] = source_id
-            if start <= event_time(event["time"]) < end:
-                audit.append(event)
-        if "(pim activation)" in activity and correlation not in whole:
-            event = event or decode_for_join(text)
-            if event.get("correlation_id") not in whole and not join.add(event):
-                again.add(event["correlation_id"])
-    joined += join.activations()
-    if again:  # out of (time, id) order: these activations joined from their events sorted
-        joined = [a for a in joined if a.correlation_id not in again] + join_activations(
-            e for e in store.events(tenant, "audit", since, end, correlation_ids=again)
-            if "(pim activation)" in activity_of(e))
+
+    def to_join() -> Iterator[dict[str, Any]]:
+        for source_id, correlation, activity, text in store.event_texts(tenant, "audit", since, end,
+                                                                        (ACTIVATION_TEXT, OUTSIDE_PIM_TEXT)):
+            activity = activity.lower()
+            event = None
+            if "outside of pim" in activity:
+                event = json.loads(text)
+                event["_source_id"] = source_id
+                if start <= event_time(event["time"]) < end:
+                    audit.append(event)
+            if "(pim activation)" in activity and correlation not in whole:
+                event = event or decode_for_join(text)
+                if event.get("correlation_id") not in whole:
+                    yield event
+
+    def again(ids: set[str]) -> list[dict[str, Any]]:  # out of (time, id) order: joined from their events sorted
+        return [e for e in store.events(tenant, "audit", since, end, correlation_ids=ids)
+                if "(pim activation)" in activity_of(e)]
+
+    joined += join_in_order(to_join(), again).values()
     joined.sort(key=lambda a: (a.requested_at or a.start or "", a.correlation_id))  # join_activations' order
     return [a for a in joined if start <= event_time(a.requested_at or a.start) < end], audit
 
