@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import zlib
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -301,8 +302,26 @@ def _versions(db: Path) -> tuple[dict[int, int], dict[int, int]]:
                         "GROUP BY valid_from ORDER BY valid_from", kinds + kinds).fetchall()
     principals = conn.execute("SELECT valid_from, count(*) FROM fact WHERE kind = 'principal' GROUP BY valid_from "
                               "ORDER BY valid_from").fetchall()
+    holders = {p for (p,) in conn.execute(f"SELECT DISTINCT principal_id FROM fact WHERE kind IN ({marks})", kinds)}
     conn.close()
-    return dict(rows), dict(principals)
+    counts, all_principals = Counter(dict(rows)), Counter(dict(principals))
+    # and the closed versions, kept apart since migration 0008 (pimtrail.store.archive)
+    from sqlalchemy import create_engine, text
+
+    from pimtrail.store import archive
+
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.connect() as sa_conn:
+        closed = [v for (tenant,) in sa_conn.execute(text("SELECT DISTINCT tenant_id FROM snapshot"))
+                  for v in archive.versions(sa_conn, tenant, (*kinds, "principal"))]
+    engine.dispose()
+    holders |= {v.principal_id for v in closed if v.kind in kinds}
+    for v in closed:
+        if v.kind in kinds or v.principal_id in holders:
+            counts[v.valid_from] += 1
+        if v.kind == "principal":
+            all_principals[v.valid_from] += 1
+    return dict(sorted(counts.items())), dict(sorted(all_principals.items()))
 
 
 def pack_bytes(db: Path) -> int:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import create_engine
 
 from pimtrail.collectors.exportdir import read_export
-from pimtrail.store import HistoryStore
+from pimtrail.store import HistoryStore, archive
 from pimtrail.store.engine import resolve_url
 
 WEEKS = ["2026-07-01T06:00:00Z", "2026-07-08T06:00:00Z", "2026-07-15T06:00:00Z"]
@@ -60,20 +62,18 @@ def zero(column: str, n: int) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("sql, broken_seq", [
-    # a closed fact (valid in snapshot 1 only) rewritten: Bob's eligibility made permanent
-    (update("fact", json_set("data", "end", "NULL", "null"), "key = 'elig-bob-ga'"), 1),
     # an open fact rewritten: Alice's standing GA given an end date
     (update("fact", json_set("data", "end", "'2026-08-01T00:00:00Z'", '"2026-08-01T00:00:00Z"'),
             "key = 'inst-alice-ga'"), 1),
-    # history rewritten: Bob's eligibility said to have ended later
-    ("UPDATE fact SET valid_to = 3 WHERE key = 'elig-bob-ga'", 2),
+    # history rewritten: Bob's eligibility (valid in snapshot 1 only, closed since) said to have ended later
+    ("UPDATE fact_archive SET valid_to = 3 WHERE kind = 'role_eligibility'", 2),
     ("UPDATE snapshot SET status = 'complete' WHERE seq = 3", 3),
     (update("event", zero("zdata", 10), "source_id = 'audit-2'"), 1),  # an event's data no longer decompresses
     (update("blob", zero("data", 10), FIRST_USERS_LISTING), 1),  # which pages a dataset had
     (update("item_pack", zero("data", 10), "first_n = 1"), 1),  # the text of the first elements
     (update("item_pack", zero("digests", 16), "first_n = 1"), 1),  # the elements' digests
     ("DELETE FROM coverage WHERE dataset = 'users' AND snapshot_id = (SELECT id FROM snapshot WHERE seq = 2)", 2),
-], ids=["closed-fact", "open-fact", "validity", "snapshot-row", "event-frame", "listing", "element-text",
+], ids=["open-fact", "validity", "snapshot-row", "event-frame", "listing", "element-text",
          "element-digest", "coverage"])
 def test_tampering_is_detected_at_the_first_affected_snapshot(history, cli, sql, broken_seq):
     tamper(history, sql)
@@ -85,8 +85,6 @@ def test_tampering_is_detected_at_the_first_affected_snapshot(history, cli, sql,
 def test_an_event_rewritten_and_compressed_again_is_detected(history, cli):
     """Event data is stored compressed (`pimtrail.store.eventdata`): a changed text compressed again as the
     store would is still found, since `verify` hashes the text the frame holds."""
-    import json
-
     from sqlalchemy import select, update as sql_update
 
     from pimtrail.store.eventdata import Codec
@@ -107,3 +105,38 @@ def test_an_event_rewritten_and_compressed_again_is_detected(history, cli):
     result = cli("verify", "--db", history)
     assert result.exit_code == 1
     assert "snapshot #1 " in result.output, result.output
+
+
+def made_permanent(text: str) -> str:
+    fact = json.loads(text)
+    fact["end"] = None
+    return json.dumps(fact, sort_keys=True, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("edit, message", [
+    # Bob's closed eligibility (valid in snapshot 1 only) made permanent, and stored compressed again
+    (lambda data: archive.pack([r[:6] + [made_permanent(r[6])] + r[7:] for r in archive.unpack(data)]),
+     "state facts differ"),
+    (lambda data: b"\0" * 10, "batch(es) of the fact versions it closed do not read"),
+], ids=["rewritten", "unreadable"])
+def test_an_archived_version_changed_is_detected(history, cli, edit, message):
+    """Closed versions are kept compressed in batches (`pimtrail.store.archive`): one rewritten and compressed
+    again as the store would is found by its hash; a batch that does not read is named, not skipped over."""
+    from sqlalchemy import select, update as sql_update
+
+    from pimtrail.store.schema import fact_archive_table as t
+
+    engine = create_engine(resolve_url(history))
+    try:
+        with engine.begin() as conn:
+            data = conn.execute(select(t.c.data).where(t.c.kind == "role_eligibility")).scalar_one()
+            assert [json.loads(r[6])["end"] is not None for r in archive.unpack(data)] == [True]
+            conn.execute(sql_update(t).where(t.c.kind == "role_eligibility").values(data=edit(data)))
+    finally:
+        engine.dispose()
+    result = cli("verify", "--db", history)
+    assert result.exit_code == 1
+    assert "snapshot #1 " in result.output, result.output  # where Bob's version began
+    with HistoryStore.open(history) as store:
+        problems = {check.seq: check.problems for check in store.verify().checks}
+    assert any(message in p for p in problems[1] + problems[2]), problems  # the batch closed by #2 named

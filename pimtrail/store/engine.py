@@ -46,11 +46,12 @@ def sqlite_path(url: str) -> Path | None:
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
+    # first: switching a new file to WAL needs its lock too, and two collectors may create it at once
+    cursor.execute("PRAGMA busy_timeout=30000")
     # WAL lets readers (check, pack) work while a snapshot is written; NORMAL is safe under WAL.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 

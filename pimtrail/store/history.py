@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from pimtrail.bulk import paused_gc
 from pimtrail.errors import HistoryError
 from pimtrail.model import CollectedSnapshot, Known
+from pimtrail.store import archive as _archive
 from pimtrail.store import ingest as _ingest
 from pimtrail.store import receipts as _receipts
 from pimtrail.store import verify as _verify
@@ -157,6 +158,7 @@ class HistoryStore(EventReads):
         facts of those principals (the fact's principal column, read through ix_fact_principal a chunk of
         ids at a time). `contains`: only facts whose stored JSON holds one of these texts, letter case
         ignored: a cheap filter in SQL that may let more through, so the caller checks the field it means."""
+        principal_ids, contains = _listed(principal_ids), _listed(contains)  # each read twice: rows and archive
         if principal_ids is None and contains is None:
             # through the driver: SQLAlchemy's per-row processing of a kind's 20,000 facts costs a fifth of
             # decoding them
@@ -165,11 +167,14 @@ class HistoryStore(EventReads):
                 rows = _receipts.raw_rows(conn, "SELECT key, data FROM fact WHERE tenant_id = ? AND kind = ? AND "
                                                 f"valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) ORDER BY {order}",
                                           (tenant_id, kind, seq, seq))
-            return _decoded(rows)
+                closed = [(v.key, v.data) for v in self._archived(conn, tenant_id, [kind], seq, seq)]
+            return _decoded(sorted(rows + closed) if closed else rows)  # keys are unique at a snapshot
         query = select(fact_table.c.key, fact_table.c.data).where(
             fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind, self._valid_at(seq))
-        rows = sorted(self._filtered(query, principal_ids, contains), key=lambda r: r.key)  # code-point order
-        return _decoded(rows)
+        rows = [(r.key, r.data) for r in self._filtered(query, principal_ids, contains)]
+        with self.engine.connect() as conn:
+            rows += [(v.key, v.data) for v in self._archived(conn, tenant_id, [kind], seq, seq, principal_ids, contains)]
+        return _decoded(sorted(rows, key=lambda r: r[0]))  # code-point order
 
     def principal_facts(self, tenant_id: str, kinds: Iterable[str], seq: int,
                         principal_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
@@ -188,6 +193,8 @@ class HistoryStore(EventReads):
                 for kind, key, data in _receipts.raw_rows(conn, sql + f"({', '.join('?' * len(chunk))})",
                                                           (tenant_id, *kinds, seq, seq, *chunk)):
                     out[kind].append((key, data))
+            for v in self._archived(conn, tenant_id, kinds, seq, seq, ids):
+                out[v.kind].append((v.key, v.data))
         return {kind: _decoded(sorted(rows)) for kind, rows in out.items()}  # keys are unique per kind
 
     CHUNK = 500  # ids per IN (...) list
@@ -218,19 +225,37 @@ class HistoryStore(EventReads):
         sqlite = self.engine.dialect.name == "sqlite"
         conditions = []
         for text in texts:
-            if not text or any(c in text for c in '"\\') or any(ord(c) < 32 or (sqlite and ord(c) > 126) for c in text):
+            if not _likeable(text, sqlite):
                 return None
             pattern = "%" + text.replace("%", "\\%").replace("_", "\\_") + "%"
             conditions.append(column.like(pattern, escape="\\") if sqlite else column.ilike(pattern, escape="\\"))
         return or_(*conditions)
 
+    def _archived(self, conn, tenant_id: str, kinds: Iterable[str], upto: int | None, after: int | None,
+                  principal_ids: Iterable[str] | None = None, contains: Iterable[str] | None = None
+                  ) -> list[_archive.Version]:
+        """The closed versions kept in the archive (`pimtrail.store.archive`) that began by snapshot `upto` and
+        were valid after snapshot `after`, narrowed as `_filtered` narrows rows: what each reader adds to the
+        rows of `fact`."""
+        found = _archive.versions(conn, tenant_id, kinds, upto=upto, after=after)
+        if principal_ids is not None:
+            ids = set(principal_ids)
+            found = (v for v in found if v.principal_id in ids)
+        if contains is not None:
+            texts = list(contains)
+            if all(_likeable(t, self.engine.dialect.name == "sqlite") for t in texts):  # else not narrowed, as in SQL
+                lowered = [t.lower() for t in texts]
+                found = (v for v in found if any(t in v.data.lower() for t in lowered))
+        return list(found)
+
     def fact_versions(self, tenant_id: str, kind: str, key: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            return [{"valid_from": r.valid_from, "valid_to": r.valid_to, "data": json.loads(r.data)}
-                    for r in conn.execute(
+            rows = [(r.valid_from, r.valid_to, r.data) for r in conn.execute(
                 select(fact_table.c.valid_from, fact_table.c.valid_to, fact_table.c.data).where(
-                    fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind,
-                    fact_table.c.key == key).order_by(fact_table.c.valid_from))]
+                    fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind, fact_table.c.key == key))]
+            rows += [(v.valid_from, v.valid_to, v.data) for v in self._archived(conn, tenant_id, [kind], None, None)
+                     if v.key == key]
+        return [{"valid_from": vf, "valid_to": vt, "data": json.loads(data)} for vf, vt, data in sorted(rows)]
 
     def fact_history(self, tenant_id: str, kind: str, upto_seq: int, principal_ids: Iterable[str] | None = None,
                      contains: Iterable[str] | None = None, after_seq: int | None = None) -> list[dict[str, Any]]:
@@ -246,17 +271,28 @@ class HistoryStore(EventReads):
         holdings (~33,000 on a large tenant, ~83,000 after a year of daily snapshots), with no row object or dict
         made per version besides its data. `fields`: only these top-level fields of the data, cut out in SQL
         (`_cut`): a field the fact does not have reads as None, as a null one does."""
+        principal_ids, contains = _listed(principal_ids), _listed(contains)
         data = fact_table.c.data if fields is None else self._cut(fields)
         query = select(fact_table.c.valid_from, fact_table.c.valid_to, data, fact_table.c.id).where(
             fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind, fact_table.c.valid_from <= upto_seq)
         if after_seq is not None:
             query = query.where(or_(fact_table.c.valid_to.is_(None), fact_table.c.valid_to > after_seq))
-        # sorted here: SQLite would sort the rows with their data in a temporary b-tree
-        rows = sorted(self._filtered(query, principal_ids, contains), key=lambda r: (r[0], r[3]))
+        rows = self._filtered(query, principal_ids, contains)
+        if fields is not None:
+            rows = [(r[0], r[1], dict(zip(fields, values)), r[3]) for r, values in zip(rows, decode_arrays([r[2] for r in rows]))]
+        with self.engine.connect() as conn:
+            closed = self._archived(conn, tenant_id, [kind], upto_seq, after_seq, principal_ids, contains)
+        loads = json.loads
         if fields is None:
-            loads = json.loads
-            return [(r[0], r[1], loads(r[2])) for r in rows]
-        return [(r[0], r[1], dict(zip(fields, values))) for r, values in zip(rows, decode_arrays([r[2] for r in rows]))]
+            rows = [(r[0], r[1], loads(r[2]), r[3]) for r in rows]
+            rows += [(v.valid_from, v.valid_to, loads(v.data), v.id) for v in closed]
+        else:
+            for v in closed:
+                data = loads(v.data)
+                rows.append((v.valid_from, v.valid_to, {name: data.get(name) for name in fields}, v.id))
+        # sorted here: SQLite would sort the rows with their data in a temporary b-tree
+        rows.sort(key=lambda r: (r[0], r[3]))
+        return [(r[0], r[1], r[2]) for r in rows]
 
     def _cut(self, fields: tuple[str, ...]):
         """The values of some top-level fields of a fact's data, as the text of a JSON array (null for a field it
@@ -287,21 +323,31 @@ class HistoryStore(EventReads):
             fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind, self._valid_at(seq)).subquery()
         columns = [inner.c[f"f{n}"] for n in range(len(fields))]
         with self.engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(select(*columns, func.count()).group_by(*columns))]
+            counts = {tuple(r[:-1]): r[-1] for r in conn.execute(select(*columns, func.count()).group_by(*columns))}
+            for v in self._archived(conn, tenant_id, [kind], seq, seq):
+                data = json.loads(v.data)
+                values = tuple(_as_sql_text(data.get(name), sqlite=self.engine.dialect.name == "sqlite")
+                               for name in fields)
+                counts[values] = counts.get(values, 0) + 1
+        return [(*values, count) for values, count in counts.items()]
 
     def holders_on(self, tenant_id: str, when: datetime, role_id: str | None = None) -> list[dict[str, Any]]:
         """Who held which role (active or eligible) on `when`, per the newest snapshot taken by
         then: one query joining the versioned facts to the snapshot in force."""
-        seq_then = (select(snapshot_table.c.seq).where(
-            snapshot_table.c.tenant_id == tenant_id, snapshot_table.c.collected_at <= when)
-            .order_by(snapshot_table.c.seq.desc()).limit(1).scalar_subquery())
-        query = select(fact_table.c.kind, fact_table.c.data).where(
-            fact_table.c.tenant_id == tenant_id, fact_table.c.kind.in_(ROLE_KINDS),
-            self._valid_at(seq_then))
-        if role_id:
-            query = query.where(fact_table.c.role_id == role_id)
         with self.engine.connect() as conn:
+            seq_then = conn.execute(select(snapshot_table.c.seq).where(
+                snapshot_table.c.tenant_id == tenant_id, snapshot_table.c.collected_at <= when)
+                .order_by(snapshot_table.c.seq.desc()).limit(1)).scalar()
+            if seq_then is None:
+                return []
+            query = select(fact_table.c.kind, fact_table.c.data).where(
+                fact_table.c.tenant_id == tenant_id, fact_table.c.kind.in_(ROLE_KINDS),
+                self._valid_at(seq_then))
+            if role_id:
+                query = query.where(fact_table.c.role_id == role_id)
             rows = [json.loads(r.data) for r in conn.execute(query)]
+            rows += [json.loads(v.data) for v in self._archived(conn, tenant_id, ROLE_KINDS, seq_then, seq_then)
+                     if not role_id or v.role_id == role_id]
         return sorted(rows, key=lambda r: (r.get("role_name") or "", r.get("principal_name") or "",
                                            r.get("state") or ""))
 
@@ -365,6 +411,25 @@ class HistoryStore(EventReads):
         with self.engine.connect() as conn:
             checks = [c for t in tenants for c in _verify.verify_tenant(conn, t)]
         return _verify.VerifyReport(checks)
+
+
+def _listed(items: Iterable[str] | None) -> list[str] | None:
+    return None if items is None else list(items)
+
+
+def _likeable(text: str, sqlite: bool) -> bool:
+    """Whether a fact's stored JSON can be searched for `text` as it is (LIKE/ILIKE, `HistoryStore._contains`):
+    JSON escapes quotes, backslashes and control characters, and SQLite folds only ASCII letters."""
+    return bool(text) and not any(c in text for c in '"\\') and not any(
+        ord(c) < 32 or (sqlite and ord(c) > 126) for c in text)
+
+
+def _as_sql_text(value: Any, sqlite: bool) -> Any:
+    """A top-level field of an archived fact as the SQL of `fact_counts` gives it for a row of `fact`: SQLite's
+    json_extract gives strings and numbers as they are (true as 1), PostgreSQL's ->> gives their JSON text."""
+    if value is None or isinstance(value, str) or sqlite:
+        return int(value) if sqlite and isinstance(value, bool) else value
+    return json.dumps(value)
 
 
 def _decoded(rows: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from pimtrail import __version__
 from pimtrail.errors import InputError
 from pimtrail.model import CollectedSnapshot, FactRecord
+from pimtrail.store import archive as _archive
 from pimtrail.store import hashing
 from pimtrail.store import receipts as _receipts
 from pimtrail.store.engine import lock_tenant
@@ -260,7 +261,7 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
     kept unparsed (the open facts naming an element read unparsed, `Page.skipped`).
     Kept facts are compared as key sets: only the built ones are looked at one by one. Each fact
     written or kept names its element (`element_n`), renumbered when that changed."""
-    to_close: list[tuple[int, str, str, str]] = []
+    to_close: list[tuple[str, str]] = []
     to_insert: list[tuple[int, tuple]] = []
     to_renumber: list[tuple[int | None, str, str, str]] = []
     total = int(state, 16)
@@ -270,7 +271,7 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
 
     def close(kind: str, key: str, digest: str) -> None:
         nonlocal total
-        to_close.append((seq, tenant, kind, key))
+        to_close.append((kind, key))
         total -= hashing.element(kind, key, digest)
 
     def open_version(position: int, kind: str, key: str, fact: FactRecord, text: str, digest: str) -> None:
@@ -315,12 +316,11 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
                 renumber(kind, key, fact, was)
     to_insert.sort(key=lambda entry: entry[0])
     rows = [row for _, row in to_insert]
-    columns = ("tenant_id", "kind", "key", "principal_id", "role_id", "group_id", "digest", "data",
-               "valid_from", "valid_to", "element_n")
+    columns = _archive.COLUMNS
     _check_ids(fact_table, [dict(zip(columns, row)) for row in rows], "kind", "key", "principal_id", "role_id",
                "group_id")
-    _receipts.raw_many(conn, "UPDATE fact SET valid_to = ? WHERE tenant_id = ? AND kind = ? AND key = ? "
-                             "AND valid_to IS NULL", to_close)
+    # closed versions go to the archive; a changed fact's new version takes its old row (pimtrail.store.archive)
+    rows = _archive.close(conn, tenant, seq, to_close, rows)
     _receipts.insert(conn, fact_table, columns, rows)
     _receipts.raw_many(conn, "UPDATE fact SET element_n = ? WHERE tenant_id = ? AND kind = ? AND key = ? "
                              "AND valid_to IS NULL", to_renumber)

@@ -137,6 +137,19 @@ class Fact(SQLModel, table=True):
     element_n: Optional[int] = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
+class FactArchive(SQLModel, table=True):
+    """Fact versions closed by snapshot `valid_to`, one batch per kind: their rows' columns as records of a
+    JSON array, zstd-compressed (`pimtrail.store.archive`, migration 0008). `fact` keeps the open versions."""
+
+    __tablename__ = "fact_archive"
+
+    tenant_id: str = Field(max_length=TENANT, primary_key=True)
+    kind: str = Field(max_length=NAME, primary_key=True)
+    valid_to: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    count: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 class Event(SQLModel, table=True):
     """An append-only event, de-duplicated by its source id across overlapping collections. Its data, the
     canonical JSON text that is hashed, is kept as a zstd frame (`pimtrail.store.eventdata`, migration 0005)."""
@@ -233,6 +246,7 @@ blob_table = Blob.__table__
 receipt_list_table = ReceiptList.__table__
 item_pack_table = ItemPack.__table__
 fact_table = Fact.__table__
+fact_archive_table = FactArchive.__table__
 event_table = Event.__table__
 event_dict_table = EventDict.__table__
 activation_table = Activation.__table__
