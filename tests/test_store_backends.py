@@ -13,6 +13,7 @@ import exports
 from pimtrail.collectors.exportdir import read_export
 from pimtrail.errors import InputError
 from pimtrail.store import HistoryStore
+from pimtrail.store import engine as engine_module
 from pimtrail.store.engine import lock_tenant
 
 
@@ -248,3 +249,15 @@ def test_collectors_creating_a_new_history_at_once(db_url, export):
     assert not [o for per_job in outcomes for o in per_job if isinstance(o, Exception)], outcomes
     with HistoryStore.open(db_url) as store:
         assert store.tenants() == sorted(TENANTS[:2]) and store.verify().ok
+
+
+def test_an_ingest_leaves_the_page_cache_as_it_was(tmp_path, export):
+    """A snapshot is written with a larger SQLite page cache (`engine.ingest_cache`); the connection goes back
+    to the pool with the default, for readers with memory targets."""
+    with HistoryStore.open(str(tmp_path / "h.db"), create=True) as store:
+        with store.engine.connect() as conn:
+            default = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        store.ingest(read_export(export("2026-07-01T06:00:00Z")))
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == default
+    assert default != -engine_module.INGEST_CACHE_KB

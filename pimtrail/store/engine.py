@@ -7,7 +7,9 @@ store needs (per-tenant write locks, byte-order sorting) are small helpers at th
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from sqlalchemy import ColumnElement, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -129,6 +131,27 @@ def migrate(engine: Engine, *, create: bool) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+INGEST_CACHE_KB = 256 * 1024  # SQLite page cache while a snapshot is written
+
+
+@contextmanager
+def ingest_cache(conn: Connection) -> Iterator[None]:
+    """A larger SQLite page cache while a snapshot is written, then the default again (readers such as
+    the pack have their memory targets). A first large snapshot updates ~550 MB of table and index pages;
+    with the default 2 MB cache each index insert reads its page back from the OS: 8.6 s of system time,
+    4.0 s with 256 MB (docs/benchmarks.md, round 6)."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw = conn.connection.driver_connection  # the driver's own: no transaction begun for a PRAGMA
+    before = raw.execute("PRAGMA cache_size").fetchone()[0]
+    raw.execute(f"PRAGMA cache_size = -{INGEST_CACHE_KB}")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA cache_size = {int(before)}")
 
 
 def lock_tenant(conn: Connection, tenant: str) -> None:

@@ -17,7 +17,7 @@ from pimtrail.store import archive as _archive
 from pimtrail.store import ingest as _ingest
 from pimtrail.store import receipts as _receipts
 from pimtrail.store import verify as _verify
-from pimtrail.store.engine import byte_order, open_engine
+from pimtrail.store.engine import byte_order, ingest_cache, open_engine
 from pimtrail.store.event_reads import EventReads
 from pimtrail.store.schema import coverage_table, fact_table, receipt_list_table, snapshot_table
 
@@ -83,8 +83,9 @@ class HistoryStore(EventReads):
     # -- writing -------------------------------------------------------------------------
     def ingest(self, snap: CollectedSnapshot) -> SnapshotInfo:
         """Store one snapshot, whole or not at all."""
-        with paused_gc(), self.engine.begin() as conn:
-            row = _ingest.ingest(conn, snap)
+        with paused_gc(), self.engine.connect() as conn, ingest_cache(conn):
+            with conn.begin():  # committed before the cache shrinks back
+                row = _ingest.ingest(conn, snap)
         return SnapshotInfo.from_row(row)
 
     def known(self, tenant: str) -> Known | None:

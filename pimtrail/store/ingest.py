@@ -339,6 +339,8 @@ def _append_events(conn: Connection, tenant: str, seq: int,
     for kind, ids in by_kind.items():
         # audit windows overlap: most events are known. One range read finds those from the
         # snapshot's earliest event on; only the rest are looked up by id.
+        if not _receipts.raw_rows(conn, "SELECT 1 FROM event WHERE tenant_id = ? AND kind = ? LIMIT 1", (tenant, kind)):
+            continue  # none stored yet (a tenant's first snapshot): nothing to look up, 180,000 ids on a large one
         since = min(ev.occurred_at for ev in snap.events if ev.kind == kind)
         wanted = set(ids)
         # through the driver: SQLAlchemy's per-row processing of 180,000 ids costs more than the read
@@ -346,9 +348,9 @@ def _append_events(conn: Connection, tenant: str, seq: int,
                                         "AND occurred_at >= ?", (tenant, kind, _receipts.db_time(conn, since)))
         known.update((kind, sid) for (sid,) in rows if sid in wanted)
         for part in chunks(sorted(sid for sid in wanted if (kind, sid) not in known), 500):
-            known.update((kind, sid) for sid in conn.execute(select(event_table.c.source_id).where(
-                event_table.c.tenant_id == tenant, event_table.c.kind == kind,
-                event_table.c.source_id.in_(part))).scalars())
+            known.update((kind, sid) for (sid,) in _receipts.raw_rows(
+                conn, f"SELECT source_id FROM event WHERE tenant_id = ? AND kind = ? AND source_id IN "
+                      f"({', '.join('?' * len(part))})", (tenant, kind, *part)))
     rows, added, audit = [], [], []
     for ev in snap.events:
         ident = (ev.kind, ev.source_id)
