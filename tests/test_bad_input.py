@@ -39,6 +39,9 @@ def set_key(path: list, value):
 CASES = {
     "malformed json": (write_text("users.json", '{"value": [ {"id": "x", }'),
                        ["users.json", "malformed JSON at line 1"]),
+    # Python's json reads NaN; JSON has no such value, and the canonical encoder could not write it back
+    "NaN in a body": (write_text("role_definitions.json", '{"value": [{"id": "r", "x": NaN}]}'),
+                      ["role_definitions.json", "malformed JSON: NaN is not a JSON value"]),
     "missing manifest": (lambda root: (root / "manifest.json").unlink(), ["missing manifest.json"]),
     "unknown dataset": (edit_json("manifest.json", set_key(["datasets", "roleDefs"], {"file": "x.json"})),
                         ["manifest.json: datasets.roleDefs", "unknown dataset", "known datasets:"]),

@@ -10,20 +10,59 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
+
+import orjson
 
 MOD = 1 << 256
 GENESIS = "0" * 64
 
 
-# one encoder for every call: json.dumps with options builds a new one each time (a third of the
-# cost of encoding 350,000 small facts)
+# The canonical form is the stdlib encoder's: sorted keys, no spaces, UTF-8 as it is, floats as repr.
+# One encoder for every call: json.dumps with options builds a new one each time.
 _ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+# orjson writes the same bytes ~8 times faster (a large tenant's first snapshot: 225 MB of audit events and
+# 100 MB of facts), except for what it does not take the same way, which then goes to the stdlib encoder:
+# - it raises on a key that is not a string, an integer past 64 bits, a lone surrogate, and (passed through)
+#   datetimes, dataclasses and subclasses of str/int/dict/list: the stdlib says what it always said, or raises;
+# - a float below 1e-4 in size it writes as 0.0000..., and exponents as e-7 where repr writes e-07: found
+#   by `_FLOAT_GUARD` in a number's place (after ':', ',' or '['; a string that looks so only costs time).
+# NaN and infinities it would write as null: they never get here, the export reader refuses them as the
+# JSON they are not (collectors/exportdir.py).
+_ORJSON = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+           | orjson.OPT_PASSTHROUGH_SUBCLASS)
+_FLOAT_GUARD = re.compile(rb"[:,\[]-?(?:[0-9][0-9.]*e-|0\.0000)")
 
 
 def canonical(value: Any) -> bytes:
     """Stable JSON bytes; raises TypeError on anything that is not JSON-native."""
+    if type(value) is dict or type(value) is list:
+        try:
+            out = orjson.dumps(value, option=_ORJSON)
+        except TypeError:  # orjson.JSONEncodeError
+            pass
+        else:
+            if not _float_written_otherwise(out):
+                return out
     return _ENCODE(value).encode()
+
+
+def _float_written_otherwise(out: bytes, find=bytes.find) -> bool:
+    """Whether `out` may hold a float orjson writes otherwise than repr: `_FLOAT_GUARD`, run only where a digit
+    precedes "e-" or a number's place precedes "0.0000" (the regex alone costs 1 s per 100 MB; GUIDs and words
+    hold "e-" often)."""
+    at = find(out, b"e-")
+    while at > 0:
+        if 48 <= out[at - 1] <= 57:
+            return _FLOAT_GUARD.search(out) is not None
+        at = find(out, b"e-", at + 2)
+    at = find(out, b"0.0000")
+    while at > 0:
+        if out[at - 1] in b":,[-":
+            return _FLOAT_GUARD.search(out) is not None
+        at = find(out, b"0.0000", at + 6)
+    return False
 
 
 def sha256_hex(data: bytes) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 import json
-from dataclasses import astuple, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator
 
@@ -32,7 +32,9 @@ _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def encode(act: Activation) -> str:
-    return _ENCODE(list(astuple(act))[1:])
+    # its fields after the correlation id, as `astuple` gives them (no field is a dataclass), without the
+    # deep copy astuple makes of each: 1.5 s of a large first ingest's 58,000 activations
+    return _ENCODE([getattr(act, name) for name in FIELDS])
 
 
 def decode(correlation: str, text: str) -> Activation:
