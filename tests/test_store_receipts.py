@@ -165,3 +165,22 @@ def test_a_fact_is_rebuilt_when_a_dataset_it_depends_on_changes(tmp_path):
                      if f["role_id"] == exports.EXCHANGE}
             assert names == {name}
         assert store.verify().ok
+
+
+def test_times_are_written_as_sqlalchemy_writes_them():
+    """`db_time` writes a naive time as SQLAlchemy's DateTime stores it on SQLite (compared as text there)."""
+    import random
+    from datetime import datetime, timedelta
+    from types import SimpleNamespace
+
+    from sqlalchemy import DateTime
+    from sqlalchemy.dialects import sqlite
+
+    from pimtrail.store.receipts import db_time
+
+    conn = SimpleNamespace(dialect=SimpleNamespace(name="sqlite"))
+    process = DateTime().dialect_impl(sqlite.dialect()).bind_processor(sqlite.dialect())
+    rng = random.Random(5)
+    times = [datetime(2026, 7, 1), datetime(2026, 7, 1, 6, 0, 0, 1), datetime(9999, 12, 31, 23, 59, 59, 999999)]
+    times += [datetime(1000, 1, 1) + timedelta(microseconds=rng.randrange(280 * 10**15)) for _ in range(2000)]
+    assert [db_time(conn, t) for t in times] == [process(t) for t in times]

@@ -66,11 +66,17 @@ def _coverage_row(cov: Any, tenant: str, snapshot_id: int) -> dict[str, Any]:
 
 def _check_ids(table: Table, rows: list[dict[str, Any]], *columns: str) -> None:
     """Identifiers are never cut (two would become one): one too long for its column is refused."""
-    for column in columns:
+    _check_columns(table, {column: [r[column] for r in rows] for column in columns})
+
+
+def _check_columns(table: Table, values: dict[str, list[str | None]]) -> None:
+    """`_check_ids` of a column's values (None for none): the widest found by C loops, not a call per value."""
+    for column, given in values.items():
         width = _width(table, column)
-        longest = max(rows, key=lambda r: len(r[column] or ""), default=None)
-        if longest is not None and len(longest[column] or "") > width:
-            raise InputError(f"{table.name}.{column} is longer than {width} characters: {longest[column][:80]!r}",
+        present = list(filter(None, given))
+        if present and max(map(len, present)) > width:
+            longest = max(present, key=len)
+            raise InputError(f"{table.name}.{column} is longer than {width} characters: {longest[:80]!r}",
                              fix="not a Graph identifier; check the export")
 
 
@@ -317,8 +323,8 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
     to_insert.sort(key=lambda entry: entry[0])
     rows = [row for _, row in to_insert]
     columns = _archive.COLUMNS
-    _check_ids(fact_table, [dict(zip(columns, row)) for row in rows], "kind", "key", "principal_id", "role_id",
-               "group_id")
+    _check_columns(fact_table, {name: [row[columns.index(name)] for row in rows]
+                                for name in ("kind", "key", "principal_id", "role_id", "group_id")})
     # closed versions go to the archive; a changed fact's new version takes its old row (pimtrail.store.archive)
     rows = _archive.close(conn, tenant, seq, to_close, rows)
     _receipts.insert(conn, fact_table, columns, rows)

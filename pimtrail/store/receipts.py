@@ -405,7 +405,11 @@ def raw_many(conn: Connection, sql: str, rows: list[tuple]) -> None:
 def db_time(conn: Connection, when: Any) -> Any:
     """A naive UTC datetime as a DB-API parameter: SQLite keeps SQLAlchemy's DateTime as text, so
     it is written exactly as SQLAlchemy writes it; PostgreSQL's driver takes the datetime."""
-    return when.strftime("%Y-%m-%d %H:%M:%S.%f") if conn.dialect.name == "sqlite" else when
+    if conn.dialect.name != "sqlite":
+        return when
+    # isoformat writes the same for a naive time of years 1000-9999, in a quarter of strftime's time
+    return when.isoformat(" ", "microseconds") if when.tzinfo is None and when.year >= 1000 else \
+        when.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def raw_rows(conn: Connection, sql: str, params: tuple) -> list[tuple]:
