@@ -10,7 +10,8 @@ refused, so a history that SQLite accepted can always be copied into PostgreSQL.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from itertools import compress
+from typing import Any, Iterator, NamedTuple
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.engine import Connection
@@ -190,8 +191,12 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
     if snap.based_on is not None and (prev is None or prev["id"] != snap.based_on or not same_code):
         raise _receipts.Unrecognised(f"read against snapshot {snap.based_on}, which is no longer the tenant's newest")
     plan = _receipts.Plan(conn, tenant, snap.pages, prev["id"] if prev is not None else None)
-    open_by_kind = _open_facts(conn, tenant)
-    _check_unparsed(open_by_kind, plan.kept_numbers)  # before anything is written
+    unparsed = set(map(str, plan.kept_numbers))
+    open_by_kind, named = _open_facts(conn, tenant, unparsed)
+    if named != unparsed:  # before anything is written
+        # an element read unparsed gives the open facts naming it; one naming none gave a fact another element
+        # gives too (which names only one of them): the read is refused, to be read again in full
+        raise _receipts.Unrecognised("an element read unparsed names no open fact: read it in full")
     facts = Facts(snap.facts, plan.unchanged if same_code else set(), plan.same)
     row: dict[str, Any] = {
         "tenant_id": tenant, "seq": seq, "collected_at": snap.collected_at, "ingested_at": utcnow(),
@@ -223,45 +228,47 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
     return row
 
 
-def _open_facts(conn: Connection, tenant: str) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
-    """The tenant's open facts as {kind: ({key: digest}, {key: element number as text, "" for none})}.
-    Read as one text per kind joined in SQL: building 350,000 row tuples costs more than the read
-    itself. A key holding a separator character (never a Graph id, but the export is untrusted) makes
-    the count differ: rows then."""
+class OpenFacts(NamedTuple):
+    """One kind's open facts: {key: digest} and {key: element number as text, "" for none}, and the keys
+    of those naming an element read unparsed (`Page.skipped`): their element stands, so they are kept."""
+    digests: dict[str, str]
+    numbers: dict[str, str]
+    by_element: set[str]
+
+
+def _open_facts(conn: Connection, tenant: str, unparsed: set[str]) -> tuple[dict[str, OpenFacts], set[str]]:
+    """The tenant's open facts by kind, and which of the `unparsed` element numbers they name.
+    Read as three texts per kind (keys, digests, element numbers) joined in SQL and split here: building
+    350,000 row tuples costs more than the read itself, and each step over them is a C loop (`zip`,
+    `compress`), not a Python one. A key holding the separator character (never a Graph id, but the
+    export is untrusted) makes the count differ: rows then."""
     c = "char(31)" if conn.dialect.name == "sqlite" else "chr(31)"
-    row = f"key || {c} || digest || {c} || coalesce(cast(element_n AS text), '')"
-    joined = f"group_concat({row}, {c})" if conn.dialect.name == "sqlite" else f"string_agg({row}, {c})"
-    out: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
-    for kind, count, text in _receipts.raw_rows(
-            conn, f"SELECT kind, count(*), {joined} FROM fact WHERE tenant_id = ? AND valid_to IS NULL "
-                  "GROUP BY kind", (tenant,)):
-        parts = text.split("\x1f")
-        keys = parts[::3] if len(parts) == 3 * count else []
-        pairs = dict(zip(keys, parts[1::3]))
-        if len(pairs) == count:
-            out[kind] = pairs, dict(zip(keys, parts[2::3]))
-            continue
-        rows = _receipts.raw_rows(conn, "SELECT key, digest, element_n FROM fact WHERE tenant_id = ? AND kind = ? "
-                                        "AND valid_to IS NULL", (tenant, kind))
-        out[kind] = {k: d for k, d, _ in rows}, {k: "" if n is None else str(n) for k, _, n in rows}
-    return out
-
-
-def _check_unparsed(open_by_kind: dict[str, tuple[dict[str, str], dict[str, str]]], kept: set[int]) -> None:
-    """Each element read unparsed gives the open facts naming it; one that names none gave a fact another
-    element gives too (which names only one of them): the read is refused, to be read again in full."""
-    if not kept:
-        return
+    agg = "group_concat({}, %s)" % c if conn.dialect.name == "sqlite" else "string_agg({}, %s)" % c
+    columns = ", ".join(agg.format(column) for column in ("key", "digest", "coalesce(cast(element_n AS text), '')"))
+    out: dict[str, OpenFacts] = {}
     named: set[str] = set()
-    for _, numbers in open_by_kind.values():
-        named.update(numbers.values())
-    if not {str(n) for n in kept} <= named:
-        raise _receipts.Unrecognised("an element read unparsed names no open fact: read it in full")
+    for kind, count, keys, digests, numbers in _receipts.raw_rows(
+            conn, f"SELECT kind, count(*), {columns} FROM fact WHERE tenant_id = ? AND valid_to IS NULL "
+                  "GROUP BY kind", (tenant,)):
+        keys, digests, numbers = keys.split("\x1f"), digests.split("\x1f"), numbers.split("\x1f")
+        if len(keys) != count:
+            rows = _receipts.raw_rows(conn, "SELECT key, digest, element_n FROM fact WHERE tenant_id = ? AND kind = ? "
+                                            "AND valid_to IS NULL", (tenant, kind))
+            keys, digests = [k for k, _, _ in rows], [d for _, d, _ in rows]
+            numbers = ["" if n is None else str(n) for _, _, n in rows]
+        by_element: set[str] = set()
+        if unparsed:
+            flags = list(map(unparsed.__contains__, numbers))
+            if any(flags):
+                by_element = set(compress(keys, flags))
+                named.update(compress(numbers, flags))
+        out[kind] = OpenFacts(dict(zip(keys, digests)), dict(zip(keys, numbers)), by_element)
+    return out, named
 
 
 def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobserved: set[str],
                    state: str, plan: _receipts.Plan,
-                   open_by_kind: dict[str, tuple[dict[str, str], dict[str, str]]]) -> tuple[str, int]:
+                   open_by_kind: dict[str, OpenFacts]) -> tuple[str, int]:
     """Close changed and vanished facts, open new versions; return the new state digest and how
     many facts were carried forward unseen (their source dataset was not collected this time) or
     kept unparsed (the open facts naming an element read unparsed, `Page.skipped`).
@@ -272,7 +279,6 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
     to_renumber: list[tuple[int | None, str, str, str]] = []
     total = int(state, 16)
     carried = 0
-    unparsed = {str(n) for n in plan.kept_numbers}
     number = plan.number
 
     def close(kind: str, key: str, digest: str) -> None:
@@ -292,9 +298,8 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
             to_renumber.append((n, tenant, kind, key))
 
     for kind in open_by_kind.keys() | facts.built.keys():
-        open_facts, open_numbers = open_by_kind.get(kind, ({}, {}))
+        open_facts, open_numbers, by_element = open_by_kind.get(kind, ({}, {}, set()))
         built, kept = facts.built.get(kind, {}), facts.kept.get(kind, {})
-        by_element = {key for key, n in open_numbers.items() if n in unparsed} if unparsed else set()
         carried += len(by_element - kept.keys() - built.keys())
         for key in open_facts.keys() - kept.keys() - built.keys() - by_element:  # not seen now
             if kind in unobserved:
