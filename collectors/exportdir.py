@@ -204,7 +204,13 @@ def load_with_raw(text: str, spec: dict[str, Any]) -> tuple[Any, dict[int, str]]
 def _load_file_with_raw(path: Path, skipper: Skipper | None = None) -> tuple[Any, dict[int, str]]:
     spec = _FILE_SPEC if skipper is None else _file_spec(dict(BODY_SPEC, skip=skipper))
     try:
-        return load_with_raw(path.read_text(encoding="utf-8"), spec)
+        data = path.read_bytes()
+        text = data.decode("utf-8")
+        if b"\r" in data:  # as `Path.read_text` gives it: universal newlines
+            text, data = text.replace("\r\n", "\n").replace("\r", "\n"), None
+        if skipper is not None:
+            skipper.bind(text, data)  # the file's bytes: not encoded again to hash elements where they lie
+        return load_with_raw(text, spec)
     except (ValueError, IndexError, UnicodeDecodeError, FileNotFoundError):
         if skipper is not None:  # nothing recognised counts: the plain reader parses every element
             skipper.kept.clear()

@@ -21,6 +21,7 @@ parse would cut it. Only the time spent reading differs.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from typing import Any
 
 from pimtrail.model import Known
@@ -34,13 +35,12 @@ class Skipper:
     def __init__(self, digests: list[bytes], lengths: list[int], numbers: list[int], volatile: tuple[str, ...]):
         self.digests, self.lengths, self.numbers = digests, lengths, numbers
         self.key = f'"{volatile[0]}":' if volatile else None
-        seen: dict[bytes, int] = {}
+        seen = dict(zip(digests, range(len(digests))))  # the last position of each digest
         twice: set[bytes] = set()
-        for position, dig in enumerate(digests):
-            if dig in seen:
-                twice.add(dig)
-            seen[dig] = position
-        self.position = {dig: p for dig, p in seen.items() if dig not in twice}  # resync on unique ones
+        if len(seen) != len(digests):  # some text occurs twice (rare): which ones
+            twice = {dig for dig, count in Counter(digests).items() if count > 1}
+            seen = {dig: p for dig, p in seen.items() if dig not in twice}
+        self.position = seen  # resync on unique ones
         self.twice = twice  # never recognised unparsed: which one of them it is would be a guess
         self.cursor = 0
         self.kept: list[int] = []  # numbers of the elements recognised, in order
@@ -59,7 +59,7 @@ class Skipper:
         """The end of the element starting at `i` if it is the next known one (or the one after it),
         else -1 (parse it, then call `parsed`)."""
         if text is not self._text:
-            self._bind(text)
+            self.bind(text)
         cursor = self.cursor
         for candidate in (cursor, cursor + 1):
             if candidate >= len(self.lengths):
@@ -75,9 +75,11 @@ class Skipper:
                 return end
         return -1
 
-    def _bind(self, text: str) -> None:
-        """Hash slices of the file's bytes where they lie (characters are bytes in ASCII text)."""
-        data = text.encode()
+    def bind(self, text: str, data: bytes | None = None) -> None:
+        """Hash slices of the file's bytes where they lie (characters are bytes in ASCII text). `data`: the
+        text's UTF-8 bytes when the caller has them (the file as read), else they are made here."""
+        if data is None:
+            data = text.encode()
         self._text, self._view = text, memoryview(data) if len(data) == len(text) else None
 
     def _hash(self, text: str, start: int, end: int) -> Any:

@@ -18,8 +18,8 @@ from sqlalchemy.engine import Connection
 from pimtrail import __version__
 from pimtrail.collectors.normalize import SKIPPABLE
 from pimtrail.model import Known
-from pimtrail.store.receipts import _numbers, pack_lengths, pack_start, read_listings, split_digests
-from pimtrail.store.schema import item_pack_table, snapshot_table
+from pimtrail.store.receipts import listing, pack_lengths, pack_start, split_digests
+from pimtrail.store.schema import item_pack_table, receipt_list_table, snapshot_table
 
 def read_known(conn: Connection, tenant: str) -> Known | None:
     newest = conn.execute(select(snapshot_table.c.id, snapshot_table.c.tool_version, snapshot_table.c.element_links)
@@ -28,17 +28,23 @@ def read_known(conn: Connection, tenant: str) -> Known | None:
     # another version may normalise otherwise; before migration 0006 facts did not name their elements
     if newest is None or newest.tool_version != __version__ or not newest.element_links:
         return None
-    listings = {name: entries for name, entries in read_listings(conn, tenant, newest.id).items()
-                if name in SKIPPABLE and entries and all(e.get("layout") for e in entries)}
-    numbers = {name: [n for e in entries for n in _numbers(e["layout"]["runs"])] for name, entries in listings.items()}
+    rows = conn.execute(select(receipt_list_table.c.dataset, receipt_list_table.c.sha256).where(
+        receipt_list_table.c.tenant_id == tenant, receipt_list_table.c.snapshot_id == newest.id,
+        receipt_list_table.c.dataset.in_(sorted(SKIPPABLE)))).all()  # only these datasets' listings are read
+    listings = {name: entries for name, entries in ((name, listing(conn, tenant, sha)) for name, sha in rows)
+                if entries and all(e.get("layout") for e in entries)}
+    numbers = {name: list(itertools.chain.from_iterable(  # the runs expanded by C loops
+        range(first, first + count) for e in entries for first, count in e["layout"]["runs"]))
+        for name, entries in listings.items()}
     digests, lengths = _packed(conn, tenant, {n for ns in numbers.values() for n in ns})
-    elements = {name: ([digests[n] for n in ns], [lengths[n] for n in ns], ns) for name, ns in numbers.items()
-                if all(n in digests for n in ns)}
+    elements = {name: (list(map(digests.__getitem__, ns)), list(map(lengths.__getitem__, ns)), ns)
+                for name, ns in numbers.items() if digests.keys() >= set(ns) and lengths.keys() >= set(ns)}
     return Known(newest.id, elements) if elements else None
 
 
 def _packed(conn: Connection, tenant: str, wanted: set[int]) -> tuple[dict[int, bytes], dict[int, int]]:
-    """Digests and lengths of the `wanted` element numbers, reading each pack that holds some once."""
+    """Digests and lengths of the `wanted` element numbers (and of the rest of the packs holding them),
+    reading each pack that holds some once."""
     digests: dict[int, bytes] = {}
     lengths: dict[int, int] = {}
     if not wanted:
@@ -46,12 +52,11 @@ def _packed(conn: Connection, tenant: str, wanted: set[int]) -> tuple[dict[int, 
     low, high = min(wanted), max(wanted)
     packs = [first for first, count in conn.execute(select(item_pack_table.c.first_n, item_pack_table.c.count).where(
         item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n >= pack_start(conn, tenant, low),
-        item_pack_table.c.first_n <= high)) if any(n in wanted for n in range(first, first + count))]
+        item_pack_table.c.first_n <= high)) if not wanted.isdisjoint(range(first, first + count))]
     for at in range(0, len(packs), 200):
         for first, packed, data in conn.execute(select(
                 item_pack_table.c.first_n, item_pack_table.c.digests, item_pack_table.c.data).where(
                 item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n.in_(packs[at:at + 200]))):
-            for n, dig, length in zip(itertools.count(first), split_digests(packed), pack_lengths(bytes(data))):
-                if n in wanted:
-                    digests[n], lengths[n] = dig, length
+            digests.update(zip(itertools.count(first), split_digests(packed)))
+            lengths.update(zip(itertools.count(first), pack_lengths(bytes(data))))
     return digests, lengths

@@ -188,13 +188,9 @@ class _Cut:
 
 
 def _rle_numbers(numbers: list[int]) -> list[list[int]]:
-    runs: list[list[int]] = []
-    for n in numbers:
-        if runs and runs[-1][0] + runs[-1][1] == n:
-            runs[-1][1] += 1
-        else:
-            runs.append([n, 1])
-    return runs
+    """[[first, count], ...] of consecutive numbers; where a run breaks found by C loops (runs are long)."""
+    starts = [0, *itertools.compress(itertools.count(1), map((1).__ne__, map(int.__sub__, numbers[1:], numbers)))]
+    return [[numbers[a], b - a] for a, b in zip(starts, starts[1:] + [len(numbers)])] if numbers else []
 
 
 def _numbers(runs: list[list[int]]) -> list[int]:
@@ -239,9 +235,11 @@ def _previous_elements(conn: Connection, tenant: str,
     for name, entries in previous.items():
         for entry in entries:
             if entry.get("layout"):
-                per_parent[(name, entry["parent"])].update(
-                    by_n[n] for n in _numbers(entry["layout"]["runs"]) if n in by_n)
-    return {dig: n for n, dig in by_n.items()}, per_parent
+                held = per_parent[(name, entry["parent"])]
+                for first, count in entry["layout"]["runs"]:
+                    held.update(map(by_n.get, range(first, first + count)))
+                held.discard(None)  # type: ignore[arg-type]  # a number no pack holds
+    return dict(zip(by_n.values(), by_n.keys())), per_parent
 
 
 def _packs(tenant: str, first: int, texts: list[str],
@@ -283,14 +281,14 @@ class Plan:
         self._pages = {(name, cut.page.index): cut for name, cuts in self.cuts.items() for cut in cuts}
         for name, cuts in self.cuts.items():
             for cut in cuts:
-                held = before.get((name, cut.page.parent))
-                if held:
-                    self.unchanged.update((name, cut.page.index, i) for i, d in enumerate(cut.digests) if d in held)
-                skipped = cut.page.skipped
+                held, skipped, digests = before.get((name, cut.page.parent)), cut.page.skipped, cut.digests
+                if held:  # only parsed elements give facts: those read unparsed are not looked up
+                    parsed = set(range(len(digests))).difference(skipped) if skipped else range(len(digests))
+                    self.unchanged.update((name, cut.page.index, i) for i in parsed if digests[i] in held)
                 if skipped:
-                    if held is None or any(cut.digests[i] not in held for i in skipped):
+                    if held is None or not held.issuperset(map(digests.__getitem__, skipped)):
                         raise Unrecognised(f"{name}: an element read unparsed is not one the previous snapshot held")
-                    self.kept_numbers.update(self.known[cut.digests[i]] for i in skipped)
+                    self.kept_numbers.update(map(self.known.__getitem__, map(digests.__getitem__, skipped)))
 
     def number(self, element: tuple[str, int, int] | None) -> int | None:
         """The element number of (dataset, page, index), once `write` has numbered the new ones."""
@@ -351,7 +349,7 @@ def listings(cuts: dict[str, list[_Cut]], known: dict[bytes, int]
             page = cut.page
             layout = None
             if page.items:
-                layout = cut.layout([known[d] for d in cut.digests])
+                layout = cut.layout(list(map(known.__getitem__, cut.digests)))
             else:
                 blobs[cut.sha] = page.text.encode()
             listing.append({"page": page.index, "parent": page.parent, "request": page.request[:2000],
