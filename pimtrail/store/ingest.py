@@ -11,6 +11,7 @@ refused, so a history that SQLite accepted can always be copied into PostgreSQL.
 from __future__ import annotations
 
 from itertools import compress
+from operator import not_
 from typing import Any, Iterator, NamedTuple
 
 from sqlalchemy import Table, select, update
@@ -229,11 +230,12 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
 
 
 class OpenFacts(NamedTuple):
-    """One kind's open facts: {key: digest} and {key: element number as text, "" for none}, and the keys
-    of those naming an element read unparsed (`Page.skipped`): their element stands, so they are kept."""
+    """One kind's open facts: those naming no element read unparsed as {key: digest} and {key: element
+    number as text, "" for none}, and those naming one (`Page.skipped`: their element stands, so they are
+    kept; most of the open facts on a daily read) as {key: (digest, element number)}."""
     digests: dict[str, str]
     numbers: dict[str, str]
-    by_element: set[str]
+    by_element: dict[str, tuple[str, str]]
 
 
 def _open_facts(conn: Connection, tenant: str, unparsed: set[str]) -> tuple[dict[str, OpenFacts], set[str]]:
@@ -256,12 +258,13 @@ def _open_facts(conn: Connection, tenant: str, unparsed: set[str]) -> tuple[dict
                                             "AND valid_to IS NULL", (tenant, kind))
             keys, digests = [k for k, _, _ in rows], [d for _, d, _ in rows]
             numbers = ["" if n is None else str(n) for _, _, n in rows]
-        by_element: set[str] = set()
-        if unparsed:
-            flags = list(map(unparsed.__contains__, numbers))
-            if any(flags):
-                by_element = set(compress(keys, flags))
-                named.update(compress(numbers, flags))
+        by_element: dict[str, tuple[str, str]] = {}
+        flags = list(map(unparsed.__contains__, numbers)) if unparsed else None
+        if flags is not None and any(flags):
+            named.update(compress(numbers, flags))
+            by_element = dict(compress(zip(keys, zip(digests, numbers)), flags))
+            rest = list(map(not_, flags))
+            keys, digests, numbers = list(compress(keys, rest)), compress(digests, rest), compress(numbers, rest)
         out[kind] = OpenFacts(dict(zip(keys, digests)), dict(zip(keys, numbers)), by_element)
     return out, named
 
@@ -298,21 +301,23 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
             to_renumber.append((n, tenant, kind, key))
 
     for kind in open_by_kind.keys() | facts.built.keys():
-        open_facts, open_numbers, by_element = open_by_kind.get(kind, ({}, {}, set()))
+        open_facts, open_numbers, by_element = open_by_kind.get(kind, ({}, {}, {}))
         built, kept = facts.built.get(kind, {}), facts.kept.get(kind, {})
-        carried += len(by_element - kept.keys() - built.keys())
-        for key in open_facts.keys() - kept.keys() - built.keys() - by_element:  # not seen now
+        if by_element:  # kept (kept and built keys are apart: `Facts`)
+            carried += len(by_element) - len(by_element.keys() & kept.keys()) - len(by_element.keys() & built.keys())
+        for key in open_facts.keys() - kept.keys() - built.keys():  # not seen now
             if kind in unobserved:
                 carried += 1  # not seen because not collected: unknown, so it stays as last seen
             else:
                 close(kind, key, open_facts[key])
         for key, (position, fact, text, digest) in built.items():
-            was = open_facts.get(key)
-            if key in by_element:  # an element read unparsed gives it too: that one's fact stands
-                if fact.fallback or was == digest:
+            unparsed_as = by_element.get(key)
+            if unparsed_as is not None:  # an element read unparsed gives it too: that one's fact stands
+                if fact.fallback or unparsed_as[0] == digest:
                     continue
                 raise InputError(f"two different records for {kind} {key!r}",
                                  fix="the export holds the same object twice with different content")
+            was = open_facts.get(key)
             if was == digest:
                 renumber(kind, key, fact, open_numbers[key])
                 continue
@@ -321,6 +326,8 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
             open_version(position, kind, key, fact, text, digest)
         for key, fact in kept.items():
             was = open_numbers.get(key)
+            if was is None and key in by_element:
+                was = by_element[key][1]
             if was is None:  # its element was unchanged but no version of it is open
                 open_version(facts.position(fact), kind, key, fact, *hashing.encode(fact.data))
             else:
