@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import operator
 import zlib
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -81,16 +82,6 @@ def restore(text: str, keys: tuple[str, ...], values: list[str | None]) -> str:
         start = text.find(f'"{key}":') + len(key) + 3
         text = text[:start] + value + text[start:]
     return text
-
-
-def _rle(values: list[Any]) -> list[list[Any]]:
-    out: list[list[Any]] = []
-    for value in values:
-        if out and out[-1][0] == value:
-            out[-1][1] += 1
-        else:
-            out.append([value, 1])
-    return out
 
 
 def _unrle(runs: list[list[Any]]) -> list[Any]:
@@ -183,7 +174,8 @@ class _Cut:
             out["gaps"] = self.gaps
         if self.page.volatile:
             out["keys"] = list(self.page.volatile)
-            out["volatile"] = [[list(values), count] for values, count in _rle([tuple(v) for v in self.volatile])]
+            runs = itertools.groupby(map(tuple, self.volatile))  # run-length encoded: one refresh time a page
+            out["volatile"] = [[list(values), len(list(run))] for values, run in runs]
         return out
 
 
@@ -320,8 +312,9 @@ def new_packs(tenant: str, cuts: dict[str, list[_Cut]], known: dict[bytes, int],
     first_new, texts, digests = next_n, [], []
     for dataset_cuts in cuts.values():
         for cut in dataset_cuts:
-            fresh = []
-            for i, dig in enumerate(cut.digests):
+            fresh = []  # the digests `known` lacks found by C loops (lazily: one new twice gets one number)
+            for i in itertools.compress(itertools.count(), map(operator.not_, map(known.__contains__, cut.digests))):
+                dig = cut.digests[i]
                 if dig not in known:
                     known[dig] = next_n
                     fresh.append(i)
