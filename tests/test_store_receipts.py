@@ -11,7 +11,7 @@ import pytest
 from pimtrail.collectors.exportdir import read_export
 from pimtrail.model import Page
 from pimtrail.store import HistoryStore
-from pimtrail.store.receipts import restore, strip
+from pimtrail.store.receipts import _numbers, _rle_numbers, restore, split_digests, strip
 from pimtrail.synthetic import generate
 
 
@@ -42,6 +42,22 @@ def zlib_json(data: bytes):
     import zlib
 
     return json.loads(zlib.decompress(data))
+
+
+@pytest.mark.parametrize("numbers", [[], [7], [1, 2, 3], [5, 6, 9, 10, 11, 4, 4, 5], [3, 2, 1], list(range(100, 2000))])
+def test_element_numbers_are_run_length_encoded_and_expanded_exactly(numbers):
+    runs = _rle_numbers(numbers)
+    assert _numbers(runs) == numbers
+    assert all(count > 0 for _, count in runs)
+    assert all(a + n != b for (a, n), (b, _) in zip(runs, runs[1:]))  # each run as long as it goes
+
+
+def test_a_packs_digests_column_is_split_into_its_digests():
+    digests = [hashlib.blake2b(str(n).encode(), digest_size=16).digest() for n in range(1000)]
+    assert split_digests(b"".join(digests)) == digests
+    assert split_digests(memoryview(b"".join(digests[:3]))) == digests[:3]  # as the PostgreSQL driver gives it
+    assert split_digests(b"") == []
+    assert split_digests(b"".join(digests[:2]) + b"short") == digests[:2] + [b"short"]  # not as written: kept
 
 
 def test_every_page_of_the_sample_quarter_comes_back_byte_for_byte(sample_history):

@@ -29,6 +29,7 @@ import hashlib
 import itertools
 import json
 import operator
+import struct
 import zlib
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -199,7 +200,9 @@ def pack_start(conn: Connection, tenant: str, n: int) -> int:
 def split_digests(packed: bytes) -> list[bytes]:
     """A pack's digests column, one 16-byte digest an element."""
     packed = bytes(packed)  # the PostgreSQL driver may give a memoryview
-    return [packed[i:i + 16] for i in range(0, len(packed), 16)]
+    if len(packed) % 16:  # not as written (`verify` says so): the last one short
+        return [packed[i:i + 16] for i in range(0, len(packed), 16)]
+    return list(map(operator.itemgetter(0), struct.iter_unpack("16s", packed)))  # a C loop: 4x a slice each
 
 
 def _previous_elements(conn: Connection, tenant: str,
