@@ -11,8 +11,10 @@ __all__ = ["DatasetPages", "RawPage", "normalize", "unobserved_kinds", "KIND_SOU
 
 # Datasets whose elements a daily read may recognise without parsing them (`collectors.unparsed`):
 # each element is normalised on its own into facts naming it (`FactRecord.element`, no `depends`),
-# so an unchanged element's facts are the open ones naming it. Requested once, not per parent.
-SKIPPABLE = {"users", "registration_details"}
+# so an unchanged element's facts are the open ones naming it. A review decision's key and data also
+# take its page's parent (the review instance): the store takes one read unparsed only where the
+# previous snapshot held it under the same parent (`receipts.Plan`), so its facts are as they were.
+SKIPPABLE = {"users", "registration_details", "access_review_decisions"}
 
 # Which datasets each kind of fact is read from. When one of them was not collected, the facts of
 # that kind that did not show up are *unknown*, not gone: the history keeps them as last seen.

@@ -31,11 +31,12 @@ def read_known(conn: Connection, tenant: str) -> Known | None:
     rows = conn.execute(select(receipt_list_table.c.dataset, receipt_list_table.c.sha256).where(
         receipt_list_table.c.tenant_id == tenant, receipt_list_table.c.snapshot_id == newest.id,
         receipt_list_table.c.dataset.in_(sorted(SKIPPABLE)))).all()  # only these datasets' listings are read
-    listings = {name: entries for name, entries in ((name, listing(conn, tenant, sha)) for name, sha in rows)
-                if entries and all(e.get("layout") for e in entries)}
+    # the elements of the pages cut into elements, in order (a page kept whole, such as one with no elements,
+    # offers none: the store takes an element read unparsed only where that snapshot held it, `receipts.Plan`)
     numbers = {name: list(itertools.chain.from_iterable(  # the runs expanded by C loops
-        range(first, first + count) for e in entries for first, count in e["layout"]["runs"]))
-        for name, entries in listings.items()}
+        range(first, first + count) for e in listing(conn, tenant, sha) if e.get("layout")
+        for first, count in e["layout"]["runs"])) for name, sha in rows}
+    numbers = {name: ns for name, ns in numbers.items() if ns}
     digests, lengths = _packed(conn, tenant, {n for ns in numbers.values() for n in ns})
     elements = {name: (list(map(digests.__getitem__, ns)), list(map(lengths.__getitem__, ns)), ns)
                 for name, ns in numbers.items() if digests.keys() >= set(ns) and lengths.keys() >= set(ns)}
