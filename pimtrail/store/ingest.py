@@ -303,7 +303,7 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
     for kind in open_by_kind.keys() | facts.built.keys():
         open_facts, open_numbers, by_element = open_by_kind.get(kind, ({}, {}, {}))
         built, kept = facts.built.get(kind, {}), facts.kept.get(kind, {})
-        if by_element:  # kept (kept and built keys are apart: `Facts`)
+        if by_element:  # carried as they are, but for those seen again (kept and built keys are apart: `Facts`)
             carried += len(by_element) - len(by_element.keys() & kept.keys()) - len(by_element.keys() & built.keys())
         for key in open_facts.keys() - kept.keys() - built.keys():  # not seen now
             if kind in unobserved:
