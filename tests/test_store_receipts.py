@@ -10,7 +10,7 @@ import pytest
 
 from pimtrail.collectors.exportdir import read_export
 from pimtrail.model import Page
-from pimtrail.store import HistoryStore
+from pimtrail.store import HistoryStore, blobs
 from pimtrail.store.receipts import _numbers, _rle_numbers, restore, split_digests, strip
 from pimtrail.synthetic import generate
 
@@ -33,15 +33,57 @@ def test_volatile_values_are_cut_and_put_back_exactly(text, keys):
 
 def _pages(path: str) -> list[tuple[str, str]]:
     with sqlite3.connect(path) as conn:
-        listings = [zlib_json(data) for (data,) in conn.execute(
-            "SELECT b.data FROM receipt_list r JOIN blob b ON b.sha256 = r.sha256 AND b.tenant_id = r.tenant_id")]
+        stored = dict(conn.execute("SELECT sha256, data FROM blob"))
+        named = [sha for (sha,) in conn.execute("SELECT sha256 FROM receipt_list")]
+    listings = [json.loads(blobs.text_of(stored[sha], stored.get)) for sha in named]
     return [(e["sha256"], e["layout"] is not None) for listing in listings for e in listing["pages"]]
 
 
-def zlib_json(data: bytes):
-    import zlib
+def _users_listings(tmp_path, days: int) -> tuple[str, dict[str, bytes], list[str]]:
+    roots = generate(tmp_path / "exports", "small", days=days, churn=0.02)
+    db = str(tmp_path / "h.db")
+    with HistoryStore.open(db, create=True) as store:
+        for root in roots:
+            store.ingest(read_export(root))
+        assert store.verify().ok
+    with sqlite3.connect(db) as conn:
+        stored = dict(conn.execute("SELECT sha256, data FROM blob"))
+        users = [sha for (sha,) in conn.execute("SELECT sha256 FROM receipt_list WHERE dataset = 'users' ORDER BY id")]
+    assert len(set(users)) == days  # a new listing each day
+    return db, stored, users
 
-    return json.loads(zlib.decompress(data))
+
+def test_listings_are_stored_as_deltas_against_the_previous_days(tmp_path):
+    """A dataset's listing changes every day at churn: it is stored as a zstd delta against the previous day's
+    (`pimtrail.store.blobs`), reads back exactly, and takes less than the listing stored whole."""
+    _, stored, users = _users_listings(tmp_path, 4)
+    assert [blobs.base_of(stored[sha]) for sha in users] == [None, *users[:3]]
+    assert [blobs.depth(stored[sha]) for sha in users] == [0, 1, 2, 3]
+    texts = [blobs.text_of(stored[sha], stored.get) for sha in users]
+    assert [hashlib.sha256(t).hexdigest() for t in texts] == users
+    assert sum(len(stored[sha]) for sha in users[1:]) < sum(len(blobs.whole(t)) for t in texts[1:])
+
+
+def test_a_chain_of_deltas_is_cut_at_its_greatest_depth(tmp_path, monkeypatch):
+    monkeypatch.setattr(blobs, "MAX_DEPTH", 2)
+    _, stored, users = _users_listings(tmp_path, 5)
+    assert [blobs.depth(stored[sha]) for sha in users] == [0, 1, 2, 0, 1]  # day 4 stored whole again
+
+
+@pytest.mark.parametrize("change", ["base", "depth"])
+def test_a_listing_chain_changed_is_found_by_verify(tmp_path, cli, change):
+    db, stored, users = _users_listings(tmp_path, 3)
+    with sqlite3.connect(db) as conn:
+        if change == "base":  # the first day's listing rewritten: the deltas made against it no longer give theirs
+            text = blobs.text_of(stored[users[0]], stored.get).replace(b'"page":0', b'"page":9')
+            conn.execute("UPDATE blob SET data = ? WHERE sha256 = ?", (blobs.whole(text), users[0]))
+        else:  # a delta made to claim another depth
+            data = bytearray(stored[users[2]])
+            data[len(blobs.MAGIC)] = 5
+            conn.execute("UPDATE blob SET data = ? WHERE sha256 = ?", (bytes(data), users[2]))
+    result = cli("verify", "--db", db)
+    assert result.exit_code == 1
+    assert ("snapshot #1 " if change == "base" else "snapshot #3 ") in result.output, result.output
 
 
 @pytest.mark.parametrize("numbers", [[], [7], [1, 2, 3], [5, 6, 9, 10, 11, 4, 4, 5], [3, 2, 1], list(range(100, 2000))])
