@@ -34,21 +34,29 @@ def _load_json(path: Path) -> Any:
     except UnicodeDecodeError:
         raise InputError("not UTF-8 text", path=str(path), fix="save the file as UTF-8 JSON") from None
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise InputError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                          path=str(path), fix="fix the JSON or export the dataset again") from None
-    except NotJSON as exc:
+    except ValueError as exc:  # NotJSON, or an integer of more digits than Python converts
         raise InputError(f"malformed JSON: {exc}", path=str(path), fix="fix the JSON or export the dataset again") from None
 
 
 class NotJSON(ValueError):
-    """NaN, Infinity, -Infinity: Python's json reads them, JSON has no such values and Graph never writes them
-    (the canonical encoder, `pimtrail.store.hashing`, could not write them back as they were)."""
+    """NaN, Infinity, -Infinity, and numbers too large for a float (1e400): Python's json reads them as
+    non-finite floats, JSON has no such values and Graph never writes them (the canonical encoder,
+    `pimtrail.store.hashing`, could not write them back as they were)."""
 
 
 def _no_constant(name: str) -> Any:
     raise NotJSON(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise NotJSON(f"{text[:40]} is too large for a number")
+    return value
 
 
 def _when(value: Any, path: Path, field: str) -> Any:
@@ -62,7 +70,7 @@ def _when(value: Any, path: Path, field: str) -> Any:
 # Receipts keep each body's exact text. `load_with_raw` parses a document once and remembers the
 # source text of the objects a `spec` points at: {"raw": True} records the value itself,
 # {"object": {key: spec}} and {"array": spec} descend. Anything else is decoded as usual.
-_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
 _WS = " \t\n\r"
 BODY_SPEC: dict[str, Any] = {"raw": True, "body": True}
 

@@ -42,6 +42,10 @@ CASES = {
     # Python's json reads NaN; JSON has no such value, and the canonical encoder could not write it back
     "NaN in a body": (write_text("role_definitions.json", '{"value": [{"id": "r", "x": NaN}]}'),
                       ["role_definitions.json", "malformed JSON: NaN is not a JSON value"]),
+    "number too large for a float": (write_text("role_definitions.json", '{"value": [{"id": "r", "x": -1E999}]}'),
+                                     ["role_definitions.json", "malformed JSON: -1E999 is too large for a number"]),
+    "integer of 5,000 digits": (write_text("role_definitions.json", '{"value": [{"id": "r", "x": ' + "9" * 5000 + '}]}'),
+                                ["role_definitions.json", "malformed JSON"]),
     "missing manifest": (lambda root: (root / "manifest.json").unlink(), ["missing manifest.json"]),
     "unknown dataset": (edit_json("manifest.json", set_key(["datasets", "roleDefs"], {"file": "x.json"})),
                         ["manifest.json: datasets.roleDefs", "unknown dataset", "known datasets:"]),

@@ -34,7 +34,7 @@ def sample_quarter(db_url):
 def _kinds(store, tenant: str) -> list[str]:
     with store.engine.connect() as conn:
         return sorted(set(conn.execute(text("SELECT DISTINCT kind FROM fact WHERE tenant_id = :t"), {"t": tenant})
-                          .scalars()) | {kind for kind, _, _ in archive.batches(conn, tenant)})
+                          .scalars()) | {batch[0] for batch in archive.batches(conn, tenant)})
 
 
 def _canon(value) -> str:
@@ -60,13 +60,12 @@ def readings(store) -> dict:
                                                                   ("decision", "instance_id"))))
         out[seq, "holders"] = store.holders_on(tenant, snap.collected_at + timedelta(minutes=1))
     for kind in kinds:
-        # in one snapshot's versions their order is not given: ids differ once versions are rows again
         for name, args in {"all": {}, "after": {"after_seq": last // 2},
                            "fields": {"fields": ("principal_id", "role_id", "end")},
                            "principals": {"principal_ids": iter(principals), "after_seq": 1}}.items():
             rows = store.version_rows(tenant, kind, last, **args)
-            out[kind, name] = sorted(map(_canon, rows))
-            assert [r[0] for r in rows] == sorted(r[0] for r in rows)  # oldest first
+            out[kind, name] = list(map(_canon, rows))  # oldest first, by key in a snapshot: the same order
+            assert [r[0] for r in rows] == sorted(r[0] for r in rows)
         keys = {f["_key"] for f in store.facts(tenant, kind, 1)}
         for key in sorted(keys)[:5]:
             out[kind, key] = store.fact_versions(tenant, kind, key)
@@ -148,3 +147,50 @@ def test_an_unreadable_batch_is_a_one_line_error_not_a_pass(export, db_url):
             conn.execute(text("UPDATE fact_archive SET data = :d"), {"d": b"not zstd"})
         with pytest.raises(archive.ArchiveError, match="role_assignment fact versions closed by snapshot #2"):
             store.facts(store.tenant(None), "role_assignment", 1)
+
+
+def test_a_reader_sees_one_snapshot_while_an_ingest_commits(export, db_url, monkeypatch):
+    """A reader reads the rows of `fact`, then the archive: an ingest committing in between must not show it a
+    changed fact twice (its old row, then archived), so both reads see one snapshot of the database."""
+    def extend_bob(data):
+        data["role_eligibility_instances"]["value"][0]["endDateTime"] = "2027-06-30T00:00:00Z"
+
+    with HistoryStore.open(db_url, create=True) as store:
+        store.ingest(read_export(export("2026-07-01T06:00:00Z")))
+        tenant = store.tenant(None)
+    second = read_export(export("2026-07-08T06:00:00Z", extend_bob))
+    read_archive, done = archive.versions, []
+
+    def ingest_in_between(*args, **kwargs):
+        if not done:
+            with HistoryStore.open(db_url) as writer:
+                done.append(writer.ingest(second))
+        return read_archive(*args, **kwargs)
+
+    monkeypatch.setattr(archive, "versions", ingest_in_between)
+    with HistoryStore.open(db_url) as reader:
+        keys = [f["_key"] for f in reader.facts(tenant, "role_eligibility", 1)]
+        rows = reader.version_rows(tenant, "role_eligibility", 2)
+    assert done and done[0].seq == 2
+    assert keys == ["elig-bob-ga"]  # once, as snapshot 1 had it
+    assert [(vf, vt) for vf, vt, _ in rows] == [(1, 2), (2, None)]  # read after the ingest: both versions, once
+
+
+@pytest.mark.parametrize("change, problem", [
+    ("UPDATE fact_archive SET count = count + 1", "batch(es) of the fact versions it closed do not read as stored"),
+    ("INSERT INTO fact_archive (tenant_id, kind, valid_to, count, data) SELECT tenant_id, kind, 999, count, data "
+     "FROM fact_archive", "batch(es) of closed fact versions name no snapshot of the tenant"),
+], ids=["count", "orphan"])
+def test_an_archive_readers_would_misread_does_not_verify(export, db_url, change, problem):
+    def remove_alice_ga(data):
+        data["role_assignment_instances"]["value"] = data["role_assignment_instances"]["value"][1:]
+
+    with HistoryStore.open(db_url, create=True) as store:
+        store.ingest(read_export(export("2026-07-01T06:00:00Z")))
+        store.ingest(read_export(export("2026-07-08T06:00:00Z", remove_alice_ga)))
+        assert store.verify().ok
+        with store.engine.begin() as conn:
+            conn.execute(text(change))
+        report = store.verify()
+    assert not report.ok
+    assert any(problem in p for check in report.checks for p in check.problems), report.checks

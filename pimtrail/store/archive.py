@@ -51,6 +51,7 @@ RECORD = ("id", "key", "principal_id", "role_id", "group_id", "digest", "data", 
 COLUMNS = ("tenant_id", "kind", "key", "principal_id", "role_id", "group_id", "digest", "data", "valid_from",
            "valid_to", "element_n")
 CHUNK = 500  # keys per IN (...) list
+MAX_BATCH = 1 << 30  # bytes a batch may decompress to (its frame says its size: a forged one is refused)
 
 
 def pack(rows: list[tuple]) -> bytes:
@@ -62,9 +63,12 @@ class ArchiveError(HistoryError):
     """A stored batch that does not decompress into records (`verify` names the snapshot that closed it)."""
 
 
-def unpack(data: bytes, kind: str = "", valid_to: int | None = None) -> list[list]:
+def unpack(data: bytes, kind: str = "", valid_to: int | None = None, needle: bytes | None = None) -> list[list]:
     try:
-        records = json.loads(zstandard.ZstdDecompressor().decompress(bytes(data)))
+        text = zstandard.ZstdDecompressor().decompress(bytes(data), max_output_size=MAX_BATCH)
+        if needle is not None and needle not in text:
+            return []
+        records = json.loads(text)
     except (zstandard.ZstdError, ValueError, TypeError) as exc:
         raise ArchiveError(f"the {kind} fact versions closed by snapshot #{valid_to} do not read ({exc})") from exc
     if type(records) is not list or not all(type(r) is list and len(r) == len(RECORD) for r in records):
@@ -72,15 +76,16 @@ def unpack(data: bytes, kind: str = "", valid_to: int | None = None) -> list[lis
     return records
 
 
-def batches(conn: Connection, tenant: str) -> Iterator[tuple[str, int, bytes]]:
-    """Every stored batch of the tenant as (kind, valid_to, data), not decoded."""
+def batches(conn: Connection, tenant: str) -> Iterator[tuple[str, int, int, bytes]]:
+    """Every stored batch of the tenant as (kind, valid_to, count, data), not decoded."""
     t = fact_archive_table
-    yield from conn.execute(select(t.c.kind, t.c.valid_to, t.c.data).where(t.c.tenant_id == tenant)
+    yield from conn.execute(select(t.c.kind, t.c.valid_to, t.c.count, t.c.data).where(t.c.tenant_id == tenant)
                             .order_by(t.c.kind, t.c.valid_to))
 
 
-def records(kind: str, valid_to: int, data: bytes) -> Iterator[Version]:
-    for ident, key, principal, role, group, digest, text, valid_from, element in unpack(data, kind, valid_to):
+def records(kind: str, valid_to: int, data: bytes, needle: bytes | None = None) -> Iterator[Version]:
+    """A batch's versions; none when `needle` (a key as JSON) is not in its text, which is then not parsed."""
+    for ident, key, principal, role, group, digest, text, valid_from, element in unpack(data, kind, valid_to, needle):
         if not (type(ident) is int and type(key) is str and type(text) is str and type(valid_from) is int):
             raise ArchiveError(f"a {kind} fact version closed by snapshot #{valid_to} is not a record of one")
         yield Version(ident, kind, key, principal, role, group, digest, text, valid_from, valid_to, element)
@@ -134,16 +139,18 @@ def close(conn: Connection, tenant: str, seq: int, closing: list[tuple[str, str]
 
 
 def versions(conn: Connection, tenant: str, kinds: Iterable[str] | None = None, *, upto: int | None = None,
-             after: int | None = None) -> Iterator[Version]:
+             after: int | None = None, key: str | None = None) -> Iterator[Version]:
     """The archived versions of some kinds (all: None) that began by snapshot `upto` and were still valid
-    after snapshot `after` (valid_to > after); both bounds optional. `at` a snapshot: upto = after = seq."""
+    after snapshot `after` (valid_to > after); both bounds optional. `at` a snapshot: upto = after = seq.
+    `key`: only that fact's versions, and a batch whose text does not hold the key is not decoded."""
     t = fact_archive_table
     query = select(t.c.kind, t.c.valid_to, t.c.data).where(t.c.tenant_id == tenant)
     if kinds is not None:
         query = query.where(t.c.kind.in_(sorted(set(kinds))))
     if after is not None:
         query = query.where(t.c.valid_to > after)
+    needle = None if key is None else json.dumps(key).encode()
     for kind, valid_to, data in conn.execute(query.order_by(t.c.kind, t.c.valid_to)):
-        for version in records(kind, valid_to, data):
-            if upto is None or version.valid_from <= upto:
+        for version in records(kind, valid_to, data, needle):
+            if (upto is None or version.valid_from <= upto) and (key is None or version.key == key):
                 yield version

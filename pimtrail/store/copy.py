@@ -16,7 +16,7 @@ from sqlalchemy import Table, func, inspect, select, text
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from pimtrail.errors import HistoryError
-from pimtrail.store.engine import open_engine, resolve_url
+from pimtrail.store.engine import open_engine, read_consistently, resolve_url
 from pimtrail.store.schema import metadata
 from pimtrail.store.verify import VerifyReport
 
@@ -65,16 +65,6 @@ def _non_empty(conn: Connection, tables: list[Table]) -> list[str]:
     return [t.name for t in tables if conn.execute(select(text("1")).select_from(t).limit(1)).first()]
 
 
-def _read_consistently(conn: Connection) -> Connection:
-    """One snapshot of the source for every table. PostgreSQL: REPEATABLE READ. SQLite (WAL): a
-    read transaction, which the driver would not open for SELECTs by itself."""
-    if conn.dialect.name == "postgresql":
-        conn = conn.execution_options(isolation_level="REPEATABLE READ")
-    elif conn.dialect.name == "sqlite" and not conn.connection.dbapi_connection.in_transaction:
-        conn.exec_driver_sql("BEGIN")
-    return conn
-
-
 def _copy_table(src: Connection, dst: Connection, table: Table) -> int:
     copied = 0
     order = list(table.primary_key.columns)
@@ -120,7 +110,7 @@ def copy_history(source: str | None, target: str) -> CopyReport:
                 f"{_shown(dst)}: the target already holds data (in {', '.join(filled)}); `db copy` only writes "
                 "into an empty database (create a new one, or point --to elsewhere)")
         with src.connect() as read, dst.begin() as write:
-            read = _read_consistently(read)
+            read = read_consistently(read)
             copied = {table.name: _copy_table(read, write, table) for table in tables}
             _reset_sequences(write, tables)
         with dst.connect() as conn:  # counted again from the target: what is there, not what was sent

@@ -154,6 +154,16 @@ def ingest_cache(conn: Connection) -> Iterator[None]:
         raw.execute(f"PRAGMA cache_size = {int(before)}")
 
 
+def read_consistently(conn: Connection) -> Connection:
+    """One snapshot of the database for every statement `conn` runs until it closes. PostgreSQL: REPEATABLE
+    READ. SQLite (WAL): a read transaction, which the driver would not open for SELECTs by itself."""
+    if conn.dialect.name == "postgresql":
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+    elif conn.dialect.name == "sqlite" and not conn.connection.dbapi_connection.in_transaction:
+        conn.exec_driver_sql("BEGIN")
+    return conn
+
+
 def lock_tenant(conn: Connection, tenant: str) -> None:
     """Serialise the writers of one tenant's chain until the transaction ends; call it first.
 

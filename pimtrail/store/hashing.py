@@ -36,7 +36,8 @@ _FLOAT_GUARD = re.compile(rb"[:,\[]-?(?:[0-9][0-9.]*e-|0\.0000)")
 
 
 def canonical(value: Any) -> bytes:
-    """Stable JSON bytes; raises TypeError on anything that is not JSON-native."""
+    """Stable JSON bytes; raises TypeError on anything that is not JSON-native (orjson also writes a UUID or a
+    plain Enum, which no normaliser makes: what is hashed comes from parsed JSON)."""
     if type(value) is dict or type(value) is list:
         try:
             out = orjson.dumps(value, option=_ORJSON)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from sqlalchemy import and_, false, or_, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from pimtrail.bulk import paused_gc
 from pimtrail.errors import HistoryError
@@ -17,7 +18,7 @@ from pimtrail.store import archive as _archive
 from pimtrail.store import ingest as _ingest
 from pimtrail.store import receipts as _receipts
 from pimtrail.store import verify as _verify
-from pimtrail.store.engine import byte_order, ingest_cache, open_engine
+from pimtrail.store.engine import byte_order, ingest_cache, open_engine, read_consistently
 from pimtrail.store.event_reads import EventReads
 from pimtrail.store.schema import coverage_table, fact_table, receipt_list_table, snapshot_table
 
@@ -164,7 +165,7 @@ class HistoryStore(EventReads):
             # through the driver: SQLAlchemy's per-row processing of a kind's 20,000 facts costs a fifth of
             # decoding them
             order = 'key COLLATE "C"' if self.engine.dialect.name == "postgresql" else "key"
-            with self.engine.connect() as conn:
+            with self._reading() as conn:
                 rows = _receipts.raw_rows(conn, "SELECT key, data FROM fact WHERE tenant_id = ? AND kind = ? AND "
                                                 f"valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) ORDER BY {order}",
                                           (tenant_id, kind, seq, seq))
@@ -172,8 +173,8 @@ class HistoryStore(EventReads):
             return _decoded(sorted(rows + closed) if closed else rows)  # keys are unique at a snapshot
         query = select(fact_table.c.key, fact_table.c.data).where(
             fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind, self._valid_at(seq))
-        rows = [(r.key, r.data) for r in self._filtered(query, principal_ids, contains)]
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
+            rows = [(r.key, r.data) for r in self._filtered(query, principal_ids, contains, conn=conn)]
             rows += [(v.key, v.data) for v in self._archived(conn, tenant_id, [kind], seq, seq, principal_ids, contains)]
         return _decoded(sorted(rows, key=lambda r: r[0]))  # code-point order
 
@@ -188,7 +189,7 @@ class HistoryStore(EventReads):
                "AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) AND principal_id IN ")
         out: dict[str, list[Any]] = {kind: [] for kind in kinds}
         ids = sorted({p for p in principal_ids if p})
-        with self.engine.connect() as conn:  # through the driver, as `facts`
+        with self._reading() as conn:  # through the driver, as `facts`
             for n in range(0, len(ids), self.CHUNK):
                 chunk = ids[n:n + self.CHUNK]
                 for kind, key, data in _receipts.raw_rows(conn, sql + f"({', '.join('?' * len(chunk))})",
@@ -200,21 +201,30 @@ class HistoryStore(EventReads):
 
     CHUNK = 500  # ids per IN (...) list
 
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """One connection seeing one snapshot of the database: a reader of versions reads the rows of `fact`
+        and then the archive, and an ingest committing in between would show it a changed fact twice."""
+        with self.engine.connect() as conn:
+            yield read_consistently(conn)
+
     def _filtered(self, query, principal_ids: Iterable[str] | None, contains: Iterable[str] | None,
-                  column=None) -> list[Any]:
+                  column=None, conn: Connection | None = None) -> list[Any]:
         """Rows of a fact (or event) query narrowed to some principals (`column`) and/or, for facts, to data
-        holding some texts."""
+        holding some texts; read through `conn` when given."""
         column = fact_table.c.principal_id if column is None else column
         if contains is not None:
             condition = self._contains(fact_table.c.data, contains)
             if condition is not None:
                 query = query.where(condition)
-        with self.engine.connect() as conn:
-            if principal_ids is None:
-                return conn.execute(query).all()
-            ids = sorted({p for p in principal_ids if p})
-            return [r for n in range(0, len(ids), self.CHUNK)
-                    for r in conn.execute(query.where(column.in_(ids[n:n + self.CHUNK]))).all()]
+        if conn is None:
+            with self.engine.connect() as own:
+                return self._filtered(query, principal_ids, None, column, own)
+        if principal_ids is None:
+            return conn.execute(query).all()
+        ids = sorted({p for p in principal_ids if p})
+        return [r for n in range(0, len(ids), self.CHUNK)
+                for r in conn.execute(query.where(column.in_(ids[n:n + self.CHUNK]))).all()]
 
     def _contains(self, column, texts: Iterable[str]):
         """`column` holds one of `texts`, letter case ignored (LIKE on SQLite, ILIKE elsewhere), or None
@@ -233,29 +243,30 @@ class HistoryStore(EventReads):
         return or_(*conditions)
 
     def _archived(self, conn, tenant_id: str, kinds: Iterable[str], upto: int | None, after: int | None,
-                  principal_ids: Iterable[str] | None = None, contains: Iterable[str] | None = None
-                  ) -> list[_archive.Version]:
+                  principal_ids: Iterable[str] | None = None, contains: Iterable[str] | None = None,
+                  key: str | None = None) -> list[_archive.Version]:
         """The closed versions kept in the archive (`pimtrail.store.archive`) that began by snapshot `upto` and
         were valid after snapshot `after`, narrowed as `_filtered` narrows rows: what each reader adds to the
         rows of `fact`."""
-        found = _archive.versions(conn, tenant_id, kinds, upto=upto, after=after)
+        found = _archive.versions(conn, tenant_id, kinds, upto=upto, after=after, key=key)
         if principal_ids is not None:
-            ids = set(principal_ids)
+            ids = {p for p in principal_ids if p}  # as `_filtered`: no principal matches none
             found = (v for v in found if v.principal_id in ids)
         if contains is not None:
             texts = list(contains)
-            if all(_likeable(t, self.engine.dialect.name == "sqlite") for t in texts):  # else not narrowed, as in SQL
+            # narrowed only where Python folds case as both LIKE and ILIKE do at least (ASCII), else let through
+            if all(_likeable(t, self.engine.dialect.name == "sqlite") and t.isascii() for t in texts):
                 lowered = [t.lower() for t in texts]
                 found = (v for v in found if any(t in v.data.lower() for t in lowered))
         return list(found)
 
     def fact_versions(self, tenant_id: str, kind: str, key: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = [(r.valid_from, r.valid_to, r.data) for r in conn.execute(
                 select(fact_table.c.valid_from, fact_table.c.valid_to, fact_table.c.data).where(
                     fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind, fact_table.c.key == key))]
-            rows += [(v.valid_from, v.valid_to, v.data) for v in self._archived(conn, tenant_id, [kind], None, None)
-                     if v.key == key]
+            rows += [(v.valid_from, v.valid_to, v.data) for v in self._archived(conn, tenant_id, [kind], None, None,
+                                                                                 key=key)]
         return [{"valid_from": vf, "valid_to": vt, "data": json.loads(data)} for vf, vt, data in sorted(rows)]
 
     def fact_history(self, tenant_id: str, kind: str, upto_seq: int, principal_ids: Iterable[str] | None = None,
@@ -274,24 +285,25 @@ class HistoryStore(EventReads):
         (`_cut`): a field the fact does not have reads as None, as a null one does."""
         principal_ids, contains = _listed(principal_ids), _listed(contains)
         data = fact_table.c.data if fields is None else self._cut(fields)
-        query = select(fact_table.c.valid_from, fact_table.c.valid_to, data, fact_table.c.id).where(
+        query = select(fact_table.c.valid_from, fact_table.c.valid_to, data, fact_table.c.key).where(
             fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind, fact_table.c.valid_from <= upto_seq)
         if after_seq is not None:
             query = query.where(or_(fact_table.c.valid_to.is_(None), fact_table.c.valid_to > after_seq))
-        rows = self._filtered(query, principal_ids, contains)
+        with self._reading() as conn:
+            rows = self._filtered(query, principal_ids, contains, conn=conn)
+            closed = self._archived(conn, tenant_id, [kind], upto_seq, after_seq, principal_ids, contains)
         if fields is not None:
             rows = [(r[0], r[1], dict(zip(fields, values)), r[3]) for r, values in zip(rows, decode_arrays([r[2] for r in rows]))]
-        with self.engine.connect() as conn:
-            closed = self._archived(conn, tenant_id, [kind], upto_seq, after_seq, principal_ids, contains)
         loads = json.loads
         if fields is None:
             rows = [(r[0], r[1], loads(r[2]), r[3]) for r in rows]
-            rows += [(v.valid_from, v.valid_to, loads(v.data), v.id) for v in closed]
+            rows += [(v.valid_from, v.valid_to, loads(v.data), v.key) for v in closed]
         else:
             for v in closed:
                 data = loads(v.data)
-                rows.append((v.valid_from, v.valid_to, {name: data.get(name) for name in fields}, v.id))
-        # sorted here: SQLite would sort the rows with their data in a temporary b-tree
+                rows.append((v.valid_from, v.valid_to, {name: data.get(name) for name in fields}, v.key))
+        # sorted here (SQLite would sort the rows with their data in a temporary b-tree): by key in a snapshot,
+        # which holds however the versions are stored (a changed fact's new version keeps its row's id)
         rows.sort(key=lambda r: (r[0], r[3]))
         return [(r[0], r[1], r[2]) for r in rows]
 
@@ -323,7 +335,7 @@ class HistoryStore(EventReads):
         inner = select(*(v.label(f"f{n}") for n, v in enumerate(values))).where(
             fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind, self._valid_at(seq)).subquery()
         columns = [inner.c[f"f{n}"] for n in range(len(fields))]
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             counts = {tuple(r[:-1]): r[-1] for r in conn.execute(select(*columns, func.count()).group_by(*columns))}
             for v in self._archived(conn, tenant_id, [kind], seq, seq):
                 data = json.loads(v.data)
@@ -335,7 +347,7 @@ class HistoryStore(EventReads):
     def holders_on(self, tenant_id: str, when: datetime, role_id: str | None = None) -> list[dict[str, Any]]:
         """Who held which role (active or eligible) on `when`, per the newest snapshot taken by
         then: one query joining the versioned facts to the snapshot in force."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             seq_then = conn.execute(select(snapshot_table.c.seq).where(
                 snapshot_table.c.tenant_id == tenant_id, snapshot_table.c.collected_at <= when)
                 .order_by(snapshot_table.c.seq.desc()).limit(1)).scalar()
@@ -428,6 +440,8 @@ def _likeable(text: str, sqlite: bool) -> bool:
 def _as_sql_text(value: Any, sqlite: bool) -> Any:
     """A top-level field of an archived fact as the SQL of `fact_counts` gives it for a row of `fact`: SQLite's
     json_extract gives strings and numbers as they are (true as 1), PostgreSQL's ->> gives their JSON text."""
+    if isinstance(value, (dict, list)):  # both give an object's or array's JSON text, compact as stored
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     if value is None or isinstance(value, str) or sqlite:
         return int(value) if sqlite and isinstance(value, bool) else value
     return json.dumps(value)

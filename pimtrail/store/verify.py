@@ -49,6 +49,7 @@ class VerifyReport:
 def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
     added: dict[int, int] = defaultdict(int)
     removed: dict[int, int] = defaultdict(int)
+    empty: dict[int, int] = defaultdict(int)  # seq -> versions said to end where (or before) they begin
     for kind, key, data, valid_from, valid_to in conn.execute(
             select(fact_table.c.kind, fact_table.c.key, fact_table.c.data, fact_table.c.valid_from,
                    fact_table.c.valid_to).where(fact_table.c.tenant_id == tenant)):
@@ -56,17 +57,22 @@ def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
         added[valid_from] += value
         if valid_to is not None:
             removed[valid_to] += value
+            empty[valid_from] += valid_to <= valid_from  # would add and remove itself: no trace in any digest
     unarchived: dict[int, int] = defaultdict(int)  # seq -> batches of versions it closed that do not read
-    for kind, valid_to, data in _archive.batches(conn, tenant):  # closed versions kept apart (0008): hashed alike
+    closers: set[int] = set()  # the snapshots batches name as closing them
+    for kind, valid_to, count, data in _archive.batches(conn, tenant):  # closed versions kept apart (0008)
+        closers.add(valid_to)
         try:
             closed = list(_archive.records(kind, valid_to, data))
         except _archive.ArchiveError:  # left out: the state digests then differ from where its versions began
             unarchived[valid_to] += 1
             continue
-        for v in closed:
+        unarchived[valid_to] += len(closed) != count  # what a reader would take for the batch's size
+        for v in closed:  # hashed as rows are
             value = hashing.element(v.kind, v.key, hashing.text_digest(v.data))
             added[v.valid_from] += value
             removed[v.valid_to] += value
+            empty[v.valid_from] += v.valid_to <= v.valid_from
 
     events: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
     unreadable: dict[int, int] = defaultdict(int)  # seq -> events whose stored data does not decompress
@@ -140,7 +146,9 @@ def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
         if broken:
             problems.append(f"{broken} raw receipt(s) do not match their sha256")
         if unarchived.get(seq):
-            problems.append(f"{unarchived[seq]} batch(es) of the fact versions it closed do not read")
+            problems.append(f"{unarchived[seq]} batch(es) of the fact versions it closed do not read as stored")
+        if empty.get(seq):
+            problems.append(f"{empty[seq]} fact version(s) beginning here end where they begin")
         if unreadable.get(seq):
             problems.append(f"{unreadable[seq]} event(s) whose stored data does not decompress")
         if len(events.get(seq, [])) != snap["event_count"]:
@@ -157,6 +165,10 @@ def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
             problems.append("chain hash does not match")
         prev_chain = snap["chain_hash"]
         checks.append(SnapshotCheck(tenant, seq, snap["id"], not problems, problems))
+    orphans = closers - {c.seq for c in checks}
+    if orphans and checks:  # closed by a snapshot the history does not hold: found at the newest
+        checks[-1].problems.append(f"{len(orphans)} batch(es) of closed fact versions name no snapshot of the tenant")
+        checks[-1].ok = False
     return checks
 
 

@@ -28,18 +28,24 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # the archived versions go back to `fact` as the closed rows they were, then the table goes
-    from pimtrail.store import archive
+    # the archived versions go back to `fact` as the closed rows they were (a batch at a time), then the table
+    # goes. Decoded here as `pimtrail.store.archive` stores them: zstd of a JSON array of records.
+    import json
+
+    import zstandard
 
     conn = op.get_bind()
-    fact = sa.table("fact", *(sa.column(c) for c in ("id", "tenant_id", "kind", "key", "principal_id", "role_id",
-                                                      "group_id", "digest", "data", "valid_from", "valid_to",
-                                                      "element_n")))
-    tenants = conn.execute(sa.text("SELECT DISTINCT tenant_id FROM fact_archive")).scalars().all()
-    for tenant in tenants:
-        rows = [dict(v._asdict(), tenant_id=tenant) for v in archive.versions(conn, tenant)]
+    record = ("id", "key", "principal_id", "role_id", "group_id", "digest", "data", "valid_from", "element_n")
+    fact = sa.table("fact", *(sa.column(c) for c in ("tenant_id", "kind", *record[1:], "valid_to")))
+    archive = sa.table("fact_archive", *(sa.column(c) for c in ("tenant_id", "kind", "valid_to", "data")))
+    for tenant, kind, valid_to in conn.execute(sa.select(archive.c.tenant_id, archive.c.kind, archive.c.valid_to)
+                                               ).all():
+        data = conn.execute(sa.select(archive.c.data).where(
+            archive.c.tenant_id == tenant, archive.c.kind == kind, archive.c.valid_to == valid_to)).scalar_one()
+        rows = [dict(zip(record, values), tenant_id=tenant, kind=kind, valid_to=valid_to)
+                for values in json.loads(zstandard.ZstdDecompressor().decompress(bytes(data)))]
         for row in rows:  # a changed fact's row kept its id for its new version: the old one gets another
             del row["id"]
-        for start in range(0, len(rows), 5000):
-            conn.execute(fact.insert(), rows[start:start + 5000])
+        if rows:
+            conn.execute(fact.insert(), rows)
     op.drop_table("fact_archive")
