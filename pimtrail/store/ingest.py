@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from pimtrail import __version__
 from pimtrail.errors import InputError
+from pimtrail.collectors.normalize import KIND_SOURCES
 from pimtrail.model import CollectedSnapshot, FactRecord
 from pimtrail.store import archive as _archive
 from pimtrail.store import hashing
@@ -192,9 +193,12 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
     if snap.based_on is not None and (prev is None or prev["id"] != snap.based_on or not same_code):
         raise _receipts.Unrecognised(f"read against snapshot {snap.based_on}, which is no longer the tenant's newest")
     plan = _receipts.Plan(conn, tenant, snap.pages, prev["id"] if prev is not None else None)
-    unparsed = set(map(str, plan.kept_numbers))
-    open_by_kind, named = _open_facts(conn, tenant, unparsed)
-    if named != unparsed:  # before anything is written
+    # an element read unparsed keeps the open facts naming it of the kinds its dataset gives (the same bytes in
+    # two datasets are one number: a registration row is not kept by a user element that reads the same)
+    kept = {name: set(map(str, numbers)) for name, numbers in plan.kept_numbers.items()}
+    unparsed = {kind: set().union(*(kept.get(name, ()) for name in sources)) for kind, sources in KIND_SOURCES.items()}
+    open_by_kind, named = _open_facts(conn, tenant, {kind: numbers for kind, numbers in unparsed.items() if numbers})
+    if named != set().union(*kept.values()):  # before anything is written
         # an element read unparsed gives the open facts naming it; one naming none gave a fact another element
         # gives too (which names only one of them): the read is refused, to be read again in full
         raise _receipts.Unrecognised("an element read unparsed names no open fact: read it in full")
@@ -238,14 +242,18 @@ class OpenFacts(NamedTuple):
     by_element: dict[str, tuple[str, str]]
 
 
-def _open_facts(conn: Connection, tenant: str, unparsed: set[str]) -> tuple[dict[str, OpenFacts], set[str]]:
-    """The tenant's open facts by kind, and which of the `unparsed` element numbers they name.
+def _open_facts(conn: Connection, tenant: str,
+                unparsed_by_kind: dict[str, set[str]]) -> tuple[dict[str, OpenFacts], set[str]]:
+    """The tenant's open facts by kind, and which of the element numbers read unparsed (those of each kind's
+    datasets, `unparsed_by_kind`) they name.
     Read as three texts per kind (keys, digests, element numbers) joined in SQL and split here: building
     350,000 row tuples costs more than the read itself, and each step over them is a C loop (`zip`,
     `compress`), not a Python one. A key holding the separator character (never a Graph id, but the
     export is untrusted) makes the count differ: rows then."""
     c = "char(31)" if conn.dialect.name == "sqlite" else "chr(31)"
-    agg = "group_concat({}, %s)" % c if conn.dialect.name == "sqlite" else "string_agg({}, %s)" % c
+    # the three must list the rows in one order: SQLite's group_concat follows its one scan of the rows,
+    # PostgreSQL's string_agg is told (a parallel aggregate could otherwise combine them otherwise)
+    agg = "group_concat({}, %s)" % c if conn.dialect.name == "sqlite" else "string_agg({}, %s ORDER BY key)" % c
     columns = ", ".join(agg.format(column) for column in ("key", "digest", "coalesce(cast(element_n AS text), '')"))
     out: dict[str, OpenFacts] = {}
     named: set[str] = set()
@@ -259,6 +267,7 @@ def _open_facts(conn: Connection, tenant: str, unparsed: set[str]) -> tuple[dict
             keys, digests = [k for k, _, _ in rows], [d for _, d, _ in rows]
             numbers = ["" if n is None else str(n) for _, _, n in rows]
         by_element: dict[str, tuple[str, str]] = {}
+        unparsed = unparsed_by_kind.get(kind)
         flags = list(map(unparsed.__contains__, numbers)) if unparsed else None
         if flags is not None and any(flags):
             named.update(compress(numbers, flags))

@@ -273,7 +273,9 @@ class Plan:
         self.unchanged: set[tuple[str, int, int]] = set()
         self.same = {name for name, cuts in self.cuts.items()
                      if name in previous and [c.sha for c in cuts] == [e["sha256"] for e in previous[name]]}
-        self.kept_numbers: set[int] = set()  # of the elements read unparsed (`Page.skipped`)
+        # of the elements read unparsed (`Page.skipped`), by dataset: numbers go by digest, and the same bytes in
+        # another dataset are another element there, with facts of other kinds
+        self.kept_numbers: dict[str, set[int]] = defaultdict(set)
         self._pages = {(name, cut.page.index): cut for name, cuts in self.cuts.items() for cut in cuts}
         for name, cuts in self.cuts.items():
             for cut in cuts:
@@ -284,7 +286,7 @@ class Plan:
                 if skipped:
                     if held is None or not held.issuperset(map(digests.__getitem__, skipped)):
                         raise Unrecognised(f"{name}: an element read unparsed is not one the previous snapshot held")
-                    self.kept_numbers.update(map(self.known.__getitem__, map(digests.__getitem__, skipped)))
+                    self.kept_numbers[name].update(map(self.known.__getitem__, map(digests.__getitem__, skipped)))
 
     def number(self, element: tuple[str, int, int] | None) -> int | None:
         """The element number of (dataset, page, index), once `write` has numbered the new ones."""
