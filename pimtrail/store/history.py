@@ -337,10 +337,10 @@ class HistoryStore(EventReads):
         columns = [inner.c[f"f{n}"] for n in range(len(fields))]
         with self._reading() as conn:
             counts = {tuple(r[:-1]): r[-1] for r in conn.execute(select(*columns, func.count()).group_by(*columns))}
+            sqlite = self.engine.dialect.name == "sqlite"
             for v in self._archived(conn, tenant_id, [kind], seq, seq):
                 data = json.loads(v.data)
-                values = tuple(_as_sql_text(data.get(name), sqlite=self.engine.dialect.name == "sqlite")
-                               for name in fields)
+                values = tuple(_as_sql_text(data.get(name), sqlite=sqlite) for name in fields)
                 counts[values] = counts.get(values, 0) + 1
         return [(*values, count) for values, count in counts.items()]
 

@@ -266,9 +266,11 @@ class Plan:
     known to be unchanged too (`ingest` skips building and encoding them)."""
 
     def __init__(self, conn: Connection, tenant: str, pages: Iterable[Page], previous_snapshot_id: int | None):
-        self.conn, self.tenant, self.previous_id = conn, tenant, previous_snapshot_id
+        self.conn, self.tenant = conn, tenant
         self.cuts = cut_pages(pages)
-        previous = read_listings(conn, tenant, previous_snapshot_id) if previous_snapshot_id else {}
+        # the previous snapshot's listings by dataset: their sha256s (the bases of this one's, `write`) and entries
+        self.previous_shas = listing_shas(conn, tenant, previous_snapshot_id) if previous_snapshot_id else {}
+        previous = {name: listing(conn, tenant, sha) for name, sha in self.previous_shas.items()}
         self.known, before = _previous_elements(conn, tenant, previous)
         self.unchanged: set[tuple[str, int, int]] = set()
         self.same = {name for name, cuts in self.cuts.items()
@@ -305,9 +307,7 @@ class Plan:
         packs = new_packs(tenant, self.cuts, self.known, last or 1)
         insert(conn, item_pack_table, ("tenant_id", "first_n", "count", "size", "digests", "data"), packs)
         entries, named, blobs = listings(self.cuts, self.known)
-        before = dict(conn.execute(select(receipt_list_table.c.dataset, receipt_list_table.c.sha256).where(
-            receipt_list_table.c.tenant_id == tenant, receipt_list_table.c.snapshot_id == self.previous_id))
-            .all()) if self.previous_id else {}
+        before = self.previous_shas
         _blobs.store(conn, tenant, blobs, {sha: before[name] for name, sha, _ in named if name in before})
         insert(conn, receipt_list_table, ("tenant_id", "snapshot_id", "dataset", "sha256"),
                [(tenant, snapshot_id, name, sha) for name, sha, _ in named])
@@ -421,10 +421,14 @@ def listing(conn: Connection, tenant: str, sha: str) -> list[dict]:
     return [] if text is None else json.loads(text)["pages"]
 
 
+def listing_shas(conn: Connection, tenant: str, snapshot_id: int) -> dict[str, str]:
+    """{dataset: sha256 of its listing} of one snapshot."""
+    return dict(conn.execute(select(receipt_list_table.c.dataset, receipt_list_table.c.sha256).where(
+        receipt_list_table.c.tenant_id == tenant, receipt_list_table.c.snapshot_id == snapshot_id)).all())
+
+
 def read_listings(conn: Connection, tenant: str, snapshot_id: int) -> dict[str, list[dict]]:
-    return {name: listing(conn, tenant, sha) for name, sha in conn.execute(
-        select(receipt_list_table.c.dataset, receipt_list_table.c.sha256).where(
-            receipt_list_table.c.tenant_id == tenant, receipt_list_table.c.snapshot_id == snapshot_id))}
+    return {name: listing(conn, tenant, sha) for name, sha in listing_shas(conn, tenant, snapshot_id).items()}
 
 
 def pack_lengths(data: bytes) -> list[int]:
