@@ -55,6 +55,9 @@ class Dataset:
         return f"/{self.api}{path}" + (f"?{query}" if query else "")
 
 
+AUDIT_DATASET = "directory_audits"
+AUDIT_RETENTION_DAYS = 30  # what Entra keeps (P1/P2): the window a full directory_audits read covers
+
 _USER_SELECT = (
     "$select=id,userPrincipalName,displayName,userType,accountEnabled,"
     "onPremisesSyncEnabled,createdDateTime,signInActivity"
@@ -107,7 +110,7 @@ DATASETS: tuple[Dataset, ...] = (
     Dataset("access_review_decisions",
             "/identityGovernance/accessReviews/definitions/{id}/instances/{id}/decisions",
             "AccessReview.Read.All", parent=Parent.REVIEW_INSTANCE),
-    Dataset("directory_audits", "/auditLogs/directoryAudits", "AuditLog.Read.All",
+    Dataset(AUDIT_DATASET, "/auditLogs/directoryAudits", "AuditLog.Read.All",
             query="$filter=category eq 'RoleManagement' or category eq 'GroupManagement'",
             licence="P1", note="kept 30 days by Entra: collect at least weekly"),
     Dataset("users", "/users", "User.Read.All", query=_USER_SELECT, licence="P1",

@@ -15,11 +15,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from pimtrail.collectors.datasets import Dataset
+from pimtrail.collectors.datasets import AUDIT_DATASET, AUDIT_RETENTION_DAYS, Dataset
 from pimtrail.timeutil import iso
 
-AUDIT_DATASET = "directory_audits"
-AUDIT_RETENTION_DAYS = 30  # what Entra keeps (P1/P2): the window a full directory_audits read covers
 AUDIT_OVERLAP = timedelta(hours=1)  # asked for again: events Entra logs after their activityDateTime
 
 

@@ -3,6 +3,7 @@ a mixin, so that the store stays one API (`pimtrail.store.history`)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Iterator
@@ -10,6 +11,7 @@ from typing import Any, Iterable, Iterator
 from sqlalchemy import or_, select
 
 from pimtrail.activations import Activation
+from pimtrail.store import event_archive as _earc
 from pimtrail.store import receipts as _receipts
 from pimtrail.store.eventdata import Codec, holds
 from pimtrail.store.schema import activation_table, event_table
@@ -29,24 +31,27 @@ class EventReads:
         target) is one of these; `correlation_ids`: only events with one of these correlation ids."""
         query = self._event_query(tenant_id, kind, start, end, event_table.c.source_id, event_table.c.occurred_at,
                                   event_table.c.zdata)
-        if principal_ids is None and correlation_ids is None:
-            with self.engine.connect() as conn:
+        with self._reading() as conn:  # the days archived, then the rows (pimtrail.store.event_archive)
+            archived = list(_earc.read(conn, tenant_id, kind, start, end))
+            if principal_ids is None and correlation_ids is None:
                 rows = list(conn.execute(query.order_by(event_table.c.occurred_at,
                                                         self._order(event_table.c.source_id))))
-        else:
-            if principal_ids is not None and correlation_ids is not None:
-                raise ValueError("events: principal_ids or correlation_ids, not both")
-            ids, column = (principal_ids, event_table.c.principal_id) if principal_ids is not None else \
-                (correlation_ids, event_table.c.correlation_id)
-            rows = sorted(self._filtered(query, ids, None, column), key=lambda r: (r.occurred_at, r.source_id))
-        with self.engine.connect() as conn:
+            else:
+                if principal_ids is not None and correlation_ids is not None:
+                    raise ValueError("events: principal_ids or correlation_ids, not both")
+                ids, column = (principal_ids, event_table.c.principal_id) if principal_ids is not None else \
+                    (correlation_ids, event_table.c.correlation_id)
+                ids = set(ids)
+                rows = sorted(self._filtered(query, ids, None, column, conn=conn),
+                              key=lambda r: (r.occurred_at, r.source_id))
+                archived = [e for e in archived if getattr(e, column.name) in ids]
             codec = Codec.load(conn, tenant_id)
         test = holds(contains)
         out = []
-        for r in rows:
-            text = codec.decompress(r.zdata)
+        for source_id, text in [(e.source_id, e.text) for e in archived] + \
+                [(r.source_id, codec.decompress(r.zdata)) for r in rows]:
             if test is None or test(text):
-                out.append(dict(json.loads(text), _source_id=r.source_id))
+                out.append(dict(json.loads(text), _source_id=source_id))
         return out
 
     def iter_events(self, tenant_id: str, kind: str, start: datetime | None = None, end: datetime | None = None,
@@ -55,10 +60,11 @@ class EventReads:
         part of each (a quarter of a large tenant's audit log is 180,000 events)."""
         query = self._event_query(tenant_id, kind, start, end, event_table.c.source_id, event_table.c.zdata)
         test = holds(contains)
-        with self.engine.connect() as conn:
-            decompress = Codec.load(conn, tenant_id).decompress
-            for source_id, zdata in conn.execution_options(yield_per=2000).execute(
-                    query.order_by(event_table.c.occurred_at, self._order(event_table.c.source_id))):
+        with self._reading() as conn:
+            decompress = _earc.passing(Codec.load(conn, tenant_id).decompress)
+            archived = ((e.source_id, e.text) for e in _earc.read(conn, tenant_id, kind, start, end))
+            for source_id, zdata in itertools.chain(archived, conn.execution_options(yield_per=2000).execute(
+                    query.order_by(event_table.c.occurred_at, self._order(event_table.c.source_id)))):
                 text = decompress(zdata)
                 if test is None or test(text):
                     event = json.loads(text)
@@ -72,7 +78,7 @@ class EventReads:
         decoded: the activity is cut from the text (`activations.activity_of`)."""
         from pimtrail.store import joined
 
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             yield from joined.event_texts(conn, tenant_id, kind, start, end, Codec.load(conn, tenant_id).decompress,
                                           activities)
 
@@ -101,9 +107,12 @@ class EventReads:
         query = self._event_query(tenant_id, "audit", start, end, event_table.c.correlation_id,
                                   event_table.c.source_id, event_table.c.occurred_at, event_table.c.zdata).where(
             event_table.c.correlation_id.is_not(None))
-        with self.engine.connect() as conn:
-            decompress = Codec.load(conn, tenant_id).decompress
-            for correlation, source, occurred_at, zdata in conn.execution_options(yield_per=5000).execute(query):
+        with self._reading() as conn:
+            decompress = _earc.passing(Codec.load(conn, tenant_id).decompress)
+            archived = ((e.correlation_id, e.source_id, e.occurred_at, e.text)
+                        for e in _earc.read(conn, tenant_id, "audit", start, end) if e.correlation_id is not None)
+            for correlation, source, occurred_at, zdata in itertools.chain(
+                    archived, conn.execution_options(yield_per=5000).execute(query)):
                 data = decompress(zdata)
                 act = activity_of(data) or ""
                 low = act.lower()
@@ -166,15 +175,18 @@ class EventReads:
         after = [first for _, first, _ in activations if first >= since]
         spans = ([(since, min(until, max(before) + timedelta(microseconds=1)))] if before else []) + \
             ([(min(after), until)] if after else [])
+        found: list = []
+        with self._reading() as conn:
+            decompress = _earc.passing(Codec.load(conn, tenant_id).decompress)
+            for start, end in spans:
+                query = self._event_query(tenant_id, "audit", start, end, event_table.c.correlation_id,
+                                          event_table.c.source_id, event_table.c.occurred_at, event_table.c.zdata)
+                found += [(e.correlation_id, e.source_id, e.occurred_at, e.text)
+                          for e in _earc.read(conn, tenant_id, "audit", start, end) if e.correlation_id in wanted]
+                found += self._filtered(query, wanted, None, event_table.c.correlation_id, conn=conn)
         out = []
-        with self.engine.connect() as conn:
-            decompress = Codec.load(conn, tenant_id).decompress
-        for start, end in spans:
-            query = self._event_query(tenant_id, "audit", start, end, event_table.c.correlation_id,
-                                      event_table.c.source_id, event_table.c.occurred_at, event_table.c.zdata)
-            for correlation, source, occurred_at, zdata in self._filtered(query, wanted, None,
-                                                                           event_table.c.correlation_id):
-                data = decompress(zdata)
-                act = json.loads(data).get("activity") or ""  # the time to the second, as the `activation` rows
-                out.append((correlation, source, iso(occurred_at), act, data if "completed" in act.lower() else None))
+        for correlation, source, occurred_at, zdata in found:
+            data = decompress(zdata)
+            act = json.loads(data).get("activity") or ""  # the time to the second, as the `activation` rows
+            out.append((correlation, source, iso(occurred_at), act, data if "completed" in act.lower() else None))
         return out

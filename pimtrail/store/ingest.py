@@ -25,6 +25,7 @@ from pimtrail.store import archive as _archive
 from pimtrail.store import hashing
 from pimtrail.store import receipts as _receipts
 from pimtrail.store.engine import lock_tenant
+from pimtrail.store import event_archive as _earc
 from pimtrail.store.eventdata import Codec
 from pimtrail.store.schema import (coverage_table, event_table, fact_table, receipt_list_table,
                                    snapshot_table)
@@ -223,6 +224,7 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
                                     prev["state_digest"] if prev is not None else hashing.GENESIS, plan, open_by_kind)
     row["fact_count"] = len(facts) + carried
     added = _append_events(conn, tenant, seq, snap)
+    _earc.compact_old(conn, tenant, snap.collected_at)  # the days past the audit window: into their batches
 
     row.update(id=snapshot_id, state_digest=state, event_count=len(added))
     row["content_hash"] = content_hash(row, coverage, receipts, hashing.events_digest(added), listings)
@@ -363,13 +365,21 @@ def _append_events(conn: Connection, tenant: str, seq: int,
     by_kind: dict[str, list[str]] = {}
     for ev in snap.events:
         by_kind.setdefault(ev.kind, []).append(ev.source_id)
+    edges = {kind: _earc.edge(conn, tenant, kind) for kind in by_kind}  # rows begin there (event_archive)
     for kind, ids in by_kind.items():
         # audit windows overlap: most events are known. One range read finds those from the
         # snapshot's earliest event on; only the rest are looked up by id.
-        if not _receipts.raw_rows(conn, "SELECT 1 FROM event WHERE tenant_id = ? AND kind = ? LIMIT 1", (tenant, kind)):
+        if edges[kind] is None and not _receipts.raw_rows(
+                conn, "SELECT 1 FROM event WHERE tenant_id = ? AND kind = ? LIMIT 1", (tenant, kind)):
             continue  # none stored yet (a tenant's first snapshot): nothing to look up, 180,000 ids on a large one
         since = min(ev.occurred_at for ev in snap.events if ev.kind == kind)
         wanted = set(ids)
+        edge = edges[kind]
+        if edge is not None and since < edge:  # events of archived days: looked for in their batches
+            days = {ev.occurred_at.date().isoformat() for ev in snap.events if ev.kind == kind and ev.occurred_at < edge}
+            found = _earc.known(conn, tenant, kind, days) & wanted
+            known.update((kind, sid) for sid in found)
+            wanted -= found
         # through the driver: SQLAlchemy's per-row processing of 180,000 ids costs more than the read
         rows = _receipts.raw_rows(conn, "SELECT source_id FROM event WHERE tenant_id = ? AND kind = ? "
                                         "AND occurred_at >= ?", (tenant, kind, _receipts.db_time(conn, since)))
@@ -378,7 +388,7 @@ def _append_events(conn: Connection, tenant: str, seq: int,
             known.update((kind, sid) for (sid,) in _receipts.raw_rows(
                 conn, f"SELECT source_id FROM event WHERE tenant_id = ? AND kind = ? AND source_id IN "
                       f"({', '.join('?' * len(part))})", (tenant, kind, *part)))
-    rows, added, audit = [], [], []
+    rows, added, audit, late = [], [], [], []
     for ev in snap.events:
         ident = (ev.kind, ev.source_id)
         if ident in known:
@@ -386,12 +396,20 @@ def _append_events(conn: Connection, tenant: str, seq: int,
         known.add(ident)
         text, digest = hashing.encode(ev.data)
         added.append((ev.kind, ev.source_id, digest))
-        rows.append({"tenant_id": tenant, "kind": ev.kind, "source_id": ev.source_id,
-                     "occurred_at": _receipts.db_time(conn, ev.occurred_at), "principal_id": ev.principal_id,
-                     "role_id": ev.role_id, "correlation_id": ev.correlation_id, "data": text, "first_seen": seq})
+        if edges[ev.kind] is not None and ev.occurred_at < edges[ev.kind]:  # an archived day's: joins its batch
+            late.append((ev.kind, _earc.Archived(ev.occurred_at, ev.source_id, ev.principal_id, ev.role_id,
+                                                 ev.correlation_id, seq, text)))
+        else:
+            rows.append({"tenant_id": tenant, "kind": ev.kind, "source_id": ev.source_id,
+                         "occurred_at": _receipts.db_time(conn, ev.occurred_at), "principal_id": ev.principal_id,
+                         "role_id": ev.role_id, "correlation_id": ev.correlation_id, "data": text, "first_seen": seq})
         if ev.kind == "audit" and ev.correlation_id:
             audit.append((ev.correlation_id, ev.source_id, ev.occurred_at, text))
-    _check_ids(event_table, rows, "kind", "source_id", "principal_id", "role_id", "correlation_id")
+    _check_ids(event_table, rows + [{"kind": k, "source_id": e.source_id, "principal_id": e.principal_id,
+                                     "role_id": e.role_id, "correlation_id": e.correlation_id} for k, e in late],
+               "kind", "source_id", "principal_id", "role_id", "correlation_id")
+    for kind in sorted({k for k, _ in late}):
+        _earc.add(conn, tenant, kind, [e for k, e in late if k == kind])
     # in time order (an audit log comes newest first): ix_event_time is then filled at its end, its pages full
     rows.sort(key=lambda r: (r["kind"], r["occurred_at"], r["source_id"]))
     codec = Codec.for_writing(conn, tenant, [r["data"] for r in rows])

@@ -26,6 +26,8 @@ from sqlalchemy.engine import Connection
 from pimtrail.activations import (Activation, ActivationJoin, activity_kind, activity_of, decode_for_join,
                                   join_activations)
 from pimtrail.errors import HistoryError
+from pimtrail.store.event_archive import naive, passing
+from pimtrail.store.event_archive import read as archived
 
 FIELDS = tuple(f.name for f in fields(Activation))[1:]  # after correlation_id
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -44,12 +46,27 @@ def decode(correlation: str, text: str) -> Activation:
     return Activation(correlation, *values)
 
 
-def _ordered(conn: Connection, tenant: str, kind: str, where: list[str], params: list[Any]) -> Iterator[tuple]:
-    """(occurred_at as the driver gives it, source id, correlation id, zdata) of a tenant's events of one kind
-    meeting `where`, by time then source id (code-point order on both backends), through the driver:
-    SQLAlchemy's per-row processing of a month's 64,000 audit events costs more than the read."""
-    from pimtrail.store.receipts import _sql
+def _ordered(conn: Connection, tenant: str, kind: str, since: datetime | None = None, until: datetime | None = None,
+             *, through: bool = False, before_seq: int | None = None, correlated: bool = False,
+             archive: str = "all") -> Iterator[tuple]:
+    """(occurred_at as the driver gives it, source id, correlation id, zdata) of a tenant's events of one kind in
+    [since, until) (`through`: [since, until]), brought by snapshots before `before_seq`, only those with a
+    correlation id when `correlated`; by time then source id (code-point order on both backends). The archived
+    days come first (`archive`: "all"; "readable", those that read, for `verify`, which counts the others;
+    "none", for a migration before 0009), with their texts in place of zdata (`event_archive.passing` reads both); the rows through
+    the driver: SQLAlchemy's per-row processing of a month's 64,000 audit events costs more than the read."""
+    from pimtrail.store.receipts import _sql, db_time
 
+    for e in () if archive == "none" else archived(conn, tenant, kind, since, until, through=through,
+                                                   readable=archive == "readable"):
+        if (before_seq is None or e.first_seen < before_seq) and (not correlated or e.correlation_id is not None):
+            yield e.occurred_at, e.source_id, e.correlation_id, e.text
+    where, params = ["correlation_id IS NOT NULL"] if correlated else [], []
+    for clause, value in (("occurred_at >= ?", since), ("occurred_at <= ?" if through else "occurred_at < ?", until),
+                          ("first_seen < ?", before_seq)):
+        if value is not None:
+            where.append(clause)
+            params.append(db_time(conn, value) if isinstance(value, datetime) else value)
     order = 'source_id COLLATE "C"' if conn.dialect.name == "postgresql" else "source_id"
     cursor = conn.connection.driver_connection.cursor()
     try:
@@ -66,11 +83,9 @@ def event_texts(conn: Connection, tenant: str, kind: str, start: datetime, end: 
                 decompress: Callable[[bytes], str], activities: Iterable[str]
                 ) -> Iterator[tuple[str, str | None, str, str]]:
     """`HistoryStore.event_texts`."""
-    from pimtrail.store.receipts import db_time
-
     wanted = [text.lower() for text in activities]
-    for _, source_id, correlation, zdata in _ordered(conn, tenant, kind, ["occurred_at >= ?", "occurred_at < ?"],
-                                                     [db_time(conn, start), db_time(conn, end)]):
+    decompress = passing(decompress)
+    for _, source_id, correlation, zdata in _ordered(conn, tenant, kind, start, end):
         text = decompress(zdata)
         activity = activity_of(text)
         if activity is not None:
@@ -82,22 +97,15 @@ def event_texts(conn: Connection, tenant: str, kind: str, start: datetime, end: 
 
 
 def stored_events(conn: Connection, tenant: str, decompress: Callable[[bytes], str], since: datetime | None = None,
-                  until: datetime | None = None, correlations: set[str] | None = None, before_seq: int | None = None
-                  ) -> Iterator[tuple[datetime | str, str, dict[str, Any]]]:
+                  until: datetime | None = None, correlations: set[str] | None = None, before_seq: int | None = None,
+                  archive: str = "all") -> Iterator[tuple[datetime | str, str, dict[str, Any]]]:
     """(occurred_at as the driver gives it, source id, event decoded for the join) of the stored audit events of
     PIM activations (an activity `activity_kind` names) with a correlation id, in [since, until] when given,
     of some correlation ids and brought by snapshots before `before_seq` when given; by time, then source id."""
-    from pimtrail.store.receipts import db_time
-
-    where, params = ["correlation_id IS NOT NULL"], []
-    for clause, value in (("occurred_at >= ?", since), ("occurred_at <= ?", until)):
-        if value is not None:
-            where.append(clause)
-            params.append(db_time(conn, value))
-    if before_seq is not None:
-        where.append("first_seen < ?")
-        params.append(before_seq)
-    for occurred_at, source_id, correlation, zdata in _ordered(conn, tenant, "audit", where, params):
+    decompress = passing(decompress)
+    for occurred_at, source_id, correlation, zdata in _ordered(conn, tenant, "audit", since, until, through=True,
+                                                                before_seq=before_seq, correlated=True,
+                                                                archive=archive):
         if correlations is not None and correlation not in correlations:
             continue
         text = decompress(zdata)
@@ -137,10 +145,13 @@ def join_in_order(events: Iterable[dict[str, Any]], again: Callable[[set[str]], 
     return out
 
 
-def join_all(conn: Connection, tenant: str, decompress: Callable[[bytes], str]) -> dict[str, Activation]:
-    """Every activation of a tenant joined from all its stored audit events (`verify`, migration 0007)."""
-    return join_in_order((e for _, _, e in stored_events(conn, tenant, decompress)),
-                         lambda ids: [e for _, _, e in stored_events(conn, tenant, decompress, correlations=ids)])
+def join_all(conn: Connection, tenant: str, decompress: Callable[[bytes], str], archive: str = "all"
+             ) -> dict[str, Activation]:
+    """Every activation of a tenant joined from all its stored audit events (`verify`; migration 0007, before
+    there is an archive, reads the rows only). `archive` as `_ordered` takes it."""
+    return join_in_order((e for _, _, e in stored_events(conn, tenant, decompress, archive=archive)),
+                         lambda ids: [e for _, _, e in stored_events(conn, tenant, decompress, correlations=ids,
+                                                                     archive=archive)])
 
 
 def join_touched(conn: Connection, tenant: str, seq: int, decompress: Callable[[bytes], str],
@@ -156,13 +167,8 @@ def join_touched(conn: Connection, tenant: str, seq: int, decompress: Callable[[
     spans = list(spans)
     earlier: Iterable[tuple[Any, str, dict[str, Any]]] = ()
     if seq > 1 and spans:
-        earlier = ((_naive(at), source, e) for at, source, e in stored_events(
+        earlier = ((naive(at), source, e) for at, source, e in stored_events(
             conn, tenant, decompress, min(s for s, _ in spans), max(e for _, e in spans), touched, before_seq=seq))
     events = heapq.merge(earlier, fresh, key=lambda e: (e[0], e[1]))
     return join_in_order((e for _, _, e in events),
                          lambda ids: [e for _, _, e in stored_events(conn, tenant, decompress, correlations=ids)])
-
-
-def _naive(value: datetime | str) -> datetime:
-    """occurred_at as the driver gives it: SQLite keeps SQLAlchemy's DateTime as text."""
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)

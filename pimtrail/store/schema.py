@@ -172,6 +172,20 @@ class Event(SQLModel, table=True):
     first_seen: int  # seq of the snapshot that first brought it
 
 
+class EventArchive(SQLModel, table=True):
+    """The events of one kind and day past the tenant's audit window, moved out of `event` as one batch: their
+    columns and stored texts, zstd-compressed (`pimtrail.store.event_archive`, migration 0009). Every archived
+    day of a kind precedes its rows in `event`."""
+
+    __tablename__ = "event_archive"
+
+    tenant_id: str = Field(max_length=TENANT, primary_key=True)
+    kind: str = Field(max_length=NAME, primary_key=True)
+    day: str = Field(max_length=10, primary_key=True)  # YYYY-MM-DD of the events' occurred_at (UTC)
+    count: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 class EventDict(SQLModel, table=True):
     """A tenant's zstd dictionary for its events' data, by the id its frames name (kept for good)."""
 
@@ -249,6 +263,7 @@ fact_table = Fact.__table__
 fact_archive_table = FactArchive.__table__
 event_table = Event.__table__
 event_dict_table = EventDict.__table__
+event_archive_table = EventArchive.__table__
 activation_table = Activation.__table__
 check_run_table = CheckRun.__table__
 control_result_table = ControlResult.__table__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Connection
 from pimtrail.activations import activation_row, fold_stored
 from pimtrail.store import archive as _archive
 from pimtrail.store import blobs as _blobs
+from pimtrail.store import event_archive as _earc
 from pimtrail.store import hashing
 from pimtrail.store import joined as _joined
 from pimtrail.store import receipts as _receipts
@@ -78,11 +80,12 @@ def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
     unreadable: dict[int, int] = defaultdict(int)  # seq -> events whose stored data does not decompress
     slots: dict[str, list] = {}  # the activations the audit events make (pimtrail.activations.fold_stored)
     decompress = Codec.load(conn, tenant).decompress
-    for kind, source_id, zdata, first_seen, correlation, occurred_at in conn.execute(
+    archived = _ArchivedEvents(conn, tenant)  # the days past the audit window (0009), then the rows
+    for kind, source_id, zdata, first_seen, correlation, occurred_at in itertools.chain(archived, conn.execute(
             select(event_table.c.kind, event_table.c.source_id, event_table.c.zdata, event_table.c.first_seen,
-                   event_table.c.correlation_id, event_table.c.occurred_at).where(event_table.c.tenant_id == tenant)):
+                   event_table.c.correlation_id, event_table.c.occurred_at).where(event_table.c.tenant_id == tenant))):
         try:
-            data = decompress(zdata)
+            data = zdata if zdata.__class__ is str else decompress(zdata)
         except EventDataError:
             unreadable[first_seen] += 1
             events[first_seen].append((kind, source_id, ""))  # no digest: the content hash cannot match
@@ -96,7 +99,8 @@ def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
         except EventDataError:
             return "{}"
 
-    derived = _activations_differ(conn, tenant, slots, _joined.join_all(conn, tenant, readable), decompress)
+    joins = _joined.join_all(conn, tenant, readable, archive="readable")  # an unreadable batch is counted above
+    derived = _activations_differ(conn, tenant, slots, joins, decompress)
 
     bad_blobs = set()
     stored = {sha: bytes(data) for sha, data in conn.execute(select(blob_table.c.sha256, blob_table.c.data)
@@ -165,11 +169,48 @@ def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
             problems.append("chain hash does not match")
         prev_chain = snap["chain_hash"]
         checks.append(SnapshotCheck(tenant, seq, snap["id"], not problems, problems))
+    if checks and archived.problems():  # which snapshot brought an unreadable batch's events is not known
+        checks[-1].problems += archived.problems()
+        checks[-1].ok = False
     orphans = closers - {c.seq for c in checks}
     if orphans and checks:  # closed by a snapshot the history does not hold: found at the newest
         checks[-1].problems.append(f"{len(orphans)} batch(es) of closed fact versions name no snapshot of the tenant")
         checks[-1].ok = False
     return checks
+
+
+class _ArchivedEvents:
+    """The archived events of a tenant as verify reads rows of `event`, the text in place of zdata; what
+    readers would misread is counted: a batch that does not read or whose count is not what it holds, and
+    rows of an archived day (every reader takes a kind's archived days to precede its rows)."""
+
+    def __init__(self, conn: Connection, tenant: str):
+        self.conn, self.tenant = conn, tenant
+        self.unreadable = self.miscounted = self.early = 0
+
+    def __iter__(self):
+        edges: dict[str, str] = {}
+        for kind, day, count, data in _earc.batches(self.conn, self.tenant):
+            edges[kind] = max(edges.get(kind, day), day)
+            try:
+                events = _earc.unpack(kind, day, data)
+            except _earc.EventArchiveError:
+                self.unreadable += 1
+                continue
+            self.miscounted += len(events) != count
+            for e in events:
+                yield kind, e.source_id, e.text, e.first_seen, e.correlation_id, e.occurred_at
+        for kind in edges:
+            edge = _earc.edge(self.conn, self.tenant, kind)
+            self.early += _receipts.raw_rows(self.conn, "SELECT count(*) FROM event WHERE tenant_id = ? AND kind = ? "
+                                                        "AND occurred_at < ?",
+                                             (self.tenant, kind, _receipts.db_time(self.conn, edge)))[0][0]
+
+    def problems(self) -> list[str]:
+        return [text.format(n) for n, text in (
+            (self.unreadable, "{} batch(es) of archived events do not read as stored"),
+            (self.miscounted, "{} batch(es) of archived events hold other than their count"),
+            (self.early, "{} event row(s) of days the archive holds")) if n]
 
 
 def _activations_differ(conn: Connection, tenant: str, slots: dict[str, list], joins: dict[str, Any],

@@ -33,7 +33,7 @@ def upgrade() -> None:
     for tenant in conn.execute(sa.select(activation.c.tenant_id).distinct()).scalars().all():
         codec = Codec.load(conn, tenant)
         rows = [{"tenant": tenant, "correlation": c, "z": codec.compress(joined.encode(act))}
-                for c, act in joined.join_all(conn, tenant, codec.decompress).items()]
+                for c, act in joined.join_all(conn, tenant, codec.decompress, archive="none").items()]
         for start in range(0, len(rows), BATCH):
             conn.execute(update, rows[start:start + BATCH])
 
