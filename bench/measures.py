@@ -324,30 +324,38 @@ def _versions(db: Path) -> tuple[dict[int, int], dict[int, int]]:
     return dict(sorted(counts.items())), dict(sorted(all_principals.items()))
 
 
-def pack_bytes(db: Path) -> int:
-    """Bytes of the raw elements stored so far (item_pack: compressed texts and their digests)."""
+def pack_bytes(db: Path) -> dict[str, int]:
+    """Bytes stored so far of the raw elements (item_pack: compressed texts and their digests) and of the
+    archived events (event_archive batches), which an ingest adds to or rewrites rather than appends rows."""
+    out = {"packs": 0, "archive": 0}
     if not Path(db).exists():  # before the first ingest (connecting would create an empty file)
-        return 0
+        return out
     conn = sqlite3.connect(db)
     try:
-        return conn.execute("SELECT coalesce(sum(length(data)) + sum(length(digests)), 0) FROM item_pack").fetchone()[0]
-    except sqlite3.OperationalError:  # a history without the table (before migration 0003)
-        return 0
+        for name, sql in (("packs", "SELECT coalesce(sum(length(data)) + sum(length(digests)), 0) FROM item_pack"),
+                          ("archive", "SELECT coalesce(sum(length(data)), 0) FROM event_archive")):
+            try:
+                out[name] = conn.execute(sql).fetchone()[0]
+            except sqlite3.OperationalError:  # a history without the table (before migration 0003 / 0009)
+                pass
+        return out
     finally:
         conn.close()
 
 
-def growth(db: Path, packs_before: int = 0) -> dict[str, int]:
+def growth(db: Path, before: dict[str, int] | None = None) -> dict[str, int]:
     """What the newest snapshot added to the database, by part: new listings (compressed) per dataset,
-    new raw elements, the newest check's stored results, new fact versions and new events (their text)."""
-    packs_now = pack_bytes(db)
+    new raw elements, the newest check's stored results, new fact versions, new events (compressed) and
+    what the archive of old events grew by (`before`: `pack_bytes` before the ingest)."""
+    now, before = pack_bytes(db), before or {"packs": 0, "archive": 0}
     conn = sqlite3.connect(db)
     last_id, last_seq = conn.execute("SELECT id, seq FROM snapshot ORDER BY seq DESC LIMIT 1").fetchone()
     out = dict(conn.execute(
         "SELECT 'raw listing ' || r.dataset, sum(length(b.data)) FROM receipt_list r JOIN blob b "
         "ON b.tenant_id = r.tenant_id AND b.sha256 = r.sha256 WHERE r.snapshot_id = ? AND r.sha256 NOT IN "
         "(SELECT sha256 FROM receipt_list WHERE snapshot_id <> ?) GROUP BY r.dataset", (last_id, last_id)).fetchall())
-    out["raw new elements (packs)"] = packs_now - packs_before
+    out["raw new elements (packs)"] = now["packs"] - before["packs"]
+    out["old events archived (batches)"] = now["archive"] - before["archive"]
     out["check results"] = conn.execute(
         "SELECT coalesce(sum(length(c.data)), 0) FROM control_result c JOIN check_run r ON r.id = c.run_id "
         "WHERE r.snapshot_id = ?", (last_id,)).fetchone()[0]

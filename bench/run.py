@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> list[Row]:
         if n and n == args.history_days - 1:
             full_window = measures.full_window_ingest(gen, db, work)
             say(f"  day {n} with the whole audit window: read {full_window[0]:.1f} s, write {full_window[1]:.1f} s")
-        packs_before = measures.pack_bytes(db)
+        stored_before = measures.pack_bytes(db)
         read_s, write_s, snap, info = measures.ingest_once(export, db)
         del snap
         with HistoryStore.open(str(db)) as store:
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> list[Row]:
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{work / name}{suffix}").unlink(missing_ok=True)
         shutil.rmtree(export)
-    rows += measures.history_rows(days, args.churn, measures.growth(db, packs_before), full_window)
+    rows += measures.history_rows(days, args.churn, measures.growth(db, stored_before), full_window)
     rows += measures.check_rows(checks)
     say("trend series ...")
     rows += measures.series(db, config, args.repeat, preset.audit_per_day)

@@ -41,7 +41,7 @@ class EventReads:
                     raise ValueError("events: principal_ids or correlation_ids, not both")
                 ids, column = (principal_ids, event_table.c.principal_id) if principal_ids is not None else \
                     (correlation_ids, event_table.c.correlation_id)
-                ids = set(ids)
+                ids = {i for i in ids if i}  # as `_filtered` takes them
                 rows = sorted(self._filtered(query, ids, None, column, conn=conn),
                               key=lambda r: (r.occurred_at, r.source_id))
                 archived = [e for e in archived if getattr(e, column.name) in ids]

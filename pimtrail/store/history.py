@@ -421,7 +421,7 @@ class HistoryStore(EventReads):
     # -- integrity -----------------------------------------------------------------------
     def verify(self, tenant_id: str | None = None) -> _verify.VerifyReport:
         tenants = [tenant_id] if tenant_id else self.tenants()
-        with self.engine.connect() as conn:
+        with self._reading() as conn:  # rows and archives as of one moment, while collectors may write
             checks = [c for t in tenants for c in _verify.verify_tenant(conn, t)]
         return _verify.VerifyReport(checks)
 

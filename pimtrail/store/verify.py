@@ -81,9 +81,15 @@ def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
     slots: dict[str, list] = {}  # the activations the audit events make (pimtrail.activations.fold_stored)
     decompress = Codec.load(conn, tenant).decompress
     archived = _ArchivedEvents(conn, tenant)  # the days past the audit window (0009), then the rows
+    brought: dict[tuple[str, str], int] = {}  # (kind, source id) -> the snapshot that brought it
+    twice: dict[int, int] = defaultdict(int)  # seq -> events it brought that were stored already
     for kind, source_id, zdata, first_seen, correlation, occurred_at in itertools.chain(archived, conn.execute(
             select(event_table.c.kind, event_table.c.source_id, event_table.c.zdata, event_table.c.first_seen,
                    event_table.c.correlation_id, event_table.c.occurred_at).where(event_table.c.tenant_id == tenant))):
+        if (kind, source_id) in brought:  # the unique index covers the rows only (0009)
+            twice[max(brought[kind, source_id], first_seen)] += 1
+        else:
+            brought[kind, source_id] = first_seen
         try:
             data = zdata if zdata.__class__ is str else decompress(zdata)
         except EventDataError:
@@ -155,6 +161,8 @@ def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
             problems.append(f"{empty[seq]} fact version(s) beginning here end where they begin")
         if unreadable.get(seq):
             problems.append(f"{unreadable[seq]} event(s) whose stored data does not decompress")
+        if twice.get(seq):
+            problems.append(f"{twice[seq]} event(s) stored again under a kind and source id stored before")
         if len(events.get(seq, [])) != snap["event_count"]:
             problems.append("events differ from what was recorded")
         if derived.get(seq):
