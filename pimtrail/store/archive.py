@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from pimtrail.errors import HistoryError
-from pimtrail.store.schema import fact_archive_table
+from pimtrail.store.schema import fact_archive_table, fact_by_key
 
 LEVEL = 9  # zstd level: a day's batches are small; 9 makes them ~15 % smaller than 3 at no cost worth noting
 
@@ -111,11 +111,12 @@ def close(conn: Connection, tenant: str, seq: int, closing: list[tuple[str, str]
         by_kind.setdefault(kind, []).append(key)
     closed: dict[str, list[tuple]] = {}
     ids: dict[tuple[str, str], int] = {}
+    table = fact_by_key(conn.dialect.name)
     for kind, keys in by_kind.items():
         keys.sort()
         for start in range(0, len(keys), CHUNK):
             part = keys[start:start + CHUNK]
-            for record in raw_rows(conn, f"SELECT {', '.join(RECORD)} FROM fact WHERE tenant_id = ? AND kind = ? "
+            for record in raw_rows(conn, f"SELECT {', '.join(RECORD)} FROM {table} WHERE tenant_id = ? AND kind = ? "
                                          f"AND valid_to IS NULL AND key IN ({', '.join('?' * len(part))})",
                                    (tenant, kind, *part)):
                 closed.setdefault(kind, []).append(tuple(record))

@@ -10,24 +10,22 @@ refused, so a history that SQLite accepted can always be copied into PostgreSQL.
 
 from __future__ import annotations
 
-from itertools import compress
-from operator import not_
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterator
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.engine import Connection
 
 from pimtrail import __version__
 from pimtrail.errors import InputError
-from pimtrail.collectors.normalize import KIND_SOURCES
 from pimtrail.model import CollectedSnapshot, FactRecord
 from pimtrail.store import archive as _archive
 from pimtrail.store import hashing
+from pimtrail.store import openfacts as _openfacts
 from pimtrail.store import receipts as _receipts
 from pimtrail.store.engine import lock_tenant
 from pimtrail.store import event_archive as _earc
 from pimtrail.store.eventdata import Codec
-from pimtrail.store.schema import (coverage_table, event_table, fact_table, receipt_list_table,
+from pimtrail.store.schema import (coverage_table, event_table, fact_by_key, fact_table, receipt_list_table,
                                    snapshot_table)
 from pimtrail.timeutil import iso, utcnow
 
@@ -169,6 +167,10 @@ class Facts:
             self._positions = {id(f): i for i, f in enumerate(self._facts)}
         return self._positions[id(fact)]
 
+    def keys(self, kind: str) -> set[str]:
+        """The keys of one kind the snapshot gives, built or kept."""
+        return self.built.get(kind, {}).keys() | self.kept.get(kind, {}).keys()
+
     def __len__(self) -> int:
         return sum(map(len, self.built.values())) + sum(map(len, self.kept.values()))
 
@@ -194,16 +196,11 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
     if snap.based_on is not None and (prev is None or prev["id"] != snap.based_on or not same_code):
         raise _receipts.Unrecognised(f"read against snapshot {snap.based_on}, which is no longer the tenant's newest")
     plan = _receipts.Plan(conn, tenant, snap.pages, prev["id"] if prev is not None else None)
-    # an element read unparsed keeps the open facts naming it of the kinds its dataset gives (the same bytes in
-    # two datasets are one number: a registration row is not kept by a user element that reads the same)
-    kept = {name: set(map(str, numbers)) for name, numbers in plan.kept_numbers.items()}
-    unparsed = {kind: set().union(*(kept.get(name, ()) for name in sources)) for kind, sources in KIND_SOURCES.items()}
-    open_by_kind, named = _open_facts(conn, tenant, {kind: numbers for kind, numbers in unparsed.items() if numbers})
-    if named != set().union(*kept.values()):  # before anything is written
-        # an element read unparsed gives the open facts naming it; one naming none gave a fact another element
-        # gives too (which names only one of them): the read is refused, to be read again in full
-        raise _receipts.Unrecognised("an element read unparsed names no open fact: read it in full")
     facts = Facts(snap.facts, plan.unchanged if same_code else set(), plan.same)
+    # an element read unparsed keeps the open facts naming it of the kinds its dataset gives (the same bytes in
+    # two datasets are one number: a registration row is not kept by a user element that reads the same); one
+    # naming none is refused here, before anything is written (pimtrail.store.openfacts)
+    open_by_kind = _openfacts.read(conn, tenant, plan.kept_numbers, facts.keys)
     row: dict[str, Any] = {
         "tenant_id": tenant, "seq": seq, "collected_at": snap.collected_at, "ingested_at": utcnow(),
         "source": snap.source, "source_ref": snap.source_ref[:400], "tool_version": __version__,
@@ -235,54 +232,9 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
     return row
 
 
-class OpenFacts(NamedTuple):
-    """One kind's open facts: those naming no element read unparsed as {key: digest} and {key: element
-    number as text, "" for none}, and those naming one (`Page.skipped`: their element stands, so they are
-    kept; most of the open facts on a daily read) as {key: (digest, element number)}."""
-    digests: dict[str, str]
-    numbers: dict[str, str]
-    by_element: dict[str, tuple[str, str]]
-
-
-def _open_facts(conn: Connection, tenant: str,
-                unparsed_by_kind: dict[str, set[str]]) -> tuple[dict[str, OpenFacts], set[str]]:
-    """The tenant's open facts by kind, and which of the element numbers read unparsed (those of each kind's
-    datasets, `unparsed_by_kind`) they name.
-    Read as three texts per kind (keys, digests, element numbers) joined in SQL and split here: building
-    350,000 row tuples costs more than the read itself, and each step over them is a C loop (`zip`,
-    `compress`), not a Python one. A key holding the separator character (never a Graph id, but the
-    export is untrusted) makes the count differ: rows then."""
-    c = "char(31)" if conn.dialect.name == "sqlite" else "chr(31)"
-    # the three must list the rows in one order: SQLite's group_concat follows its one scan of the rows,
-    # PostgreSQL's string_agg is told (a parallel aggregate could otherwise combine them otherwise)
-    agg = "group_concat({}, %s)" % c if conn.dialect.name == "sqlite" else "string_agg({}, %s ORDER BY key)" % c
-    columns = ", ".join(agg.format(column) for column in ("key", "digest", "coalesce(cast(element_n AS text), '')"))
-    out: dict[str, OpenFacts] = {}
-    named: set[str] = set()
-    for kind, count, keys, digests, numbers in _receipts.raw_rows(
-            conn, f"SELECT kind, count(*), {columns} FROM fact WHERE tenant_id = ? AND valid_to IS NULL "
-                  "GROUP BY kind", (tenant,)):
-        keys, digests, numbers = keys.split("\x1f"), digests.split("\x1f"), numbers.split("\x1f")
-        if len(keys) != count:
-            rows = _receipts.raw_rows(conn, "SELECT key, digest, element_n FROM fact WHERE tenant_id = ? AND kind = ? "
-                                            "AND valid_to IS NULL", (tenant, kind))
-            keys, digests = [k for k, _, _ in rows], [d for _, d, _ in rows]
-            numbers = ["" if n is None else str(n) for _, _, n in rows]
-        by_element: dict[str, tuple[str, str]] = {}
-        unparsed = unparsed_by_kind.get(kind)
-        flags = list(map(unparsed.__contains__, numbers)) if unparsed else None
-        if flags is not None and any(flags):
-            named.update(compress(numbers, flags))
-            by_element = dict(compress(zip(keys, zip(digests, numbers)), flags))
-            rest = list(map(not_, flags))
-            keys, digests, numbers = list(compress(keys, rest)), compress(digests, rest), compress(numbers, rest)
-        out[kind] = OpenFacts(dict(zip(keys, digests)), dict(zip(keys, numbers)), by_element)
-    return out, named
-
-
 def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobserved: set[str],
                    state: str, plan: _receipts.Plan,
-                   open_by_kind: dict[str, OpenFacts]) -> tuple[str, int]:
+                   open_by_kind: dict[str, _openfacts.OpenFacts]) -> tuple[str, int]:
     """Close changed and vanished facts, open new versions; return the new state digest and how
     many facts were carried forward unseen (their source dataset was not collected this time) or
     kept unparsed (the open facts naming an element read unparsed, `Page.skipped`).
@@ -312,10 +264,10 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
             to_renumber.append((n, tenant, kind, key))
 
     for kind in open_by_kind.keys() | facts.built.keys():
-        open_facts, open_numbers, by_element = open_by_kind.get(kind, ({}, {}, {}))
+        open_facts, open_numbers, by_element, unparsed = open_by_kind.get(kind, ({}, {}, {}, 0))
         built, kept = facts.built.get(kind, {}), facts.kept.get(kind, {})
-        if by_element:  # carried as they are, but for those seen again (kept and built keys are apart: `Facts`)
-            carried += len(by_element) - len(by_element.keys() & kept.keys()) - len(by_element.keys() & built.keys())
+        if unparsed:  # carried as they are, but for those seen again (kept and built keys are apart: `Facts`)
+            carried += unparsed - len(by_element.keys() & kept.keys()) - len(by_element.keys() & built.keys())
         for key in open_facts.keys() - kept.keys() - built.keys():  # not seen now
             if kind in unobserved:
                 carried += 1  # not seen because not collected: unknown, so it stays as last seen
@@ -351,8 +303,8 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
     # closed versions go to the archive; a changed fact's new version takes its old row (pimtrail.store.archive)
     rows = _archive.close(conn, tenant, seq, to_close, rows)
     _receipts.insert(conn, fact_table, columns, rows)
-    _receipts.raw_many(conn, "UPDATE fact SET element_n = ? WHERE tenant_id = ? AND kind = ? AND key = ? "
-                             "AND valid_to IS NULL", to_renumber)
+    _receipts.raw_many(conn, f"UPDATE {fact_by_key(conn.dialect.name)} SET element_n = ? WHERE tenant_id = ? "
+                             "AND kind = ? AND key = ? AND valid_to IS NULL", to_renumber)
     return format(total % hashing.MOD, "064x"), carried
 
 
