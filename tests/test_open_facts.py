@@ -46,8 +46,8 @@ def _spy(monkeypatch) -> list[tuple[str, int, int]]:
     seen: list[tuple[str, int, int]] = []
     around = openfacts._around
 
-    def spy(conn, tenant, kind, runs, given):
-        out = around(conn, tenant, kind, runs, given)
+    def spy(conn, tenant, kind, runs, given, unparsed):
+        out = around(conn, tenant, kind, runs, given, unparsed)
         seen.append((kind, len(out.digests), out.unparsed))
         return out
 
@@ -117,7 +117,7 @@ def test_when_sql_cannot_confirm_the_elements_every_open_fact_is_read(tmp_path, 
         for root in days:
             store.ingest(read_export(root))
     seen = _spy(monkeypatch)
-    monkeypatch.setattr(openfacts, "_named_in", lambda *args: -1)
+    monkeypatch.setattr(openfacts, "_named_in", lambda *args: (-1, -1))
     against = str(tmp_path / "against.db")
     with HistoryStore.open(against, create=True) as store:
         for root in days:

@@ -10,7 +10,7 @@ with every fact naming its element (`snapshot.element_links`: not for snapshots 
 
 from __future__ import annotations
 
-import itertools
+import bisect
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -31,33 +31,61 @@ def read_known(conn: Connection, tenant: str) -> Known | None:
     rows = conn.execute(select(receipt_list_table.c.dataset, receipt_list_table.c.sha256).where(
         receipt_list_table.c.tenant_id == tenant, receipt_list_table.c.snapshot_id == newest.id,
         receipt_list_table.c.dataset.in_(sorted(SKIPPABLE)))).all()  # only these datasets' listings are read
-    # the elements of the pages cut into elements, in order (a page kept whole, such as one with no elements,
-    # offers none: the store takes an element read unparsed only where that snapshot held it, `receipts.Plan`)
-    numbers = {name: list(itertools.chain.from_iterable(  # the runs expanded by C loops
-        range(first, first + count) for e in listing(conn, tenant, sha) if e.get("layout")
-        for first, count in e["layout"]["runs"])) for name, sha in rows}
-    numbers = {name: ns for name, ns in numbers.items() if ns}
-    digests, lengths = _packed(conn, tenant, {n for ns in numbers.values() for n in ns})
-    elements = {name: (list(map(digests.__getitem__, ns)), list(map(lengths.__getitem__, ns)), ns)
-                for name, ns in numbers.items() if digests.keys() >= set(ns) and lengths.keys() >= set(ns)}
+    # the elements of the pages cut into elements, in order, as runs of numbers (a page kept whole, such as one with
+    # no elements, offers none: the store takes an element read unparsed only where that snapshot held it,
+    # `receipts.Plan`)
+    runs = {name: [(first, count) for e in listing(conn, tenant, sha) if e.get("layout")
+                   for first, count in e["layout"]["runs"]] for name, sha in rows}
+    runs = {name: r for name, r in runs.items() if r}
+    packs = _packed(conn, tenant, sorted(run for r in runs.values() for run in r))
+    elements = {name: got for name, r in runs.items() if (got := _slices(packs, r)) is not None}
     return Known(newest.id, elements) if elements else None
 
 
-def _packed(conn: Connection, tenant: str, wanted: set[int]) -> tuple[dict[int, bytes], dict[int, int]]:
-    """Digests and lengths of the `wanted` element numbers (and of the rest of the packs holding them),
-    reading each pack that holds some once."""
-    digests: dict[int, bytes] = {}
-    lengths: dict[int, int] = {}
-    if not wanted:
-        return digests, lengths
-    low, high = min(wanted), max(wanted)
-    packs = [first for first, count in conn.execute(select(item_pack_table.c.first_n, item_pack_table.c.count).where(
-        item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n >= pack_start(conn, tenant, low),
-        item_pack_table.c.first_n <= high)) if not wanted.isdisjoint(range(first, first + count))]
-    for at in range(0, len(packs), 200):
+def _packed(conn: Connection, tenant: str, runs: list[tuple[int, int]]) -> dict[int, tuple[list[bytes], list[int]]]:
+    """{first number: (digests, lengths)} of the packs holding some number of `runs` ((first, count), sorted),
+    each read once: the digests column, and the lengths at the head of its data."""
+    if not runs:
+        return {}
+    found = conn.execute(select(item_pack_table.c.first_n, item_pack_table.c.count).where(
+        item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n >= pack_start(conn, tenant, runs[0][0]),
+        item_pack_table.c.first_n <= max(first + count - 1 for first, count in runs))).all()
+    firsts = sorted(first for first, _ in found)
+    wanted = set()
+    for first, count in runs:  # the packs from the one holding a run's first number to the one holding its last
+        at = max(bisect.bisect_right(firsts, first) - 1, 0)
+        wanted.update(firsts[at:bisect.bisect_right(firsts, first + count - 1)])
+    packs: dict[int, tuple[list[bytes], list[int]]] = {}
+    wanted_list = sorted(wanted)
+    for at in range(0, len(wanted_list), 200):
         for first, packed, data in conn.execute(select(
                 item_pack_table.c.first_n, item_pack_table.c.digests, item_pack_table.c.data).where(
-                item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n.in_(packs[at:at + 200]))):
-            digests.update(zip(itertools.count(first), split_digests(packed)))
-            lengths.update(zip(itertools.count(first), pack_lengths(bytes(data))))
-    return digests, lengths
+                item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n.in_(wanted_list[at:at + 200]))):
+            packs[first] = (split_digests(packed), pack_lengths(bytes(data)))
+    return packs
+
+
+def _slices(packs: dict[int, tuple[list[bytes], list[int]]],
+            runs: list[tuple[int, int]]) -> tuple[list[bytes], list[int], list[int]] | None:
+    """The digests, lengths and numbers of the elements of `runs`, in order, cut out of `packs` a run at a time;
+    None when some number is in no pack (or a pack's digests and lengths do not both reach it)."""
+    firsts = sorted(packs)
+    digests: list[bytes] = []
+    lengths: list[int] = []
+    numbers: list[int] = []
+    for first, count in runs:
+        n, end = first, first + count
+        while n < end:
+            at = bisect.bisect_right(firsts, n) - 1
+            if at < 0:
+                return None
+            start = firsts[at]
+            held, sizes = packs[start]
+            stop = min(end, start + min(len(held), len(sizes)))
+            if stop <= n:
+                return None
+            digests += held[n - start:stop - start]
+            lengths += sizes[n - start:stop - start]
+            n = stop
+        numbers += range(first, end)
+    return digests, lengths, numbers

@@ -56,12 +56,13 @@ def read(conn: Connection, tenant: str, kept_numbers: dict[str, set[int]],
             by_kind[kind] = _rle_numbers(sorted(set().union(*(kept_numbers[name] for name in parts))))
     if not by_kind:
         return read_whole(conn, tenant, {})
-    if not _each_named(conn, tenant, by_dataset, by_kind):  # one dataset does not pass: every element looked at
+    counted: dict[str, int] = {}  # kind: its open facts naming an element read unparsed, where counted
+    if not _each_named(conn, tenant, by_dataset, by_kind, counted):  # one dataset does not pass: all looked at
         return read_whole(conn, tenant, {kind: set(map(str, (n for first, count in runs for n in range(first, first + count))))
                                          for kind, runs in by_kind.items()})
     out = read_whole(conn, tenant, {}, kinds=[kind for kind in _kinds(conn, tenant) if kind not in by_kind])
     for kind, runs in by_kind.items():
-        out[kind] = _around(conn, tenant, kind, runs, given(kind))
+        out[kind] = _around(conn, tenant, kind, runs, given(kind), counted.get(kind))
     return out
 
 
@@ -74,13 +75,17 @@ def _kinds(conn: Connection, tenant: str) -> list[str]:
 
 
 def _each_named(conn: Connection, tenant: str, by_dataset: dict[str, tuple[int, list[list[int]]]],
-                by_kind: dict[str, list[list[int]]]) -> bool:
+                by_kind: dict[str, list[list[int]]], counted: dict[str, int]) -> bool:
     """Whether every element read unparsed is named by an open fact of one kind its dataset gives, counted in
     SQL: for some kind whose unparsed elements are exactly the dataset's, as many distinct numbers named within
-    their runs as there are elements. (Short of that, `read_whole` looks at the numbers one by one.)"""
+    their runs as there are elements. (Short of that, `read_whole` looks at the numbers one by one.) `counted`
+    gets the open facts of each kind counted so, naming one of those numbers."""
     for name, (count, runs) in by_dataset.items():
-        kinds = [kind for kind, sources in KIND_SOURCES.items() if name in sources and by_kind[kind] is runs]
-        if not any(_named_in(conn, tenant, kind, runs) == count for kind in kinds):
+        for kind in [kind for kind, sources in KIND_SOURCES.items() if name in sources and by_kind[kind] is runs]:
+            counted[kind], named = _named_in(conn, tenant, kind, runs)
+            if named == count:
+                break
+        else:
             return False
     return True
 
@@ -94,22 +99,25 @@ def _ranges(bounds: list[tuple[int, int]]) -> str:
 _RANGES_FIRST = "r CROSS JOIN fact f"
 
 
-def _named_in(conn: Connection, tenant: str, kind: str, runs: list[list[int]]) -> int:
-    """How many distinct element numbers within `runs` ([[first, count], ...]) the open facts of `kind` name."""
-    named = 0
+def _named_in(conn: Connection, tenant: str, kind: str, runs: list[list[int]]) -> tuple[int, int]:
+    """How many open facts of `kind` name an element number within `runs` ([[first, count], ...]), and how many
+    distinct numbers they name."""
+    facts = named = 0
     for at in range(0, len(runs), RANGES):
         bounds = [(first, first + count - 1) for first, count in runs[at:at + RANGES]]
-        (count,), = raw_rows(conn, f"WITH r(lo, hi) AS (VALUES {_ranges(bounds)}) SELECT count(DISTINCT f.element_n) "
-                                   f"FROM {_RANGES_FIRST} WHERE f.tenant_id = ? AND f.kind = ? AND f.valid_to IS NULL "
-                                   "AND f.element_n >= r.lo AND f.element_n <= r.hi", (tenant, kind))
-        named += count
-    return named
+        (rows, distinct), = raw_rows(conn, f"WITH r(lo, hi) AS (VALUES {_ranges(bounds)}) SELECT count(*), count(DISTINCT "
+                                           f"f.element_n) FROM {_RANGES_FIRST} WHERE f.tenant_id = ? AND f.kind = ? AND "
+                                           "f.valid_to IS NULL AND f.element_n >= r.lo AND f.element_n <= r.hi", (tenant, kind))
+        facts, named = facts + rows, named + distinct
+    return facts, named
 
 
-def _around(conn: Connection, tenant: str, kind: str, runs: list[list[int]], given: set[str]) -> OpenFacts:
+def _around(conn: Connection, tenant: str, kind: str, runs: list[list[int]], given: set[str],
+            unparsed: int | None) -> OpenFacts:
     """One kind's open facts but those naming a number within `runs` (the elements read unparsed of its
     datasets): read through `ix_fact_open` (null, before the first run, between runs, after the last). Those
-    are counted, and read by key only where the snapshot gives the key again (`given`)."""
+    are counted (`unparsed`, when `_named_in` counted them already), and read by key only where the snapshot
+    gives the key again (`given`)."""
     select = "SELECT f.key, f.digest, f.element_n FROM fact f"
     where = "f.tenant_id = ? AND f.kind = ? AND f.valid_to IS NULL AND "
     rows = raw_rows(conn, f"{select} WHERE {where}f.element_n IS NULL UNION ALL "
@@ -120,8 +128,10 @@ def _around(conn: Connection, tenant: str, kind: str, runs: list[list[int]], giv
         rows += raw_rows(conn, f"WITH r(lo, hi) AS (VALUES {_ranges(gaps[at:at + RANGES])}) SELECT f.key, f.digest, "
                                f"f.element_n FROM {_RANGES_FIRST} WHERE {where}f.element_n > r.lo AND f.element_n < r.hi",
                          (tenant, kind))
-    (total,), = raw_rows(conn, "SELECT count(*) FROM fact WHERE tenant_id = ? AND kind = ? AND valid_to IS NULL",
-                         (tenant, kind))
+    if unparsed is None:
+        (total,), = raw_rows(conn, "SELECT count(*) FROM fact WHERE tenant_id = ? AND kind = ? AND valid_to IS NULL",
+                             (tenant, kind))
+        unparsed = total - len(rows)
     digests = {key: digest for key, digest, _ in rows}
     numbers = {key: "" if n is None else str(n) for key, _, n in rows}
     wanted = sorted(given.difference(digests))
@@ -133,7 +143,7 @@ def _around(conn: Connection, tenant: str, kind: str, runs: list[list[int]], giv
                                              f"AND valid_to IS NULL AND key IN ({', '.join('?' * len(part))})",
                                        (tenant, kind, *part)):
             by_element[key] = (digest, str(n))  # not among the rest: it names an element read unparsed
-    return OpenFacts(digests, numbers, by_element, total - len(rows))
+    return OpenFacts(digests, numbers, by_element, unparsed)
 
 
 def read_whole(conn: Connection, tenant: str, unparsed_by_kind: dict[str, set[str]],
