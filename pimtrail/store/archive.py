@@ -104,7 +104,7 @@ def close(conn: Connection, tenant: str, seq: int, closing: list[tuple[str, str]
     A key that `opening` (new `fact` rows, in `COLUMNS` order) gives a new version gets it in its old row
     (same id: its index entries stay, and SQLite writes the row where it was); the rows of the others go.
     Returns the rows of `opening` left to insert."""
-    from pimtrail.store.receipts import raw_many, raw_rows  # the driver-level helpers of the bulk writes
+    from pimtrail.store.driver import raw_many, raw_rows  # the driver-level helpers of the bulk writes
 
     by_kind: dict[str, list[str]] = {}
     for kind, key in closing:

@@ -23,7 +23,8 @@ from typing import Callable, NamedTuple
 from sqlalchemy.engine import Connection
 
 from pimtrail.collectors.normalize import KIND_SOURCES
-from pimtrail.store.receipts import Unrecognised, _rle_numbers, raw_rows
+from pimtrail.store.driver import raw_rows
+from pimtrail.store.receipts import Unrecognised, _rle_numbers
 from pimtrail.store.schema import fact_by_key
 
 RANGES = 1000  # runs or gaps per statement (their bounds are written into it as integers)

@@ -42,6 +42,7 @@ from pimtrail.model import Page
 from pimtrail.store import blobs as _blobs
 from pimtrail.store import hashing
 from pimtrail.store.blobs import LEVEL
+from pimtrail.store.driver import _sql, db_time, insert, raw_many, raw_rows  # noqa: F401 -- called as receipts.raw_rows
 from pimtrail.store.schema import item_pack_table, receipt_list_table
 
 PACK_CHARS = 1 << 20  # elements per pack: up to ~1 MB of text, compressed together
@@ -128,11 +129,9 @@ class _Cut:
 
     __slots__ = ("page", "sha", "prefix", "suffix", "gaps", "digests", "volatile")
 
-    def __init__(self, page: Page):
-        self.page = page
-        text = page.text
-        data = text.encode()
-        self.sha = hashlib.sha256(data).hexdigest()
+    def __init__(self, page: Page, hashed: tuple[bytes, str] | None = None):  # its UTF-8 bytes and sha256, if known
+        self.page, text = page, page.text
+        data, self.sha = hashed or _hashed(text)
         spans = page.items
         self.digests: list[bytes] = []
         self.volatile: list[list[str | None]] = []
@@ -365,54 +364,22 @@ def listings(cuts: dict[str, list[_Cut]], known: dict[bytes, int]
     return entries, named, blobs
 
 
-def cut_pages(pages: Iterable[Page]) -> dict[str, list[_Cut]]:
-    """A snapshot's pages cut into elements, by dataset."""
+def _hashed(text: str) -> tuple[bytes, str]:
+    data = text.encode()
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def cut_pages(pages: Iterable[Page], batch: int = 16) -> dict[str, list[_Cut]]:
+    """A snapshot's pages cut into elements, by dataset. The large pages are hashed `batch` at a time by two
+    threads while this one waits (sha256 lets go of the GIL, so both cores hash), then cut here."""
     cuts: dict[str, list[_Cut]] = defaultdict(list)
-    for page in pages:
-        cuts[page.dataset].append(_Cut(page))
+    pages, large = list(pages), 1 << 16
+    with ThreadPoolExecutor(2) as pool:
+        for part in (pages[at:at + batch] for at in range(0, len(pages), batch)):
+            hashed = iter(list(pool.map(_hashed, [p.text for p in part if len(p.text) >= large])))
+            for page in part:
+                cuts[page.dataset].append(_Cut(page, next(hashed) if len(page.text) >= large else None))
     return cuts
-
-
-def _sql(conn: Connection, sql: str) -> str:
-    return sql.replace("?", "%s") if conn.dialect.paramstyle in ("format", "pyformat") else sql
-
-
-def raw_many(conn: Connection, sql: str, rows: list[tuple]) -> None:
-    """executemany through the DB-API cursor (`?` placeholders): SQLAlchemy's per-row processing
-    of Core statements costs more than the statement itself at this size (docs/benchmarks.md).
-    Only for values both drivers take as they are (no datetimes)."""
-    if not rows:
-        return
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        for start in range(0, len(rows), 5000):
-            cursor.executemany(_sql(conn, sql), rows[start:start + 5000])
-    finally:
-        cursor.close()
-
-
-def db_time(conn: Connection, when: Any) -> Any:
-    """A naive UTC datetime as a DB-API parameter: SQLite keeps SQLAlchemy's DateTime as text, so
-    it is written exactly as SQLAlchemy writes it; PostgreSQL's driver takes the datetime."""
-    if conn.dialect.name != "sqlite":
-        return when
-    # isoformat writes the same for a naive time of years 1000-9999, in a quarter of strftime's time
-    return when.isoformat(" ", "microseconds") if when.tzinfo is None and when.year >= 1000 else \
-        when.strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def raw_rows(conn: Connection, sql: str, params: tuple) -> list[tuple]:
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        cursor.execute(_sql(conn, sql), params)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
-
-
-def insert(conn: Connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    marks = ", ".join("?" * len(columns))
-    raw_many(conn, f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", rows)
 
 
 # -- reading ---------------------------------------------------------------------------------
