@@ -111,7 +111,7 @@ def content_hash(snapshot_row: dict[str, Any], coverage: list[dict], receipts: l
 
 class Facts:
     """A snapshot's facts by kind and key, each once: `built` holds those encoded ({key: (position,
-    fact, canonical text, digest)}), `kept` those normalised from one raw element that the previous
+    fact, canonical text, digest)}; both None for a fallback fact until `_version_facts` needs them), `kept` those normalised from one raw element that the previous
     snapshot held as it is now (and from datasets they `depend` on, all as they were) ({key: fact}):
     left unbuilt and unencoded, their open version is the same. `position` (in the snapshot's list)
     keeps the snapshot's order for the rows written."""
@@ -146,6 +146,8 @@ class Facts:
                     continue
             if key in built_kind or key in kept_kind:
                 self._again(kind, key, fact, kept_kind, built_kind)
+            elif fact.fallback:  # encoded when needed: on a daily read most yield to a user read unparsed
+                built_kind[key] = (position, fact, None, None)
             else:
                 built_kind[key] = (position, fact, *encode(fact.data))
 
@@ -156,6 +158,8 @@ class Facts:
         if seen is None:
             first = kept_kind.pop(key)
             seen = built_kind[key] = (self.position(first), first, *hashing.encode(first.data))
+        elif seen[3] is None:  # a fallback fact not encoded yet
+            seen = built_kind[key] = (seen[0], seen[1], *hashing.encode(seen[1].data))
         if seen[3] != digest:
             raise InputError(f"two different records for {kind} {key!r}",
                              fix="the export holds the same object twice with different content")
@@ -280,6 +284,8 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
                     continue
                 raise InputError(f"two different records for {kind} {key!r}",
                                  fix="the export holds the same object twice with different content")
+            if digest is None:
+                text, digest = hashing.encode(fact.data)
             was = open_facts.get(key)
             if was == digest:
                 renumber(kind, key, fact, open_numbers[key])
