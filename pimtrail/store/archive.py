@@ -5,9 +5,10 @@ A fact that changes or disappears closes its open version. Before 0008 the close
 `fact`, with its three index entries, next to the new version's row: a day at 0.5 % churn added ~2.6 MB to
 a large tenant's history, and a year seven times the first snapshot's facts. Since 0008 an ingest moves
 each version it closes into `fact_archive`, one zstd-compressed batch per kind and closing snapshot, and
-writes a changed fact's new version into the row its old one held (same id, same index entries). `fact`
-then holds what is open (plus the closed rows of histories written before 0008, which stay where they
-are), and a year of changes costs what its closed versions compress to.
+writes a changed fact's new version into the row its old one held (same id, same index entries but the
+`ix_fact_open` one, which follows its element number since 0010). `fact` then holds what is open (plus the
+closed rows of histories written before 0008, which stay where they are), and a year of changes costs what
+its closed versions compress to.
 
 Every reader of versions reads both: `HistoryStore` unions what `versions` gives here with the rows of
 `fact`, and `verify` hashes an archived version as it hashes a row. A record keeps everything its row
