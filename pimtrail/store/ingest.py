@@ -111,7 +111,8 @@ def content_hash(snapshot_row: dict[str, Any], coverage: list[dict], receipts: l
 
 class Facts:
     """A snapshot's facts by kind and key, each once: `built` holds those encoded ({key: (position,
-    fact, canonical text, digest)}; both None for a fallback fact until `_version_facts` needs them), `kept` those normalised from one raw element that the previous
+    fact, canonical text, digest)}; both None for a fallback fact until `_version_facts` needs them),
+    `kept` those normalised from one raw element that the previous
     snapshot held as it is now (and from datasets they `depend` on, all as they were) ({key: fact}):
     left unbuilt and unencoded, their open version is the same. `position` (in the snapshot's list)
     keeps the snapshot's order for the rows written."""

@@ -47,7 +47,8 @@ def read(conn: Connection, tenant: str, kept_numbers: dict[str, set[int]],
     """The tenant's open facts by kind. `kept_numbers`: the numbers of the elements read unparsed, by dataset
     (`receipts.Plan.kept_numbers`); `given(kind)`: the keys of a kind the snapshot gives (`ingest.Facts.keys`).
     Raises `Unrecognised` when an element read unparsed names no open fact of a kind its dataset gives."""
-    by_dataset = {name: (len(numbers), _rle_numbers(sorted(numbers))) for name, numbers in kept_numbers.items() if numbers}
+    by_dataset = {name: (len(numbers), _rle_numbers(sorted(numbers)))
+                  for name, numbers in kept_numbers.items() if numbers}
     by_kind: dict[str, list[list[int]]] = {}  # runs of the numbers read unparsed of the kind's datasets
     for kind, sources in KIND_SOURCES.items():
         parts = [name for name in sources if name in by_dataset]
@@ -59,7 +60,7 @@ def read(conn: Connection, tenant: str, kept_numbers: dict[str, set[int]],
         return read_whole(conn, tenant, {})
     counted: dict[str, int] = {}  # kind: its open facts naming an element read unparsed, where counted
     if not _each_named(conn, tenant, by_dataset, by_kind, counted):  # one dataset does not pass: all looked at
-        return read_whole(conn, tenant, {kind: set(map(str, (n for first, count in runs for n in range(first, first + count))))
+        return read_whole(conn, tenant, {kind: {str(n) for first, count in runs for n in range(first, first + count)}
                                          for kind, runs in by_kind.items()})
     out = read_whole(conn, tenant, {}, kinds=[kind for kind in _kinds(conn, tenant) if kind not in by_kind])
     for kind, runs in by_kind.items():
@@ -106,9 +107,10 @@ def _named_in(conn: Connection, tenant: str, kind: str, runs: list[list[int]]) -
     facts = named = 0
     for at in range(0, len(runs), RANGES):
         bounds = [(first, first + count - 1) for first, count in runs[at:at + RANGES]]
-        (rows, distinct), = raw_rows(conn, f"WITH r(lo, hi) AS (VALUES {_ranges(bounds)}) SELECT count(*), count(DISTINCT "
-                                           f"f.element_n) FROM {_RANGES_FIRST} WHERE f.tenant_id = ? AND f.kind = ? AND "
-                                           "f.valid_to IS NULL AND f.element_n >= r.lo AND f.element_n <= r.hi", (tenant, kind))
+        (rows, distinct), = raw_rows(
+            conn, f"WITH r(lo, hi) AS (VALUES {_ranges(bounds)}) SELECT count(*), count(DISTINCT f.element_n) "
+                  f"FROM {_RANGES_FIRST} WHERE f.tenant_id = ? AND f.kind = ? AND f.valid_to IS NULL "
+                  "AND f.element_n >= r.lo AND f.element_n <= r.hi", (tenant, kind))
         facts, named = facts + rows, named + distinct
     return facts, named
 
