@@ -46,12 +46,27 @@ def sqlite_path(url: str) -> Path | None:
     return None
 
 
+BUSY_MS = 30000  # how long a SQLite connection waits for another's lock
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    import sqlite3
+    import time
+
     cursor = dbapi_connection.cursor()
-    # first: switching a new file to WAL needs its lock too, and two collectors may create it at once
-    cursor.execute("PRAGMA busy_timeout=30000")
-    # WAL lets readers (check, pack) work while a snapshot is written; NORMAL is safe under WAL.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+    # WAL lets readers (check, pack) work while a snapshot is written; NORMAL is safe under WAL. Switching a new
+    # file to WAL needs an exclusive lock, and SQLite answers "database is locked" at once, without waiting, when
+    # another connection (a second collector creating the same file) holds one: tried again until BUSY_MS.
+    deadline = time.monotonic() + BUSY_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
