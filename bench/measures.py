@@ -382,7 +382,7 @@ def full_window_ingest(gen: Any, db: Path, work: Path) -> tuple[float, float]:
 
 
 def history_rows(days: list[dict[str, Any]], churn: float, parts: dict[str, int] | None = None,
-                 full_window: tuple[float, float] | None = None) -> list[Row]:
+                 full_window: tuple[float, float] | None = None, signin_share: float = 0.0) -> list[Row]:
     first = days[0]["db_bytes"]
     growth = [b["db_bytes"] - a["db_bytes"] for a, b in zip(days, days[1:])]
     daily = [d["read_s"] + d["write_s"] for d in days[1:]]
@@ -390,7 +390,8 @@ def history_rows(days: list[dict[str, Any]], churn: float, parts: dict[str, int]
     at_365 = first + 364 * per_day
     measured_ratio = days[-1]["db_bytes"] / first
     return [
-        Row(f"daily ingest at {churn * 100:g} % churn (median of {len(daily)} days, read + write)", median(daily), "s", "<= 5 s",
+        Row(f"daily ingest at {churn * 100:g} % churn" + (f", {signin_share * 100:g} % signing in" if signin_share else "")
+            + f" (median of {len(daily)} days, read + write)", median(daily), "s", "<= 5 s",
             5, len(daily), f"write alone {median([d['write_s'] for d in days[1:]]):.1f} s; "
             f"{median([d['new_events'] for d in days[1:]]):,.0f} new events/day; audit since the previous "
             "collection less 1 h", daily),

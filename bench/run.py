@@ -38,6 +38,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--history-days", type=int, default=6,
                         help="daily snapshots ingested for the 365-day measures (default 6; the rest is extrapolated)")
     parser.add_argument("--churn", type=float, default=0.005, help="daily churn of the history (default 0.005)")
+    parser.add_argument("--signin-share", type=float, default=0.0,
+                        help="share of enabled users whose sign-in times move each day (default 0; a real tenant "
+                             "~0.8: docs/benchmarks.md, \"Sign-in activity at real churn\")")
     parser.add_argument("--latency", type=float, default=0.02, help="emulator latency per request (default 0.02 s)")
     parser.add_argument("--concurrency", type=int, default=4, help="collector requests in flight (default 4, "
                                                                     "the `pimtrail collect` default)")
@@ -47,8 +50,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--results", type=Path, default=BENCH / "results.json")
     args = parser.parse_args(argv)
-    if args.repeat < 1 or args.slow_repeat < 1 or args.history_days < 2:
-        parser.error("--repeat and --slow-repeat must be at least 1, --history-days at least 2")
+    if args.repeat < 1 or args.slow_repeat < 1 or args.history_days < 2 or not 0 <= args.signin_share <= 1:
+        parser.error("--repeat and --slow-repeat must be at least 1, --history-days at least 2, "
+                     "--signin-share in [0, 1]")
     return args
 
 
@@ -101,7 +105,7 @@ def run(args: argparse.Namespace) -> list[Row]:
     previous, full_window = None, None
     for n in range(args.history_days):
         if n:
-            gen.advance(args.churn)
+            gen.advance(args.churn, signin_share=args.signin_share)
         # a daily collection asks for the audit events since the previous one (`pimtrail collect graph
         # --db`); the last day is also ingested from an export holding the whole 90-day window
         since = previous - AUDIT_OVERLAP if previous is not None else None
@@ -129,7 +133,7 @@ def run(args: argparse.Namespace) -> list[Row]:
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{work / name}{suffix}").unlink(missing_ok=True)
         shutil.rmtree(export)
-    rows += measures.history_rows(days, args.churn, measures.growth(db, stored_before), full_window)
+    rows += measures.history_rows(days, args.churn, measures.growth(db, stored_before), full_window, args.signin_share)
     rows += measures.check_rows(checks)
     say("trend series ...")
     rows += measures.series(db, config, args.repeat, preset.audit_per_day)
@@ -154,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps({
         "preset": args.preset, "repeat": args.repeat, "slow_repeat": args.slow_repeat,
-        "history_days": args.history_days, "churn": args.churn, "latency": args.latency,
+        "history_days": args.history_days, "churn": args.churn, "signin_share": args.signin_share,
+        "latency": args.latency,
         "concurrency": args.concurrency, "seed": args.seed, "elapsed_s": round(elapsed, 1),
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
                     "cpus": __import__("os").cpu_count()},

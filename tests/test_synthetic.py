@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,37 @@ def test_incremental_audit_holds_what_arrived_since_the_previous_collection(tmp_
     window = json.loads((part[1] / "manifest.json").read_text())["datasets"]["directory_audits"]["window"]
     assert window["from"] == since.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert read_export(part[0]).events == first.events  # the first export holds the whole window
+
+
+def test_signin_share_moves_the_sign_ins_of_that_share_of_enabled_users(small, tmp_path):
+    """`signin_share`: a real tenant's sign-in times move daily for most users. Only the users file
+    differs from the same tenant without it; about that share of the enabled users have new sign-in
+    times each day (the same users), the break-glass accounts none; the same seed gives the same bytes."""
+    moving = generate(tmp_path / "a", "small", days=3, churn=CHURN, seed=7, signin_share=0.8)
+    again = generate(tmp_path / "b", "small", days=3, churn=CHURN, seed=7, signin_share=0.8)
+    for ours, theirs, plain in zip(moving, again, small):
+        assert files(ours) == files(theirs), ours.name
+        differ = {name for name, text in files(ours).items() if files(plain)[name] != text}
+        assert differ == (set() if ours == moving[0] else {"users.json"}), ours.name
+    gen = Generator("small", seed=7)
+    break_glass = {gen.tenant.user_id(i) for i in gen.tenant.break_glass}
+    snaps = [read_export(root) for root in moving]
+    sign_ins = [{f.key: f.data for f in s.facts if f.kind == "sign_in_activity"} for s in snaps]
+    enabled = {f.key for f in snaps[2].facts if f.kind == "principal" and f.data["type"] == "user" and f.data["enabled"]}
+    movers = []
+    for before, after, snap in zip(sign_ins, sign_ins[1:], snaps[1:]):
+        moved = {k for k in enabled & set(before) & set(after) if before[k] != after[k]}
+        assert 0.65 <= len(moved) / len(enabled) <= 0.95, len(moved) / len(enabled)
+        assert not moved & break_glass
+        day = snap.collected_at.strftime("%Y-%m-%d")
+        yesterday = (snap.collected_at - timedelta(days=1)).strftime("%Y-%m-%d")
+        for k in moved:  # signed in since the previous collection
+            assert after[k]["last_non_interactive_sign_in"][:10] in (yesterday, day)
+        latest = [k for k in moved  # the last success is the latest of both (but for those the churn signed in)
+                  if after[k]["last_successful_sign_in"] == max(after[k]["last_sign_in"],
+                                                                after[k]["last_non_interactive_sign_in"])]
+        assert len(latest) >= 0.9 * len(moved)
+        movers.append(moved)
+    assert len(movers[0] & movers[1]) >= 0.9 * min(map(len, movers))  # the same users, day after day
+    with pytest.raises(SystemExit):
+        synthetic_main(["--preset", "small", "--signin-share", "1.5", "--out", str(tmp_path / "c")])

@@ -9,7 +9,7 @@ or, one day at a time (write, ingest, delete, advance):
     gen.write(out / "day0"); gen.advance(churn=0.005)
 
 `python -m pimtrail.synthetic --preset large --days 1 --out DIR` does the same from the shell. The same
-preset, seed, start, churn and day give the same bytes. Used by the benchmarks (bench/) and,
+preset, seed, start, churn, sign-in share and day give the same bytes. Used by the benchmarks (bench/) and,
 through the Graph emulator, to exercise live collection at scale.
 """
 
@@ -51,8 +51,10 @@ class Generator:
     def collected_at(self):
         return self.tenant.collected_at()
 
-    def advance(self, churn: float, days: int = 1) -> None:
-        self.tenant.step(churn, days)
+    def advance(self, churn: float, days: int = 1, signin_share: float = 0.0) -> None:
+        """`signin_share`: the share of enabled users whose sign-in times move each day (0: only as many
+        sign in as there are churn changes; a real tenant is nearer 0.7-0.9, docs/benchmarks.md)."""
+        self.tenant.step(churn, days, signin_share)
 
     def config_toml(self) -> str:
         """A pimtrail.toml naming the tenant's break-glass accounts."""
@@ -135,10 +137,12 @@ class Generator:
 
 
 def generate(out: Path, preset: Preset | str = "small", *, days: int = 1, churn: float = 0.005, seed: int = 1,
-             start: date = DEFAULT_START, every: int = 1, incremental_audit: bool = False) -> list[Path]:
+             start: date = DEFAULT_START, every: int = 1, incremental_audit: bool = False,
+             signin_share: float = 0.0) -> list[Path]:
     """Write `days` exports, `every` days apart, under `out` (named by date, like the sample's), plus
     `out/pimtrail.toml`. Returns the export directories, oldest first. `incremental_audit`: every
-    export after the first holds the audit events since the previous one (less AUDIT_OVERLAP)."""
+    export after the first holds the audit events since the previous one (less AUDIT_OVERLAP).
+    `signin_share`: the share of enabled users whose sign-in times move each day (`Generator.advance`)."""
     out = Path(out)
     gen = Generator(preset, seed, start)
     out.mkdir(parents=True, exist_ok=True)
@@ -147,7 +151,7 @@ def generate(out: Path, preset: Preset | str = "small", *, days: int = 1, churn:
     previous = None
     for n in range(days):
         if n:
-            gen.advance(churn, every)
+            gen.advance(churn, every, signin_share)
         since = previous - AUDIT_OVERLAP if incremental_audit and previous is not None else None
         roots.append(gen.write(out / gen.collected_at.date().isoformat(), audit_since=since))
         previous = gen.collected_at

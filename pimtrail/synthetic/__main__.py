@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=1, metavar="N", help="days between two exports (default 1)")
     parser.add_argument("--churn", type=float, default=0.005,
                         help="share of users, assignments and memberships that change per day (default 0.005)")
+    parser.add_argument("--signin-share", type=float, default=0.0, metavar="SHARE",
+                        help="share of enabled users whose sign-in times move each day (default 0: only as many "
+                             "as the churn; a real tenant's token refreshes move most users', e.g. 0.8)")
     parser.add_argument("--incremental-audit", action="store_true",
                         help="exports after the first hold the audit events since the previous one "
                              "(less an hour), as a daily `pimtrail collect graph --db` asks; default: the whole window")
@@ -29,12 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=date.fromisoformat, default=DEFAULT_START, help="first day (YYYY-MM-DD)")
     parser.add_argument("--out", type=Path, required=True, help="folder to write the exports into")
     args = parser.parse_args(argv)
-    if args.days < 1 or args.every < 1 or not 0 <= args.churn < 1 or args.scale <= 0:
-        parser.error("--days and --every must be at least 1, --churn in [0, 1), --scale above 0")
+    if args.days < 1 or args.every < 1 or not 0 <= args.churn < 1 or args.scale <= 0 or not 0 <= args.signin_share <= 1:
+        parser.error("--days and --every must be at least 1, --churn in [0, 1), --signin-share in [0, 1], "
+                     "--scale above 0")
     preset = PRESETS[args.preset] if args.scale == 1 else PRESETS[args.preset].scaled(args.scale)
     began = time.perf_counter()
     roots = generate(args.out, preset, days=args.days, churn=args.churn, seed=args.seed, start=args.start,
-                     every=args.every, incremental_audit=args.incremental_audit)
+                     every=args.every, incremental_audit=args.incremental_audit,
+                     signin_share=args.signin_share)
     print(f"wrote {len(roots)} export(s) of tenant preset {preset.name} to {args.out} "
           f"in {time.perf_counter() - began:.1f} s (config: {args.out / 'pimtrail.toml'})")
     return 0

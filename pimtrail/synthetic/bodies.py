@@ -61,13 +61,17 @@ def users(t: Tenant) -> Iterator[dict[str, Any]]:
         flags, signin = t.user_flags[i], t.user_signin[i]
         activity = None
         if signin >= 0:
-            quiet = max(signin, min(signin + 540, now - 41)) if flags & ENABLED else signin
+            moved = t.user_quiet[i]  # a daily sign-in moved the non-interactive one (Tenant._daily_sign_ins)
+            quiet = moved if moved >= 0 else max(signin, min(signin + 540, now - 41)) if flags & ENABLED else signin
             gen = t.user_gen[i]
             request = t.ids.guid("signin", i, gen, signin)
+            quiet_request = t.ids.guid("signin-ni", i, gen, quiet)
+            # the last successful sign-in, interactive or not (without daily sign-ins: the interactive one)
+            success, success_request = (quiet, quiet_request) if moved > signin else (signin, request)
             activity = {"lastSignInDateTime": iso_min(signin), "lastSignInRequestId": request,
                         "lastNonInteractiveSignInDateTime": iso_min(quiet),
-                        "lastNonInteractiveSignInRequestId": t.ids.guid("signin-ni", i, gen, quiet),
-                        "lastSuccessfulSignInDateTime": iso_min(signin), "lastSuccessfulSignInRequestId": request}
+                        "lastNonInteractiveSignInRequestId": quiet_request,
+                        "lastSuccessfulSignInDateTime": iso_min(success), "lastSuccessfulSignInRequestId": success_request}
         yield {"id": t.user_id(i), "userPrincipalName": upn, "displayName": name,
                "userType": "Guest" if flags & GUEST else "Member", "accountEnabled": bool(flags & ENABLED),
                "onPremisesSyncEnabled": True if flags & SYNCED else None,

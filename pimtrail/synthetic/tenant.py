@@ -77,6 +77,8 @@ class Tenant:
                 | SYNCED * (not guest and rng.random() < 0.7)
         self.user_flags = flags
         self.user_signin = array("i", (self._first_signin(rng, i, base) for i in range(n)))
+        # the last non-interactive sign-in, once a daily sign-in moved it (-1: derived from the last sign-in)
+        self.user_quiet = array("i", [-1]) * n
         self.user_methods = bytearray(self._methods(rng, i) for i in range(n))
         self.user_ids = [self.ids.guid("user", i, 0) for i in range(n)]
         self.break_glass = (0, 1)
@@ -214,8 +216,9 @@ class Tenant:
                 self.pim_owner.append((g, u))
 
     # ------------------------------------------------------------------ churn
-    def step(self, churn: float, days: int = 1) -> None:
-        """Advance `days` days; each day a `churn` share of users, assignments and memberships change."""
+    def step(self, churn: float, days: int = 1, signin_share: float = 0.0) -> None:
+        """Advance `days` days; each day a `churn` share of users, assignments and memberships change, and
+        the sign-in times of a `signin_share` of the enabled users move (`_daily_sign_ins`)."""
         for _ in range(days):
             self.day += 1
             rng = random.Random(f"{self.seed}/day/{self.day}")
@@ -229,6 +232,8 @@ class Tenant:
             self._churn_active(rng, round(churn * len(self.act_p)), when, changes)
             self._churn_members(rng, round(churn * len(self.mem_g)), when, changes)
             self._churn_users(rng, round(churn * self.p.users), when, changes)
+            if signin_share:
+                self._daily_sign_ins(signin_share, day_start)
             changes.sort(key=lambda c: (c.at, c.kind, c.slot))
             self.changes[self.day - 1] = changes  # they happened during the day before collection
 
@@ -289,6 +294,7 @@ class Tenant:
                 self.user_ids[i] = self.ids.guid("user", i, self.user_gen[i])
                 self.user_created[i] = at
                 self.user_signin[i] = -1
+                self.user_quiet[i] = -1
                 self.user_methods[i] = self._methods(rng, i)
                 self.user_flags[i] = ENABLED | (self.user_flags[i] & SYNCED)
                 self.user_names[i] = self._name(i)
@@ -299,6 +305,23 @@ class Tenant:
             i = rng.randrange(n)
             if self.user_flags[i] & ENABLED and self.user_signin[i] < minutes(self.collected_at()) - 60:
                 self.user_signin[i] = when()
+
+    def _daily_sign_ins(self, share: float, day_start: int) -> None:
+        """Real tenants' sign-in activity moves every day for most users: token refreshes move the last
+        non-interactive sign-in of everyone who uses the tenant, and many sign in interactively as well.
+        The enabled users whose `Ids.chance` is below `share` (the same users every day, a joiner drawn
+        anew; not the break-glass accounts, meant to stay unused) get a non-interactive sign-in during the
+        day before collection, and half of the days an interactive one. Its own random stream: the day's
+        churn is the same with and without it."""
+        rng = random.Random(f"{self.seed}/signins/{self.day}")
+        chance, flags, gens = self.ids.chance, self.user_flags, self.user_gen
+        signin, quiet = self.user_signin, self.user_quiet
+        for i in range(self.p.users):
+            if not flags[i] & ENABLED or i in self.break_glass or chance("daily-sign-in", i, gens[i]) >= share:
+                continue
+            if signin[i] < 0 or rng.random() < 0.5:
+                signin[i] = day_start + rng.randrange(1, 1439)
+            quiet[i] = max(signin[i], day_start + rng.randrange(1, 1439))
 
     # ------------------------------------------------------------------ derived sets
     def role_group_slots(self) -> set[int]:
