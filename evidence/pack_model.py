@@ -297,13 +297,15 @@ def _break_glass(store, tenant, view: SnapshotView, report) -> dict[str, Any]:
     ids = view.break_glass_ids()
     # the period's audit events naming a break-glass account (as actor or target: checked below)
     audit = store.events(tenant, "audit", view.period_start, view.period_end, contains=sorted(ids)) if ids else []
+    names = {pid: view.principal(pid).get("upn") or pid for pid in ids}
     events = []
+    for v in _reported_sign_ins(store, tenant, sorted(ids), view.period_start):
+        last = v["data"].get("last_sign_in")
+        if last and view.period_start <= parse_iso(last) < view.period_end:
+            events.append({"account": names.get(v["data"].get("user_id"), v["data"].get("user_id")), "time": last,
+                           "what": "sign-in (last sign-in reported by Graph)"})
     for pid in sorted(ids):
-        name = view.principal(pid).get("upn") or pid
-        for v in store.fact_versions(tenant, "sign_in_activity", pid):
-            last = v["data"].get("last_sign_in")
-            if last and view.period_start <= parse_iso(last) < view.period_end:
-                events.append({"account": name, "time": last, "what": "sign-in (last sign-in reported by Graph)"})
+        name = names[pid]
         for ev in audit:
             actor = (ev.get("initiated_by") or {}).get("id")
             target = (ev.get("principal") or {}).get("id")
@@ -314,6 +316,19 @@ def _break_glass(store, tenant, view: SnapshotView, report) -> dict[str, Any]:
             "accounts": [{"account": f.subject.principal_name, "state": f.message, "status": f.status.value,
                           "evidence": f.evidence} for f in result.findings],
             "events": sorted(unique.values(), key=lambda e: (e["time"], e["account"]))}
+
+
+def _reported_sign_ins(store: HistoryStore, tenant: str, ids: list[str], since) -> list[dict[str, Any]]:
+    """The sign-in activity versions of some principals that a snapshot collected at or after `since` reported
+    (an earlier snapshot can only report an earlier sign-in; a later one than the period's may report one in
+    it). A version closed by the first of them began before `since`, so only those valid after it are read, and
+    the archive batches closed by then are not: a busy tenant closes a batch of sign-in versions a day
+    (docs/benchmarks.md, "Sign-in activity at real churn"); a principal's read decodes only the batches that
+    hold its key."""
+    first = next((s.seq for s in store.snapshots(tenant) if s.collected_at >= since), None)
+    if first is None:
+        return []
+    return [v for pid in ids for v in store.fact_versions(tenant, "sign_in_activity", pid, after_seq=first)]
 
 
 def _completeness(store: HistoryStore, bounds, gaps: list[str], verify) -> dict[str, Any]:

@@ -69,6 +69,7 @@ def readings(store) -> dict:
         keys = {f["_key"] for f in store.facts(tenant, kind, 1)}
         for key in sorted(keys)[:5]:
             out[kind, key] = store.fact_versions(tenant, kind, key)
+            out[kind, key, "after"] = store.fact_versions(tenant, kind, key, after_seq=last // 2)
     return out
 
 

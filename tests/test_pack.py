@@ -163,3 +163,60 @@ def test_pack_cli_bad_period(cli, sample_history, tmp_path):
     result = cli("pack", "--db", sample_history, "--period", "Q3-2026", "--out", tmp_path / "x")
     assert result.exit_code == 2 and "--period" in result.output and "2026-Q3" in result.output
     assert not (tmp_path / "x").exists()
+
+
+def _sign_ins_of_every_version(store, tenant, ids, start, end):
+    """The break-glass sign-ins a period's pack lists, from every version of every account (the read before)."""
+    return sorted((pid, v["data"]["last_sign_in"]) for pid in ids
+                  for v in store.fact_versions(tenant, "sign_in_activity", pid)
+                  if v["data"].get("last_sign_in") and start <= parse_iso(v["data"]["last_sign_in"]) < end)
+
+
+def test_break_glass_sign_ins_come_from_the_versions_reported_since_the_period_began(sample_history, tmp_path,
+                                                                                     monkeypatch):
+    """The pack reads the break-glass accounts' sign-in versions from the snapshots collected since the period
+    began: the same sign-ins as every version of each account gives, for periods before, around and after
+    the sample's break-glass sign-ins (2026-07-15), with archive batches closed before the period left unread."""
+    from pimtrail.evidence import pack_model
+    from pimtrail.store import archive
+    from pimtrail.synthetic import generate
+
+    with HistoryStore.open(sample_history) as store:
+        tenant = store.tenant(None)
+        seq = store.snapshots(tenant)[-1].seq
+        ids = sorted(p["id"] for p in store.facts(tenant, "principal", seq) if "breakglass" in (p.get("upn") or ""))
+        assert len(ids) == 2
+        found = 0
+        for start, days in [("2026-07-01", 92), ("2026-07-10", 10), ("2026-07-15", 1), ("2026-07-16", 30),
+                            ("2026-06-01", 30), ("2026-08-01", 61)]:
+            begin = parse_iso(start + "T00:00:00Z")
+            end = begin + timedelta(days=days)
+            ours = sorted((v["data"]["user_id"], v["data"]["last_sign_in"])
+                          for v in pack_model._reported_sign_ins(store, tenant, ids, begin)
+                          if v["data"].get("last_sign_in") and begin <= parse_iso(v["data"]["last_sign_in"]) < end)
+            assert ours == _sign_ins_of_every_version(store, tenant, ids, begin, end), start
+            found += len(ours)
+        assert found >= 6  # the two sign-ins of 2026-07-15 in three of the periods
+
+    # a history whose sign-in versions close every day: only the batches closed since the period began are read
+    roots = generate(tmp_path / "exports", "small", days=5, churn=0.05, seed=3, signin_share=0.8,
+                     incremental_audit=True)
+    db = str(tmp_path / "h.db")
+    with HistoryStore.open(db, create=True) as store:
+        for root in roots:
+            store.ingest(read_export(root))
+        tenant = store.tenant(None)
+        snaps = store.snapshots(tenant)
+        ids = sorted(f["user_id"] for f in store.facts(tenant, "sign_in_activity", snaps[-1].seq))[:40]
+        opened = []
+        plain = archive.records
+        monkeypatch.setattr(archive, "records", lambda kind, *a: opened.append(kind) or plain(kind, *a))
+        since = snaps[3].collected_at
+        ours = pack_model._reported_sign_ins(store, tenant, ids, since)
+        # per account, the batch closed by snapshot 5: not those closed by 2, 3 and 4 (begun before snapshot 4)
+        assert opened.count("sign_in_activity") == len(ids)
+        every = _sign_ins_of_every_version(store, tenant, ids, since, snaps[-1].collected_at + timedelta(days=1))
+        assert opened.count("sign_in_activity") == 5 * len(ids)  # every version: all four batches an account
+        assert sorted((v["data"]["user_id"], v["data"]["last_sign_in"]) for v in ours
+                      if v["data"].get("last_sign_in") and parse_iso(v["data"]["last_sign_in"]) >= since) == every
+        assert every  # users of the share signed in since

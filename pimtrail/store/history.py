@@ -260,12 +260,16 @@ class HistoryStore(EventReads):
                 found = (v for v in found if any(t in v.data.lower() for t in lowered))
         return list(found)
 
-    def fact_versions(self, tenant_id: str, kind: str, key: str) -> list[dict[str, Any]]:
+    def fact_versions(self, tenant_id: str, kind: str, key: str, after_seq: int | None = None) -> list[dict[str, Any]]:
+        """Every version of one fact, oldest first. `after_seq`: only those still valid after that snapshot, so
+        that the archive batches closed by it and before are not read."""
+        query = select(fact_table.c.valid_from, fact_table.c.valid_to, fact_table.c.data).where(
+            fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind, fact_table.c.key == key)
+        if after_seq is not None:
+            query = query.where(or_(fact_table.c.valid_to.is_(None), fact_table.c.valid_to > after_seq))
         with self._reading() as conn:
-            rows = [(r.valid_from, r.valid_to, r.data) for r in conn.execute(
-                select(fact_table.c.valid_from, fact_table.c.valid_to, fact_table.c.data).where(
-                    fact_table.c.tenant_id == tenant_id, fact_table.c.kind == kind, fact_table.c.key == key))]
-            rows += [(v.valid_from, v.valid_to, v.data) for v in self._archived(conn, tenant_id, [kind], None, None,
+            rows = [(r.valid_from, r.valid_to, r.data) for r in conn.execute(query)]
+            rows += [(v.valid_from, v.valid_to, v.data) for v in self._archived(conn, tenant_id, [kind], None, after_seq,
                                                                                  key=key)]
         return [{"valid_from": vf, "valid_to": vt, "data": json.loads(data)} for vf, vt, data in sorted(rows)]
 
