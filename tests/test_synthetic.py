@@ -175,7 +175,8 @@ def test_bench_smoke_run(tmp_path):
     """The benchmark harness end to end on the small preset: one table, and results.json."""
     results = tmp_path / "results.json"
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--preset", "small", "--repeat", "1",
-                           "--history-days", "2", "--results", str(results), "--workdir", str(tmp_path / "work")],
+                           "--history-days", "2", "--signin-share", "0.5", "--results", str(results),
+                           "--workdir", str(tmp_path / "work")],
                           capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "measure" in done.stdout and "target" in done.stdout and "met?" in done.stdout
@@ -185,6 +186,7 @@ def test_bench_smoke_run(tmp_path):
                      "bulk path / executemany ratio", "  daily ingest of an export holding the whole audit window instead"):
         assert expected in measures
     assert all(r["value"] is not None for r in data["rows"])
+    assert data["signin_share"] == 0.5 and any("50 % signing in" in m for m in measures)
     assert any(r["extrapolated"] for r in data["rows"])
 
 
