@@ -55,15 +55,21 @@ def _spy(monkeypatch) -> list[tuple[str, int, int]]:
     return seen
 
 
+def _read_in_full(tmp_path, days) -> str:
+    """A history of `days`, each export read in full: what a read against the history must equal."""
+    full = str(tmp_path / "full.db")
+    with HistoryStore.open(full, create=True) as store:
+        for root in days:
+            store.ingest(read_export(root))
+    return full
+
+
 def test_open_facts_are_read_around_the_elements_read_unparsed(tmp_path, monkeypatch):
     """Days 1-3 read against the history: only the open facts of elements that went or changed (and those
     naming none) are read, the rest counted; every table ends as after full reads, the leaver's facts closed,
     the renamed user's principal fact in a new version."""
     days = _days(tmp_path)
-    full = str(tmp_path / "full.db")
-    with HistoryStore.open(full, create=True) as store:
-        for root in days:
-            store.ingest(read_export(root))
+    full = _read_in_full(tmp_path, days)
     seen = _spy(monkeypatch)
     against = str(tmp_path / "against.db")
     with HistoryStore.open(against, create=True) as store:
@@ -112,10 +118,7 @@ def test_when_sql_cannot_confirm_the_elements_every_open_fact_is_read(tmp_path, 
     """The fallback: when the counts in SQL do not confirm that each element read unparsed names an open fact,
     all open facts are read and looked at one by one (as before migration 0010); what is stored is the same."""
     days = _days(tmp_path)
-    full = str(tmp_path / "full.db")
-    with HistoryStore.open(full, create=True) as store:
-        for root in days:
-            store.ingest(read_export(root))
+    full = _read_in_full(tmp_path, days)
     seen = _spy(monkeypatch)
     monkeypatch.setattr(openfacts, "_named_in", lambda *args: (-1, -1))
     against = str(tmp_path / "against.db")
