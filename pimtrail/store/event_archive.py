@@ -88,7 +88,12 @@ def edge(conn: Connection, tenant: str, kind: str) -> datetime | None:
     """Where the rows of a kind begin: midnight after its last archived day (None: nothing archived)."""
     t = event_archive_table
     last = conn.execute(select(func.max(t.c.day)).where(t.c.tenant_id == tenant, t.c.kind == kind)).scalar()
-    return None if last is None else datetime.combine(date.fromisoformat(last) + timedelta(days=1), datetime.min.time())
+    return None if last is None else after(last)
+
+
+def after(day: str) -> datetime:
+    """Midnight after a batch's day (YYYY-MM-DD)."""
+    return datetime.combine(date.fromisoformat(day) + timedelta(days=1), datetime.min.time())
 
 
 def read(conn: Connection, tenant: str, kind: str, start: datetime | None = None, end: datetime | None = None,
@@ -167,8 +172,8 @@ def compact(conn: Connection, tenant: str, kind: str, before: datetime, decompre
 
     moved = 0
     while True:
-        first = raw_rows(conn, "SELECT min(occurred_at) FROM event WHERE tenant_id = ? AND kind = ? AND occurred_at < ?",
-                         (tenant, kind, db_time(conn, before)))[0][0]
+        first = raw_rows(conn, "SELECT min(occurred_at) FROM event WHERE tenant_id = ? AND kind = ? "
+                               "AND occurred_at < ?", (tenant, kind, db_time(conn, before)))[0][0]
         if first is None:
             return moved
         day = datetime.combine(naive(first).date(), datetime.min.time())

@@ -53,8 +53,9 @@ def _ordered(conn: Connection, tenant: str, kind: str, since: datetime | None = 
     [since, until) (`through`: [since, until]), brought by snapshots before `before_seq`, only those with a
     correlation id when `correlated`; by time then source id (code-point order on both backends). The archived
     days come first (`archive`: "all"; "readable", those that read, for `verify`, which counts the others;
-    "none", for a migration before 0009), with their texts in place of zdata (`event_archive.passing` reads both); the rows through
-    the driver: SQLAlchemy's per-row processing of a month's 64,000 audit events costs more than the read."""
+    "none", for a migration before 0009), with their texts in place of zdata (`event_archive.passing` reads
+    both); the rows through the driver: SQLAlchemy's per-row processing of a month's 64,000 audit events costs
+    more than the read."""
     from pimtrail.store.receipts import _sql, db_time
 
     for e in () if archive == "none" else archived(conn, tenant, kind, since, until, through=through,

@@ -81,6 +81,7 @@ def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
     slots: dict[str, list] = {}  # the activations the audit events make (pimtrail.activations.fold_stored)
     decompress = Codec.load(conn, tenant).decompress
     archived = _ArchivedEvents(conn, tenant)  # the days past the audit window (0009), then the rows
+    text_of = _earc.passing(decompress)  # an archived event comes as its text
     brought: dict[tuple[str, str], int] = {}  # (kind, source id) -> the snapshot that brought it
     twice: dict[int, int] = defaultdict(int)  # seq -> events it brought that were stored already
     for kind, source_id, zdata, first_seen, correlation, occurred_at in itertools.chain(archived, conn.execute(
@@ -91,7 +92,7 @@ def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
         else:
             brought[kind, source_id] = first_seen
         try:
-            data = zdata if zdata.__class__ is str else decompress(zdata)
+            data = text_of(zdata)
         except EventDataError:
             unreadable[first_seen] += 1
             events[first_seen].append((kind, source_id, ""))  # no digest: the content hash cannot match
@@ -99,6 +100,7 @@ def verify_tenant(conn: Connection, tenant: str) -> list[SnapshotCheck]:
         events[first_seen].append((kind, source_id, hashing.text_digest(data)))
         if kind == "audit" and correlation:
             fold_stored(slots, correlation, source_id, occurred_at, data, first_seen)
+
     def readable(zdata: bytes) -> str:  # an event that does not decompress is counted above, joined as no event
         try:
             return decompress(zdata)
@@ -208,11 +210,10 @@ class _ArchivedEvents:
             self.miscounted += len(events) != count
             for e in events:
                 yield kind, e.source_id, e.text, e.first_seen, e.correlation_id, e.occurred_at
-        for kind in edges:
-            edge = _earc.edge(self.conn, self.tenant, kind)
+        for kind, last in edges.items():
             self.early += _receipts.raw_rows(self.conn, "SELECT count(*) FROM event WHERE tenant_id = ? AND kind = ? "
                                                         "AND occurred_at < ?",
-                                             (self.tenant, kind, _receipts.db_time(self.conn, edge)))[0][0]
+                                             (self.tenant, kind, _receipts.db_time(self.conn, _earc.after(last))))[0][0]
 
     def problems(self) -> list[str]:
         return [text.format(n) for n, text in (
