@@ -43,6 +43,7 @@ class Codec:
         self._decompressors = {0: zstandard.ZstdDecompressor()}
         self._decompressors.update({i: zstandard.ZstdDecompressor(dict_data=d) for i, d in self._dicts.items()})
         self._only = newest if len(self._dicts) == 1 else None  # a frame naming another id fails in zstd
+        self.trained: tuple[int, bytes] | None = None  # (id, dictionary) made by `first`, not stored yet
 
     @classmethod
     def load(cls, conn: Connection, tenant: str) -> "Codec":
@@ -54,14 +55,21 @@ class Codec:
         """The tenant's codec; a tenant without a dictionary first gets one trained from `texts` when
         they are enough (stored in `event_dict`, inside the caller's transaction)."""
         codec = cls.load(conn, tenant)
-        if codec._dicts or len(texts) < DICT_MIN:
+        if codec._dicts:
             return codec
-        trained = train(texts)
-        if trained is None:
-            return codec
-        dict_id, data = trained
-        conn.execute(event_dict_table.insert().values(tenant_id=tenant, dict_id=dict_id, data=data))
-        return cls({dict_id: data})
+        codec = cls.first(texts)
+        if codec.trained is not None:
+            store_dictionary(conn, tenant, codec.trained)
+        return codec
+
+    @classmethod
+    def first(cls, texts: list[str]) -> "Codec":
+        """The codec of a tenant without a dictionary: with one trained from `texts` when they are enough,
+        which its `trained` holds for the caller to store (`store_dictionary`)."""
+        trained = train(texts) if len(texts) >= DICT_MIN else None
+        codec = cls(dict([trained]) if trained is not None else {})
+        codec.trained = trained
+        return codec
 
     def compress(self, text: str) -> bytes:
         return self._compressor.compress(text.encode())
@@ -79,6 +87,11 @@ class Codec:
             return self._decompressors[dict_id].decompress(data).decode()
         except (zstandard.ZstdError, KeyError, IndexError, TypeError, UnicodeDecodeError) as exc:
             raise EventDataError(f"stored event data does not decompress ({exc})") from exc
+
+
+def store_dictionary(conn: Connection, tenant: str, trained: tuple[int, bytes]) -> None:
+    dict_id, data = trained
+    conn.execute(event_dict_table.insert().values(tenant_id=tenant, dict_id=dict_id, data=data))
 
 
 def train(texts: list[str]) -> tuple[int, bytes] | None:

@@ -18,14 +18,18 @@ from sqlalchemy.engine import Connection
 from pimtrail import __version__
 from pimtrail.errors import InputError
 from pimtrail.model import CollectedSnapshot, FactRecord
+from pimtrail.store import appending as _appending
 from pimtrail.store import archive as _archive
+from pimtrail.store.columns import check_columns as _check_columns
+from pimtrail.store.columns import check_ids as _check_ids
+from pimtrail.store.columns import width as _width
 from pimtrail.store import hashing
 from pimtrail.store import openfacts as _openfacts
 from pimtrail.store import receipts as _receipts
 from pimtrail.store.engine import lock_tenant
 from pimtrail.store import event_archive as _earc
-from pimtrail.store.eventdata import Codec
-from pimtrail.store.schema import (coverage_table, event_table, fact_by_key, fact_table, receipt_list_table,
+from pimtrail.store.forked import Forked
+from pimtrail.store.schema import (coverage_table, fact_by_key, fact_table, receipt_list_table,
                                    snapshot_table)
 from pimtrail.timeutil import iso, utcnow
 
@@ -35,10 +39,6 @@ CHUNK = 5000
 def chunks(items: list, size: int = CHUNK) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
-
-
-def _width(table: Table, column: str) -> int:
-    return table.c[column].type.length
 
 
 def _cut(row: dict[str, Any], table: Table, *columns: str) -> dict[str, Any]:
@@ -64,22 +64,6 @@ def _coverage_row(cov: Any, tenant: str, snapshot_id: int) -> dict[str, Any]:
                              field=f"datasets.{row['dataset']}.error.http_status", fix="give a number, e.g. 403")
         row["http_status"] = int(str(status).strip())
     return row
-
-
-def _check_ids(table: Table, rows: list[dict[str, Any]], *columns: str) -> None:
-    """Identifiers are never cut (two would become one): one too long for its column is refused."""
-    _check_columns(table, {column: [r[column] for r in rows] for column in columns})
-
-
-def _check_columns(table: Table, values: dict[str, list[str | None]]) -> None:
-    """`_check_ids` of a column's values (None for none): the widest found by C loops, not a call per value."""
-    for column, given in values.items():
-        width = _width(table, column)
-        present = list(filter(None, given))
-        if present and max(map(len, present)) > width:
-            longest = max(present, key=len)
-            raise InputError(f"{table.name}.{column} is longer than {width} characters: {longest[:80]!r}",
-                             fix="not a Graph identifier; check the export")
 
 
 def content_hash(snapshot_row: dict[str, Any], coverage: list[dict], receipts: list[dict],
@@ -200,6 +184,15 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
     same_code = prev is not None and prev["tool_version"] == __version__
     if snap.based_on is not None and (prev is None or prev["id"] != snap.based_on or not same_code):
         raise _receipts.Unrecognised(f"read against snapshot {snap.based_on}, which is no longer the tenant's newest")
+    # a tenant's first snapshot: its events are made ready on the other core while its receipts and facts are
+    # written (pimtrail.store.appending)
+    with _appending.start_first(conn, tenant, seq, snap.events) as events_job:
+        return _write(conn, snap, prev, seq, same_code, events_job)
+
+
+def _write(conn: Connection, snap: CollectedSnapshot, prev: dict[str, Any] | None, seq: int, same_code: bool,
+           events_job: Forked) -> dict[str, Any]:
+    tenant = snap.tenant_id
     plan = _receipts.Plan(conn, tenant, snap.pages, prev["id"] if prev is not None else None)
     facts = Facts(snap.facts, plan.unchanged if same_code else set(), plan.same)
     # an element read unparsed keeps the open facts naming it of the kinds its dataset gives (the same bytes in
@@ -225,11 +218,11 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
     state, carried = _version_facts(conn, tenant, seq, facts, snap.unobserved,
                                     prev["state_digest"] if prev is not None else hashing.GENESIS, plan, open_by_kind)
     row["fact_count"] = len(facts) + carried
-    added = _append_events(conn, tenant, seq, snap)
+    added, events_digest = _appending.append_events(conn, tenant, seq, snap.events, events_job.result())
     _earc.compact_old(conn, tenant, snap.collected_at)  # the days past the audit window: into their batches
 
-    row.update(id=snapshot_id, state_digest=state, event_count=len(added))
-    row["content_hash"] = content_hash(row, coverage, receipts, hashing.events_digest(added), listings)
+    row.update(id=snapshot_id, state_digest=state, event_count=added)
+    row["content_hash"] = content_hash(row, coverage, receipts, events_digest, listings)
     row["chain_hash"] = hashing.chain(row["prev_hash"], row["content_hash"])
     conn.execute(update(snapshot_table).where(snapshot_table.c.id == snapshot_id).values(
         state_digest=row["state_digest"], event_count=row["event_count"], fact_count=row["fact_count"],
@@ -313,109 +306,3 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
     _receipts.raw_many(conn, f"UPDATE {fact_by_key(conn.dialect.name)} SET element_n = ? WHERE tenant_id = ? "
                              "AND kind = ? AND key = ? AND valid_to IS NULL", to_renumber)
     return format(total % hashing.MOD, "064x"), carried
-
-
-def _append_events(conn: Connection, tenant: str, seq: int,
-                   snap: CollectedSnapshot) -> list[tuple[str, str, str]]:
-    """Insert events not stored before (by kind + source id); return what was added."""
-    if not snap.events:
-        return []
-    known: set[tuple[str, str]] = set()
-    by_kind: dict[str, list[str]] = {}
-    for ev in snap.events:
-        by_kind.setdefault(ev.kind, []).append(ev.source_id)
-    edges = {kind: _earc.edge(conn, tenant, kind) for kind in by_kind}  # rows begin there (event_archive)
-    for kind, ids in by_kind.items():
-        # audit windows overlap: most events are known. One range read finds those from the
-        # snapshot's earliest event on; only the rest are looked up by id.
-        if edges[kind] is None and not _receipts.raw_rows(
-                conn, "SELECT 1 FROM event WHERE tenant_id = ? AND kind = ? LIMIT 1", (tenant, kind)):
-            continue  # none stored yet (a tenant's first snapshot): nothing to look up, 180,000 ids on a large one
-        since = min(ev.occurred_at for ev in snap.events if ev.kind == kind)
-        wanted = set(ids)
-        edge = edges[kind]
-        if edge is not None and since < edge:  # events of archived days: looked for in their batches
-            days = {ev.occurred_at.date().isoformat() for ev in snap.events if ev.kind == kind and ev.occurred_at < edge}
-            found = _earc.known(conn, tenant, kind, days) & wanted
-            known.update((kind, sid) for sid in found)
-            wanted -= found
-        # through the driver: SQLAlchemy's per-row processing of 180,000 ids costs more than the read
-        rows = _receipts.raw_rows(conn, "SELECT source_id FROM event WHERE tenant_id = ? AND kind = ? "
-                                        "AND occurred_at >= ?", (tenant, kind, _receipts.db_time(conn, since)))
-        known.update((kind, sid) for (sid,) in rows if sid in wanted)
-        for part in chunks(sorted(sid for sid in wanted if (kind, sid) not in known), 500):
-            known.update((kind, sid) for (sid,) in _receipts.raw_rows(
-                conn, f"SELECT source_id FROM event WHERE tenant_id = ? AND kind = ? AND source_id IN "
-                      f"({', '.join('?' * len(part))})", (tenant, kind, *part)))
-    rows, added, audit, late = [], [], [], []
-    for ev in snap.events:
-        ident = (ev.kind, ev.source_id)
-        if ident in known:
-            continue
-        known.add(ident)
-        text, digest = hashing.encode(ev.data)
-        added.append((ev.kind, ev.source_id, digest))
-        if edges[ev.kind] is not None and ev.occurred_at < edges[ev.kind]:  # an archived day's: joins its batch
-            late.append((ev.kind, _earc.Archived(ev.occurred_at, ev.source_id, ev.principal_id, ev.role_id,
-                                                 ev.correlation_id, seq, text)))
-        else:
-            rows.append({"tenant_id": tenant, "kind": ev.kind, "source_id": ev.source_id,
-                         "occurred_at": _receipts.db_time(conn, ev.occurred_at), "principal_id": ev.principal_id,
-                         "role_id": ev.role_id, "correlation_id": ev.correlation_id, "data": text, "first_seen": seq})
-        if ev.kind == "audit" and ev.correlation_id:
-            audit.append((ev.correlation_id, ev.source_id, ev.occurred_at, text))
-    _check_ids(event_table, rows + [{"kind": k, "source_id": e.source_id, "principal_id": e.principal_id,
-                                     "role_id": e.role_id, "correlation_id": e.correlation_id} for k, e in late],
-               "kind", "source_id", "principal_id", "role_id", "correlation_id")
-    for kind in sorted({k for k, _ in late}):
-        _earc.add(conn, tenant, kind, [e for k, e in late if k == kind])
-    # in time order (an audit log comes newest first): ix_event_time is then filled at its end, its pages full
-    rows.sort(key=lambda r: (r["kind"], r["occurred_at"], r["source_id"]))
-    codec = Codec.for_writing(conn, tenant, [r["data"] for r in rows])
-    columns = ("tenant_id", "kind", "source_id", "occurred_at", "principal_id", "role_id", "correlation_id",
-               "zdata", "first_seen")
-    _receipts.insert(conn, event_table, columns, [
-        (r["tenant_id"], r["kind"], r["source_id"], r["occurred_at"], r["principal_id"], r["role_id"],
-         r["correlation_id"], codec.compress(r["data"]), r["first_seen"]) for r in rows])
-
-    # the PIM activations these events belong to (table `activation`, what the trend counts): folded on
-    # from their stored rows, as if from all their events (`verify` folds all of them and compares)
-    from pimtrail.activations import activation_row, fold_stored, stored_slot
-    from pimtrail.store.schema import activation_table as act
-
-    fresh: dict[str, list] = {}
-    for correlation, source, occurred_at, text in audit:
-        fold_stored(fresh, correlation, source, occurred_at, text)
-    stored: dict[str, list] = {}
-    for part in chunks(sorted(fresh) if seq > 1 else [], 500):  # a tenant's first snapshot finds none
-        for correlation, first_at, last_at, state in conn.execute(
-                select(act.c.correlation_id, act.c.first_at, act.c.last_at, act.c.state).where(
-                    act.c.tenant_id == tenant, act.c.correlation_id.in_(part))):
-            stored[correlation] = stored_slot(first_at, last_at, state)
-    for correlation, source, occurred_at, text in audit:
-        if correlation in stored:
-            fold_stored(stored, correlation, source, occurred_at, text)
-    # and each of them joined again from all its events (`activation.joined`, what a view reads)
-    from pimtrail.store import joined as _joined
-
-    joins = _joined.join_touched(conn, tenant, seq, codec.decompress, [a for a in audit if a[0] in fresh],
-                                 [(slot[0], slot[1]) for slot in stored.values()])
-    names = ("first_at", "last_at", "at", "asked", "approved", "denied", "state", "joined")
-    sqlite = conn.dialect.name == "sqlite"
-
-    def values(correlation: str, slot: list) -> list:  # datetimes as _receipts.db_time gives them (isoformat: faster)
-        row = activation_row(slot)
-        act = joins.get(correlation)
-        row["joined"] = None if act is None else codec.compress(_joined.encode(act))
-        return [row[n].isoformat(" ", "microseconds") if sqlite and n in ("first_at", "last_at", "at", "asked")
-                and row[n] is not None else row[n] for n in names]
-
-    _receipts.raw_many(conn, f"UPDATE activation SET {', '.join(n + ' = ?' for n in names)} "
-                             "WHERE tenant_id = ? AND correlation_id = ?",
-                       [(*values(c, slot), tenant, c) for c, slot in stored.items()])
-    new = [(tenant, c, *values(c, slot)) for c, slot in fresh.items() if c not in stored]
-    # by `asked` (their events came newest first): ix_activation_asked is then filled at its end
-    new.sort(key=lambda r: (r[5] is None, r[5] if r[5] is not None else r[2], r[1]))
-    _receipts.insert(conn, act, ("tenant_id", "correlation_id") + names, new)
-    return added
-

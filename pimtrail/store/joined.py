@@ -155,7 +155,7 @@ def join_all(conn: Connection, tenant: str, decompress: Callable[[bytes], str], 
                                                                      archive=archive)])
 
 
-def join_touched(conn: Connection, tenant: str, seq: int, decompress: Callable[[bytes], str],
+def join_touched(conn: Connection | None, tenant: str, seq: int, decompress: Callable[[bytes], str],
                  new: list[tuple[datetime, str, str, str]], spans: Iterable[tuple[datetime, datetime]]
                  ) -> dict[str, Activation]:
     """The activations some new audit events belong to (`new`: (correlation id, source id, occurred_at, stored
@@ -171,5 +171,7 @@ def join_touched(conn: Connection, tenant: str, seq: int, decompress: Callable[[
         earlier = ((naive(at), source, e) for at, source, e in stored_events(
             conn, tenant, decompress, min(s for s, _ in spans), max(e for _, e in spans), touched, before_seq=seq))
     events = heapq.merge(earlier, fresh, key=lambda e: (e[0], e[1]))
+    if seq == 1:  # the tenant's first snapshot: its events are all there are (`conn` may be None)
+        return join_in_order((e for _, _, e in events), lambda ids: [e for _, _, e in fresh])
     return join_in_order((e for _, _, e in events),
                          lambda ids: [e for _, _, e in stored_events(conn, tenant, decompress, correlations=ids)])

@@ -1,0 +1,225 @@
+"""New events into the history: rows of `event` (or their archived day's batch, `event_archive`), inserted once
+per kind and source id, and the `activation` rows their PIM activation events fold and join into.
+
+Two steps, each a part that only computes and a part that writes: the events (which are new, their canonical
+texts and digests, their zstd frames) and then the activations (folded, joined, encoded). A later snapshot's
+steps read the history between them: which events it holds, the stored activations the new events continue,
+their earlier events.
+
+A tenant's first snapshot reads nothing: the history holds nothing of the tenant. On a large tenant its
+180,000 events cost ~12 s of CPU to normalise, encode, compress, fold and join, so `start_first` computes both
+steps in a forked child process (`pimtrail.store.forked`) while the ingest writes the receipts and facts on
+the other core; the ingest then only inserts what the child made (`append_events(prepared=...)`). The child
+runs the same functions as the ingest would, and when it gives nothing (no fork here, a bad entry, killed) the
+ingest computes the same itself, raising what there is to raise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from pimtrail.model import EventRecord
+from pimtrail.store import event_archive as _earc
+from pimtrail.store import hashing
+from pimtrail.store.columns import check_ids
+from pimtrail.store.driver import insert, raw_many, raw_rows
+from pimtrail.store.eventdata import Codec, store_dictionary
+from pimtrail.store.forked import Forked
+from pimtrail.store.schema import event_table
+
+FIRST_FORK_MIN = 20_000  # events of a first snapshot worth a child process (forking costs ~10-50 ms)
+EVENT_COLUMNS = ("tenant_id", "kind", "source_id", "occurred_at", "principal_id", "role_id", "correlation_id",
+                 "zdata", "first_seen")
+ACTIVATION_COLUMNS = ("first_at", "last_at", "at", "asked", "approved", "denied", "state", "joined")
+
+
+def db_time(sqlite: bool, when: datetime) -> Any:
+    """`receipts.db_time` by dialect: a naive UTC datetime as SQLite keeps it (SQLAlchemy's text), else itself."""
+    if not sqlite:
+        return when
+    # isoformat writes the same for a naive time of years 1000-9999, in a quarter of strftime's time
+    return when.isoformat(" ", "microseconds") if when.tzinfo is None and when.year >= 1000 else \
+        when.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+@dataclass
+class Prepared:
+    """What the events of a snapshot add, computed (the writes of `append_events`)."""
+
+    added: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, source id, digest)
+    count: int = 0  # how many were added, and `hashing.events_digest` of them (the snapshot's content hash)
+    digest: str = ""
+    rows: list[tuple] = field(default_factory=list)  # `event` rows (EVENT_COLUMNS), zdata compressed
+    late: list[tuple[str, _earc.Archived]] = field(default_factory=list)  # events of archived days
+    trained: tuple[int, bytes] | None = None  # the tenant's first dictionary, to store
+    audit: list[tuple[str, str, datetime, str]] = field(default_factory=list)  # (correlation, source, at, text)
+    updated: list[tuple] = field(default_factory=list)  # stored activations: ACTIVATION_COLUMNS, tenant, correlation
+    new: list[tuple] = field(default_factory=list)  # new activations: tenant, correlation, ACTIVATION_COLUMNS
+
+
+def _stored(conn: Connection, tenant: str, events: list[EventRecord]
+            ) -> tuple[set[tuple[str, str]], dict[str, datetime | None]]:
+    """The (kind, source id) of `events` the history holds, and where each kind's rows begin (`event_archive`)."""
+    from pimtrail.store.ingest import chunks
+    from pimtrail.store.receipts import db_time as conn_time
+
+    known: set[tuple[str, str]] = set()
+    by_kind: dict[str, list[str]] = {}
+    for ev in events:
+        by_kind.setdefault(ev.kind, []).append(ev.source_id)
+    edges = {kind: _earc.edge(conn, tenant, kind) for kind in by_kind}  # rows begin there (event_archive)
+    for kind, ids in by_kind.items():
+        # audit windows overlap: most events are known. One range read finds those from the
+        # snapshot's earliest event on; only the rest are looked up by id.
+        if edges[kind] is None and not raw_rows(
+                conn, "SELECT 1 FROM event WHERE tenant_id = ? AND kind = ? LIMIT 1", (tenant, kind)):
+            continue  # none stored yet (a tenant's first snapshot): nothing to look up, 180,000 ids on a large one
+        since = min(ev.occurred_at for ev in events if ev.kind == kind)
+        wanted = set(ids)
+        edge = edges[kind]
+        if edge is not None and since < edge:  # events of archived days: looked for in their batches
+            days = {ev.occurred_at.date().isoformat() for ev in events if ev.kind == kind and ev.occurred_at < edge}
+            found = _earc.known(conn, tenant, kind, days) & wanted
+            known.update((kind, sid) for sid in found)
+            wanted -= found
+        # through the driver: SQLAlchemy's per-row processing of 180,000 ids costs more than the read
+        rows = raw_rows(conn, "SELECT source_id FROM event WHERE tenant_id = ? AND kind = ? AND occurred_at >= ?",
+                        (tenant, kind, conn_time(conn, since)))
+        known.update((kind, sid) for (sid,) in rows if sid in wanted)
+        for part in chunks(sorted(sid for sid in wanted if (kind, sid) not in known), 500):
+            known.update((kind, sid) for (sid,) in raw_rows(
+                conn, f"SELECT source_id FROM event WHERE tenant_id = ? AND kind = ? AND source_id IN "
+                      f"({', '.join('?' * len(part))})", (tenant, kind, *part)))
+    return known, edges
+
+
+def _new_events(tenant: str, seq: int, events: list[EventRecord], known: set[tuple[str, str]],
+                edges: dict[str, datetime | None], sqlite: bool, codec_for: Callable[[list[str]], Codec]
+                ) -> tuple[Prepared, Codec]:
+    """The events not `known`: their rows (frames made by `codec_for(their texts)`), or archived days' entries."""
+    out = Prepared()
+    rows = []
+    for ev in events:
+        ident = (ev.kind, ev.source_id)
+        if ident in known:
+            continue
+        known.add(ident)
+        text, digest = hashing.encode(ev.data)
+        out.added.append((ev.kind, ev.source_id, digest))
+        edge = edges.get(ev.kind)
+        if edge is not None and ev.occurred_at < edge:  # an archived day's: joins its batch
+            out.late.append((ev.kind, _earc.Archived(ev.occurred_at, ev.source_id, ev.principal_id, ev.role_id,
+                                                     ev.correlation_id, seq, text)))
+        else:
+            rows.append({"tenant_id": tenant, "kind": ev.kind, "source_id": ev.source_id,
+                         "occurred_at": db_time(sqlite, ev.occurred_at), "principal_id": ev.principal_id,
+                         "role_id": ev.role_id, "correlation_id": ev.correlation_id, "data": text, "first_seen": seq})
+        if ev.kind == "audit" and ev.correlation_id:
+            out.audit.append((ev.correlation_id, ev.source_id, ev.occurred_at, text))
+    check_ids(event_table, rows + [{"kind": k, "source_id": e.source_id, "principal_id": e.principal_id,
+                                    "role_id": e.role_id, "correlation_id": e.correlation_id} for k, e in out.late],
+              "kind", "source_id", "principal_id", "role_id", "correlation_id")
+    # in time order (an audit log comes newest first): ix_event_time is then filled at its end, its pages full
+    rows.sort(key=lambda r: (r["kind"], r["occurred_at"], r["source_id"]))
+    codec = codec_for([r["data"] for r in rows])
+    out.rows = [(r["tenant_id"], r["kind"], r["source_id"], r["occurred_at"], r["principal_id"], r["role_id"],
+                 r["correlation_id"], codec.compress(r["data"]), r["first_seen"]) for r in rows]
+    return out, codec
+
+
+def _activations(conn: Connection | None, tenant: str, seq: int, audit: list, codec: Codec, sqlite: bool
+                 ) -> tuple[list[tuple], list[tuple]]:
+    """(rows of stored activations to update, new rows) for the activations the new `audit` events belong to:
+    folded on from their stored rows, as if from all their events (`verify` folds all of them and compares),
+    and each joined again from all its events (`activation.joined`, what a view reads). `conn` None: the
+    tenant's first snapshot, nothing stored to read."""
+    from pimtrail.activations import activation_row, fold_stored, stored_slot
+    from pimtrail.store import joined as _joined
+    from pimtrail.store.ingest import chunks
+    from pimtrail.store.schema import activation_table as act
+
+    fresh: dict[str, list] = {}
+    for correlation, source, occurred_at, text in audit:
+        fold_stored(fresh, correlation, source, occurred_at, text)
+    stored: dict[str, list] = {}
+    for part in chunks(sorted(fresh) if conn is not None and seq > 1 else [], 500):
+        for correlation, first_at, last_at, state in conn.execute(
+                select(act.c.correlation_id, act.c.first_at, act.c.last_at, act.c.state).where(
+                    act.c.tenant_id == tenant, act.c.correlation_id.in_(part))):
+            stored[correlation] = stored_slot(first_at, last_at, state)
+    for correlation, source, occurred_at, text in audit:
+        if correlation in stored:
+            fold_stored(stored, correlation, source, occurred_at, text)
+    joins = _joined.join_touched(conn, tenant, seq, codec.decompress, [a for a in audit if a[0] in fresh],
+                                 [(slot[0], slot[1]) for slot in stored.values()])
+
+    def values(correlation: str, slot: list) -> list:  # datetimes as db_time gives them (isoformat: faster)
+        row = activation_row(slot)
+        joined = joins.get(correlation)
+        row["joined"] = None if joined is None else codec.compress(_joined.encode(joined))
+        return [row[n].isoformat(" ", "microseconds") if sqlite and n in ("first_at", "last_at", "at", "asked")
+                and row[n] is not None else row[n] for n in ACTIVATION_COLUMNS]
+
+    updated = [(*values(c, slot), tenant, c) for c, slot in stored.items()]
+    new = [(tenant, c, *values(c, slot)) for c, slot in fresh.items() if c not in stored]
+    # by `asked` (their events came newest first): ix_activation_asked is then filled at its end
+    new.sort(key=lambda r: (r[5] is None, r[5] if r[5] is not None else r[2], r[1]))
+    return updated, new
+
+
+def prepare_first(tenant: str, seq: int, events: list[EventRecord], sqlite: bool) -> Prepared:
+    """Everything `append_events` writes for a tenant's first snapshot, without the database."""
+    prepared, codec = _new_events(tenant, seq, events, set(), {}, sqlite, Codec.first)
+    prepared.trained = codec.trained
+    prepared.updated, prepared.new = _activations(None, tenant, seq, prepared.audit, codec, sqlite)
+    prepared.count, prepared.digest = len(prepared.added), hashing.events_digest(prepared.added)
+    prepared.audit = prepared.added = []  # folded, joined and hashed: not sent back
+    return prepared
+
+
+def start_first(conn: Connection, tenant: str, seq: int, events: list[EventRecord]) -> Forked:
+    """`prepare_first` in a child process, for a first snapshot with enough events to be worth it (else none)."""
+    if seq != 1 or len(events) < FIRST_FORK_MIN:
+        return Forked(None)
+    return Forked(prepare_first, tenant, seq, events, conn.dialect.name == "sqlite")
+
+
+def _write_events(conn: Connection, tenant: str, prepared: Prepared) -> None:
+    if prepared.trained is not None:
+        store_dictionary(conn, tenant, prepared.trained)
+    for kind in sorted({k for k, _ in prepared.late}):
+        _earc.add(conn, tenant, kind, [e for k, e in prepared.late if k == kind])
+    insert(conn, event_table, EVENT_COLUMNS, prepared.rows)
+
+
+def _write_activations(conn: Connection, prepared: Prepared) -> None:
+    from pimtrail.store.schema import activation_table
+
+    raw_many(conn, f"UPDATE activation SET {', '.join(n + ' = ?' for n in ACTIVATION_COLUMNS)} "
+                   "WHERE tenant_id = ? AND correlation_id = ?", prepared.updated)
+    insert(conn, activation_table, ("tenant_id", "correlation_id") + ACTIVATION_COLUMNS, prepared.new)
+
+
+def append_events(conn: Connection, tenant: str, seq: int, events: list[EventRecord],
+                  prepared: Prepared | None = None) -> tuple[int, str]:
+    """Insert the events not stored before (by kind + source id) and their activations; return how many were
+    added and their `hashing.events_digest`. `prepared`: what `prepare_first` made of them, to write as it is."""
+    if prepared is not None:
+        _write_events(conn, tenant, prepared)
+        _write_activations(conn, prepared)
+        return prepared.count, prepared.digest
+    if not events:
+        return 0, hashing.events_digest([])
+    known, edges = _stored(conn, tenant, events)
+    sqlite = conn.dialect.name == "sqlite"
+    prepared, codec = _new_events(tenant, seq, events, known, edges, sqlite,
+                                  lambda texts: Codec.for_writing(conn, tenant, texts))
+    _write_events(conn, tenant, prepared)  # before the joins: an activation joined again reads its events back
+    prepared.updated, prepared.new = _activations(conn, tenant, seq, prepared.audit, codec, sqlite)
+    _write_activations(conn, prepared)
+    return len(prepared.added), hashing.events_digest(prepared.added)

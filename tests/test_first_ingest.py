@@ -1,0 +1,131 @@
+"""A tenant's first snapshot: its events made ready in a forked child while the receipts and facts are written
+(`pimtrail.store.appending`, `pimtrail.store.forked`) store exactly what the ingest making them itself stores,
+and a child that gives nothing changes nothing but the time taken."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import datetime
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from pimtrail.collectors.exportdir import read_export
+from pimtrail.errors import InputError
+from pimtrail.model import EventRecord
+from pimtrail.store import HistoryStore
+from pimtrail.store import appending
+from pimtrail.store.engine import resolve_url
+from pimtrail.store.forked import Forked
+from pimtrail.synthetic import generate
+
+_ROWS = {  # what the events write, in a stable order, and each snapshot's hashes
+    "event": "SELECT tenant_id, kind, source_id, occurred_at, principal_id, role_id, correlation_id, zdata, "
+             "first_seen FROM event ORDER BY id",
+    "activation": "SELECT tenant_id, correlation_id, first_at, last_at, at, asked, approved, denied, state, joined "
+                  "FROM activation ORDER BY tenant_id, correlation_id",
+    "event_dict": "SELECT tenant_id, dict_id, data FROM event_dict ORDER BY tenant_id, dict_id",
+    "snapshot": "SELECT seq, event_count, fact_count, state_digest, content_hash, chain_hash FROM snapshot ORDER BY id",
+}
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory):
+    return generate(tmp_path_factory.mktemp("first-ingest"), "small", days=2, churn=0.05)
+
+
+def _rows(url: str) -> dict[str, list[tuple]]:
+    engine = create_engine(resolve_url(url))
+    try:
+        with engine.connect() as conn:
+            return {name: [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+                           for row in conn.execute(text(sql))] for name, sql in _ROWS.items()}
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def results(monkeypatch):
+    """What each child gave (None: no child, or it gave nothing)."""
+    given = []
+    real = Forked.result
+
+    def spy(self):
+        value = real(self)
+        given.append(value)
+        return value
+
+    monkeypatch.setattr(Forked, "result", spy)
+    return given
+
+
+def _ingest(url: str, roots, *extra: EventRecord) -> None:
+    with HistoryStore.open(url, create=True) as store:
+        for n, root in enumerate(roots):
+            snap = read_export(root)
+            if n == 0:
+                snap.events.extend(extra)
+            store.ingest(snap)
+        assert store.verify().ok
+
+
+def test_events_made_ready_in_a_child_are_stored_as_the_ingest_makes_them(roots, db_url, tmp_path, monkeypatch,
+                                                                          results):
+    monkeypatch.setattr(appending, "FIRST_FORK_MIN", 1)
+    _ingest(db_url, roots)
+    # the first snapshot's events came from a child; the second snapshot made its own (it reads the history)
+    assert [type(r) for r in results] == [appending.Prepared, type(None)]
+    assert len(results[0].rows) > 1000 and results[0].new and results[0].trained is not None
+    monkeypatch.setattr(appending, "FIRST_FORK_MIN", 10 ** 9)
+    plain = str(tmp_path / "plain.db")
+    _ingest(plain, roots)
+    forked, made = _rows(db_url), _rows(plain)
+    if not db_url.startswith("postgresql"):
+        assert forked == made
+    else:  # times come back as datetimes from PostgreSQL: the hashes and the frames are compared
+        assert forked["snapshot"] == made["snapshot"]
+        assert [r[7] for r in forked["event"]] == [r[7] for r in made["event"]]
+        assert [r[8:] for r in forked["activation"]] == [r[8:] for r in made["activation"]]
+        assert forked["event_dict"] == made["event_dict"]
+
+
+def test_a_bad_event_fails_as_it_would_without_a_child_and_leaves_the_history(roots, tmp_path, monkeypatch, results):
+    monkeypatch.setattr(appending, "FIRST_FORK_MIN", 1)
+    db = str(tmp_path / "h.db")
+    HistoryStore.open(db, create=True).close()
+    bad = EventRecord("audit", "bad-event", datetime(2026, 6, 30, 12), {"id": "bad-event"}, principal_id="p" * 200)
+    with pytest.raises(InputError, match="event.principal_id is longer than 64 characters"):
+        _ingest(db, roots[:1], bad)
+    assert results == [None]  # the child raised too: the ingest made the events itself and raised that
+    with HistoryStore.open(db) as store:
+        assert store.snapshots() == []
+
+
+def test_a_child_gives_its_value_or_nothing():
+    assert Forked(sum, [1, 2, 3]).result() == 6
+    assert Forked(len, None).result() is None  # it raised
+    assert Forked(None).result() is None
+    assert Forked(os.getpid).result() != os.getpid()  # it ran elsewhere
+
+
+def test_no_child_is_forked_while_another_thread_runs():
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        job = Forked(os.getpid)
+        assert job._pid is None and job.result() is None
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_a_child_no_longer_needed_is_stopped():
+    with Forked(time.sleep, 60) as job:
+        pid = job._pid
+        assert pid is not None
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # killed and reaped: no such child left
+    assert job.result() is None
