@@ -122,6 +122,15 @@ def test_no_child_is_forked_while_another_thread_runs():
         thread.join()
 
 
+def test_no_child_is_forked_without_memory_for_its_copy(monkeypatch):
+    from pimtrail.store import forked
+
+    assert forked.room_for_a_copy()  # a test process is small
+    monkeypatch.setattr(forked, "room_for_a_copy", lambda: False)
+    job = Forked(os.getpid)
+    assert job._pid is None and job.result() is None
+
+
 def test_a_child_no_longer_needed_is_stopped():
     with Forked(time.sleep, 60) as job:
         pid = job._pid
