@@ -5,7 +5,6 @@ and a child that gives nothing changes nothing but the time taken."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 import time
 from datetime import datetime
@@ -139,36 +138,3 @@ def test_a_child_no_longer_needed_is_stopped():
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # killed and reaped: no such child left
     assert job.result() is None
-
-
-def _schema(path: str) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name").fetchall()
-
-
-def test_a_new_history_with_its_indexes_built_after_the_rows_is_the_same(roots, tmp_path, monkeypatch):
-    from pimtrail.store import newfile
-
-    monkeypatch.setattr(newfile, "ROWS_MIN", 1)
-    after = str(tmp_path / "after.db")
-    _ingest(after, roots)  # the second day writes with the indexes in place: the tables hold rows
-    monkeypatch.setattr(newfile, "ROWS_MIN", 10 ** 9)
-    plain = str(tmp_path / "plain.db")
-    _ingest(plain, roots)
-    assert _schema(after) == _schema(plain)
-    assert _rows(after) == _rows(plain)
-    assert {name for _, name, _, _ in _schema(after)} >= {"ix_fact_key", "ix_fact_open", "ix_fact_principal",
-                                                          "ix_event_time", "ix_activation_asked"}
-
-
-def test_a_first_ingest_that_fails_keeps_the_indexes(roots, tmp_path, monkeypatch):
-    from pimtrail.store import newfile
-
-    monkeypatch.setattr(newfile, "ROWS_MIN", 1)
-    db = str(tmp_path / "h.db")
-    HistoryStore.open(db, create=True).close()
-    before = _schema(db)
-    bad = EventRecord("audit", "bad-event", datetime(2026, 6, 30, 12), {"id": "bad-event"}, principal_id="p" * 200)
-    with pytest.raises(InputError):
-        _ingest(db, roots[:1], bad)
-    assert _schema(db) == before

@@ -24,7 +24,6 @@ from pimtrail.store.columns import check_columns as _check_columns
 from pimtrail.store.columns import check_ids as _check_ids
 from pimtrail.store.columns import width as _width
 from pimtrail.store import hashing
-from pimtrail.store import newfile as _newfile
 from pimtrail.store import openfacts as _openfacts
 from pimtrail.store import receipts as _receipts
 from pimtrail.store.engine import lock_tenant
@@ -186,9 +185,8 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
     if snap.based_on is not None and (prev is None or prev["id"] != snap.based_on or not same_code):
         raise _receipts.Unrecognised(f"read against snapshot {snap.based_on}, which is no longer the tenant's newest")
     # a tenant's first snapshot: its events are made ready on the other core while its receipts and facts are
-    # written (pimtrail.store.appending); into a new SQLite history, the indexes are built after the rows
-    with _appending.start_first(conn, tenant, seq, snap.events) as events_job, \
-            _newfile.indexes_after(conn, len(snap.facts) + len(snap.events) if seq == 1 else 0):
+    # written (pimtrail.store.appending)
+    with _appending.start_first(conn, tenant, seq, snap.events) as events_job:
         return _write(conn, snap, prev, seq, same_code, events_job)
 
 
