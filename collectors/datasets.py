@@ -19,6 +19,21 @@ class Parent(str, Enum):
     GROUP = "group"  # role-assignable / PIM-managed group
     REVIEW_DEFINITION = "review_definition"
     REVIEW_INSTANCE = "review_instance"  # parent id is "<definitionId>/<instanceId>"
+    # a set of users named in the request's `$filter=id in (...)`, up to USERS_PER_REQUEST of them: the
+    # "parent id" is their ids joined by commas; the answer's elements carry their own ids, so the export's
+    # pages name no parent (their request names the users), and an element keeps its place across days
+    USERS = "users"
+
+    @property
+    def named_in_pages(self) -> bool:
+        """Whether each page of the export names its parent object (form 3 of docs/export-format.md)."""
+        return self not in (Parent.NONE, Parent.USERS)
+
+
+# Graph takes at most 15 values in a `$filter` `in (...)` (more: "Too many child clauses specified in search
+# filter expression containing 'OR' operators: 16. Max allowed: 15"; Microsoft Graph docs, "Use the $filter
+# query parameter" and its known issues; microsoftgraph/microsoft-graph-docs issue #21098)
+USERS_PER_REQUEST = 15
 
 
 @dataclass(frozen=True)
@@ -37,21 +52,26 @@ class Dataset:
     # elements (a report's refresh time): the store keeps it beside the elements, run-length
     # encoded, so that the rest of an unchanged element is stored once (pimtrail/store/receipts.py)
     volatile: tuple[str, ...] = ()
+    # an export that does not name it is read the way exports were read before it existed (not `partial`);
+    # named in the manifest it is required like any other (a failure makes the snapshot partial)
+    absent_ok: bool = False
 
     @property
     def file_name(self) -> str:
         return f"{self.name}.json"
 
     def request(self, parent_id: str = "") -> str:
-        """The request as sent to Graph, relative to https://graph.microsoft.com."""
-        path = self.path
-        if self.parent is not Parent.NONE:
+        """The request as sent to Graph, relative to https://graph.microsoft.com. `parent_id`: the parent
+        object's id ("<definitionId>/<instanceId>" for a review instance; for `Parent.USERS` the users' ids
+        joined by commas, written into `in (...)` quoted)."""
+        path, query = self.path, self.query
+        if self.parent is Parent.USERS:
+            query = query.replace("{id}", ",".join(f"'{i}'" for i in parent_id.split(",") if i))
+        elif self.parent is not Parent.NONE:
             ids = parent_id.split("/")
             for part in ids:
                 path = path.replace("{id}", part, 1)
-            query = self.query.replace("{id}", ids[-1])
-        else:
-            query = self.query
+            query = query.replace("{id}", ids[-1])
         return f"/{self.api}{path}" + (f"?{query}" if query else "")
 
 
@@ -60,8 +80,9 @@ AUDIT_RETENTION_DAYS = 30  # what Entra keeps (P1/P2): the window a full directo
 
 _USER_SELECT = (
     "$select=id,userPrincipalName,displayName,userType,accountEnabled,"
-    "onPremisesSyncEnabled,createdDateTime,signInActivity"
+    "onPremisesSyncEnabled,createdDateTime"
 )
+SIGN_IN_DATASET = "sign_in_activity"
 
 DATASETS: tuple[Dataset, ...] = (
     Dataset("organization", "/organization", "Organization.Read.All"),
@@ -113,13 +134,22 @@ DATASETS: tuple[Dataset, ...] = (
     Dataset(AUDIT_DATASET, "/auditLogs/directoryAudits", "AuditLog.Read.All",
             query="$filter=category eq 'RoleManagement' or category eq 'GroupManagement'",
             licence="P1", note="kept 30 days by Entra: collect at least weekly"),
-    Dataset("users", "/users", "User.Read.All", query=_USER_SELECT, licence="P1",
-            note="signInActivity also needs AuditLog.Read.All"),
+    Dataset("users", "/users", "User.Read.All", query=_USER_SELECT),
     Dataset("registration_details", "/reports/authenticationMethods/userRegistrationDetails",
             "AuditLog.Read.All", licence="P1", volatile=("lastUpdatedDateTime",)),
     Dataset("fido2_methods", "/users/{id}/authentication/fido2Methods",
             "UserAuthenticationMethod.Read.All", parent=Parent.USER,
             note="requested only for principals holding or eligible for a role"),
+    # signInActivity of the same users (and the configured break-glass accounts) only: selected on the whole
+    # users list, it changes most users' elements every day (docs/benchmarks.md "Sign-in activity at real
+    # churn"). Graph: "Details for the signInActivity property require a Microsoft Entra ID P1 or P2 license
+    # and the AuditLog.Read.All permission" (List users); a user who never signed in is answered with
+    # `signInActivity: null`; `in` takes 15 ids (USERS_PER_REQUEST), fewer than the page cap of 120 when
+    # signInActivity is selected. An export without this dataset is read as before it existed: sign-ins from
+    # the users' elements (collectors/normalize: `sign_in_source`), so `absent_ok`.
+    Dataset(SIGN_IN_DATASET, "/users", "AuditLog.Read.All", query="$filter=id in ({id})&$select=id,signInActivity",
+            parent=Parent.USERS, licence="P1", absent_ok=True,
+            note="requested only for principals holding or eligible for a role, and the break-glass accounts"),
     Dataset("ca_policies", "/identity/conditionalAccess/policies", "Policy.Read.All", licence="P1"),
     Dataset("authentication_contexts", "/identity/conditionalAccess/authenticationContextClassReferences",
             "Policy.Read.ConditionalAccess"),

@@ -240,7 +240,7 @@ def _pages(dataset: ds.Dataset, path: Path, raws: dict[int, str] | None = None,
     content, found = _load_file_with_raw(path, skipper)
     if raws is not None:
         raws.update(found)
-    per_parent = dataset.parent is not ds.Parent.NONE
+    per_parent = dataset.parent.named_in_pages
     if isinstance(content, dict) and "pages" in content:
         if not isinstance(content["pages"], list):
             raise InputError("'pages' must be a list", path=str(path), field="pages", fix=FIX_FORMAT)
@@ -322,7 +322,8 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
     collected: dict[str, DatasetPages] = {}
     for dataset in ds.DATASETS:
         entry = manifest["datasets"].get(dataset.name)
-        cov = DatasetCoverage(dataset.name, MISSING, dataset.optional, query=dataset.request())
+        cov = DatasetCoverage(dataset.name, MISSING, dataset.optional or (dataset.absent_ok and entry is None),
+                              query=dataset.request())
         if entry is None:
             snap.coverage.append(cov)
             continue
@@ -368,8 +369,8 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
                                    dataset.volatile, skipped))
 
     _check_tenant(collected.get("organization"), tenant_id)
-    snap.facts, snap.events = normalize(collected)
-    snap.unobserved = unobserved_kinds(set(collected))
+    snap.facts, snap.events = normalize(collected, manifest["datasets"])
+    snap.unobserved = unobserved_kinds(set(collected), manifest["datasets"])
     return snap
 
 

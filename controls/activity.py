@@ -7,6 +7,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from pimtrail.collectors.datasets import SIGN_IN_DATASET
 from pimtrail.timeutil import parse_iso
 
 from .base import each, holding_evidence, holding_subject, passed, short
@@ -170,12 +171,18 @@ def stale_eligibility(view: SnapshotView, params: dict) -> list[Finding]:
 @control("PIM-ACT-018", "Stale privileged accounts", "medium",
          rationale="Accounts that hold privilege but do not sign in are forgotten until an attacker finds them.",
          remediation="Disable the account or remove its roles; confirm with its owner.",
-         datasets=("role_definitions", "role_assignment_instances", "role_eligibility_instances", "users"),
+         datasets=("role_definitions", "role_assignment_instances", "role_eligibility_instances", "users",
+                   "sign_in_activity"),
          params=("stale_account_days",))
 def stale_accounts(view: SnapshotView, params: dict) -> list[Finding]:
+    """Sign-ins come from the `sign_in_activity` dataset (asked for the privileged users only), or in a snapshot
+    without it from the users' elements (`SnapshotView.sign_in_source`; `missing` made it not assessable when
+    that dataset failed). From the dataset, a holder it has no element for was not asked or not answered: that
+    is said, never read as "never signed in" (the dataset answers `signInActivity: null` for that)."""
     days = int(params["stale_account_days"])
     now = view.snapshot.collected_at
     sign_ins = view.by_id("sign_in_activity", "user_id")
+    asked = view.sign_in_source() == SIGN_IN_DATASET
     break_glass = view.break_glass_ids()
     seen: set[str] = set()
 
@@ -185,7 +192,13 @@ def stale_accounts(view: SnapshotView, params: dict) -> list[Finding]:
         seen.add(h.principal_id)
         if h.principal_id in break_glass:
             return None  # break-glass accounts are meant to stay unused
-        record = sign_ins.get(h.principal_id) or {}
+        record = sign_ins.get(h.principal_id)
+        if record is None and asked:
+            return Finding(Status.WARN, f"{h.principal_name} holds {h.role.get('name')}: no sign-in record "
+                           f"collected ({SIGN_IN_DATASET} holds none for them), so whether they signed in within "
+                           f"{days} days is not known", holding_subject(h),
+                           holding_evidence(h, last_sign_in=None, sign_in_record="none collected"))
+        record = record or {}
         last = record.get("last_sign_in") or record.get("last_non_interactive_sign_in")
         if last and (now - parse_iso(last)).days <= days:
             return None

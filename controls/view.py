@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pimtrail.activations import Activation
+from pimtrail.collectors.datasets import SIGN_IN_DATASET
+from pimtrail.collectors.normalize import sign_in_source
 from pimtrail.bulk import paused_gc  # noqa: F401 -- used here and by the readers that import it from here
 from pimtrail.config import Config
 from pimtrail.store import HistoryStore, SnapshotInfo
@@ -76,10 +78,16 @@ class SnapshotView:
     _cache: dict[str, Any] = field(default_factory=dict)
 
     # -- availability ------------------------------------------------------------------
+    def sign_in_source(self) -> str:
+        """The dataset this snapshot's sign-in facts come from (`collectors.normalize.sign_in_source`): the
+        `sign_in_activity` dataset when its export named it (read or failed), else the users' elements."""
+        return sign_in_source({name for name, cov in self.coverage.items() if cov["status"] != "missing"})
+
     def missing(self, datasets: tuple[str, ...]) -> list[str]:
-        """Datasets a control needs that this snapshot does not hold, with why."""
+        """Datasets a control needs that this snapshot does not hold, with why. A control that reads sign-ins
+        names `sign_in_activity`: it needs whichever dataset this snapshot's sign-ins come from."""
         out = []
-        for name in datasets:
+        for name in dict.fromkeys(self.sign_in_source() if n == SIGN_IN_DATASET else n for n in datasets):
             cov = self.coverage.get(name)
             if cov is None or cov["status"] == "missing":
                 out.append(f"{name} (not collected)")

@@ -97,7 +97,7 @@ FAILS = {
     "PIM-ACT-016": (many_activations, Status.WARN),
     "PIM-ACT-017": (lambda d: find(d, "role_eligibility_instances", "id", "re-carol").update(
         startDateTime="2026-01-01T00:00:00Z"), Status.WARN),
-    "PIM-ACT-018": (lambda d: find(d, "users", "id", t.BOB)["signInActivity"].update(
+    "PIM-ACT-018": (lambda d: find(d, "sign_in_activity", "id", t.BOB)["signInActivity"].update(
         lastSignInDateTime="2026-03-01T00:00:00Z"), Status.WARN),
     "PIM-REV-019": (lambda d: d["access_review_definitions"]["value"][0]["settings"].update(
         autoApplyDecisionsEnabled=False), Status.FAIL),

@@ -41,18 +41,32 @@ def licences(pages: DatasetPages) -> list[FactRecord]:
     return facts
 
 
-def users(pages: DatasetPages) -> tuple[list[FactRecord], list[FactRecord]]:
+def users(pages: DatasetPages, sign_ins: bool = True) -> tuple[list[FactRecord], list[FactRecord]]:
     """Users -> principal facts, plus sign-in activity kept apart: it changes daily, the rest rarely.
-    Each fact is built when first used (`FactRecord`): the store builds those of changed users only."""
-    principals, sign_ins = [], []
+    Each fact is built when first used (`FactRecord`): the store builds those of changed users only.
+    `sign_ins`: whether this snapshot's sign-ins come from the users' elements (an export without the
+    `sign_in_activity` dataset, `sign_in_source`); a users element without `signInActivity` gives none."""
+    principals, sign_in_facts = [], []
     for item in pages.items():
         user_id = item.required("id")
         principals.append(FactRecord("principal", user_id, principal_id=user_id, element=item.origin,
                                      build=lambda item=item, user_id=user_id: _user(item, user_id)))
-        if item.data.get("signInActivity"):
-            sign_ins.append(FactRecord("sign_in_activity", user_id, principal_id=user_id, element=item.origin,
-                                       build=lambda item=item, user_id=user_id: _sign_in(item, user_id)))
-    return principals, sign_ins
+        if sign_ins and item.data.get("signInActivity"):
+            sign_in_facts.append(FactRecord("sign_in_activity", user_id, principal_id=user_id, element=item.origin,
+                                            build=lambda item=item, user_id=user_id: _sign_in(item, user_id)))
+    return principals, sign_in_facts
+
+
+def sign_ins(pages: DatasetPages) -> list[FactRecord]:
+    """The `sign_in_activity` dataset (`$select=id,signInActivity` of the users asked for) -> one fact per
+    element, `signInActivity: null` included: that user never signed in (all three times None), which is not
+    the same as a user the dataset holds no element for (not asked, or gone: no record, PIM-ACT-018)."""
+    facts = []
+    for item in pages.items():
+        user_id = item.required("id")
+        facts.append(FactRecord("sign_in_activity", user_id, principal_id=user_id, element=item.origin,
+                                build=lambda item=item, user_id=user_id: _sign_in(item, user_id)))
+    return facts
 
 
 def _user(item: Item, user_id: str) -> dict[str, Any]:
@@ -66,7 +80,11 @@ def _user(item: Item, user_id: str) -> dict[str, Any]:
 
 
 def _sign_in(item: Item, user_id: str) -> dict[str, Any]:
+    if "signInActivity" not in item.data:
+        raise item.error("signInActivity", "missing", fix="select it: $select=id,signInActivity")
     activity = item.data["signInActivity"]
+    if activity is None:  # Graph's answer for a user who never signed in
+        activity = {}
     if not isinstance(activity, dict):
         raise item.error("signInActivity", f"expected an object, found {type(activity).__name__}")
     return {"user_id": user_id,

@@ -22,7 +22,7 @@ from typing import Callable, NamedTuple
 
 from sqlalchemy.engine import Connection
 
-from pimtrail.collectors.normalize import KIND_SOURCES
+from pimtrail.collectors.normalize import kind_sources
 from pimtrail.store.driver import raw_rows
 from pimtrail.store.receipts import Unrecognised, _rle_numbers
 from pimtrail.store.schema import fact_by_key
@@ -49,9 +49,16 @@ def read(conn: Connection, tenant: str, kept_numbers: dict[str, set[int]],
     Raises `Unrecognised` when an element read unparsed names no open fact of a kind its dataset gives."""
     by_dataset = {name: (len(numbers), _rle_numbers(sorted(numbers)))
                   for name, numbers in kept_numbers.items() if numbers}
+    # Which datasets give each kind here. Sign-ins come from the `sign_in_activity` dataset or, in a snapshot
+    # without it, from the users' elements (`kind_sources`): with elements of that dataset read unparsed, it is
+    # their source; else the users are. That is right in both cases: a snapshot without the dataset keeps the
+    # sign-in facts naming its unparsed users elements, as before; one with it but none of its elements read
+    # unparsed has no sign-in fact to keep unread (theirs name that dataset's elements, never a users element,
+    # so reading "around" the users elements reads every one of them).
+    sources = kind_sources(by_dataset)
     by_kind: dict[str, list[list[int]]] = {}  # runs of the numbers read unparsed of the kind's datasets
-    for kind, sources in KIND_SOURCES.items():
-        parts = [name for name in sources if name in by_dataset]
+    for kind, sources_of_kind in sources.items():
+        parts = [name for name in sources_of_kind if name in by_dataset]
         if len(parts) == 1:
             by_kind[kind] = by_dataset[parts[0]][1]  # the same list: `_each_named` asks whether it is
         elif parts:
@@ -59,7 +66,7 @@ def read(conn: Connection, tenant: str, kept_numbers: dict[str, set[int]],
     if not by_kind:
         return read_whole(conn, tenant, {})
     counted: dict[str, int] = {}  # kind: its open facts naming an element read unparsed, where counted
-    if not _each_named(conn, tenant, by_dataset, by_kind, counted):  # one dataset does not pass: all looked at
+    if not _each_named(conn, tenant, by_dataset, by_kind, counted, sources):  # one dataset does not pass: all looked at
         return read_whole(conn, tenant, {kind: {str(n) for first, count in runs for n in range(first, first + count)}
                                          for kind, runs in by_kind.items()})
     out = read_whole(conn, tenant, {}, kinds=[kind for kind in _kinds(conn, tenant) if kind not in by_kind])
@@ -77,13 +84,14 @@ def _kinds(conn: Connection, tenant: str) -> list[str]:
 
 
 def _each_named(conn: Connection, tenant: str, by_dataset: dict[str, tuple[int, list[list[int]]]],
-                by_kind: dict[str, list[list[int]]], counted: dict[str, int]) -> bool:
+                by_kind: dict[str, list[list[int]]], counted: dict[str, int],
+                sources: dict[str, tuple[str, ...]]) -> bool:
     """Whether every element read unparsed is named by an open fact of one kind its dataset gives, counted in
     SQL: for some kind whose unparsed elements are exactly the dataset's, as many distinct numbers named within
     their runs as there are elements. (Short of that, `read_whole` looks at the numbers one by one.) `counted`
     gets the open facts of each kind counted so, naming one of those numbers."""
     for name, (count, runs) in by_dataset.items():
-        for kind in [kind for kind, sources in KIND_SOURCES.items() if name in sources and by_kind[kind] is runs]:
+        for kind in [kind for kind, given_by in sources.items() if name in given_by and by_kind[kind] is runs]:
             counted[kind], named = _named_in(conn, tenant, kind, runs)
             if named == count:
                 break
