@@ -6,7 +6,8 @@
                                                                   when the export is written, and at the end)
 
 `measure()` runs both and compares with the minimum: every chain at the emulator's page size, and
-per-parent requests (groups, reviews, FIDO2 keys of privileged users) twenty to a `$batch`.
+per-parent requests (groups, reviews, FIDO2 keys of privileged users, their sign-in activity fifteen
+users to a request) twenty to a `$batch`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ DEADLINE = os.environ.get("PIMTRAIL_BENCH_LATENCY", "deadline") == "deadline"  #
 # ----------------------------------------------------------------------------------- emulator side
 def minimum(tenant: Any, page_size: int) -> dict[str, Any]:
     """The fewest requests a collector can make for this tenant, and its longest nextLink chain."""
-    from pimtrail.collectors.datasets import Parent
+    from pimtrail.collectors.datasets import USERS_PER_REQUEST, Parent
     from pimtrail.collectors.graph.collector import default_datasets
 
     def pages(items: int) -> int:
@@ -47,8 +48,10 @@ def minimum(tenant: Any, page_size: int) -> dict[str, Any]:
     definitions = ids("access_review_definitions")
     instances = [f"{parent}/{i['id']}" for parent, chain in tenant.chains.get("access_review_instances", {}).items()
                  for i in chain.items]
+    users = privileged_users(tenant, groups)  # no break-glass accounts are configured here
     parents = {Parent.GROUP: groups, Parent.REVIEW_DEFINITION: definitions, Parent.REVIEW_INSTANCE: instances,
-               Parent.USER: privileged_users(tenant, groups)}
+               Parent.USER: users, Parent.USERS: [",".join(users[i:i + USERS_PER_REQUEST])
+                                                  for i in range(0, len(users), USERS_PER_REQUEST)]}
     longest, per_dataset = 0, {}
 
     def add(key: str, count: int) -> None:
@@ -62,7 +65,10 @@ def minimum(tenant: Any, page_size: int) -> dict[str, Any]:
             add(d.name, chain_pages)
         else:
             wanted = parents[d.parent]
-            lengths = [pages(len((tenant.chain(d.name, p) or _Empty()).items)) for p in wanted]
+            if d.parent is Parent.USERS:  # ids in (...): one page each (15 users, under any page size)
+                lengths = [1 for _ in wanted]
+            else:
+                lengths = [pages(len((tenant.chain(d.name, p) or _Empty()).items)) for p in wanted]
             if len(wanted) > 1:  # first pages travel twenty to a $batch, the rest as plain GETs
                 add("$batch", math.ceil(len(wanted) / BATCH))
                 add(d.name, sum(n - 1 for n in lengths))

@@ -68,6 +68,10 @@ def _report(outcome) -> None:
         f"{s.fact_count:>6} facts {s.event_count:>5} new events  chain {s.chain_hash[:12]}{gaps}")
 
 
+ConfigOption = Annotated[Optional[str], typer.Option(
+    "--config", envvar="PIMTRAIL_CONFIG", help="pimtrail.toml (default ./pimtrail.toml if present).")]
+
+
 @app.command()
 @handle_errors
 def collect(
@@ -100,6 +104,7 @@ def collect(
     full_audit: Annotated[bool, typer.Option(
         "--full-audit", help="graph: read the whole audit retention window, not only the events since the "
         "previous collection of this tenant in --db.")] = False,
+    config: ConfigOption = None,
 ) -> None:
     """Collect one snapshot (live from Graph, from an export directory, or the sample quarter)."""
     import os
@@ -113,6 +118,7 @@ def collect(
         from pimtrail.collectors.graph import CredentialConfig, GraphSettings, HttpSettings, collect_graph
         from pimtrail.collectors.graph.progress import Progress
         from pimtrail.collectors.graph.window import previous_audit_windows
+        from pimtrail.config import load_config
         from pimtrail.errors import InputError
 
         for name in also or []:
@@ -122,7 +128,8 @@ def collect(
                                                client_id, certificate)
         settings = GraphSettings(http=HttpSettings(base_url=graph_url, concurrency=concurrency, timeout=timeout),
                                  also=tuple(also or ()),
-                                 previous_audit={} if full_audit else previous_audit_windows(db))
+                                 previous_audit={} if full_audit else previous_audit_windows(db),
+                                 break_glass=tuple(load_config(config).break_glass.accounts))
         typer.echo(f"Reading {graph_url} (sign-in: {credential.describe()})", err=True)
         run = collect_graph(credential, settings, export=export, tenant=tenant, progress=Progress())
         snaps = [run.snapshot]
@@ -187,9 +194,6 @@ def verify(db: DbOption = None, tenant: TenantOption = None) -> None:
                f"{'; '.join(broken.problems)}", err=True)
     raise typer.Exit(EXIT_FAILED)
 
-
-ConfigOption = Annotated[Optional[str], typer.Option(
-    "--config", envvar="PIMTRAIL_CONFIG", help="pimtrail.toml (default ./pimtrail.toml if present).")]
 
 
 class CheckFormat(str, Enum):

@@ -5,9 +5,10 @@ bounds the requests in flight, a chain's later pages first. Each page goes to th
 (`Sink`) as soon as its place in its dataset is known, and only what other datasets read is
 kept of it (`digest`). Per-parent datasets wait for the datasets that name their parents:
 groups (role-assignable groups and PIM for Groups resources) -> members, group PIM instances and
-policies; review definitions -> instances -> decisions; and FIDO2 keys only for users who hold
-or are eligible for a role, directly or through a group (one request per user otherwise grows
-with the whole directory).
+policies; review definitions -> instances -> decisions; and FIDO2 keys and sign-in activity only
+for users who hold or are eligible for a role, directly or through a group (one request per user
+otherwise grows with the whole directory), sign-ins also for the configured break-glass accounts
+(`break_glass`: ids, or UPNs found in the users list), 15 users a request (`$filter=id in (...)`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterator, Protocol
 
-from pimtrail.collectors.datasets import DATASETS, Dataset, Parent
+from pimtrail.collectors.datasets import DATASETS, USERS_PER_REQUEST, Dataset, Parent
 
 from .client import GraphHttp
 from .errors import GraphError, GraphRunError, explain
 from .fetch import BATCH_LIMIT, IDS, PARSE, TEXT, FetchedPage, batched_firsts, chain, follow
+from .pagetext import ids_of_upns
 from .window import AUDIT_DATASET, incremental
 
 USER_TYPE, GROUP_TYPE = "#microsoft.graph.user", "#microsoft.graph.group"
@@ -140,9 +142,12 @@ AuditSince = Callable[[str | None], "datetime | None"]  # tenant id (None: unkno
 class Collection:
     def __init__(self, http: GraphHttp, datasets: list[Dataset], batch_size: int = BATCH_LIMIT,
                  reporter: Reporter | None = None, sink: Sink | None = None,
-                 audit_since: AuditSince | None = None, tenant: str | None = None):
+                 audit_since: AuditSince | None = None, tenant: str | None = None,
+                 break_glass: tuple[str, ...] = ()):
         """`audit_since`: where the audit window starts for the tenant (window.py), asked once
-        /organization has named it (else `tenant` is taken); None or None back: the full window."""
+        /organization has named it (else `tenant` is taken); None or None back: the full window.
+        `break_glass`: the configured break-glass accounts (object ids or UPNs, pimtrail.toml), whose
+        sign-in activity is read whether or not they hold a role."""
         self.http, self.datasets = http, datasets
         self.batch_size = min(batch_size, BATCH_LIMIT)
         self.reporter = reporter or _Silent()
@@ -151,6 +156,9 @@ class Collection:
         self._tasks: dict[str, asyncio.Task[Outcome]] = {}
         # per-parent requests made ready at once, across datasets (fetch.batched_firsts)
         self._ready = asyncio.Semaphore(http.settings.concurrency + READY_AHEAD)
+        glass = [a.strip() for a in break_glass if a.strip()]
+        self._glass_ids = {a.lower() for a in glass if "@" not in a}
+        self._glass_upns = {a.lower() for a in glass if "@" in a}  # resolved from the users list as it arrives
 
     async def run(self) -> dict[str, Outcome]:
         """/organization alone first (one sign-in; a refused token or an unreachable Graph stops
@@ -196,6 +204,8 @@ class Collection:
         how = IDS if dataset.name in IDS_ONLY else PARSE if needed else TEXT
 
         def arrived(page: FetchedPage) -> None:  # a chain's pages, in order, as they arrive
+            if dataset.name == "users" and self._glass_upns:  # before the sink empties page.raw
+                self._glass_ids.update(ids_of_upns(page.raw, self._glass_upns))
             digest(page, needed)
             self.reporter.page(dataset.name, page.rows)
             outcome.pages.append(page)
@@ -240,12 +250,16 @@ class Collection:
             jobs = [self._limited(chain(self.http, request, parent, arrived, how)) for parent, request in requests]
         results = await asyncio.gather(*jobs, return_exceptions=True)
         for (parent, _), result in zip(requests, results):
-            if isinstance(result, GraphError) and result.vanished:
+            # a deleted parent object answers 404 (skipped); a set of users is a filter, which a deleted user
+            # leaves out: its 404 is the dataset's own failure
+            if isinstance(result, GraphError) and result.vanished and dataset.parent.named_in_pages:
                 outcome.skipped_parents.append(parent)
             elif isinstance(result, BaseException):
                 raise result
             else:
                 for page in received.pop(parent):
+                    if not dataset.parent.named_in_pages:
+                        page.parent = ""  # the request names the users; the elements carry their ids
                     outcome.pages.append(page)
                     if self.sink is not None:
                         self.sink.page(dataset, page)
@@ -269,7 +283,18 @@ class Collection:
         if dataset.parent is Parent.REVIEW_INSTANCE:
             source = await self._require(dataset, "access_review_instances")
             return _unique(f"{parent}/{item['id']}" for parent, item in source.items() if item.get("id"))
-        return await self._privileged_users(dataset)
+        users = await self._privileged_users(dataset)
+        if dataset.parent is Parent.USERS:
+            return _chunks(sorted(set(users) | await self._break_glass()), USERS_PER_REQUEST)
+        return users
+
+    async def _break_glass(self) -> set[str]:
+        """The configured break-glass accounts' ids: those given as ids, and those given as UPNs that the
+        users list named (read: `_dataset`); of the users list when it was read (not a typo of an id)."""
+        directory = await self._outcome("users")
+        if directory is None or not directory.ok:
+            return set(self._glass_ids)
+        return {i for i in directory.ids() if i.lower() in self._glass_ids}
 
     async def _require(self, dataset: Dataset, name: str) -> Outcome:
         source = await self._outcome(name)
@@ -332,3 +357,8 @@ def tenant_of(organization: Outcome | None) -> str | None:
 
 def _unique(values: Any) -> list[str]:
     return list(dict.fromkeys(values))
+
+
+def _chunks(ids: list[str], size: int) -> list[str]:
+    """`Parent.USERS` parents: `size` ids a request, joined by commas."""
+    return [",".join(ids[i:i + size]) for i in range(0, len(ids), size)]

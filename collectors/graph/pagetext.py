@@ -119,3 +119,15 @@ _ID = re.compile(rb'"id"' + _WS + rb":" + _WS + rb'"([^"\\]*)"')
 def ids(raw: bytes) -> list[str]:
     """The value of every `"id"` member in the page, at any depth (a superset of its objects' ids)."""
     return [found.decode("utf-8", "replace") for found in _ID.findall(raw)]
+
+
+def ids_of_upns(raw: bytes, upns: set[str]) -> list[str]:
+    """The ids of the users in a users page whose userPrincipalName is one of `upns` (lower case; letter case
+    is ignored, as Entra does). The page is parsed only when one of them occurs in its text: the configured
+    break-glass accounts are a few users among 100,000."""
+    lowered = raw.lower()
+    if not any(upn.encode() in lowered for upn in upns):
+        return []
+    body = json.loads(raw)
+    return [str(item["id"]) for item in body.get("value", []) if isinstance(item, dict) and item.get("id")
+            and str(item.get("userPrincipalName") or "").lower() in upns]

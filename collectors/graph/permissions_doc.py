@@ -79,7 +79,16 @@ def render() -> str:
         code = "400 `AadPremiumLicenseRequired`" if level == "P2" else \
             "403 `Authentication_RequestFromNonPremiumTenantOrB2CTenant`"
         out.append(f"- **{name}** ({code} without it): {', '.join(names)}")
-    out += ["", "## Every request", ""]
+    out += ["", "## Sign-in activity", "",
+            "`sign_in_activity` asks `GET /users?$filter=id in (...)&$select=id,signInActivity` for the users "
+            "whose FIDO2 keys are read (those holding or eligible for a role, directly or through a group) and "
+            "the break-glass accounts of `pimtrail.toml`, 15 users a request (Graph takes at most 15 values in "
+            "`in`), twenty requests to a `$batch`. Microsoft's List users page: details of **signInActivity** "
+            "\"require a Microsoft Entra ID P1 or P2 license and the AuditLog.Read.All permission\", and a list "
+            "selecting it is paged by at most 120 users. The users list itself no longer selects it, so it needs "
+            "`User.Read.All` alone: selected for all users, a value that moves daily for most of them changed "
+            "every user's record every day (docs/benchmarks.md, \"Sign-in activity at real churn\").", ""]
+    out += ["## Every request", ""]
     out += permission_table()
     out += ["", "Beta requests (`/beta/...`) are sent through the same client as v1.0 ones; they "
             "are all optional, because beta endpoints may change.", ""]

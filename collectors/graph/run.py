@@ -42,6 +42,8 @@ class GraphSettings:
     # (window.previous_audit_windows); the audit log is then read from there (less an overlap)
     # rather than whole. Empty: the whole retention window.
     previous_audit: dict[str, datetime] = field(default_factory=dict)
+    # the break-glass accounts of pimtrail.toml (ids or UPNs): their sign-in activity is read as well
+    break_glass: tuple[str, ...] = ()
 
 
 @dataclass
@@ -65,7 +67,8 @@ async def _read(credential: Any, settings: GraphSettings, reporter: Reporter | N
         with gc_for_collection():
             return await Collection(http, default_datasets(settings.also), settings.batch_size, reporter,
                                     sink, audit_since=since if previous else None,
-                                    tenant=tenant.lower() if tenant and GUID.match(tenant) else None).run()
+                                    tenant=tenant.lower() if tenant and GUID.match(tenant) else None,
+                                    break_glass=settings.break_glass).run()
     finally:
         await http.close()
         if owned:

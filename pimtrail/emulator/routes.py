@@ -3,7 +3,9 @@
 Several datasets share a path and differ by API version or `$filter` (role and group policies,
 role definitions and Microsoft's privileged flag), so a route is the version, the path pattern
 and the filter pattern together. Like Graph, a missing required `$filter` is a 400; `$select`,
-`$expand` and `$top` are accepted (only `$top` changes anything: the page size). The audit log
+`$expand` and `$top` are accepted (only `$top` changes anything: the page size). A dataset asked for a
+set of users (`Parent.USERS`, `$filter=id in ('a','b',...)`) matches with those ids as its parent, joined by
+commas (the server answers the users of its one chain that have them). The audit log
 also takes its filter in parentheses `and activityDateTime ge <time>` (the incremental window,
 collectors/graph/window.py): the match then carries that time, and the server answers only the
 events at or after it.
@@ -19,6 +21,7 @@ from pimtrail.collectors import datasets as ds
 
 _ID = "([^/]+)"
 _QUOTED_ID = "'([^']+)'"
+_ID_LIST = r"('[^']*'(?:\s*,\s*'[^']*')*)"  # in (...): quoted ids, commas
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,11 @@ def build_routes() -> list[Route]:
     routes = []
     for d in ds.DATASETS:
         flt = _filter_of(d.query)
-        routes.append(Route(
-            d, re.compile(f"/{re.escape(d.api)}{_pattern(d.path, _ID)}/?"),
-            re.compile(_pattern(_normal(flt).replace("'{id}'", "{id}"), _QUOTED_ID), re.I) if flt else None))
+        if flt and d.parent is ds.Parent.USERS:
+            flt_pattern = re.compile(_pattern(_normal(flt), _ID_LIST), re.I)
+        else:
+            flt_pattern = re.compile(_pattern(_normal(flt).replace("'{id}'", "{id}"), _QUOTED_ID), re.I) if flt else None
+        routes.append(Route(d, re.compile(f"/{re.escape(d.api)}{_pattern(d.path, _ID)}/?"), flt_pattern))
     return routes
 
 
@@ -97,6 +102,8 @@ def resolve(path: str, raw_query: str) -> Match | NoMatch:
             if timed and route.dataset.name in TIME_FILTERED:
                 text, since = timed.group(1), timed.group(2)
             found = route.filter.fullmatch(text) if route.filter else None
+            if found and route.dataset.parent is ds.Parent.USERS:
+                return Match(route.dataset.name, ",".join(re.findall(r"'([^']*)'", found.group(1))), params)
             if found:
                 return Match(route.dataset.name, "/".join(path_ids + found.groups()), params, since)
         return NoMatch(400, "BadRequest", f"Invalid filter clause: '{flt}' is not supported here.")

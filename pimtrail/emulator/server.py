@@ -21,12 +21,17 @@ from urllib.parse import unquote, urlsplit
 
 from pimtrail.timeutil import parse_iso
 
+from pimtrail.collectors.datasets import BY_NAME, USERS_PER_REQUEST, Parent
+
 from .faults import Behaviour, Fault, error_body
 from .routes import Match, parse_query, resolve
 from .tenant import Chain, Tenant, load_tenant
 
 BATCH = "$batch"
 MAX_BATCH = 20  # Graph's limit of requests in one $batch
+# List users: "When you specify $select=signInActivity or $filter=signInActivity while listing users, the maximum
+# page size for $top is 120" (Microsoft Graph docs, user-list, "Get users including their last sign-in time")
+SIGN_IN_PAGE_CAP = 120
 
 
 @dataclass(frozen=True)
@@ -211,11 +216,18 @@ class Emulator:
             error = self.tenant.errors[match.dataset]
             status = int(error.get("http_status") or 500)
             return Answer(status, error_body(status, error.get("code", ""), error.get("message", "")), {})
-        chain = self.tenant.chain(match.dataset, match.parent)
+        users = BY_NAME[match.dataset].parent is Parent.USERS
+        if users and len(match.parent.split(",")) > USERS_PER_REQUEST:
+            return Answer(400, error_body(400, "Request_UnsupportedQuery", "Too many child clauses specified in "
+                                          "search filter expression containing 'OR' operators: "
+                                          f"{len(match.parent.split(','))}. Max allowed: {USERS_PER_REQUEST}."), {})
+        chain = self.tenant.chain(match.dataset, "" if users else match.parent)
         if chain is None and not self.absent_empty:
             return Answer(404, error_body(404, "Request_ResourceNotFound",
                                           f"The exported tenant has no {match.dataset}."), {})
         chain = chain or Chain()
+        if users:
+            chain = self._of_users(match, chain)
         if match.since is not None:
             chain = self._since(match, chain)
             if chain is None:
@@ -224,6 +236,8 @@ class Emulator:
         size = max(1, behaviour.page_size or self.page_size)
         if match.params.get("$top", "").isdigit():
             size = min(size, max(1, int(match.params["$top"])))
+        if "signinactivity" in match.params.get("$select", "").lower():
+            size = min(size, SIGN_IN_PAGE_CAP)
         if page in behaviour.empty_pages:
             value, next_offset = [], offset
         else:
@@ -238,6 +252,19 @@ class Emulator:
                                        f"$skiptoken={_token(page + 1, min(next_offset, len(chain.items)))}")
         body["value"] = value
         return Answer(200, body, {})
+
+    def _of_users(self, match: Match, chain: Chain) -> Chain:
+        """The chain's users whose ids `match` names (`$filter=id in (...)`), in the chain's order, as a
+        directory query answers; an id no user has is not answered. Kept per set of ids."""
+        key = (match.dataset, match.parent, None)
+        with self._lock:
+            found = self._filtered.get(key)
+        if found is None:
+            wanted = {i.lower() for i in match.parent.split(",")}
+            found = Chain([item for item in chain.items if str(item.get("id", "")).lower() in wanted], chain.context)
+            with self._lock:
+                self._filtered[key] = found
+        return found
 
     def _since(self, match: Match, chain: Chain) -> Chain | None:
         """The chain's events at or after `match.since` (`activityDateTime ge`), in their order;
