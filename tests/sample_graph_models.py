@@ -48,6 +48,7 @@ V1_MODELS: dict[str, tuple[str, str]] = {
     "users": ("user", "User"),
     "registration_details": ("user_registration_details", "UserRegistrationDetails"),
     "fido2_methods": ("fido2_authentication_method", "Fido2AuthenticationMethod"),
+    "sign_in_activity": ("user", "User"),  # $select=id,signInActivity
     "ca_policies": ("conditional_access_policy", "ConditionalAccessPolicy"),
     "authentication_contexts": ("authentication_context_class_reference", "AuthenticationContextClassReference"),
     "authentication_strengths": ("authentication_strength_policy", "AuthenticationStrengthPolicy"),

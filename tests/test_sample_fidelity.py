@@ -20,7 +20,7 @@ import pytest
 pytest.importorskip("msgraph.generated.models.user", reason="msgraph-sdk is needed to validate the sample")
 pytest.importorskip("kiota_serialization_json")
 
-from pimtrail.collectors.datasets import BY_NAME, DATASETS, Parent  # noqa: E402
+from pimtrail.collectors.datasets import BY_NAME, DATASETS, USERS_PER_REQUEST, Parent  # noqa: E402
 from pimtrail.sample_data import SNAPSHOT_DATES, TENANT_ID, build_exports  # noqa: E402
 
 try:  # tests/ may or may not be a package
@@ -113,7 +113,12 @@ def test_file_forms_and_paging(sample_exports: list[Path]) -> None:
             if dataset.parent is not Parent.NONE:
                 assert set(data) == {"pages"}, f"{name} must use the per-parent wrapper"
                 for page in data["pages"]:
-                    assert page["request"] == dataset.request(page["parent"])
+                    if dataset.parent is Parent.USERS:  # the request names the users (all of whom exist here)
+                        assert page["parent"] == "" and page["request"] == dataset.request(
+                            ",".join(v["id"] for v in page["body"]["value"]))
+                        assert 0 < len(page["body"]["value"]) <= USERS_PER_REQUEST
+                    else:
+                        assert page["request"] == dataset.request(page["parent"])
             for where, body in bodies(export, name):
                 assert set(body) <= BODY_KEYS and isinstance(body["value"], list), where
                 assert body.get("@odata.context", "").startswith("https://graph.microsoft.com/"), where

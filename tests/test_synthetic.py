@@ -242,20 +242,23 @@ def test_incremental_audit_holds_what_arrived_since_the_previous_collection(tmp_
 
 
 def test_signin_share_moves_the_sign_ins_of_that_share_of_enabled_users(small, tmp_path):
-    """`signin_share`: a real tenant's sign-in times move daily for most users. Only the users file
-    differs from the same tenant without it; about that share of the enabled users have new sign-in
-    times each day (the same users), the break-glass accounts none; the same seed gives the same bytes."""
+    """`signin_share`: a real tenant's sign-in times move daily for most users. Only the sign-in activity
+    file (the privileged users' and the break-glass accounts') differs from the same tenant without it; about
+    that share of the enabled users it holds have new sign-in times each day (the same users), the
+    break-glass accounts none; the same seed gives the same bytes."""
     moving = generate(tmp_path / "a", "small", days=3, churn=CHURN, seed=7, signin_share=0.8)
     again = generate(tmp_path / "b", "small", days=3, churn=CHURN, seed=7, signin_share=0.8)
     for ours, theirs, plain in zip(moving, again, small):
         assert files(ours) == files(theirs), ours.name
         differ = {name for name, text in files(ours).items() if files(plain)[name] != text}
-        assert differ == (set() if ours == moving[0] else {"users.json"}), ours.name
+        assert differ == (set() if ours == moving[0] else {"sign_in_activity.json"}), ours.name
     gen = Generator("small", seed=7)
     break_glass = {gen.tenant.user_id(i) for i in gen.tenant.break_glass}
     snaps = [read_export(root) for root in moving]
     sign_ins = [{f.key: f.data for f in s.facts if f.kind == "sign_in_activity"} for s in snaps]
     enabled = {f.key for f in snaps[2].facts if f.kind == "principal" and f.data["type"] == "user" and f.data["enabled"]}
+    assert break_glass <= set(sign_ins[0]) and len(sign_ins[0]) < len(enabled) / 2  # asked for the privileged only
+    enabled &= set(sign_ins[2])
     movers = []
     for before, after, snap in zip(sign_ins, sign_ins[1:], snaps[1:]):
         moved = {k for k in enabled & set(before) & set(after) if before[k] != after[k]}

@@ -6,7 +6,7 @@ models; every function here is a generator or returns a short list.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from .presets import GLOBAL_ADMIN, iso_min, role_assignment_id
 from .tenant import ENABLED, GUEST, METHOD_SETS, SYNCED, Tenant
@@ -55,9 +55,20 @@ def subscribed_skus(t: Tenant) -> list[dict[str, Any]]:
 
 
 def users(t: Tenant) -> Iterator[dict[str, Any]]:
-    now = t.now()
+    """The users list, as collected: without `signInActivity` (the `sign_in_activity` dataset)."""
     for i in range(t.p.users):
         name, upn = t.user_name(i)
+        flags = t.user_flags[i]
+        yield {"id": t.user_id(i), "userPrincipalName": upn, "displayName": name,
+               "userType": "Guest" if flags & GUEST else "Member", "accountEnabled": bool(flags & ENABLED),
+               "onPremisesSyncEnabled": True if flags & SYNCED else None,
+               "createdDateTime": iso_min(t.user_created[i])}
+
+
+def sign_in_activity(t: Tenant, slots: Iterable[int]) -> Iterator[dict[str, Any]]:
+    """`$select=id,signInActivity` of the users in `slots` (in order): null for one who never signed in."""
+    now = t.now()
+    for i in slots:
         flags, signin = t.user_flags[i], t.user_signin[i]
         activity = None
         if signin >= 0:
@@ -72,10 +83,7 @@ def users(t: Tenant) -> Iterator[dict[str, Any]]:
                         "lastNonInteractiveSignInDateTime": iso_min(quiet),
                         "lastNonInteractiveSignInRequestId": quiet_request,
                         "lastSuccessfulSignInDateTime": iso_min(success), "lastSuccessfulSignInRequestId": success_request}
-        yield {"id": t.user_id(i), "userPrincipalName": upn, "displayName": name,
-               "userType": "Guest" if flags & GUEST else "Member", "accountEnabled": bool(flags & ENABLED),
-               "onPremisesSyncEnabled": True if flags & SYNCED else None,
-               "createdDateTime": iso_min(t.user_created[i]), "signInActivity": activity}
+        yield {"id": t.user_id(i), "signInActivity": activity}
 
 
 def registration_details(t: Tenant) -> Iterator[dict[str, Any]]:

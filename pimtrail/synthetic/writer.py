@@ -78,14 +78,16 @@ class ExportWriter:
         out.write("]" + (',"@odata.nextLink":' + dumps(link) if link else "") + "}")
 
     def per_parent(self, name: str, bodies: Iterable[tuple[str, str, Iterable[dict[str, Any]]]]) -> None:
-        """Form 3: one body per parent object: (parent id, @odata.context, items)."""
+        """Form 3: one body per parent object: (parent id, @odata.context, items). A dataset asked for a set of
+        users (`Parent.USERS`, parent: their ids joined by commas) names them in its request, not as parent."""
         dataset = BY_NAME[name]
         count, first = 0, True
         with self._open(name) as out:
             out.write('{"pages":[')
             for parent, context, items in bodies:
+                named = parent if dataset.parent.named_in_pages else ""
                 out.write(("\n" if first else ",\n") + '{"request":' + dumps(dataset.request(parent))
-                          + ',"parent":' + dumps(parent) + ',"body":{"@odata.context":' + dumps(context)
+                          + ',"parent":' + dumps(named) + ',"body":{"@odata.context":' + dumps(context)
                           + ',"value":[')
                 count += self._items(out, items)
                 out.write("]}}")

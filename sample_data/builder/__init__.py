@@ -7,6 +7,7 @@ render Graph response bodies, `export` assembles one snapshot and `writer` write
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 from .export import Snapshotter
@@ -20,7 +21,11 @@ __all__ = ["build", "load", "Scenario", "Timeline"]
 def build(out_dir: Path, scenario_path: Path) -> list[Path]:
     """Write one export directory per snapshot under `out_dir`, oldest first."""
     scenario = load(scenario_path)
-    snap = Snapshotter(Timeline(scenario))
+    # the live collector reads the sign-in activity of the break-glass accounts pimtrail.toml names, too
+    config = scenario_path.parent / "pimtrail.toml"
+    glass = tomllib.loads(config.read_text(encoding="utf-8")).get("break_glass", {}).get("accounts", []) \
+        if config.exists() else []
+    snap = Snapshotter(Timeline(scenario), tuple(glass))
     out_dir.mkdir(parents=True, exist_ok=True)
     col = scenario.collection
     return [write_export(out_dir, t, scenario.tenant["id"], col["generator"], col["audit_window_days"],

@@ -102,7 +102,6 @@ class Directory:
                 "accountEnabled": not (p.disabled is not None and p.disabled <= t),
                 "onPremisesSyncEnabled": True if p.synced else None,
                 "createdDateTime": iso(p.created),
-                "signInActivity": self.sign_in_activity(p, t),
             })
         return out
 

@@ -5,23 +5,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pimtrail.collectors.datasets import USERS_PER_REQUEST
+
 from .alerts import Alerts
 from .audit import AuditLog
 from .auth import Authentication
-from .directory import Directory
+from .directory import Directory, exists
 from .ids import context_url
 from .reviews import Reviews
 from .roles import RoleManagement
 from .timeline import Timeline
 from .writer import body, pages, per_parent
 
-_USERS_SELECT = "id,userPrincipalName,displayName,userType,accountEnabled,onPremisesSyncEnabled,createdDateTime,signInActivity"
+_USERS_SELECT = "id,userPrincipalName,displayName,userType,accountEnabled,onPremisesSyncEnabled,createdDateTime"
 _GROUP_SELECT = "id,displayName,description,isAssignableToRole,securityEnabled,mailEnabled,groupTypes"
 
 
 class Snapshotter:
-    def __init__(self, tl: Timeline) -> None:
+    def __init__(self, tl: Timeline, break_glass: tuple[str, ...] = ()) -> None:
+        """`break_glass`: the accounts (ids or UPNs) pimtrail.toml names: their sign-ins are collected too."""
         self.tl = tl
+        self.break_glass = {a.lower() for a in break_glass}
         self.s = tl.s
         self.directory = Directory(tl)
         self.roles = RoleManagement(tl)
@@ -85,6 +89,11 @@ class Snapshotter:
             "fido2_methods": per_parent("fido2_methods", [
                 (p.id, body(context_url(f"users('{p.id}')/authentication/fido2Methods"), au.fido2_methods(p, t)))
                 for p in au.fido2_parents(t)]),
+            "sign_in_activity": per_parent("sign_in_activity", [
+                (",".join(p.id for p in part), body(context_url("users(id,signInActivity)"),
+                                                    [{"id": p.id, "signInActivity": d.sign_in_activity(p, t)}
+                                                     for p in part]))
+                for part in self._sign_in_parts(t)]),
             "ca_policies": body(context_url("identity/conditionalAccess/policies"), au.ca_policies(t)),
             "authentication_contexts": body(
                 context_url("identity/conditionalAccess/authenticationContextClassReferences"),
@@ -95,3 +104,13 @@ class Snapshotter:
                 context_url("identityGovernance/roleManagementAlerts/alerts", "beta"), self.alerts.alerts(t)),
         }
         return out
+
+    def _sign_in_parts(self, t: datetime) -> list[list[Any]]:
+        """Whose sign-in activity the live collector asks for at `t` (collectors/graph/collector.py): the users
+        holding or eligible for a role (those whose FIDO2 keys it reads) and the break-glass accounts, by id,
+        USERS_PER_REQUEST to a request."""
+        asked = {p.id: p for p in self.auth.fido2_parents(t) if p.kind == "user"}
+        asked.update((p.id, p) for p in self.s.people() if exists(p, t)
+                     and (p.id.lower() in self.break_glass or p.upn.lower() in self.break_glass))
+        ordered = [asked[i] for i in sorted(asked)]
+        return [ordered[n:n + USERS_PER_REQUEST] for n in range(0, len(ordered), USERS_PER_REQUEST)]

@@ -34,9 +34,11 @@ def pages(name: str, context: str, items: list[dict[str, Any]], size: int, ids: 
 
 
 def per_parent(name: str, bodies: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """The wrapper for datasets requested once per parent object."""
+    """The wrapper for datasets requested once per parent object (a set of users, `Parent.USERS`: their ids
+    joined by commas, named in the request and not as the page's parent)."""
     dataset = BY_NAME[name]
-    return {"pages": [{"request": dataset.request(parent), "parent": parent, "body": b} for parent, b in bodies]}
+    return {"pages": [{"request": dataset.request(parent), "parent": parent if dataset.parent.named_in_pages else "",
+                       "body": b} for parent, b in bodies]}
 
 
 def write_export(root: Path, t: datetime, tenant_id: str, generator: str, window_days: int,
