@@ -205,7 +205,7 @@ class Collection:
 
         def arrived(page: FetchedPage) -> None:  # a chain's pages, in order, as they arrive
             if dataset.name == "users" and self._glass_upns:  # before the sink empties page.raw
-                self._glass_ids.update(ids_of_upns(page.raw, self._glass_upns))
+                self._glass_ids.update(i.lower() for i in ids_of_upns(page.raw, self._glass_upns))
             digest(page, needed)
             self.reporter.page(dataset.name, page.rows)
             outcome.pages.append(page)
