@@ -288,9 +288,14 @@ class Plan:
                     if held is None or not held.issuperset(map(digests.__getitem__, skipped)):
                         raise Unrecognised(f"{name}: an element read unparsed is not one the previous snapshot held")
                     self.kept_numbers[name].update(map(self.known.__getitem__, map(digests.__getitem__, skipped)))
+        # the new elements numbered and packed now, their packs compressed by two threads while the snapshot's
+        # facts are built (zlib lets go of the GIL): `write` stores them
+        last = conn.execute(select(item_pack_table.c.first_n + item_pack_table.c.count).where(
+            item_pack_table.c.tenant_id == tenant).order_by(item_pack_table.c.first_n.desc()).limit(1)).scalar()
+        self.packs = new_packs(tenant, self.cuts, self.known, last or 1)
 
     def number(self, element: tuple[str, int, int] | None) -> int | None:
-        """The element number of (dataset, page, index), once `write` has numbered the new ones."""
+        """The element number of (dataset, page, index) (new elements are numbered by the constructor)."""
         if element is None:
             return None
         cut = self._pages.get(element[:2])
@@ -301,10 +306,7 @@ class Plan:
         sha256) and the [dataset, listing sha256] pairs of listings holding layouts, both for the
         snapshot's content hash."""
         conn, tenant = self.conn, self.tenant
-        last = conn.execute(select(item_pack_table.c.first_n + item_pack_table.c.count).where(
-            item_pack_table.c.tenant_id == tenant).order_by(item_pack_table.c.first_n.desc()).limit(1)).scalar()
-        packs = new_packs(tenant, self.cuts, self.known, last or 1)
-        insert(conn, item_pack_table, ("tenant_id", "first_n", "count", "size", "digests", "data"), packs)
+        insert(conn, item_pack_table, ("tenant_id", "first_n", "count", "size", "digests", "data"), self.packs.rows())
         entries, named, blobs = listings(self.cuts, self.known)
         before = self.previous_shas
         _blobs.store(conn, tenant, blobs, {sha: before[name] for name, sha, _ in named if name in before})
@@ -313,10 +315,26 @@ class Plan:
         return entries, [[name, sha] for name, sha, cut_up in named if cut_up]
 
 
-def new_packs(tenant: str, cuts: dict[str, list[_Cut]], known: dict[bytes, int],
-              next_n: int) -> list[tuple[str, int, int, int, bytes, bytes]]:
+class Compressing:
+    """item_pack rows whose texts two threads compress meanwhile (zlib lets go of the GIL: the other core)."""
+
+    def __init__(self, packs: list[tuple[str, int, int, int, bytes, bytes]]):
+        self.packs = packs
+        self.pool = ThreadPoolExecutor(2) if packs else None
+        self.compressed = [self.pool.submit(zlib.compress, p[5], LEVEL) for p in packs] if self.pool else []
+
+    def rows(self) -> list[tuple[str, int, int, int, bytes, bytes]]:
+        """(tenant, first_n, count, chars, digests, compressed texts) per pack, once compressed."""
+        try:
+            return [(t, f, c, size, d, z.result()) for (t, f, c, size, d, _), z in zip(self.packs, self.compressed)]
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
+
+
+def new_packs(tenant: str, cuts: dict[str, list[_Cut]], known: dict[bytes, int], next_n: int) -> Compressing:
     """Number the elements `known` does not hold from `next_n` on (adding them to it) and pack them:
-    item_pack rows (tenant, first_n, count, chars, digests, compressed texts)."""
+    item_pack rows, compressed in the background (`Compressing.rows`)."""
     first_new, texts, digests = next_n, [], []
     for dataset_cuts in cuts.values():
         for cut in dataset_cuts:
@@ -330,10 +348,7 @@ def new_packs(tenant: str, cuts: dict[str, list[_Cut]], known: dict[bytes, int],
                     next_n += 1
             if fresh:
                 texts += cut.texts(fresh)
-    packs = list(_packs(tenant, first_new, texts, digests))
-    with ThreadPoolExecutor(2) as pool:  # zlib releases the GIL
-        compressed = list(pool.map(lambda p: zlib.compress(p[5], LEVEL), packs))
-    return [(t, f, c, size, d, z) for (t, f, c, size, d, _), z in zip(packs, compressed)]
+    return Compressing(list(_packs(tenant, first_new, texts, digests)))
 
 
 def listings(cuts: dict[str, list[_Cut]], known: dict[bytes, int]
