@@ -75,7 +75,7 @@ def sha256_hex(data: bytes) -> str:
 def encode(data: dict[str, Any]) -> tuple[str, str]:
     """A fact's or event's data -> (canonical JSON text as stored, its digest)."""
     raw = canonical(data)
-    return raw.decode(), sha256_hex(raw)
+    return raw.decode(), hashlib.sha256(raw).hexdigest()
 
 
 def text_digest(text: str) -> str:
