@@ -214,7 +214,10 @@ def load_with_raw(text: str, spec: dict[str, Any], data: bytes | None = None) ->
     objects `spec` marks. Raises ValueError (or IndexError) on malformed JSON. `data`: the text's
     UTF-8 bytes, if the caller has them (made here otherwise)."""
     raws: dict[int, str] = {}
-    fast = Elements(text, data if data is not None else text.encode())
+    try:
+        fast: Elements | None = Elements(text, data if data is not None else text.encode())
+    except UnicodeEncodeError:  # a str with lone surrogates (not from a file): the stdlib reads all of it
+        fast = None
     value, end = _walk(text, _skip(text, 0), spec, raws, fast)
     if _skip(text, end) != len(text):
         raise ValueError("extra data")

@@ -172,3 +172,8 @@ def test_floats_round_as_python_rounds_them():
         if len(integer) >= 19 and not any(c in text for c in ".eE"):
             continue  # a long integer: never offered to orjson
         assert same(mine, _DECODER.decode(text)), text
+
+
+def test_a_text_with_a_lone_surrogate_is_read_by_the_stdlib():
+    text = '{"value":[\n{"a":"\ud800"},\n{"b":1}\n]}'  # a str no file gives (files are decoded strictly)
+    assert same(load_with_raw(text, _FILE_SPEC)[0], json.loads(text))
