@@ -52,9 +52,6 @@ class Dataset:
     # elements (a report's refresh time): the store keeps it beside the elements, run-length
     # encoded, so that the rest of an unchanged element is stored once (pimtrail/store/receipts.py)
     volatile: tuple[str, ...] = ()
-    # an export that does not name it is read the way exports were read before it existed (not `partial`);
-    # named in the manifest it is required like any other (a failure makes the snapshot partial)
-    absent_ok: bool = False
 
     @property
     def file_name(self) -> str:
@@ -145,10 +142,11 @@ DATASETS: tuple[Dataset, ...] = (
     # churn"). Graph: "Details for the signInActivity property require a Microsoft Entra ID P1 or P2 license
     # and the AuditLog.Read.All permission" (List users); a user who never signed in is answered with
     # `signInActivity: null`; `in` takes 15 ids (USERS_PER_REQUEST), fewer than the page cap of 120 when
-    # signInActivity is selected. An export without this dataset is read as before it existed: sign-ins from
-    # the users' elements (collectors/normalize: `sign_in_source`), so `absent_ok`.
+    # signInActivity is selected. An export without this dataset whose users carry signInActivity is read as
+    # before it existed (sign-ins from the users' elements); one whose users do not has no sign-ins: they are
+    # unobserved and the snapshot partial (collectors/normalize: `sign_in_source`).
     Dataset(SIGN_IN_DATASET, "/users", "AuditLog.Read.All", query="$filter=id in ({id})&$select=id,signInActivity",
-            parent=Parent.USERS, licence="P1", absent_ok=True,
+            parent=Parent.USERS, licence="P1",
             note="requested only for principals holding or eligible for a role, and the break-glass accounts"),
     Dataset("ca_policies", "/identity/conditionalAccess/policies", "Policy.Read.All", licence="P1"),
     Dataset("authentication_contexts", "/identity/conditionalAccess/authenticationContextClassReferences",

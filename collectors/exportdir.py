@@ -18,7 +18,8 @@ from pimtrail.timeutil import parse_iso
 
 from . import datasets as ds
 from .elementjson import Elements
-from .normalize import SKIPPABLE, DatasetPages, RawPage, normalize, unobserved_kinds
+from .normalize import (SKIPPABLE, DatasetPages, RawPage, normalize, record_sign_in_source, sign_in_source,
+                        unobserved_kinds)
 from .unparsed import Skipper
 
 FORMAT = "pimtrail-export/1"
@@ -337,8 +338,7 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
     collected: dict[str, DatasetPages] = {}
     for dataset in ds.DATASETS:
         entry = manifest["datasets"].get(dataset.name)
-        cov = DatasetCoverage(dataset.name, MISSING, dataset.optional or (dataset.absent_ok and entry is None),
-                              query=dataset.request())
+        cov = DatasetCoverage(dataset.name, MISSING, dataset.optional, query=dataset.request())
         if entry is None:
             snap.coverage.append(cov)
             continue
@@ -384,8 +384,10 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
                                    dataset.volatile, skipped))
 
     _check_tenant(collected.get("organization"), tenant_id)
-    snap.facts, snap.events = normalize(collected, manifest["datasets"])
-    snap.unobserved = unobserved_kinds(set(collected), manifest["datasets"])
+    sign_ins = sign_in_source(manifest["datasets"], (p.text for p in snap.pages if p.dataset == "users"))
+    record_sign_in_source(snap.coverage, sign_ins)
+    snap.facts, snap.events = normalize(collected, sign_ins)
+    snap.unobserved = unobserved_kinds(set(collected), sign_ins)
     return snap
 
 

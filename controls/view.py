@@ -13,7 +13,7 @@ from typing import Any
 
 from pimtrail.activations import Activation
 from pimtrail.collectors.datasets import SIGN_IN_DATASET
-from pimtrail.collectors.normalize import sign_in_source
+from pimtrail.collectors.normalize import stored_sign_in_source
 from pimtrail.bulk import paused_gc  # noqa: F401 -- used here and by the readers that import it from here
 from pimtrail.config import Config
 from pimtrail.store import HistoryStore, SnapshotInfo
@@ -78,16 +78,19 @@ class SnapshotView:
     _cache: dict[str, Any] = field(default_factory=dict)
 
     # -- availability ------------------------------------------------------------------
-    def sign_in_source(self) -> str:
+    def sign_in_source(self) -> str | None:
         """The dataset this snapshot's sign-in facts come from (`collectors.normalize.sign_in_source`): the
-        `sign_in_activity` dataset when its export named it (read or failed), else the users' elements."""
-        return sign_in_source({name for name, cov in self.coverage.items() if cov["status"] != "missing"})
+        `sign_in_activity` dataset when its export named it (read or failed), the users' elements when they
+        carried signInActivity instead, None when the export carried no sign-ins."""
+        return stored_sign_in_source(self.coverage.get(SIGN_IN_DATASET))
 
     def missing(self, datasets: tuple[str, ...]) -> list[str]:
         """Datasets a control needs that this snapshot does not hold, with why. A control that reads sign-ins
-        names `sign_in_activity`: it needs whichever dataset this snapshot's sign-ins come from."""
+        names `sign_in_activity`: it needs whichever dataset this snapshot's sign-ins come from (that dataset
+        itself, missing, when they come from nowhere)."""
         out = []
-        for name in dict.fromkeys(self.sign_in_source() if n == SIGN_IN_DATASET else n for n in datasets):
+        source = self.sign_in_source() or SIGN_IN_DATASET
+        for name in dict.fromkeys(source if n == SIGN_IN_DATASET else n for n in datasets):
             cov = self.coverage.get(name)
             if cov is None or cov["status"] == "missing":
                 out.append(f"{name} (not collected)")

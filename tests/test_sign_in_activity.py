@@ -137,8 +137,7 @@ def test_sign_ins_come_from_the_dataset_alone_when_the_export_names_it(tmp_path)
     assert set(sign_ins) == {t.ALICE, t.BOB}
     assert sign_ins[t.BOB] == {"user_id": t.BOB, "last_sign_in": None, "last_non_interactive_sign_in": None,
                                "last_successful_sign_in": None}
-    assert normalize.sign_in_source({"users"}) == "users" and normalize.sign_in_source({"sign_in_activity"}) == \
-        "sign_in_activity"
+    assert normalize.sign_in_source({"users", "sign_in_activity"}, []) == "sign_in_activity"
 
 
 # -- the store: open facts read around the unparsed elements, either layout -----------------------
@@ -197,9 +196,10 @@ def test_a_daily_read_keeps_the_sign_ins_of_the_elements_it_did_not_parse(tmp_pa
 def test_sign_ins_of_the_users_are_not_taken_for_the_datasets_when_the_store_reads_around_them(tmp_path):
     """`kind_sources`: a snapshot's sign-in facts have one source, so the sources of a kind read around the
     unparsed elements are those of the layout the snapshot has."""
-    assert normalize.kind_sources({"users", "sign_in_activity"})["sign_in_activity"] == ("sign_in_activity",)
-    assert normalize.kind_sources({"users"})["sign_in_activity"] == ("users",)
-    assert normalize.kind_sources({"users"})["principal"] == normalize.KIND_SOURCES["principal"]
+    assert normalize.kind_sources("sign_in_activity")["sign_in_activity"] == ("sign_in_activity",)
+    assert normalize.kind_sources(None)["sign_in_activity"] == ("sign_in_activity",)  # not collected: unobserved
+    assert normalize.kind_sources("users")["sign_in_activity"] == ("users",)
+    assert normalize.kind_sources("users")["principal"] == normalize.KIND_SOURCES["principal"]
     assert "sign_in_activity" in normalize.SKIPPABLE
 
 

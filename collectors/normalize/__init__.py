@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Collection
+import re
+from typing import Any, Collection, Iterable, Mapping
 
 from pimtrail.collectors.datasets import SIGN_IN_DATASET
-from pimtrail.model import EventRecord, FactRecord
+from pimtrail.model import MISSING, DatasetCoverage, EventRecord, FactRecord
 
 from . import audit, authn, directory, groups_pim, policies, reviews, roles
 from .base import DatasetPages, RawPage
 
 __all__ = ["DatasetPages", "RawPage", "normalize", "unobserved_kinds", "KIND_SOURCES", "SKIPPABLE", "kind_sources",
-           "sign_in_source"]
+           "sign_in_source", "record_sign_in_source", "stored_sign_in_source"]
 
 # Datasets whose elements a daily read may recognise without parsing them (`collectors.unparsed`):
 # each element is normalised on its own into facts naming it (`FactRecord.element`, no `depends`),
@@ -22,9 +23,9 @@ SKIPPABLE = {"users", "registration_details", "access_review_decisions", "sign_i
 
 # Which datasets each kind of fact is read from. When one of them was not collected, the facts of
 # that kind that did not show up are *unknown*, not gone: the history keeps them as last seen.
-# Sign-ins come from the `sign_in_activity` dataset; a snapshot whose export does not name it (written
-# before it existed, or by a tool selecting signInActivity on the users) takes them from the users'
-# elements: `kind_sources` gives the sources of such a snapshot.
+# Sign-ins come from the `sign_in_activity` dataset; a snapshot whose export does not name it but whose
+# users carry signInActivity (written before it existed, or by a tool selecting it on the users) takes them
+# from the users' elements (`sign_in_source`): `kind_sources` gives the sources of such a snapshot.
 KIND_SOURCES: dict[str, tuple[str, ...]] = {
     "tenant": ("organization",), "licence": ("subscribed_skus",),
     "role_definition": ("role_definitions", "privileged_role_definitions"),
@@ -41,29 +42,74 @@ KIND_SOURCES: dict[str, tuple[str, ...]] = {
 }
 
 
-def sign_in_source(named: Collection[str]) -> str:
-    """The dataset a snapshot's sign-in facts come from, given the datasets its export names (read or failed):
-    `sign_in_activity` when named, else `users` (an export without it is read as before it existed)."""
-    return SIGN_IN_DATASET if SIGN_IN_DATASET in named else "users"
+# A `signInActivity` member of a users element: a JSON string followed by ":" is always a member name (a quote
+# inside a string is escaped), so this finds the member in the page's text, parsed or read unparsed alike
+_SIGN_IN_MEMBER = re.compile(r'"signInActivity"\s*:')
+
+
+def sign_in_source(named: Collection[str], users_texts: Iterable[str] = ()) -> str | None:
+    """Where a snapshot's sign-ins come from. `named`: the datasets its export names (read or failed);
+    `users_texts`: the text of its users pages as the export holds them.
+
+    - `sign_in_activity` when the export names that dataset (failed: sign-ins unknown, the snapshot partial);
+    - else `users` when a users element has a `signInActivity` member (`null` included): an export written
+      before the dataset existed, or by a tool that selects signInActivity on the users list; an element of
+      such an export without the member gives no sign-in (read as never signed in, as before);
+    - else None: nothing in the export says anything about sign-ins. They are unobserved (the snapshot is
+      partial for them, PIM-ACT-018 not assessable), never read as "never signed in".
+
+    The rule reads the pages' text, so a daily read (elements read unparsed) decides as a full read does."""
+    if SIGN_IN_DATASET in named:
+        return SIGN_IN_DATASET
+    if any(_SIGN_IN_MEMBER.search(text) for text in users_texts):
+        return "users"
+    return None
+
+
+NO_SIGN_INS = "not in the export, and its users carry no signInActivity: sign-ins not collected"
+
+
+def record_sign_in_source(coverage: list[DatasetCoverage], source: str | None) -> None:
+    """Write the snapshot's sign-in source into its coverage of `sign_in_activity` (`stored_sign_in_source`
+    reads it back): from the users, the dataset's absence is optional (the snapshot is complete); with no
+    source it is a gap that says so."""
+    cov = next((c for c in coverage if c.dataset == SIGN_IN_DATASET), None)
+    if cov is None or cov.status != MISSING:
+        return
+    if source == "users":
+        cov.optional, cov.error_message = True, "not in the export: sign-ins read from the users' signInActivity"
+    else:
+        cov.optional, cov.error_message = False, NO_SIGN_INS
+
+
+def stored_sign_in_source(cov: Mapping[str, Any] | None) -> str | None:
+    """A stored snapshot's sign-in source (`sign_in_source`) from its coverage row of `sign_in_activity`
+    (`record_sign_in_source`); no row: stored before the dataset existed, when sign-ins came from the users."""
+    if cov is None:
+        return "users"
+    if cov["status"] != MISSING:
+        return SIGN_IN_DATASET
+    return "users" if cov["optional"] else None
 
 
 _USERS_SIGN_INS = {**KIND_SOURCES, "sign_in_activity": ("users",)}
 
 
-def kind_sources(named: Collection[str]) -> dict[str, tuple[str, ...]]:
-    """KIND_SOURCES for a snapshot whose export names the datasets `named` (`sign_in_source`)."""
-    return KIND_SOURCES if sign_in_source(named) == SIGN_IN_DATASET else _USERS_SIGN_INS
+def kind_sources(source: str | None) -> dict[str, tuple[str, ...]]:
+    """KIND_SOURCES for a snapshot whose sign-ins come from `source` (`sign_in_source`; None: from nowhere,
+    so the `sign_in_activity` dataset, not collected, leaves them unobserved)."""
+    return _USERS_SIGN_INS if source == "users" else KIND_SOURCES
 
 
-def unobserved_kinds(collected: set[str], named: Collection[str] | None = None) -> set[str]:
+def unobserved_kinds(collected: set[str], source: str | None) -> set[str]:
     """Kinds of fact whose source datasets were not all collected (optional ones aside when absent
     from every snapshot would make them always unknown: an optional dataset counts only when asked).
-    `named`: the datasets the export names, read or failed (None: `collected`); a failed
-    `sign_in_activity` leaves sign-ins unknown, an export without it takes them from the users."""
+    `source`: where the snapshot's sign-ins come from (`sign_in_source`); a failed `sign_in_activity`, or an
+    export that carries no sign-ins at all, leaves them unknown."""
     from pimtrail.collectors.datasets import BY_NAME
 
     out = set()
-    for kind, sources in kind_sources(collected if named is None else named).items():
+    for kind, sources in kind_sources(source).items():
         needed = [s for s in sources if not BY_NAME[s].optional]
         if any(s not in collected for s in needed):
             out.add(kind)
@@ -71,9 +117,9 @@ def unobserved_kinds(collected: set[str], named: Collection[str] | None = None) 
 
 
 def normalize(datasets: dict[str, DatasetPages],
-              named: Collection[str] | None = None) -> tuple[list[FactRecord], list[EventRecord]]:
-    """Turn the collected datasets (any subset) into facts and events. `named`: the datasets the export
-    names, read or failed (None: those given); sign-ins come from `sign_in_source(named)` only."""
+              source: str | None) -> tuple[list[FactRecord], list[EventRecord]]:
+    """Turn the collected datasets (any subset) into facts and events. `source`: where the snapshot's
+    sign-ins come from (`sign_in_source`): they are read from there alone."""
     facts: list[FactRecord] = []
     events: list[EventRecord] = []
     have = datasets.get
@@ -104,11 +150,11 @@ def normalize(datasets: dict[str, DatasetPages],
         facts += groups_pim.group_instances(datasets["group_assignment_instances"], "active")
     if have("group_eligibility_instances"):
         facts += groups_pim.group_instances(datasets["group_eligibility_instances"], "eligible")
-    from_users = sign_in_source(datasets if named is None else named) == "users"
+    from_users = source == "users"
     if have("users"):
         principals, sign_ins = directory.users(datasets["users"], sign_ins=from_users)
         facts += principals + sign_ins
-    if have(SIGN_IN_DATASET) and not from_users:
+    if have(SIGN_IN_DATASET) and source == SIGN_IN_DATASET:
         facts += directory.sign_ins(datasets[SIGN_IN_DATASET])
 
     expanded: list[dict] = []

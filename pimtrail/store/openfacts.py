@@ -22,6 +22,7 @@ from typing import Callable, NamedTuple
 
 from sqlalchemy.engine import Connection
 
+from pimtrail.collectors.datasets import SIGN_IN_DATASET
 from pimtrail.collectors.normalize import kind_sources
 from pimtrail.store.driver import raw_rows
 from pimtrail.store.receipts import Unrecognised, _rle_numbers
@@ -55,7 +56,7 @@ def read(conn: Connection, tenant: str, kept_numbers: dict[str, set[int]],
     # sign-in facts naming its unparsed users elements, as before; one with it but none of its elements read
     # unparsed has no sign-in fact to keep unread (theirs name that dataset's elements, never a users element,
     # so reading "around" the users elements reads every one of them).
-    sources = kind_sources(by_dataset)
+    sources = kind_sources(SIGN_IN_DATASET if SIGN_IN_DATASET in by_dataset else "users")
     by_kind: dict[str, list[list[int]]] = {}  # runs of the numbers read unparsed of the kind's datasets
     for kind, sources_of_kind in sources.items():
         parts = [name for name in sources_of_kind if name in by_dataset]
