@@ -16,6 +16,7 @@ from pimtrail.errors import HistoryError
 from pimtrail.model import CollectedSnapshot, Known
 from pimtrail.store import archive as _archive
 from pimtrail.store import ingest as _ingest
+from pimtrail.store import openfacts as _openfacts
 from pimtrail.store import receipts as _receipts
 from pimtrail.store import verify as _verify
 from pimtrail.store.engine import byte_order, ingest_cache, open_engine, read_consistently
@@ -86,6 +87,7 @@ class HistoryStore(EventReads):
         """Store one snapshot, whole or not at all."""
         with paused_gc(), self.engine.connect() as conn, ingest_cache(conn):
             with conn.begin():  # committed before the cache shrinks back
+                _openfacts.check_sign_in_source(conn, snap)
                 row = _ingest.ingest(conn, snap)
         return SnapshotInfo.from_row(row)
 

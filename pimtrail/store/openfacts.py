@@ -22,11 +22,14 @@ from typing import Callable, NamedTuple
 
 from sqlalchemy.engine import Connection
 
+from sqlalchemy import select
+
 from pimtrail.collectors.datasets import SIGN_IN_DATASET
-from pimtrail.collectors.normalize import kind_sources
+from pimtrail.collectors.normalize import KIND_SOURCES, kind_sources, stored_sign_in_source
+from pimtrail.model import CollectedSnapshot
 from pimtrail.store.driver import raw_rows
 from pimtrail.store.receipts import Unrecognised, _rle_numbers
-from pimtrail.store.schema import fact_by_key
+from pimtrail.store.schema import coverage_table, fact_by_key, snapshot_table
 
 RANGES = 1000  # runs or gaps per statement (their bounds are written into it as integers)
 KEYS = 500  # keys per IN (...) list
@@ -50,13 +53,10 @@ def read(conn: Connection, tenant: str, kept_numbers: dict[str, set[int]],
     Raises `Unrecognised` when an element read unparsed names no open fact of a kind its dataset gives."""
     by_dataset = {name: (len(numbers), _rle_numbers(sorted(numbers)))
                   for name, numbers in kept_numbers.items() if numbers}
-    # Which datasets give each kind here. Sign-ins come from the `sign_in_activity` dataset or, in a snapshot
-    # without it, from the users' elements (`kind_sources`): with elements of that dataset read unparsed, it is
-    # their source; else the users are. That is right in both cases: a snapshot without the dataset keeps the
-    # sign-in facts naming its unparsed users elements, as before; one with it but none of its elements read
-    # unparsed has no sign-in fact to keep unread (theirs name that dataset's elements, never a users element,
-    # so reading "around" the users elements reads every one of them).
-    sources = kind_sources(SIGN_IN_DATASET if SIGN_IN_DATASET in by_dataset else "users")
+    # Which datasets give each kind here: sign-ins come from the `sign_in_activity` dataset, the users' elements
+    # or nowhere (`sign_in_source`). With elements read unparsed the snapshot was read against the tenant's
+    # newest one (`ingest` checks) and has its sign-in source (`check_sign_in_source`): that one's is taken.
+    sources = kind_sources(_newest_sign_in_source(conn, tenant)) if by_dataset else KIND_SOURCES
     by_kind: dict[str, list[list[int]]] = {}  # runs of the numbers read unparsed of the kind's datasets
     for kind, sources_of_kind in sources.items():
         parts = [name for name in sources_of_kind if name in by_dataset]
@@ -74,6 +74,31 @@ def read(conn: Connection, tenant: str, kept_numbers: dict[str, set[int]],
     for kind, runs in by_kind.items():
         out[kind] = _around(conn, tenant, kind, runs, given(kind), counted.get(kind))
     return out
+
+
+def check_sign_in_source(conn: Connection, snap: CollectedSnapshot) -> None:
+    """Refuse (`Unrecognised`: `pimtrail collect` reads the export again in full) a snapshot read against
+    another (`based_on`) whose sign-ins come from elsewhere (`collectors.normalize.sign_in_source`): an export
+    that starts or stops writing `sign_in_activity`, or whose users start or stop carrying signInActivity. Its
+    users elements read unparsed would keep, or fail to keep, sign-in facts that a full read does not give."""
+    if snap.based_on is None:
+        return
+    cov = next((vars(c) for c in snap.coverage if c.dataset == SIGN_IN_DATASET), None)
+    now, before = stored_sign_in_source(cov), _sign_in_source(conn, snap.based_on)
+    if now != before:
+        raise Unrecognised(f"sign-ins from {now or 'nowhere'}, in snapshot {snap.based_on} from {before or 'nowhere'}")
+
+
+def _sign_in_source(conn: Connection, snapshot_id: int) -> str | None:
+    row = conn.execute(select(coverage_table.c.status, coverage_table.c.optional).where(
+        coverage_table.c.snapshot_id == snapshot_id, coverage_table.c.dataset == SIGN_IN_DATASET)).mappings().first()
+    return stored_sign_in_source(row)
+
+
+def _newest_sign_in_source(conn: Connection, tenant: str) -> str | None:
+    newest = conn.execute(select(snapshot_table.c.id).where(snapshot_table.c.tenant_id == tenant)
+                          .order_by(snapshot_table.c.seq.desc()).limit(1)).scalar()
+    return _sign_in_source(conn, newest) if newest is not None else None
 
 
 def _kinds(conn: Connection, tenant: str) -> list[str]:
