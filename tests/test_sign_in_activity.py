@@ -207,14 +207,20 @@ def test_sign_ins_of_the_users_are_not_taken_for_the_datasets_when_the_store_rea
 # -- the collector and the emulator -----------------------------------------------------------------
 def test_sign_ins_are_asked_for_the_privileged_users_and_the_break_glass_accounts_15_a_request(tmp_path):
     """Against the synthetic tenant: one `id in (...)` request per 15 users, twenty to a `$batch`, for the users
-    whose FIDO2 keys are read plus the break-glass accounts (given by UPN, found in the users list); the live
-    collection holds the same facts as the export read offline; the users are listed without signInActivity."""
+    whose FIDO2 keys are read plus the break-glass accounts (given by UPN, found in the users list, or by id),
+    among them two users who hold no role (the tenant's own break-glass accounts are privileged: without these
+    a collector that ignored the configured accounts would pass); the live collection holds the same facts as
+    the export read offline; the users are listed without signInActivity."""
     gen = Generator("small", seed=5)
     root = gen.write(tmp_path / "export")
-    glass = tuple(gen.tenant.user_name(i)[1] for i in gen.tenant.break_glass)
+    privileged = set(gen.tenant.privileged_user_slots()) | set(gen.tenant.break_glass)
+    plain = [i for i in range(gen.tenant.p.users) if i not in privileged][:2]
+    glass = tuple(gen.tenant.user_name(i)[1] for i in (*gen.tenant.break_glass, plain[0]))
+    extra = {gen.tenant.user_id(i) for i in plain}
     with Emulator(root, page_size=200) as graph:
         settings = GraphSettings(http=HttpSettings(base_url=graph.base_url, timeout=10, time_scale=0.001),
-                                 break_glass=tuple(u.upper() for u in glass))  # letter case ignored
+                                 break_glass=(*(u.upper() for u in glass),  # letter case ignored
+                                              gen.tenant.user_id(plain[1]).upper()))
         run = collect_graph(StaticTokenCredential("t"), settings, export=tmp_path / "live")
         asked = graph.requests("sign_in_activity")
         keys = graph.requests("fido2_methods")
@@ -223,7 +229,8 @@ def test_sign_ins_are_asked_for_the_privileged_users_and_the_break_glass_account
     ids = [p for r in asked for p in r.parent.split(",")]
     assert len(ids) == len(set(ids)) and all(len(r.parent.split(",")) <= USERS_PER_REQUEST for r in asked)
     assert len(asked) == -(-len(ids) // USERS_PER_REQUEST)
-    assert set(ids) == {r.parent for r in keys} | {gen.tenant.user_id(i) for i in gen.tenant.break_glass}
+    assert not extra & {r.parent for r in keys}
+    assert set(ids) == {r.parent for r in keys} | {gen.tenant.user_id(i) for i in gen.tenant.break_glass} | extra
     assert all(r.batch is not None for r in asked)
     assert max(Counter(r.in_batch for r in asked).values()) == min(20, len(asked))
     assert {r.in_batch for r in asked} <= set(range(len(batches)))
