@@ -7,6 +7,7 @@ request and least read permission are stated exactly once.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -35,6 +36,8 @@ class Parent(str, Enum):
 # query parameter" and its known issues; microsoftgraph/microsoft-graph-docs issue #21098)
 USERS_PER_REQUEST = 15
 
+GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")  # an Entra object or tenant id
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -62,8 +65,8 @@ class Dataset:
         object's id ("<definitionId>/<instanceId>" for a review instance; for `Parent.USERS` the users' ids
         joined by commas, written into `in (...)` quoted)."""
         path, query = self.path, self.query
-        if self.parent is Parent.USERS:
-            query = query.replace("{id}", ",".join(f"'{i}'" for i in parent_id.split(",") if i))
+        if self.parent is Parent.USERS:  # OData string literals: a quote is doubled
+            query = query.replace("{id}", ",".join("'" + i.replace("'", "''") + "'" for i in parent_id.split(",") if i))
         elif self.parent is not Parent.NONE:
             ids = parent_id.split("/")
             for part in ids:

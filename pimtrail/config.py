@@ -28,6 +28,22 @@ class Strict(BaseModel):
 class BreakGlass(Strict):
     accounts: list[str] = Field(default_factory=list, description="object ids or UPNs")
 
+    def wanted(self) -> set[str]:
+        """The accounts as pimtrail matches them: trimmed, in lower case (Entra ignores letter case in ids and
+        UPNs), blanks left out. The one place break-glass accounts are read (collector, controls, sample)."""
+        return {a.strip().lower() for a in self.accounts if a.strip()}
+
+    def split(self) -> tuple[set[str], set[str]]:
+        """(`wanted` given as object ids, given as UPNs: with an "@")."""
+        wanted = self.wanted()
+        upns = {a for a in wanted if "@" in a}
+        return wanted - upns, upns
+
+
+def is_break_glass(wanted: set[str], principal_id: str | None, upn: str | None) -> bool:
+    """Whether a principal (its id, its UPN) is one of `wanted` (`BreakGlass.wanted`)."""
+    return (principal_id or "").lower() in wanted or (upn or "").lower() in wanted
+
 
 class BusinessHours(Strict):
     start: time = time(8, 0)

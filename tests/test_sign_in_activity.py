@@ -23,6 +23,7 @@ from pimtrail.collectors.graph import GraphSettings, HttpSettings, StaticTokenCr
 from pimtrail.config import parse_config
 from pimtrail.controls.model import Status
 from pimtrail.emulator import BATCH, Emulator
+from pimtrail.emulator.faults import DENIED, Behaviour, Fault
 from pimtrail.store import HistoryStore, openfacts
 from pimtrail.synthetic import Generator
 from pimtrail.timeutil import iso, parse_iso
@@ -275,3 +276,34 @@ def test_an_export_without_the_dataset_through_the_emulator_is_not_asked_twice(t
     assert coverage["sign_in_activity"].status == "error" and run.snapshot.status == "partial"
     assert "sign_in_activity" in run.snapshot.unobserved
     assert not [f for f in run.snapshot.facts if f.kind == "sign_in_activity"]
+
+
+@pytest.mark.parametrize("given", ["upn", "id"])
+def test_break_glass_accounts_that_cannot_be_looked_up_leave_the_dataset_incomplete(tmp_path, given):
+    """`users` refused: a break-glass account given by UPN cannot be found, so `sign_in_activity` is not
+    complete (an error: the snapshot partial, sign-ins unknown), never complete without it; one given by id is
+    asked as given, and the dataset is complete."""
+    gen = Generator("small", seed=5)
+    root = gen.write(tmp_path / "export")
+    slot = next(i for i in range(gen.tenant.p.users)
+                if i not in set(gen.tenant.privileged_user_slots()) | set(gen.tenant.break_glass))
+    account = gen.tenant.user_name(slot)[1] if given == "upn" else f" {gen.tenant.user_id(slot).upper()} "
+    refused = {"users": Behaviour(faults=[Fault(403, *DENIED, times=None)])}
+    with Emulator(root, page_size=200, behaviours=refused) as graph:
+        settings = GraphSettings(http=HttpSettings(base_url=graph.base_url, timeout=10, time_scale=0.001),
+                                 break_glass=(account,))
+        run = collect_graph(StaticTokenCredential("t"), settings)
+        asked = {p for r in graph.requests("sign_in_activity") for p in r.parent.split(",")}
+    coverage = {c.dataset: c for c in run.snapshot.coverage}["sign_in_activity"]
+    assert run.snapshot.status == "partial"  # users failed either way
+    if given == "upn":
+        assert coverage.status == "error" and "sign_in_activity" in run.snapshot.unobserved
+        assert account in (coverage.error_message or "") and not asked
+    else:
+        assert coverage.status == "ok" and gen.tenant.user_id(slot).lower() in asked
+
+
+def test_ids_in_the_request_are_odata_string_literals():
+    """A quote in an id is doubled (OData), so a configured id cannot change the filter."""
+    request = get("sign_in_activity").request("a'b,c")
+    assert "id in ('a''b','c')" in request

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterator, Protocol
 
-from pimtrail.collectors.datasets import DATASETS, USERS_PER_REQUEST, Dataset, Parent
+from pimtrail.collectors.datasets import DATASETS, GUID, USERS_PER_REQUEST, Dataset, Parent
+from pimtrail.config import BreakGlass
 
 from .client import GraphHttp
 from .errors import GraphError, GraphRunError, explain
@@ -156,9 +157,8 @@ class Collection:
         self._tasks: dict[str, asyncio.Task[Outcome]] = {}
         # per-parent requests made ready at once, across datasets (fetch.batched_firsts)
         self._ready = asyncio.Semaphore(http.settings.concurrency + READY_AHEAD)
-        glass = [a.strip() for a in break_glass if a.strip()]
-        self._glass_ids = {a.lower() for a in glass if "@" not in a}
-        self._glass_upns = {a.lower() for a in glass if "@" in a}  # resolved from the users list as it arrives
+        # ids, and UPNs resolved from the users list as it arrives (`_dataset`)
+        self._glass_ids, self._glass_upns = BreakGlass(accounts=list(break_glass)).split()
 
     async def run(self) -> dict[str, Outcome]:
         """/organization alone first (one sign-in; a refused token or an unreachable Graph stops
@@ -289,12 +289,19 @@ class Collection:
         return users
 
     async def _break_glass(self) -> set[str]:
-        """The configured break-glass accounts' ids: those given as ids, and those given as UPNs that the
-        users list named (read: `_dataset`); of the users list when it was read (not a typo of an id)."""
+        """The configured break-glass accounts' ids: with the users list read, those of its users given by id
+        or UPN (an account it does not hold does not exist); without it, the ids as given, and the dataset fails
+        (`GraphError`: not complete) when an account cannot be told that way - given by UPN, or not an id."""
         directory = await self._outcome("users")
-        if directory is None or not directory.ok:
-            return set(self._glass_ids)
-        return {i for i in directory.ids() if i.lower() in self._glass_ids}
+        if directory is not None and directory.ok:
+            return {i for i in directory.ids() if i.lower() in self._glass_ids}
+        unresolved = sorted(self._glass_upns | {i for i in self._glass_ids if not GUID.match(i)})
+        if unresolved:
+            why = "not requested" if directory is None else f"{directory.error.status or '-'} {directory.error.code}"
+            raise GraphError(None, "ParentUnavailable",
+                             f"not complete: break-glass accounts {', '.join(unresolved)} are looked up in users, "
+                             f"which could not be read ({why})")
+        return set(self._glass_ids)
 
     async def _require(self, dataset: Dataset, name: str) -> Outcome:
         source = await self._outcome(name)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import re
 import tempfile
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
+from pimtrail.collectors.datasets import GUID
 from pimtrail.collectors.exportdir import read_export
 from pimtrail.model import CollectedSnapshot
 from pimtrail.timeutil import utcnow
@@ -30,7 +30,6 @@ from .fetch import BATCH_LIMIT
 from .window import audit_since
 from .writer import ExportWriter
 
-GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
 @dataclass
