@@ -55,6 +55,13 @@ class Dataset:
     # elements (a report's refresh time): the store keeps it beside the elements, run-length
     # encoded, so that the rest of an unchanged element is stored once (pimtrail/store/receipts.py)
     volatile: tuple[str, ...] = ()
+    # further application permissions the request needs besides `permission` (all of them granted)
+    also_needs: tuple[str, ...] = ()
+
+    @property
+    def permissions(self) -> tuple[str, ...]:
+        """Every application permission the request needs."""
+        return (self.permission, *self.also_needs)
 
     @property
     def file_name(self) -> str:
@@ -144,12 +151,13 @@ DATASETS: tuple[Dataset, ...] = (
     # users list, it changes most users' elements every day (docs/benchmarks.md "Sign-in activity at real
     # churn"). Graph: "Details for the signInActivity property require a Microsoft Entra ID P1 or P2 license
     # and the AuditLog.Read.All permission" (List users); a user who never signed in is answered with
-    # `signInActivity: null`; `in` takes 15 ids (USERS_PER_REQUEST), fewer than the page cap of 120 when
-    # signInActivity is selected. An export without this dataset whose users carry signInActivity is read as
+    # `signInActivity: null`; `in` takes 15 ids (USERS_PER_REQUEST), fewer than the page cap of 500 when
+    # signInActivity is selected (pimtrail/emulator/server.py: SIGN_IN_PAGE_CAP). It is `GET /users`, so it needs
+    # User.Read.All (List users) as well as AuditLog.Read.All. An export without this dataset whose users carry signInActivity is read as
     # before it existed (sign-ins from the users' elements); one whose users do not has no sign-ins: they are
     # unobserved and the snapshot partial (collectors/normalize: `sign_in_source`).
     Dataset(SIGN_IN_DATASET, "/users", "AuditLog.Read.All", query="$filter=id in ({id})&$select=id,signInActivity",
-            parent=Parent.USERS, licence="P1",
+            parent=Parent.USERS, licence="P1", also_needs=("User.Read.All",),
             note="requested only for principals holding or eligible for a role, and the break-glass accounts"),
     Dataset("ca_policies", "/identity/conditionalAccess/policies", "Policy.Read.All", licence="P1"),
     Dataset("authentication_contexts", "/identity/conditionalAccess/authenticationContextClassReferences",

@@ -35,5 +35,5 @@ def snapshot_listing(store: HistoryStore, tenant: str | None = None) -> list[dic
 def permission_rows() -> list[dict[str, Any]]:
     example = {"review_instance": "{id}/{id}", "users": "{id},{id},..."}  # users: `in` 15 ids
     return [{"dataset": d.name, "request": d.request(example.get(d.parent.value, "{id}")).replace("'...'", "..."),
-             "permission": d.permission, "api": d.api, "licence": d.licence,
+             "permission": ", ".join(d.permissions), "api": d.api, "licence": d.licence,
              "optional": d.optional, "note": d.note} for d in DATASETS]

@@ -5,6 +5,7 @@ from it alone; nothing fails open (PIM-ACT-018)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from datetime import timedelta
@@ -24,8 +25,10 @@ from pimtrail.config import parse_config
 from pimtrail.controls.model import Status
 from pimtrail.emulator import BATCH, Emulator
 from pimtrail.emulator.faults import DENIED, Behaviour, Fault
+from pimtrail.emulator.server import SIGN_IN_PAGE_CAP
 from pimtrail.store import HistoryStore, openfacts
 from pimtrail.synthetic import Generator
+from pimtrail.synthetic.presets import PRESETS
 from pimtrail.timeutil import iso, parse_iso
 from test_daily_ingest import _tables
 from test_open_facts import _days, _read_in_full, _spy
@@ -246,8 +249,8 @@ def test_sign_ins_are_asked_for_the_privileged_users_and_the_break_glass_account
 
 def test_the_emulator_answers_id_in_like_graph(tmp_path):
     """At most 15 ids (more: Graph's 400), the users that exist (an unknown id is not answered), and a page of
-    at most 120 users when signInActivity is selected."""
-    gen = Generator("small", seed=5)
+    at most 500 users when signInActivity is selected (SIGN_IN_PAGE_CAP)."""
+    gen = Generator(dataclasses.replace(PRESETS["small"], users=620), seed=5)  # more users than the cap
     root = gen.write(tmp_path / "export")
     ids = sorted(gen.tenant.user_id(i) for i in gen.tenant.privileged_user_slots())[:16]
     dataset = get("sign_in_activity")
@@ -260,7 +263,8 @@ def test_the_emulator_answers_id_in_like_graph(tmp_path):
         plain = graph.answer("GET", get("users").request(), headers)
     assert ok.status == 200 and [v["id"] for v in ok.body["value"]] == ids[:14]
     assert too_many.status == 400 and "Max allowed: 15" in too_many.body["error"]["message"]
-    assert len(listed.body["value"]) == 120 and len(plain.body["value"]) == min(999, gen.preset.users)
+    assert len(listed.body["value"]) == SIGN_IN_PAGE_CAP == 500 < len(plain.body["value"])  # PR #9591, July 2025
+    assert len(plain.body["value"]) == min(999, gen.preset.users)
 
 
 def test_an_export_without_the_dataset_through_the_emulator_is_not_asked_twice(tmp_path):

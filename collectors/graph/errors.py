@@ -56,7 +56,8 @@ def explain(dataset: Dataset, error: GraphError) -> str:
         what = (f"missing licence: Graph needs {LICENCE_NAMES.get(dataset.licence, LICENCE_NAMES['P1'])} "
                 f"in the tenant to read {dataset.name}")
     elif error.code == DENIED or error.status == 403:
-        what = (f"missing permission: grant the application permission {dataset.permission} "
+        what = (f"missing permission: grant the application permission{'s' if dataset.also_needs else ''} "
+                f"{' and '.join(dataset.permissions)} "
                 f"(with admin consent) to read {dataset.name}")
     elif error.code == "ParentUnavailable":
         return error.message

@@ -34,8 +34,8 @@ def permission_table() -> list[str]:
 def granted_permissions() -> tuple[list[str], list[str]]:
     """(required, optional) read permissions: what the app registration should be granted."""
     read = default_datasets()
-    required = sorted({d.permission for d in read if not d.optional})
-    optional = sorted({d.permission for d in read if d.optional} - set(required))
+    required = sorted({p for d in read if not d.optional for p in d.permissions})
+    optional = sorted({p for d in read if d.optional for p in d.permissions} - set(required))
     return required, optional
 
 
@@ -43,7 +43,8 @@ def render() -> str:
     required, optional = granted_permissions()
     by_permission: dict[str, list[str]] = {}
     for d in default_datasets():
-        by_permission.setdefault(d.permission, []).append(d.name)
+        for permission in d.permissions:
+            by_permission.setdefault(permission, []).append(d.name)
     off = [d for d in DATASETS if d not in default_datasets()]
     out = [
         "# Graph permissions pimtrail needs",
@@ -68,7 +69,7 @@ def render() -> str:
             "`partial`, `pimtrail collect` names the permission and exits 3.", ""]
     if off:
         out += ["## Not read unless asked", ""]
-        out += [f"- `{d.name}` needs `{d.permission}` — {d.note}. Read it with "
+        out += [f"- `{d.name}` needs `{'`, `'.join(d.permissions)}` — {d.note}. Read it with "
                 f"`pimtrail collect --source graph --also {d.name}` only if you accept that permission."
                 for d in off]
         out.append("")
@@ -84,9 +85,11 @@ def render() -> str:
             "whose FIDO2 keys are read (those holding or eligible for a role, directly or through a group) and "
             "the break-glass accounts of `pimtrail.toml`, 15 users a request (Graph takes at most 15 values in "
             "`in`), twenty requests to a `$batch`. Microsoft's List users page: details of **signInActivity** "
-            "\"require a Microsoft Entra ID P1 or P2 license and the AuditLog.Read.All permission\", and a list "
-            "selecting it is paged by at most 120 users. The users list itself no longer selects it, so it needs "
-            "`User.Read.All` alone: selected for all users, a value that moves daily for most of them changed "
+            "\"require a Microsoft Entra ID P1 or P2 license and the AuditLog.Read.All permission\", and "
+            "\"when `signInActivity` is selected or filtered on, the maximum page size is 500\" (microsoft-graph-"
+            "docs-contrib PR #9591, July 2025; it was 120, then 999). The request is `GET /users`, so it needs "
+            "`User.Read.All` (List users) as well as `AuditLog.Read.All`. The users list itself no longer selects "
+            "signInActivity, so it needs `User.Read.All` alone: selected for all users, a value that moves daily for most of them changed "
             "every user's record every day (docs/benchmarks.md, \"Sign-in activity at real churn\").", ""]
     out += ["## Every request", ""]
     out += permission_table()

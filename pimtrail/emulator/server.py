@@ -29,9 +29,10 @@ from .tenant import Chain, Tenant, load_tenant
 
 BATCH = "$batch"
 MAX_BATCH = 20  # Graph's limit of requests in one $batch
-# List users: "When you specify $select=signInActivity or $filter=signInActivity while listing users, the maximum
-# page size for $top is 120" (Microsoft Graph docs, user-list, "Get users including their last sign-in time")
-SIGN_IN_PAGE_CAP = 120
+# List users, "Optional query parameters": "When `signInActivity` is selected or filtered on, the maximum page size is
+# 500" (microsoft-graph-docs-contrib PR #9591, merged 3 July 2025, on api-reference/beta/api/user-list.md; the cap
+# was 120 from April 2023, microsoft-graph-docs PR #20842, then 999 from May 2023, PR #21132)
+SIGN_IN_PAGE_CAP = 500
 
 
 @dataclass(frozen=True)
