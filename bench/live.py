@@ -34,7 +34,7 @@ DEADLINE = os.environ.get("PIMTRAIL_BENCH_LATENCY", "deadline") == "deadline"  #
 # ----------------------------------------------------------------------------------- emulator side
 def minimum(tenant: Any, page_size: int) -> dict[str, Any]:
     """The fewest requests a collector can make for this tenant, and its longest nextLink chain."""
-    from pimtrail.collectors.datasets import USERS_PER_REQUEST, Parent
+    from pimtrail.collectors.datasets import Parent, users_per_request
     from pimtrail.collectors.graph.collector import default_datasets
 
     def pages(items: int) -> int:
@@ -50,8 +50,7 @@ def minimum(tenant: Any, page_size: int) -> dict[str, Any]:
                  for i in chain.items]
     users = privileged_users(tenant, groups)  # no break-glass accounts are configured here
     parents = {Parent.GROUP: groups, Parent.REVIEW_DEFINITION: definitions, Parent.REVIEW_INSTANCE: instances,
-               Parent.USER: users, Parent.USERS: [",".join(users[i:i + USERS_PER_REQUEST])
-                                                  for i in range(0, len(users), USERS_PER_REQUEST)]}
+               Parent.USER: users, Parent.USERS: [",".join(part) for part in users_per_request(users)]}
     longest, per_dataset = 0, {}
 
     def add(key: str, count: int) -> None:

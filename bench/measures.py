@@ -220,7 +220,7 @@ def series(db: Path, config: Any, runs: int, events_per_day: int) -> list[Row]:
     from pimtrail.store.schema import activation_table as act
 
     profile = load_profile(None, config)
-    glass = sorted({a.lower() for a in config.break_glass.accounts})
+    glass = sorted(config.break_glass.wanted())
     walls, parts = [], []
     with HistoryStore.open(str(db)) as store:
         tenant = store.tenant(None)

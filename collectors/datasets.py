@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
+from typing import Sequence, TypeVar
 
 
 class Parent(str, Enum):
@@ -35,6 +36,15 @@ class Parent(str, Enum):
 # filter expression containing 'OR' operators: 16. Max allowed: 15"; Microsoft Graph docs, "Use the $filter
 # query parameter" and its known issues; microsoftgraph/microsoft-graph-docs issue #21098)
 USERS_PER_REQUEST = 15
+
+T = TypeVar("T")
+
+
+def users_per_request(users: Sequence[T]) -> list[list[T]]:
+    """`users` cut into the sets of a `Parent.USERS` dataset's requests, USERS_PER_REQUEST each, in order: the one
+    way the collector, the synthetic and sample tenants and the live bench cut them."""
+    return [list(users[n:n + USERS_PER_REQUEST]) for n in range(0, len(users), USERS_PER_REQUEST)]
+
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")  # an Entra object or tenant id
 

@@ -15,7 +15,7 @@ from pimtrail.activations import Activation
 from pimtrail.collectors.datasets import SIGN_IN_DATASET
 from pimtrail.collectors.normalize import stored_sign_in_source
 from pimtrail.bulk import paused_gc  # noqa: F401 -- used here and by the readers that import it from here
-from pimtrail.config import Config
+from pimtrail.config import Config, is_break_glass
 from pimtrail.store import HistoryStore, SnapshotInfo
 from pimtrail.timeutil import iso
 
@@ -161,9 +161,9 @@ class SnapshotView:
 
     def break_glass_ids(self) -> set[str]:
         if "break_glass" not in self._cache:
-            wanted = {a.lower() for a in self.config.break_glass.accounts}
+            wanted = self.config.break_glass.wanted()
             self._cache["break_glass"] = {pid for pid, p in self.principals.items()
-                                          if pid.lower() in wanted or (p.get("upn") or "").lower() in wanted}
+                                          if is_break_glass(wanted, pid, p.get("upn"))}
         return set(self._cache["break_glass"])
 
     def group_members(self, group_id: str) -> list[tuple[str, str, bool, dict[str, Any]]]:
@@ -227,11 +227,11 @@ NAMING_FIELDS = (("role_assignment", "principal_id"), ("role_eligibility", "prin
 
 def break_glass_principals(store: HistoryStore, tenant: str, seq: int, config: Config) -> list[dict[str, Any]]:
     """The principal facts of the configured break-glass accounts (by id or UPN, letter case ignored)."""
-    wanted = {a.lower() for a in config.break_glass.accounts}
+    wanted = config.break_glass.wanted()
     if not wanted:
         return []
     return [p for p in store.facts(tenant, "principal", seq, contains=sorted(wanted))
-            if (p.get("id") or "").lower() in wanted or (p.get("upn") or "").lower() in wanted]
+            if is_break_glass(wanted, p.get("id"), p.get("upn"))]
 
 
 def build_view(store: HistoryStore, tenant: str, snapshot: SnapshotInfo, profile: Profile, config: Config,
@@ -324,18 +324,18 @@ class HoldingsHistory:
                 self.versions[kind] = store.version_rows(tenant, kind, last, after_seq=first,
                                                          fields=self.fields_of(kind))
             # principals: those the holdings of any of these snapshots name, and the break-glass accounts
-            wanted = {a.lower() for a in config.break_glass.accounts}
+            wanted = config.break_glass.wanted()
             cut = self.fields_of("principal")
             glass = {d.get("id") for _, _, d in (store.version_rows(tenant, "principal", last, contains=sorted(wanted),
                                                                     after_seq=first, fields=cut) if wanted else ())
-                     if (d.get("id") or "").lower() in wanted or (d.get("upn") or "").lower() in wanted}
+                     if is_break_glass(wanted, d.get("id"), d.get("upn"))}
             named = {d.get(field) for kind, field in _HOLDER_FIELDS for _, _, d in self.versions[kind]} | glass
             self.principals: dict[str, list[tuple[int, int | None, dict[str, Any]]]] = defaultdict(list)
             for version in store.version_rows(tenant, "principal", last, principal_ids=named, after_seq=first,
                                               fields=cut):
                 self.principals[version[2].get("id")].append(version)
         self.break_glass = {pid for pid, versions in self.principals.items() if pid and (
-            pid.lower() in wanted or any((d.get("upn") or "").lower() in wanted for _, _, d in versions))}
+            is_break_glass(wanted, pid, None) or any(is_break_glass(wanted, None, d.get("upn")) for _, _, d in versions))}
 
     def fields_of(self, kind: str) -> tuple[str, ...] | None:
         """The fields read of a kind's facts (None: whole facts)."""

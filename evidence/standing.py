@@ -30,7 +30,7 @@ from bisect import bisect_right
 from collections import Counter, defaultdict
 from typing import Any
 
-from pimtrail.config import Config
+from pimtrail.config import Config, is_break_glass
 from pimtrail.controls.profiles import Profile
 from pimtrail.controls.view import GLOBAL_ADMIN, HOLDING_KINDS, HoldingsHistory, is_member, paused_gc
 from pimtrail.errors import HistoryError
@@ -394,9 +394,9 @@ class Sweep:
         return role or {"id": role_id, "name": role_name}
 
     def break_glass(self) -> set[str]:
-        wanted = {a.lower() for a in self.h.config.break_glass.accounts}
-        return {pid for pid in self.h.break_glass if pid in self.principals and (
-            pid.lower() in wanted or (self.principals[pid].get("upn") or "").lower() in wanted)}
+        wanted = self.h.config.break_glass.wanted()
+        return {pid for pid in self.h.break_glass
+                if pid in self.principals and is_break_glass(wanted, pid, self.principals[pid].get("upn"))}
 
 
 def _key(h: Holding) -> tuple:

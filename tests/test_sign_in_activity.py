@@ -18,7 +18,7 @@ import tenant as t
 from pimtrail.check import run_check
 from pimtrail.collect import _ingest, read_against
 from pimtrail.collectors import normalize
-from pimtrail.collectors.datasets import USERS_PER_REQUEST, get
+from pimtrail.collectors.datasets import USERS_PER_REQUEST, get, users_per_request
 from pimtrail.collectors.exportdir import read_export
 from pimtrail.collectors.graph import GraphSettings, HttpSettings, StaticTokenCredential, collect_graph
 from pimtrail.config import parse_config
@@ -162,7 +162,7 @@ def _moved_to_dataset(roots: list[Path]) -> list[Path]:
                 asked.append({"id": user["id"], "signInActivity": user.pop("signInActivity")})
         (new / "users.json").write_text(json.dumps(pages))
         dataset = get("sign_in_activity")
-        parts = [asked[n:n + USERS_PER_REQUEST] for n in range(0, len(asked), USERS_PER_REQUEST)]
+        parts = users_per_request(asked)
         (new / "sign_in_activity.json").write_text(json.dumps({"pages": [
             {"request": dataset.request(",".join(u["id"] for u in part)), "body": {"value": part}}
             for part in parts]}))
@@ -311,3 +311,19 @@ def test_ids_in_the_request_are_odata_string_literals():
     """A quote in an id is doubled (OData), so a configured id cannot change the filter."""
     request = get("sign_in_activity").request("a'b,c")
     assert "id in ('a''b','c')" in request
+
+
+def test_break_glass_accounts_are_matched_one_way_everywhere(tmp_path):
+    """pimtrail.toml's accounts with blanks around them and in other letter case name the same accounts for the
+    controls (`SnapshotView.break_glass_ids`) as for the collector (`BreakGlass.split`): one reading of them."""
+    def padded(data):
+        data["_config"]["break_glass"]["accounts"] = [f"  {a.upper()} " for a in data["_config"]["break_glass"]["accounts"]]
+
+    plain, store, _ = _check(tmp_path / "plain", [None])
+    store.close()
+    spaced, store, _ = _check(tmp_path / "spaced", [padded])
+    store.close()
+    assert {k: r.status for k, r in spaced.items()} == {k: r.status for k, r in plain.items()}
+    assert spaced["PIM-GA-001"].status is Status.PASS
+    ids, upns = parse_config({"break_glass": {"accounts": [" A@B.example ", "ID-1 ", " "]}}).break_glass.split()
+    assert (ids, upns) == ({"id-1"}, {"a@b.example"})

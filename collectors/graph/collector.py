@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterator, Protocol
 
-from pimtrail.collectors.datasets import DATASETS, GUID, USERS_PER_REQUEST, Dataset, Parent
+from pimtrail.collectors.datasets import DATASETS, GUID, Dataset, Parent, users_per_request
 from pimtrail.config import BreakGlass
 
 from .client import GraphHttp
@@ -285,7 +285,7 @@ class Collection:
             return _unique(f"{parent}/{item['id']}" for parent, item in source.items() if item.get("id"))
         users = await self._privileged_users(dataset)
         if dataset.parent is Parent.USERS:
-            return _chunks(sorted(set(users) | await self._break_glass()), USERS_PER_REQUEST)
+            return [",".join(part) for part in users_per_request(sorted(set(users) | await self._break_glass()))]
         return users
 
     async def _break_glass(self) -> set[str]:
@@ -365,7 +365,3 @@ def tenant_of(organization: Outcome | None) -> str | None:
 def _unique(values: Any) -> list[str]:
     return list(dict.fromkeys(values))
 
-
-def _chunks(ids: list[str], size: int) -> list[str]:
-    """`Parent.USERS` parents: `size` ids a request, joined by commas."""
-    return [",".join(ids[i:i + size]) for i in range(0, len(ids), size)]

@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from pimtrail import __version__
-from pimtrail.collectors.datasets import USERS_PER_REQUEST
+from pimtrail.collectors.datasets import users_per_request
 
 from . import bodies as b
 from . import policies as pol
@@ -115,8 +115,7 @@ class Generator:
         asked = sorted(set(t.privileged_user_slots()) | set(t.break_glass), key=t.user_id)
         w.per_parent("sign_in_activity", ((",".join(t.user_id(u) for u in part), context_url("users(id,signInActivity)"),
                                            b.sign_in_activity(t, part))
-                                          for part in (asked[n:n + USERS_PER_REQUEST]
-                                                       for n in range(0, len(asked), USERS_PER_REQUEST))))
+                                          for part in users_per_request(asked)))
         w.body("ca_policies", context_url("identity/conditionalAccess/policies"), pol.ca_policies(t))
         w.body("authentication_contexts",
                context_url("identity/conditionalAccess/authenticationContextClassReferences"),

@@ -7,8 +7,9 @@ render Graph response bodies, `export` assembles one snapshot and `writer` write
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+
+from pimtrail.config import load_config
 
 from .export import Snapshotter
 from .scenario import Scenario, load
@@ -23,9 +24,8 @@ def build(out_dir: Path, scenario_path: Path) -> list[Path]:
     scenario = load(scenario_path)
     # the live collector reads the sign-in activity of the break-glass accounts pimtrail.toml names, too
     config = scenario_path.parent / "pimtrail.toml"
-    glass = tomllib.loads(config.read_text(encoding="utf-8")).get("break_glass", {}).get("accounts", []) \
-        if config.exists() else []
-    snap = Snapshotter(Timeline(scenario), tuple(glass))
+    glass = load_config(config).break_glass if config.exists() else None
+    snap = Snapshotter(Timeline(scenario), glass)
     out_dir.mkdir(parents=True, exist_ok=True)
     col = scenario.collection
     return [write_export(out_dir, t, scenario.tenant["id"], col["generator"], col["audit_window_days"],

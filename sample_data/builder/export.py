@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pimtrail.collectors.datasets import USERS_PER_REQUEST
+from pimtrail.collectors.datasets import users_per_request
+from pimtrail.config import BreakGlass, is_break_glass
 
 from .alerts import Alerts
 from .audit import AuditLog
@@ -22,10 +23,10 @@ _GROUP_SELECT = "id,displayName,description,isAssignableToRole,securityEnabled,m
 
 
 class Snapshotter:
-    def __init__(self, tl: Timeline, break_glass: tuple[str, ...] = ()) -> None:
-        """`break_glass`: the accounts (ids or UPNs) pimtrail.toml names: their sign-ins are collected too."""
+    def __init__(self, tl: Timeline, break_glass: BreakGlass | None = None) -> None:
+        """`break_glass`: the accounts pimtrail.toml names: their sign-ins are collected too."""
         self.tl = tl
-        self.break_glass = {a.lower() for a in break_glass}
+        self.break_glass = (break_glass or BreakGlass()).wanted()
         self.s = tl.s
         self.directory = Directory(tl)
         self.roles = RoleManagement(tl)
@@ -108,9 +109,9 @@ class Snapshotter:
     def _sign_in_parts(self, t: datetime) -> list[list[Any]]:
         """Whose sign-in activity the live collector asks for at `t` (collectors/graph/collector.py): the users
         holding or eligible for a role (those whose FIDO2 keys it reads) and the break-glass accounts, by id,
-        USERS_PER_REQUEST to a request."""
+        `users_per_request`."""
         asked = {p.id: p for p in self.auth.fido2_parents(t) if p.kind == "user"}
         asked.update((p.id, p) for p in self.s.people() if exists(p, t)
-                     and (p.id.lower() in self.break_glass or p.upn.lower() in self.break_glass))
+                     and is_break_glass(self.break_glass, p.id, p.upn))
         ordered = [asked[i] for i in sorted(asked)]
-        return [ordered[n:n + USERS_PER_REQUEST] for n in range(0, len(ordered), USERS_PER_REQUEST)]
+        return users_per_request(ordered)
