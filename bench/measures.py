@@ -126,7 +126,7 @@ def _rows(snap: Any, hashing: Any) -> dict[str, list[tuple]]:
 
     cuts = receipts.cut_pages(snap.pages)
     known: dict[bytes, int] = {}
-    packs = receipts.new_packs(tenant, cuts, known, 1)
+    packs = receipts.new_packs(tenant, cuts, known, 1).rows()
     _, named, listing_blobs = receipts.listings(cuts, known)
     blobs = [(tenant, sha, len(data), zlib.compress(data, receipts.LEVEL)) for sha, data in listing_blobs.items()]
     lists = [(tenant, 1, name, sha) for name, sha, _ in named]
