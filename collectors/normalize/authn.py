@@ -6,7 +6,7 @@ from typing import Any
 
 from pimtrail.model import FactRecord
 
-from .base import DatasetPages, Item
+from .base import DatasetPages, Item, per_user
 
 PHISHING_RESISTANT_METHODS = {"fido2", "passKeyDeviceBound", "passKeyDeviceBoundAuthenticator",
                               "passKeyDeviceBoundWindowsHello", "windowsHelloForBusiness",
@@ -15,12 +15,7 @@ PHISHING_RESISTANT_METHODS = {"fido2", "passKeyDeviceBound", "passKeyDeviceBound
 
 def registrations(pages: DatasetPages) -> list[FactRecord]:
     """Registration rows -> facts, each built when first used (the store builds changed rows only)."""
-    facts = []
-    for item in pages.items():
-        user_id = item.required("id")
-        facts.append(FactRecord("auth_registration", user_id, principal_id=user_id, element=item.origin,
-                                build=lambda item=item, user_id=user_id: _registration(item, user_id)))
-    return facts
+    return per_user(pages, "auth_registration", _registration)
 
 
 def _registration(item: Item, user_id: str) -> dict[str, Any]:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from pimtrail.errors import InputError
-from pimtrail.model import SKIPPED
+from pimtrail.model import SKIPPED, FactRecord
 from pimtrail.timeutil import iso, parse_iso
 
 # Graph's timestamps: `2026-07-14T01:27:38Z`, often with up to 7 fractional digits before the Z
@@ -142,3 +142,14 @@ def iso_duration_hours(value: str | None) -> float | None:
         return None
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
     return days * 24 + hours + minutes / 60 + seconds / 3600
+
+
+def per_user(pages: "DatasetPages", kind: str, build: Callable[["Item", str], dict[str, Any]]) -> list[FactRecord]:
+    """One fact of `kind` per element of a per-user dataset, keyed by the user's id and naming its element,
+    built (`build(item, user id)`) when first used: the store builds changed elements' facts only."""
+    facts = []
+    for item in pages.items():
+        user_id = item.required("id")
+        facts.append(FactRecord(kind, user_id, principal_id=user_id, element=item.origin,
+                                build=lambda item=item, user_id=user_id: build(item, user_id)))
+    return facts

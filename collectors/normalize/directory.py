@@ -6,7 +6,7 @@ from typing import Any
 
 from pimtrail.model import FactRecord
 
-from .base import DatasetPages, Item, odata_type
+from .base import DatasetPages, Item, odata_type, per_user
 
 P2_PLANS = {"AAD_PREMIUM_P2"}
 P1_PLANS = {"AAD_PREMIUM", "AAD_PREMIUM_P2"}
@@ -61,12 +61,7 @@ def sign_ins(pages: DatasetPages) -> list[FactRecord]:
     """The `sign_in_activity` dataset (`$select=id,signInActivity` of the users asked for) -> one fact per
     element, `signInActivity: null` included: that user never signed in (all three times None), which is not
     the same as a user the dataset holds no element for (not asked, or gone: no record, PIM-ACT-018)."""
-    facts = []
-    for item in pages.items():
-        user_id = item.required("id")
-        facts.append(FactRecord("sign_in_activity", user_id, principal_id=user_id, element=item.origin,
-                                build=lambda item=item, user_id=user_id: _sign_in(item, user_id)))
-    return facts
+    return per_user(pages, "sign_in_activity", _sign_in)
 
 
 def _user(item: Item, user_id: str) -> dict[str, Any]:
