@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -27,7 +27,8 @@ from pimtrail.model import EventRecord
 from pimtrail.store import event_archive as _earc
 from pimtrail.store import hashing
 from pimtrail.store.columns import check_ids
-from pimtrail.store.driver import insert, raw_many, raw_rows
+from pimtrail.store.driver import db_time as conn_time
+from pimtrail.store.driver import insert, raw_many, raw_rows, time_param
 from pimtrail.store.eventdata import Codec, store_dictionary
 from pimtrail.store.forked import Forked
 from pimtrail.store.schema import event_table
@@ -36,15 +37,6 @@ FIRST_FORK_MIN = 20_000  # events of a first snapshot worth a child process (for
 EVENT_COLUMNS = ("tenant_id", "kind", "source_id", "occurred_at", "principal_id", "role_id", "correlation_id",
                  "zdata", "first_seen")
 ACTIVATION_COLUMNS = ("first_at", "last_at", "at", "asked", "approved", "denied", "state", "joined")
-
-
-def db_time(sqlite: bool, when: datetime) -> Any:
-    """`receipts.db_time` by dialect: a naive UTC datetime as SQLite keeps it (SQLAlchemy's text), else itself."""
-    if not sqlite:
-        return when
-    # isoformat writes the same for a naive time of years 1000-9999, in a quarter of strftime's time
-    return when.isoformat(" ", "microseconds") if when.tzinfo is None and when.year >= 1000 else \
-        when.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 @dataclass
@@ -66,7 +58,6 @@ def _stored(conn: Connection, tenant: str, events: list[EventRecord]
             ) -> tuple[set[tuple[str, str]], dict[str, datetime | None]]:
     """The (kind, source id) of `events` the history holds, and where each kind's rows begin (`event_archive`)."""
     from pimtrail.store.ingest import chunks
-    from pimtrail.store.receipts import db_time as conn_time
 
     known: set[tuple[str, str]] = set()
     by_kind: dict[str, list[str]] = {}
@@ -117,7 +108,7 @@ def _new_events(tenant: str, seq: int, events: list[EventRecord], known: set[tup
                                                      ev.correlation_id, seq, text)))
         else:
             rows.append({"tenant_id": tenant, "kind": ev.kind, "source_id": ev.source_id,
-                         "occurred_at": db_time(sqlite, ev.occurred_at), "principal_id": ev.principal_id,
+                         "occurred_at": time_param(sqlite, ev.occurred_at), "principal_id": ev.principal_id,
                          "role_id": ev.role_id, "correlation_id": ev.correlation_id, "data": text, "first_seen": seq})
         if ev.kind == "audit" and ev.correlation_id:
             out.audit.append((ev.correlation_id, ev.source_id, ev.occurred_at, text))
@@ -158,7 +149,7 @@ def _activations(conn: Connection | None, tenant: str, seq: int, audit: list, co
     joins = _joined.join_touched(conn, tenant, seq, codec.decompress, [a for a in audit if a[0] in fresh],
                                  [(slot[0], slot[1]) for slot in stored.values()])
 
-    def values(correlation: str, slot: list) -> list:  # datetimes as db_time gives them (isoformat: faster)
+    def values(correlation: str, slot: list) -> list:  # datetimes as time_param gives them (isoformat: faster)
         row = activation_row(slot)
         joined = joins.get(correlation)
         row["joined"] = None if joined is None else codec.compress(_joined.encode(joined))

@@ -30,7 +30,12 @@ def raw_many(conn: Connection, sql: str, rows: list[tuple]) -> None:
 def db_time(conn: Connection, when: Any) -> Any:
     """A naive UTC datetime as a DB-API parameter: SQLite keeps SQLAlchemy's DateTime as text, so
     it is written exactly as SQLAlchemy writes it; PostgreSQL's driver takes the datetime."""
-    if conn.dialect.name != "sqlite":
+    return time_param(conn.dialect.name == "sqlite", when)
+
+
+def time_param(sqlite: bool, when: Any) -> Any:
+    """`db_time` by dialect, for code that has no connection (a forked child: pimtrail.store.appending)."""
+    if not sqlite:
         return when
     # isoformat writes the same for a naive time of years 1000-9999, in a quarter of strftime's time
     return when.isoformat(" ", "microseconds") if when.tzinfo is None and when.year >= 1000 else \
