@@ -8,7 +8,6 @@ import statistics
 import subprocess
 import sys
 import time
-import zlib
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -123,12 +122,13 @@ def _rows(snap: Any, hashing: Any) -> dict[str, list[tuple]]:
                codec.compress(text), 1) for e, text in texts.values()]
     # raw pages as the store keeps them: elements in packs, one listing blob per dataset
     from pimtrail.store import receipts
+    from pimtrail.store.blobs import whole
 
     cuts = receipts.cut_pages(snap.pages)
     known: dict[bytes, int] = {}
     packs = receipts.new_packs(tenant, cuts, known, 1).rows()
     _, named, listing_blobs = receipts.listings(cuts, known)
-    blobs = [(tenant, sha, len(data), zlib.compress(data, receipts.LEVEL)) for sha, data in listing_blobs.items()]
+    blobs = [(tenant, sha, len(data), whole(data)) for sha, data in listing_blobs.items()]
     lists = [(tenant, 1, name, sha) for name, sha, _ in named]
     return {"fact": facts, "event": events, "item_pack": packs, "blob": blobs, "receipt_list": lists}
 

@@ -242,3 +242,66 @@ def test_times_are_written_as_sqlalchemy_writes_them():
     times = [datetime(2026, 7, 1), datetime(2026, 7, 1, 6, 0, 0, 1), datetime(9999, 12, 31, 23, 59, 59, 999999)]
     times += [datetime(1000, 1, 1) + timedelta(microseconds=rng.randrange(280 * 10**15)) for _ in range(2000)]
     assert [db_time(conn, t) for t in times] == [process(t) for t in times]
+
+
+def _as_zlib(path: str) -> int:
+    """Store every pack as packs were stored before round 10 (zlib), behind the store's back."""
+    import zlib
+
+    from pimtrail.store.receipts import unpack
+
+    with sqlite3.connect(path) as conn:
+        packs = conn.execute("SELECT tenant_id, first_n, data FROM item_pack").fetchall()
+        for tenant, first, data in packs:
+            texts = unpack(data)
+            body = (json.dumps([len(t) for t in texts]) + "\n" + "".join(texts)).encode()
+            conn.execute("UPDATE item_pack SET data = ? WHERE tenant_id = ? AND first_n = ?",
+                         (zlib.compress(body, 1), tenant, first))
+    return len(packs)
+
+
+def test_new_packs_are_zstd_frames_and_packs_stored_as_zlib_before_still_read(tmp_path):
+    """Packs are zstd frames since round 10; a history whose packs are zlib (as before) verifies, gives its
+    pages back byte for byte, and a daily read against it (which reads the packs' lengths) stores what a
+    history of zstd packs stores."""
+    from pimtrail.collect import read_against
+    from pimtrail.store.receipts import pack_lengths, unpack
+
+    roots = generate(tmp_path / "exports", "small", days=2, churn=0.02)
+    paths = [str(tmp_path / "zstd.db"), str(tmp_path / "zlib.db")]
+    for path in paths:
+        with HistoryStore.open(path, create=True) as store:
+            store.ingest(read_export(roots[0]))
+    with sqlite3.connect(paths[0]) as conn:
+        stored = [bytes(d) for (d,) in conn.execute("SELECT data FROM item_pack")]
+    assert stored and all(d[:4] == b"\x28\xb5\x2f\xfd" for d in stored)
+    assert _as_zlib(paths[1]) == len(stored)
+    with sqlite3.connect(paths[1]) as conn:
+        old = [bytes(d) for (d,) in conn.execute("SELECT data FROM item_pack ORDER BY first_n")]
+    with sqlite3.connect(paths[0]) as conn:
+        new = [bytes(d) for (d,) in conn.execute("SELECT data FROM item_pack ORDER BY first_n")]
+    assert [unpack(d) for d in old] == [unpack(d) for d in new]
+    assert [pack_lengths(d) for d in old] == [pack_lengths(d) for d in new] == [list(map(len, unpack(d))) for d in new]
+    snapshots = []
+    for path in paths:
+        with HistoryStore.open(path) as store:
+            snap = read_against(store, roots[1])
+            assert snap.based_on is not None  # the daily read, which reads the previous packs' lengths
+            info = store.ingest(snap)
+            for page in snap.pages:
+                assert store.receipt(snap.tenant_id, hashlib.sha256(page.payload).hexdigest(), info.id) == page.payload
+            assert store.verify().ok
+            snapshots.append((info.chain_hash, info.fact_count, info.event_count))  # the state digest in it
+    assert snapshots[0] == snapshots[1]
+
+
+def test_a_pack_frame_claiming_more_than_a_pack_holds_is_refused_not_allocated():
+    """python-zstandard allocates what a frame's header claims: a forged size is refused before that."""
+    import zstandard
+
+    from pimtrail.store.receipts import unpack
+
+    forged = bytes.fromhex("28b52ffd" "e0" "0000000000010000" "00")  # a frame claiming 2**40 bytes
+    assert zstandard.frame_content_size(forged) == 1 << 40
+    with pytest.raises(zstandard.ZstdError, match="claiming"):
+        unpack(forged)

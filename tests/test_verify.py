@@ -72,9 +72,12 @@ def zero(column: str, n: int) -> dict[str, str]:
     (update("blob", zero("data", 10), FIRST_USERS_LISTING), 1),  # which pages a dataset had
     (update("item_pack", zero("data", 10), "first_n = 1"), 1),  # the text of the first elements
     (update("item_pack", zero("digests", 16), "first_n = 1"), 1),  # the elements' digests
+    # the elements' frame forged to claim 2**40 bytes: refused, not allocated
+    (update("item_pack", {"sqlite": "data = X'28B52FFDE000000000000100000000'",
+                          "postgresql": "data = decode('28b52ffde000000000000100000000', 'hex')"}, "first_n = 1"), 1),
     ("DELETE FROM coverage WHERE dataset = 'users' AND snapshot_id = (SELECT id FROM snapshot WHERE seq = 2)", 2),
 ], ids=["open-fact", "validity", "snapshot-row", "event-frame", "listing", "element-text",
-         "element-digest", "coverage"])
+         "element-digest", "element-frame-size", "coverage"])
 def test_tampering_is_detected_at_the_first_affected_snapshot(history, cli, sql, broken_seq):
     tamper(history, sql)
     result = cli("verify", "--db", history)

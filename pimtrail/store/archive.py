@@ -55,6 +55,15 @@ CHUNK = 500  # keys per IN (...) list
 MAX_BATCH = 1 << 30  # bytes a batch may decompress to (its frame says its size: a forged one is refused)
 
 
+def bounded(data: bytes, limit: int) -> bytes:
+    """One zstd frame's content; zstandard.ZstdError when its header claims more than `limit` bytes (python-zstandard
+    allocates what a header claims, whatever `max_output_size` says: a forged size would be a MemoryError)."""
+    claimed = zstandard.frame_content_size(data)
+    if claimed > limit:
+        raise zstandard.ZstdError(f"a frame claiming {claimed} bytes, more than {limit}")
+    return zstandard.ZstdDecompressor().decompress(data, max_output_size=limit)
+
+
 def pack(rows: list[tuple]) -> bytes:
     """A batch's stored data: the records (in RECORD order) as one JSON array, compressed."""
     return zstandard.ZstdCompressor(level=LEVEL).compress(json.dumps(rows, separators=(",", ":")).encode())
@@ -66,7 +75,7 @@ class ArchiveError(HistoryError):
 
 def unpack(data: bytes, kind: str = "", valid_to: int | None = None, needle: bytes | None = None) -> list[list]:
     try:
-        text = zstandard.ZstdDecompressor().decompress(bytes(data), max_output_size=MAX_BATCH)
+        text = bounded(bytes(data), MAX_BATCH)
         if needle is not None and needle not in text:
             return []
         records = json.loads(text)

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 
 from pimtrail.collectors.datasets import AUDIT_DATASET, AUDIT_RETENTION_DAYS
 from pimtrail.errors import HistoryError
-from pimtrail.store.archive import LEVEL, MAX_BATCH
+from pimtrail.store.archive import LEVEL, MAX_BATCH, bounded
 from pimtrail.store.schema import coverage_table, event_archive_table, snapshot_table
 
 # the event kinds whose source is collected in windows, by the dataset whose coverage records them
@@ -68,8 +68,7 @@ def unpack(kind: str, day: str, data: bytes) -> list[Archived]:
     """A batch's events, in order; EventArchiveError when it does not read as one."""
     where = f"the {kind} events of {day}"
     try:
-        head, *texts = zstandard.ZstdDecompressor().decompress(bytes(data), max_output_size=MAX_BATCH
-                                                              ).decode().split("\n")
+        head, *texts = bounded(bytes(data), MAX_BATCH).decode().split("\n")
         columns = json.loads(head)
         values = [columns[name] for name in COLUMNS]
         times = list(map(datetime.fromisoformat, values[1]))

@@ -5,7 +5,8 @@ A page of 999 users changes every day (someone joins, someone signs in), so stor
 content-addressed keeps almost nothing once. Instead a page is cut into:
 
 - its *elements* (the items of `value`), numbered `n` per tenant in the order first seen and kept
-  in *packs* of consecutive numbers (`item_pack`: texts compressed together, 16-byte digests): an
+  in *packs* of consecutive numbers (`item_pack`: texts compressed together, zstd since round 10 and
+  zlib before, told apart by the zstd frame's magic; 16-byte digests): an
   element the previous snapshot also had is found by its digest and not stored again, so an
   unchanged user or audit entry is stored once for the whole history;
 - a *layout*: the text before the first and after the last element, the separators when they are
@@ -35,17 +36,24 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, Iterator
 
+import zstandard
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from pimtrail.model import Page
 from pimtrail.store import blobs as _blobs
 from pimtrail.store import hashing
-from pimtrail.store.blobs import LEVEL
+from pimtrail.store.archive import bounded
 from pimtrail.store.driver import _sql, db_time, insert, raw_many, raw_rows  # noqa: F401 -- called as receipts.raw_rows
 from pimtrail.store.schema import item_pack_table, receipt_list_table
 
 PACK_CHARS = 1 << 20  # elements per pack: up to ~1 MB of text, compressed together
+# zstd level of a new pack. The large tenant's 364 MB of elements: zstd 1 took 0.79 s of CPU and made 28.9 MB,
+# zlib 1 (the packs' format before) 2.68 s and 47.2 MB; zstd also reads them back 3x faster (docs/benchmarks.md,
+# "First ingest, round 10")
+PACK_LEVEL = 1
+MAX_PACK = 1 << 30  # bytes a pack may decompress to: its frame says its size, and a forged one is refused
+_ZSTD = b"\x28\xb5\x2f\xfd"  # a zstd frame's magic; a zlib stream begins with 0x?8
 _DECODER = json.JSONDecoder()
 
 
@@ -289,7 +297,7 @@ class Plan:
                         raise Unrecognised(f"{name}: an element read unparsed is not one the previous snapshot held")
                     self.kept_numbers[name].update(map(self.known.__getitem__, map(digests.__getitem__, skipped)))
         # the new elements numbered and packed now, their packs compressed by two threads while the snapshot's
-        # facts are built (zlib lets go of the GIL): `write` stores them
+        # facts are built (zstd lets go of the GIL): `write` stores them
         last = conn.execute(select(item_pack_table.c.first_n + item_pack_table.c.count).where(
             item_pack_table.c.tenant_id == tenant).order_by(item_pack_table.c.first_n.desc()).limit(1)).scalar()
         self.packs = new_packs(tenant, self.cuts, self.known, last or 1)
@@ -315,13 +323,25 @@ class Plan:
         return entries, [[name, sha] for name, sha, cut_up in named if cut_up]
 
 
+def compress_pack(data: bytes) -> bytes:
+    """A pack's data as stored: one zstd frame (its content size in the header)."""
+    return zstandard.ZstdCompressor(level=PACK_LEVEL).compress(data)
+
+
+def _inflate(data: bytes) -> bytes:
+    data = bytes(data)  # the PostgreSQL driver may give a memoryview
+    if data[:4] == _ZSTD:
+        return bounded(data, MAX_PACK)
+    return zlib.decompress(data)  # a pack stored before round 10
+
+
 class Compressing:
-    """item_pack rows whose texts two threads compress meanwhile (zlib lets go of the GIL: the other core)."""
+    """item_pack rows whose texts two threads compress meanwhile (zstd lets go of the GIL: the other core)."""
 
     def __init__(self, packs: list[tuple[str, int, int, int, bytes, bytes]]):
         self.packs = packs
         self.pool = ThreadPoolExecutor(2) if packs else None
-        self.compressed = [self.pool.submit(zlib.compress, p[5], LEVEL) for p in packs] if self.pool else []
+        self.compressed = [self.pool.submit(compress_pack, p[5]) for p in packs] if self.pool else []
 
     def rows(self) -> list[tuple[str, int, int, int, bytes, bytes]]:
         """(tenant, first_n, count, chars, digests, compressed texts) per pack, once compressed."""
@@ -413,22 +433,32 @@ def read_listings(conn: Connection, tenant: str, snapshot_id: int) -> dict[str, 
     return {name: listing(conn, tenant, sha) for name, sha in listing_shas(conn, tenant, snapshot_id).items()}
 
 
+def _head_chunks(data: bytes, size: int = 1 << 16) -> Iterator[bytes]:
+    """A pack's data decompressed `size` bytes at a time, as far as it is read."""
+    if data[:4] == _ZSTD:
+        reader = zstandard.ZstdDecompressor().stream_reader(data)
+        yield from iter(lambda: reader.read(size), b"")
+        return
+    inflate = zlib.decompressobj()
+    yield inflate.decompress(data, size)
+    while inflate.unconsumed_tail:
+        yield inflate.decompress(inflate.unconsumed_tail, size)
+
+
 def pack_lengths(data: bytes) -> list[int]:
     """The lengths of a pack's elements, from the head of its data: only that much is decompressed."""
-    inflate, head = zlib.decompressobj(), b""
-    chunk = inflate.decompress(data, 1 << 16)
-    while True:
+    head = b""
+    for chunk in _head_chunks(bytes(data)):
         head += chunk
         end = head.find(b"\n")
         if end >= 0:
             return json.loads(head[:end])
-        if not inflate.unconsumed_tail:
-            raise ValueError("a pack without its lengths")
-        chunk = inflate.decompress(inflate.unconsumed_tail, 1 << 16)
+    raise ValueError("a pack without its lengths")
 
 
 def unpack(data: bytes) -> list[str]:
-    text = zlib.decompress(data).decode()
+    """A pack's element texts (zstd.ZstdError, zlib.error or ValueError when it does not read)."""
+    text = _inflate(data).decode()
     head, _, body = text.partition("\n")
     out, at = [], 0
     for length in json.loads(head):

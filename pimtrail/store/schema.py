@@ -93,8 +93,8 @@ class ReceiptList(SQLModel, table=True):
 
 class ItemPack(SQLModel, table=True):
     """Elements of raw pages (the items of `value`), numbered per tenant in the order first seen:
-    the texts of elements first_n .. first_n + count - 1 compressed together (zlib), and their
-    digests (16 bytes each: BLAKE2b-128 of the text), by which an unchanged element
+    the texts of elements first_n .. first_n + count - 1 compressed together (a zstd frame; zlib before
+    round 10), and their digests (16 bytes each: BLAKE2b-128 of the text), by which an unchanged element
     is found again and stored once (`pimtrail.store.receipts`)."""
 
     __tablename__ = "item_pack"

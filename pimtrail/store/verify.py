@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
+import zstandard
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
@@ -269,7 +270,7 @@ def _bad_items(conn: Connection, tenant: str) -> set[int]:
                    item_pack_table.c.data).where(item_pack_table.c.tenant_id == tenant)):
         try:
             texts = _receipts.unpack(data)
-        except (zlib.error, ValueError, UnicodeDecodeError):
+        except (zlib.error, zstandard.ZstdError, ValueError, UnicodeDecodeError):
             texts = []
         digests = bytes(digests)
         for i in range(count):
