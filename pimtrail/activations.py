@@ -171,6 +171,16 @@ class ActivationJoin:
         return sorted(self._acts.values(), key=lambda a: (a.requested_at or a.start or "", a.correlation_id))
 
 
+def joinable(data: dict[str, Any]) -> dict[str, Any]:
+    """An audit event's dict (what its canonical text encodes) as `ActivationJoin` would read it decoded from that
+    text: the same values, and where `add` walks a dict's members (`details`: the first start or end key found
+    wins) in the order canonical JSON sorts them. No copy unless `details` has two members or more."""
+    details = data.get("details")
+    if type(details) is dict and len(details) > 1:
+        return {**data, "details": dict(sorted(details.items()))}
+    return data
+
+
 def decode_for_join(text: str) -> dict[str, Any]:
     """A stored audit event (its canonical JSON text) decoded for `ActivationJoin`: without its `targets`,
     a third of the text and never read by the join, when the text ends `...,"targets":[...],"time":"..."}`

@@ -138,3 +138,34 @@ def test_a_child_no_longer_needed_is_stopped():
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # killed and reaped: no such child left
     assert job.result() is None
+
+
+@pytest.mark.parametrize("where", ["first-child", "first-here", "later"])
+def test_an_event_naming_its_start_twice_is_joined_as_its_stored_text_reads(export, db_url, monkeypatch, where):
+    """The join of new events reads each event's dict, not its stored text decoded again (`activations.joinable`).
+    A completion naming its start under two keys that sort otherwise than they came: the stored join takes the
+    start its canonical text gives (keys sorted: "StartTime" before "startDateTime"), as `verify`, joining the
+    stored texts again, does; in a first snapshot's child, in the ingest itself, and in a later snapshot."""
+    import tenant as t
+
+    from pimtrail.timeutil import parse_iso
+
+    def two_starts(data):
+        events = t.activation(900, t.BOB, t.EXCHANGE_ADMIN, parse_iso("2026-06-30T10:00:00Z"), None)
+        events[-1]["additionalDetails"] = [{"key": "startDateTime", "value": "2026-06-30T09:00:00Z"},
+                                           {"key": "StartTime", "value": "2026-06-30T10:00:00Z"},
+                                           {"key": "ExpirationTime", "value": "2026-06-30T11:00:00Z"}]
+        data["directory_audits"]["value"] += events
+
+    monkeypatch.setattr(appending, "FIRST_FORK_MIN", 1 if where == "first-child" else 10 ** 9)
+    roots = [export("2026-07-01T06:00:00Z", None if where == "later" else two_starts)]
+    if where == "later":
+        roots.append(export("2026-07-02T06:00:00Z", two_starts))
+    with HistoryStore.open(db_url, create=True) as store:
+        for root in roots:
+            store.ingest(read_export(root))
+        tenant = store.tenant(None)
+        whole, _ = store.joined_activations(tenant, datetime(2026, 6, 1), datetime(2026, 7, 3))
+        joined = {a.correlation_id: a for a in whole}["corr-900"]
+        assert (joined.start, joined.end) == ("2026-06-30T10:00:00Z", "2026-06-30T11:00:00Z")
+        assert store.verify().ok

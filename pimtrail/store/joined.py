@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Iterator
 from sqlalchemy.engine import Connection
 
 from pimtrail.activations import (Activation, ActivationJoin, activity_kind, activity_of, decode_for_join,
-                                  join_activations)
+                                  join_activations, joinable)
 from pimtrail.errors import HistoryError
 from pimtrail.store.event_archive import naive, passing
 from pimtrail.store.event_archive import read as archived
@@ -159,12 +159,13 @@ def join_touched(conn: Connection | None, tenant: str, seq: int, decompress: Cal
                  new: list[tuple[datetime, str, str, str]], spans: Iterable[tuple[datetime, datetime]]
                  ) -> dict[str, Activation]:
     """The activations some new audit events belong to (`new`: (correlation id, source id, occurred_at, stored
-    text) of the events snapshot `seq` brings, not stored before it), joined from those and their earlier
-    stored events (read from within `spans`, the activations' (first_at, last_at), when `seq` is not the
-    tenant's first). Each event as stored (its canonical text decoded), as a view would read it."""
-    fresh = sorted(((at, source, decode_for_join(text)) for _, source, at, text in new
+    text, the dict it encodes) of the events snapshot `seq` brings, not stored before it), joined from those and
+    their earlier stored events (read from within `spans`, the activations' (first_at, last_at), when `seq` is
+    not the tenant's first). Each event as stored, as a view would read it: its canonical text decoded, or the
+    dict it was encoded from as that would read (`joinable`)."""
+    fresh = sorted(((at, source, joinable(data)) for _, source, at, text, data in new
                     if activity_kind(activity_of(text) or "") is not None), key=lambda e: (e[0], e[1]))
-    touched = {correlation for correlation, _, _, _ in new}
+    touched = {correlation for correlation, _, _, _, _ in new}
     spans = list(spans)
     earlier: Iterable[tuple[Any, str, dict[str, Any]]] = ()
     if seq > 1 and spans:
