@@ -457,7 +457,7 @@ def pack_lengths(data: bytes) -> list[int]:
 
 
 def unpack(data: bytes) -> list[str]:
-    """A pack's element texts (zstd.ZstdError, zlib.error or ValueError when it does not read)."""
+    """A pack's element texts (zstandard.ZstdError, zlib.error or ValueError when it does not read)."""
     text = _inflate(data).decode()
     head, _, body = text.partition("\n")
     out, at = [], 0
