@@ -328,6 +328,11 @@ def test_a_batch_answer_is_cut_into_byte_exact_bodies_without_parsing_them():
     assert fetch._cut(b'{"responses":[{"id":"m-0","body":{"value":[]},"status":200,"headers":{}}]}', "m") is None
     assert fetch._cut(b'{"responses":[{"id":"m-0","status":204,"headers":{}}]}', "m") is None
     assert fetch._cut(raw, "other") is None
+    # an object of a page whose id looks like another batch's sub-request: part of the body, not cut there
+    nested = raw.replace(b'"value" : [1,', b'"value" : [{"id":"n-7"}, {"id" : "m2-0"}, 1,')
+    cut = fetch._cut(nested, "m")
+    assert cut is not None and set(cut) == {"m-0", "m-1"} and json.loads(cut["m-1"][1])["value"][:2] == [
+        {"id": "n-7"}, {"id": "m2-0"}]
 
 
 def test_the_http_stack_is_tuned_once_for_the_whole_process():

@@ -279,7 +279,10 @@ async def _one_batch(http: GraphHttp, part: list[tuple[str, str]],
     return results
 
 
-_MARK = rb'\{[ \t\n\r]*"id"[ \t\n\r]*:[ \t\n\r]*"%s-[0-9]+"'
+# a sub-response's start: its id, "<mark>-<n>" (the mark: `secrets.token_hex(6)`). One pattern for every mark, the
+# mark compared after: a pattern per batch was compiled per batch (~0.9 ms each, 344 batches of a large tenant, in
+# the collector's one busy thread)
+_MARK = re.compile(rb'\{[ \t\n\r]*"id"[ \t\n\r]*:[ \t\n\r]*"([^"\\]*)-[0-9]+"')
 ENVELOPE = 8192  # bytes of a sub-response before its body: id, status, headers
 
 
@@ -290,7 +293,8 @@ def _cut(raw: bytes, mark: str) -> dict[str, tuple[dict[str, Any], bytes]] | Non
     `body` comes last, after `status` and `headers` (as Graph and the emulator write them). Each
     envelope is parsed; each body is cut out byte for byte. None when the answer is laid out
     otherwise: the caller parses it instead."""
-    starts = [m.start() for m in re.finditer(_MARK % re.escape(mark.encode()), raw)]
+    wanted = mark.encode()
+    starts = [m.start() for m in _MARK.finditer(raw) if m.group(1) == wanted]
     end = len(raw.rstrip()) - 1  # the answer's closing brace
     array = raw.rfind(b"]", 0, end)  # the responses' closing bracket
     if not starts or raw[end:end + 1] != b"}" or array < 0 or raw[array + 1:end].strip():
