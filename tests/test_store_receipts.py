@@ -11,7 +11,8 @@ import pytest
 from pimtrail.collectors.exportdir import read_export
 from pimtrail.model import Page
 from pimtrail.store import HistoryStore, blobs
-from pimtrail.store.receipts import _numbers, _rle_numbers, restore, split_digests, strip
+from pimtrail.store.packs import split_digests
+from pimtrail.store.receipts import _numbers, _rle_numbers, restore, strip
 from pimtrail.synthetic import generate
 
 
@@ -248,7 +249,7 @@ def _as_zlib(path: str) -> int:
     """Store every pack as packs were stored before round 10 (zlib), behind the store's back."""
     import zlib
 
-    from pimtrail.store.receipts import unpack
+    from pimtrail.store.packs import unpack
 
     with sqlite3.connect(path) as conn:
         packs = conn.execute("SELECT tenant_id, first_n, data FROM item_pack").fetchall()
@@ -265,7 +266,7 @@ def test_new_packs_are_zstd_frames_and_packs_stored_as_zlib_before_still_read(tm
     pages back byte for byte, and a daily read against it (which reads the packs' lengths) stores what a
     history of zstd packs stores."""
     from pimtrail.collect import read_against
-    from pimtrail.store.receipts import pack_lengths, unpack
+    from pimtrail.store.packs import pack_lengths, unpack
 
     roots = generate(tmp_path / "exports", "small", days=2, churn=0.02)
     paths = [str(tmp_path / "zstd.db"), str(tmp_path / "zlib.db")]
@@ -299,9 +300,33 @@ def test_a_pack_frame_claiming_more_than_a_pack_holds_is_refused_not_allocated()
     """python-zstandard allocates what a frame's header claims: a forged size is refused before that."""
     import zstandard
 
-    from pimtrail.store.receipts import unpack
+    from pimtrail.store.packs import unpack
 
     forged = bytes.fromhex("28b52ffd" "e0" "0000000000010000" "00")  # a frame claiming 2**40 bytes
     assert zstandard.frame_content_size(forged) == 1 << 40
     with pytest.raises(zstandard.ZstdError, match="claiming"):
         unpack(forged)
+
+
+def test_a_pack_without_a_line_break_is_refused_after_a_bounded_read(monkeypatch):
+    """The lengths of a pack's elements end at its first line break: a forged pack without one (32 MB of one byte
+    make a zstd frame of ~1 kB) is refused once HEAD_MAX bytes are read, not read to its end."""
+    import zstandard
+
+    from pimtrail.store import packs
+
+    read = []
+    chunks = packs._head_chunks
+
+    def counted(data, size=1 << 16):
+        for chunk in chunks(data, size):
+            read.append(len(chunk))
+            yield chunk
+
+    monkeypatch.setattr(packs, "_head_chunks", counted)
+    forged = zstandard.ZstdCompressor(level=1).compress(b"x" * (32 << 20))
+    assert len(forged) < 4096
+    with pytest.raises(ValueError, match="without its lengths"):
+        packs.pack_lengths(forged)
+    assert packs.HEAD_MAX < sum(read) <= packs.HEAD_MAX + (1 << 16)
+    assert packs.pack_lengths(packs.compress(b"[3,2]\nabcde")) == [3, 2]

@@ -27,7 +27,7 @@ from pimtrail.store.schema import blob_table
 
 MAGIC = b"PTD1"  # never the start of a zlib stream (its first byte's low nibble is 8)
 HEAD = len(MAGIC) + 1 + 32  # magic, depth, base sha256
-LEVEL = 1  # zlib level of blobs stored whole and of element packs: 3x faster than 6, ~10 % larger on Graph JSON
+LEVEL = 1  # zlib level of blobs stored whole: 3x faster than 6, ~10 % larger on Graph JSON (packs: store.packs)
 DELTA_LEVEL = 6  # zstd level of a delta (~5 ms for the users listing)
 MAX_DEPTH = 16
 

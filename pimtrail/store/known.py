@@ -18,7 +18,8 @@ from sqlalchemy.engine import Connection
 from pimtrail import __version__
 from pimtrail.collectors.normalize import SKIPPABLE
 from pimtrail.model import Known
-from pimtrail.store.receipts import listing, pack_lengths, pack_start, split_digests
+from pimtrail.store.packs import pack_lengths, split_digests
+from pimtrail.store.receipts import listing, pack_start
 from pimtrail.store.schema import item_pack_table, receipt_list_table, snapshot_table
 
 def read_known(conn: Connection, tenant: str) -> Known | None:

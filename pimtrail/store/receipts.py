@@ -5,8 +5,8 @@ A page of 999 users changes every day (someone joins, someone signs in), so stor
 content-addressed keeps almost nothing once. Instead a page is cut into:
 
 - its *elements* (the items of `value`), numbered `n` per tenant in the order first seen and kept
-  in *packs* of consecutive numbers (`item_pack`: texts compressed together, zstd since round 10 and
-  zlib before, told apart by the zstd frame's magic; 16-byte digests): an
+  in *packs* of consecutive numbers (`item_pack`: texts compressed together, 16-byte digests;
+  `pimtrail.store.packs`): an
   element the previous snapshot also had is found by its digest and not stored again, so an
   unchanged user or audit entry is stored once for the whole history;
 - a *layout*: the text before the first and after the last element, the separators when they are
@@ -30,30 +30,20 @@ import hashlib
 import itertools
 import json
 import operator
-import struct
-import zlib
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
-import zstandard
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from pimtrail.model import Page
 from pimtrail.store import blobs as _blobs
 from pimtrail.store import hashing
-from pimtrail.store.archive import bounded
+from pimtrail.store import packs as _packs
 from pimtrail.store.driver import _sql, db_time, insert, raw_many, raw_rows  # noqa: F401 -- called as receipts.raw_rows
 from pimtrail.store.schema import item_pack_table, receipt_list_table
 
-PACK_CHARS = 1 << 20  # elements per pack: up to ~1 MB of text, compressed together
-# zstd level of a new pack. The large tenant's 364 MB of elements: zstd 1 took 0.79 s of CPU and made 28.9 MB,
-# zlib 1 (the packs' format before) 2.68 s and 47.2 MB; zstd also reads them back 3x faster (docs/benchmarks.md,
-# "First ingest, round 10")
-PACK_LEVEL = 1
-MAX_PACK = 1 << 30  # bytes a pack may decompress to: its frame says its size, and a forged one is refused
-_ZSTD = b"\x28\xb5\x2f\xfd"  # a zstd frame's magic; a zlib stream begins with 0x?8
 _DECODER = json.JSONDecoder()
 
 
@@ -205,14 +195,6 @@ def pack_start(conn: Connection, tenant: str, n: int) -> int:
         item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n <= n)).scalar() or n
 
 
-def split_digests(packed: bytes) -> list[bytes]:
-    """A pack's digests column, one 16-byte digest an element."""
-    packed = bytes(packed)  # the PostgreSQL driver may give a memoryview
-    if len(packed) % 16:  # not as written (`verify` says so): the last one short
-        return [packed[i:i + 16] for i in range(0, len(packed), 16)]
-    return list(map(operator.itemgetter(0), struct.iter_unpack("16s", packed)))  # a C loop: 4x a slice each
-
-
 def _previous_elements(conn: Connection, tenant: str,
                        previous: dict[str, list[dict]]) -> tuple[dict[bytes, int], dict[tuple[str, str], set[bytes]]]:
     """The elements the previous snapshot's pages held: digest -> n, and the digests of each
@@ -233,7 +215,7 @@ def _previous_elements(conn: Connection, tenant: str,
                 item_pack_table.c.tenant_id == tenant, item_pack_table.c.first_n >= pack_start(conn, tenant, lo),
                 item_pack_table.c.first_n < hi)):
             if first not in by_n:
-                by_n.update(zip(itertools.count(first), split_digests(digests)))
+                by_n.update(zip(itertools.count(first), _packs.split_digests(digests)))
     per_parent: dict[tuple[str, str], set[bytes]] = defaultdict(set)
     for name, entries in previous.items():
         for entry in entries:
@@ -243,21 +225,6 @@ def _previous_elements(conn: Connection, tenant: str,
                     held.update(map(by_n.get, range(first, first + count)))
                 held.discard(None)  # type: ignore[arg-type]  # a number no pack holds
     return dict(zip(by_n.values(), by_n.keys())), per_parent
-
-
-def _packs(tenant: str, first: int, texts: list[str],
-           digests: list[bytes]) -> Iterator[tuple[str, int, int, int, bytes, bytes]]:
-    """(tenant, first_n, count, chars, digests, uncompressed data) per pack of new elements."""
-    start = 0
-    while start < len(texts):
-        end, size = start, 0
-        while end < len(texts) and (size < PACK_CHARS or end == start):
-            size += len(texts[end])
-            end += 1
-        part = texts[start:end]
-        data = (json.dumps([len(t) for t in part]) + "\n" + "".join(part)).encode()
-        yield tenant, first + start, end - start, size, b"".join(digests[start:end]), data
-        start = end
 
 
 class Unrecognised(Exception):
@@ -323,25 +290,13 @@ class Plan:
         return entries, [[name, sha] for name, sha, cut_up in named if cut_up]
 
 
-def compress_pack(data: bytes) -> bytes:
-    """A pack's data as stored: one zstd frame (its content size in the header)."""
-    return zstandard.ZstdCompressor(level=PACK_LEVEL).compress(data)
-
-
-def _inflate(data: bytes) -> bytes:
-    data = bytes(data)  # the PostgreSQL driver may give a memoryview
-    if data[:4] == _ZSTD:
-        return bounded(data, MAX_PACK)
-    return zlib.decompress(data)  # a pack stored before round 10
-
-
 class Compressing:
     """item_pack rows whose texts two threads compress meanwhile (zstd lets go of the GIL: the other core)."""
 
     def __init__(self, packs: list[tuple[str, int, int, int, bytes, bytes]]):
         self.packs = packs
         self.pool = ThreadPoolExecutor(2) if packs else None
-        self.compressed = [self.pool.submit(compress_pack, p[5]) for p in packs] if self.pool else []
+        self.compressed = [self.pool.submit(_packs.compress, p[5]) for p in packs] if self.pool else []
 
     def rows(self) -> list[tuple[str, int, int, int, bytes, bytes]]:
         """(tenant, first_n, count, chars, digests, compressed texts) per pack, once compressed."""
@@ -368,7 +323,7 @@ def new_packs(tenant: str, cuts: dict[str, list[_Cut]], known: dict[bytes, int],
                     next_n += 1
             if fresh:
                 texts += cut.texts(fresh)
-    return Compressing(list(_packs(tenant, first_new, texts, digests)))
+    return Compressing(list(_packs.made(tenant, first_new, texts, digests)))
 
 
 def listings(cuts: dict[str, list[_Cut]], known: dict[bytes, int]
@@ -433,40 +388,6 @@ def read_listings(conn: Connection, tenant: str, snapshot_id: int) -> dict[str, 
     return {name: listing(conn, tenant, sha) for name, sha in listing_shas(conn, tenant, snapshot_id).items()}
 
 
-def _head_chunks(data: bytes, size: int = 1 << 16) -> Iterator[bytes]:
-    """A pack's data decompressed `size` bytes at a time, as far as it is read."""
-    if data[:4] == _ZSTD:
-        reader = zstandard.ZstdDecompressor().stream_reader(data)
-        yield from iter(lambda: reader.read(size), b"")
-        return
-    inflate = zlib.decompressobj()
-    yield inflate.decompress(data, size)
-    while inflate.unconsumed_tail:
-        yield inflate.decompress(inflate.unconsumed_tail, size)
-
-
-def pack_lengths(data: bytes) -> list[int]:
-    """The lengths of a pack's elements, from the head of its data: only that much is decompressed."""
-    head = b""
-    for chunk in _head_chunks(bytes(data)):
-        head += chunk
-        end = head.find(b"\n")
-        if end >= 0:
-            return json.loads(head[:end])
-    raise ValueError("a pack without its lengths")
-
-
-def unpack(data: bytes) -> list[str]:
-    """A pack's element texts (zstandard.ZstdError, zlib.error or ValueError when it does not read)."""
-    text = _inflate(data).decode()
-    head, _, body = text.partition("\n")
-    out, at = [], 0
-    for length in json.loads(head):
-        out.append(body[at:at + length])
-        at += length
-    return out
-
-
 class Elements:
     """Elements by number, reading and unpacking each needed pack once."""
 
@@ -484,7 +405,7 @@ class Elements:
             if row is None:
                 raise KeyError(n)
             if row.first_n not in self.packs:
-                self.packs[row.first_n] = unpack(row.data)
+                self.packs[row.first_n] = _packs.unpack(row.data)
             first, elements = self.last = row.first_n, self.packs[row.first_n]
             if n - first >= len(elements):
                 raise KeyError(n)

@@ -20,6 +20,7 @@ from pimtrail.store import blobs as _blobs
 from pimtrail.store import event_archive as _earc
 from pimtrail.store import hashing
 from pimtrail.store import joined as _joined
+from pimtrail.store import packs as _packs
 from pimtrail.store import receipts as _receipts
 from pimtrail.store.eventdata import Codec, EventDataError
 from pimtrail.store.ingest import content_hash
@@ -269,7 +270,7 @@ def _bad_items(conn: Connection, tenant: str) -> set[int]:
             select(item_pack_table.c.first_n, item_pack_table.c.count, item_pack_table.c.digests,
                    item_pack_table.c.data).where(item_pack_table.c.tenant_id == tenant)):
         try:
-            texts = _receipts.unpack(data)
+            texts = _packs.unpack(data)
         except (zlib.error, zstandard.ZstdError, ValueError, UnicodeDecodeError):
             texts = []
         digests = bytes(digests)
