@@ -171,14 +171,17 @@ class ActivationJoin:
         return sorted(self._acts.values(), key=lambda a: (a.requested_at or a.start or "", a.correlation_id))
 
 
-def joinable(data: dict[str, Any]) -> dict[str, Any]:
-    """An audit event's dict (what its canonical text encodes) as `ActivationJoin` would read it decoded from that
-    text: the same values, and where `add` walks a dict's members (`details`: the first start or end key found
-    wins) in the order canonical JSON sorts them. No copy unless `details` has two members or more."""
+def joinable(data: dict[str, Any], text: str) -> dict[str, Any]:
+    """An audit event's dict as `ActivationJoin` would read it decoded from `text`, its canonical JSON: the same
+    values, and where `add` walks a dict's members (`details`: the first start or end key found wins) in the
+    order canonical JSON sorts them. JSON turns a key that is not a string (a detail named 7) into one, so such a
+    dict is read from its text after all. No copy unless `details` has two members or more."""
     details = data.get("details")
-    if type(details) is dict and len(details) > 1:
-        return {**data, "details": dict(sorted(details.items()))}
-    return data
+    if type(details) is not dict or not details:
+        return data
+    if not all(type(name) is str for name in details):
+        return decode_for_join(text)
+    return {**data, "details": dict(sorted(details.items()))} if len(details) > 1 else data
 
 
 def decode_for_join(text: str) -> dict[str, Any]:

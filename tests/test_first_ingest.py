@@ -169,3 +169,30 @@ def test_an_event_naming_its_start_twice_is_joined_as_its_stored_text_reads(expo
         joined = {a.correlation_id: a for a in whole}["corr-900"]
         assert (joined.start, joined.end) == ("2026-06-30T10:00:00Z", "2026-06-30T11:00:00Z")
         assert store.verify().ok
+
+
+@pytest.mark.parametrize("where", ["first-child", "first-here", "later"])
+def test_a_detail_not_named_by_a_string_is_joined_as_its_stored_text_reads(export, db_url, monkeypatch, where):
+    """JSON names every member with a string: an audit detail keyed 7 is "7" in the stored text, which is what the
+    join reads then (`joinable` falls back to the text), and `verify` joins the same."""
+    import tenant as t
+
+    from pimtrail.timeutil import parse_iso
+
+    def numbered_detail(data):
+        events = t.activation(901, t.BOB, t.EXCHANGE_ADMIN, parse_iso("2026-06-30T10:00:00Z"), None)
+        events[-1]["additionalDetails"] = [{"key": 7, "value": "seven"}]
+        data["directory_audits"]["value"] += events
+
+    monkeypatch.setattr(appending, "FIRST_FORK_MIN", 1 if where == "first-child" else 10 ** 9)
+    roots = [export("2026-07-01T06:00:00Z", None if where == "later" else numbered_detail)]
+    if where == "later":
+        roots.append(export("2026-07-02T06:00:00Z", numbered_detail))
+    with HistoryStore.open(db_url, create=True) as store:
+        for root in roots:
+            store.ingest(read_export(root))
+        tenant = store.tenant(None)
+        whole, _ = store.joined_activations(tenant, datetime(2026, 6, 1), datetime(2026, 7, 3))
+        joined = {a.correlation_id: a for a in whole}["corr-901"]
+        assert joined.start == "2026-06-30T10:00:00Z" and joined.outcome == "activated"
+        assert store.verify().ok

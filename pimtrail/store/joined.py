@@ -156,14 +156,15 @@ def join_all(conn: Connection, tenant: str, decompress: Callable[[bytes], str], 
 
 
 def join_touched(conn: Connection | None, tenant: str, seq: int, decompress: Callable[[bytes], str],
-                 new: list[tuple[datetime, str, str, str]], spans: Iterable[tuple[datetime, datetime]]
+                 new: list[tuple[str, str, datetime, str, dict[str, Any]]],
+                 spans: Iterable[tuple[datetime, datetime]]
                  ) -> dict[str, Activation]:
     """The activations some new audit events belong to (`new`: (correlation id, source id, occurred_at, stored
     text, the dict it encodes) of the events snapshot `seq` brings, not stored before it), joined from those and
     their earlier stored events (read from within `spans`, the activations' (first_at, last_at), when `seq` is
     not the tenant's first). Each event as stored, as a view would read it: its canonical text decoded, or the
     dict it was encoded from as that would read (`joinable`)."""
-    fresh = sorted(((at, source, joinable(data)) for _, source, at, text, data in new
+    fresh = sorted(((at, source, joinable(data, text)) for _, source, at, text, data in new
                     if activity_kind(activity_of(text) or "") is not None), key=lambda e: (e[0], e[1]))
     touched = {correlation for correlation, _, _, _, _ in new}
     spans = list(spans)
