@@ -140,59 +140,46 @@ def test_a_child_no_longer_needed_is_stopped():
     assert job.result() is None
 
 
-@pytest.mark.parametrize("where", ["first-child", "first-here", "later"])
-def test_an_event_naming_its_start_twice_is_joined_as_its_stored_text_reads(export, db_url, monkeypatch, where):
-    """The join of new events reads each event's dict, not its stored text decoded again (`activations.joinable`).
-    A completion naming its start under two keys that sort otherwise than they came: the stored join takes the
-    start its canonical text gives (keys sorted: "StartTime" before "startDateTime"), as `verify`, joining the
-    stored texts again, does; in a first snapshot's child, in the ingest itself, and in a later snapshot."""
+def _joined_after(export, db_url, monkeypatch, where: str, details: list[dict], n: int):
+    """The stored join of an activation whose completion has `details` (its additionalDetails), the completion
+    brought by a first snapshot (its events made in the child, or in the ingest itself) or by a later one; the
+    history verified, so `verify`, joining the stored texts again, found the same."""
     import tenant as t
 
     from pimtrail.timeutil import parse_iso
 
-    def two_starts(data):
-        events = t.activation(900, t.BOB, t.EXCHANGE_ADMIN, parse_iso("2026-06-30T10:00:00Z"), None)
-        events[-1]["additionalDetails"] = [{"key": "startDateTime", "value": "2026-06-30T09:00:00Z"},
-                                           {"key": "StartTime", "value": "2026-06-30T10:00:00Z"},
-                                           {"key": "ExpirationTime", "value": "2026-06-30T11:00:00Z"}]
+    def with_details(data):
+        events = t.activation(n, t.BOB, t.EXCHANGE_ADMIN, parse_iso("2026-06-30T10:00:00Z"), None)
+        events[-1]["additionalDetails"] = details
         data["directory_audits"]["value"] += events
 
     monkeypatch.setattr(appending, "FIRST_FORK_MIN", 1 if where == "first-child" else 10 ** 9)
-    roots = [export("2026-07-01T06:00:00Z", None if where == "later" else two_starts)]
+    roots = [export("2026-07-01T06:00:00Z", None if where == "later" else with_details)]
     if where == "later":
-        roots.append(export("2026-07-02T06:00:00Z", two_starts))
+        roots.append(export("2026-07-02T06:00:00Z", with_details))
     with HistoryStore.open(db_url, create=True) as store:
         for root in roots:
             store.ingest(read_export(root))
         tenant = store.tenant(None)
         whole, _ = store.joined_activations(tenant, datetime(2026, 6, 1), datetime(2026, 7, 3))
-        joined = {a.correlation_id: a for a in whole}["corr-900"]
-        assert (joined.start, joined.end) == ("2026-06-30T10:00:00Z", "2026-06-30T11:00:00Z")
         assert store.verify().ok
+    return {a.correlation_id: a for a in whole}[f"corr-{n}"]
+
+
+@pytest.mark.parametrize("where", ["first-child", "first-here", "later"])
+def test_an_event_naming_its_start_twice_is_joined_as_its_stored_text_reads(export, db_url, monkeypatch, where):
+    """The join of new events reads each event's dict, not its stored text decoded again (`activations.joinable`).
+    A completion naming its start under two keys that sort otherwise than they came: the stored join takes the
+    start its canonical text gives (keys sorted: "StartTime" before "startDateTime")."""
+    joined = _joined_after(export, db_url, monkeypatch, where, [
+        {"key": "startDateTime", "value": "2026-06-30T09:00:00Z"}, {"key": "StartTime", "value": "2026-06-30T10:00:00Z"},
+        {"key": "ExpirationTime", "value": "2026-06-30T11:00:00Z"}], 900)
+    assert (joined.start, joined.end) == ("2026-06-30T10:00:00Z", "2026-06-30T11:00:00Z")
 
 
 @pytest.mark.parametrize("where", ["first-child", "first-here", "later"])
 def test_a_detail_not_named_by_a_string_is_joined_as_its_stored_text_reads(export, db_url, monkeypatch, where):
     """JSON names every member with a string: an audit detail keyed 7 is "7" in the stored text, which is what the
-    join reads then (`joinable` falls back to the text), and `verify` joins the same."""
-    import tenant as t
-
-    from pimtrail.timeutil import parse_iso
-
-    def numbered_detail(data):
-        events = t.activation(901, t.BOB, t.EXCHANGE_ADMIN, parse_iso("2026-06-30T10:00:00Z"), None)
-        events[-1]["additionalDetails"] = [{"key": 7, "value": "seven"}]
-        data["directory_audits"]["value"] += events
-
-    monkeypatch.setattr(appending, "FIRST_FORK_MIN", 1 if where == "first-child" else 10 ** 9)
-    roots = [export("2026-07-01T06:00:00Z", None if where == "later" else numbered_detail)]
-    if where == "later":
-        roots.append(export("2026-07-02T06:00:00Z", numbered_detail))
-    with HistoryStore.open(db_url, create=True) as store:
-        for root in roots:
-            store.ingest(read_export(root))
-        tenant = store.tenant(None)
-        whole, _ = store.joined_activations(tenant, datetime(2026, 6, 1), datetime(2026, 7, 3))
-        joined = {a.correlation_id: a for a in whole}["corr-901"]
-        assert joined.start == "2026-06-30T10:00:00Z" and joined.outcome == "activated"
-        assert store.verify().ok
+    join reads then (`joinable` falls back to the text)."""
+    joined = _joined_after(export, db_url, monkeypatch, where, [{"key": 7, "value": "seven"}], 901)
+    assert joined.start == "2026-06-30T10:00:00Z" and joined.outcome == "activated"
