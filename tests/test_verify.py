@@ -69,6 +69,9 @@ def zero(column: str, n: int) -> dict[str, str]:
     ("UPDATE fact_archive SET valid_to = 3 WHERE kind = 'role_eligibility'", 2),
     ("UPDATE snapshot SET status = 'complete' WHERE seq = 3", 3),
     (update("event", zero("zdata", 10), "source_id = 'audit-2'"), 1),  # an event's data no longer decompresses
+    # an event's frame forged to claim 2**40 bytes: refused, not allocated
+    (update("event", {"sqlite": "zdata = X'28B52FFDE000000000000100000000'",
+                      "postgresql": "zdata = decode('28b52ffde000000000000100000000', 'hex')"}, "source_id = 'audit-2'"), 1),
     (update("blob", zero("data", 10), FIRST_USERS_LISTING), 1),  # which pages a dataset had
     (update("item_pack", zero("data", 10), "first_n = 1"), 1),  # the text of the first elements
     (update("item_pack", zero("digests", 16), "first_n = 1"), 1),  # the elements' digests
@@ -76,7 +79,7 @@ def zero(column: str, n: int) -> dict[str, str]:
     (update("item_pack", {"sqlite": "data = X'28B52FFDE000000000000100000000'",
                           "postgresql": "data = decode('28b52ffde000000000000100000000', 'hex')"}, "first_n = 1"), 1),
     ("DELETE FROM coverage WHERE dataset = 'users' AND snapshot_id = (SELECT id FROM snapshot WHERE seq = 2)", 2),
-], ids=["open-fact", "validity", "snapshot-row", "event-frame", "listing", "element-text",
+], ids=["open-fact", "validity", "snapshot-row", "event-frame", "event-frame-size", "listing", "element-text",
          "element-digest", "element-frame-size", "coverage"])
 def test_tampering_is_detected_at_the_first_affected_snapshot(history, cli, sql, broken_seq):
     tamper(history, sql)

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from pimtrail.errors import HistoryError
+from pimtrail.store.frames import bounded
 from pimtrail.store.schema import fact_archive_table, fact_by_key
 
 LEVEL = 9  # zstd level: a day's batches are small; 9 makes them ~15 % smaller than 3 at no cost worth noting
@@ -53,15 +54,6 @@ COLUMNS = ("tenant_id", "kind", "key", "principal_id", "role_id", "group_id", "d
            "valid_to", "element_n")
 CHUNK = 500  # keys per IN (...) list
 MAX_BATCH = 1 << 30  # bytes a batch may decompress to (its frame says its size: a forged one is refused)
-
-
-def bounded(data: bytes, limit: int) -> bytes:
-    """One zstd frame's content; zstandard.ZstdError when its header claims more than `limit` bytes (python-zstandard
-    allocates what a header claims, whatever `max_output_size` says: a forged size would be a MemoryError)."""
-    claimed = zstandard.frame_content_size(data)
-    if claimed > limit:
-        raise zstandard.ZstdError(f"a frame claiming {claimed} bytes, more than {limit}")
-    return zstandard.ZstdDecompressor().decompress(data, max_output_size=limit)
 
 
 def pack(rows: list[tuple]) -> bytes:

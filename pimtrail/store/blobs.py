@@ -23,6 +23,7 @@ import zstandard
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from pimtrail.store.frames import bounded
 from pimtrail.store.schema import blob_table
 
 MAGIC = b"PTD1"  # never the start of a zlib stream (its first byte's low nibble is 8)
@@ -30,6 +31,7 @@ HEAD = len(MAGIC) + 1 + 32  # magic, depth, base sha256
 LEVEL = 1  # zlib level of blobs stored whole: 3x faster than 6, ~10 % larger on Graph JSON (packs: store.packs)
 DELTA_LEVEL = 6  # zstd level of a delta (~5 ms for the users listing)
 MAX_DEPTH = 16
+MAX_TEXT = 1 << 30  # bytes a listing's delta may decompress to
 
 
 class BlobError(ValueError):
@@ -81,7 +83,7 @@ def text_of(data: bytes, fetch: Callable[[str], bytes | None]) -> bytes:
             raise BlobError("a listing's chain of deltas does not match its depth")
         text = zlib.decompress(chain.pop())
         while chain:
-            text = zstandard.ZstdDecompressor(dict_data=_raw_dict(text)).decompress(chain.pop()[HEAD:])
+            text = bounded(chain.pop()[HEAD:], MAX_TEXT, zstandard.ZstdDecompressor(dict_data=_raw_dict(text)))
         return text
     except (zlib.error, zstandard.ZstdError) as exc:
         raise BlobError(str(exc)) from exc

@@ -30,7 +30,8 @@ from sqlalchemy.engine import Connection
 
 from pimtrail.collectors.datasets import AUDIT_DATASET, AUDIT_RETENTION_DAYS
 from pimtrail.errors import HistoryError
-from pimtrail.store.archive import LEVEL, MAX_BATCH, bounded
+from pimtrail.store.archive import LEVEL, MAX_BATCH
+from pimtrail.store.frames import bounded
 from pimtrail.store.schema import coverage_table, event_archive_table, snapshot_table
 
 # the event kinds whose source is collected in windows, by the dataset whose coverage records them

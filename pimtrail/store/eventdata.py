@@ -18,11 +18,13 @@ import zstandard
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from pimtrail.store.frames import bounded
 from pimtrail.store.schema import event_dict_table
 
 LEVEL = 1  # zstd level: the large first snapshot's 180,000 events 0.84-1.12 s of CPU and 32.63 MB; level 3 1.08-1.49 s, 32.37 MB
 DICT_SIZE = 32 * 1024
 DICT_MIN = 1000  # events an ingest must bring to train the tenant's dictionary from
+MAX_TEXT = 16 << 20  # bytes an event's text may decompress to (~1.25 kB each)
 SAMPLES = 5000  # events the dictionary is trained from at most (spread over those given)
 
 
@@ -84,7 +86,7 @@ class Codec:
                 dict_id = self._only
             else:
                 dict_id = zstandard.get_frame_parameters(data).dict_id
-            return self._decompressors[dict_id].decompress(data).decode()
+            return bounded(data, MAX_TEXT, self._decompressors[dict_id]).decode()
         except (zstandard.ZstdError, KeyError, IndexError, TypeError, UnicodeDecodeError) as exc:
             raise EventDataError(f"stored event data does not decompress ({exc})") from exc
 

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import zstandard
 
-from pimtrail.store.archive import bounded
+from pimtrail.store.frames import bounded
 
 CHARS = 1 << 20  # elements per pack: up to ~1 MB of text, compressed together
 # zstd level of a new pack. The large tenant's 364 MB of elements: zstd 1 took 0.79 s of CPU and made 28.9 MB,
