@@ -6,19 +6,22 @@ naming the file and field, and the database stays as it was.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from itertools import takewhile
 from pathlib import Path
 from typing import Any, Callable
 
 from pimtrail.bulk import paused_gc
 from pimtrail.errors import InputError
-from pimtrail.model import ERROR, MISSING, OK, SKIPPED, CollectedSnapshot, DatasetCoverage, Known, Page
+from pimtrail.model import (ERROR, MISSING, OK, SKIPPED, CollectedSnapshot, DatasetCoverage, EventRecord, Known, Page,
+                            Remake)
 from pimtrail.timeutil import parse_iso
 
 from . import datasets as ds
 from .elementjson import Elements
-from .normalize import (SKIPPABLE, DatasetPages, RawPage, normalize, record_sign_in_source, sign_in_source,
+from .normalize import (SKIPPABLE, DatasetPages, RawPage, audit, normalize, record_sign_in_source, sign_in_source,
                         unobserved_kinds)
 from .unparsed import Skipper
 
@@ -368,18 +371,12 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
             else (1 if pages.pages else 0)
         snap.coverage.append(cov)
         for index, page in enumerate(pages.pages):
-            # the receipt is the body exactly as the file holds it (as Graph returned it)
-            raw = raws.get(id(page.body))
+            text, items = _page_text(page, raws)
             skipped: dict[int, tuple[bytes, str | None]] = {}
-            if raw is None:
-                text, items = json.dumps(page.body, ensure_ascii=False, separators=(",", ":")), None
-            else:
-                marks = raws.get(ITEMS + id(page.body))
-                text, items = raw, (tuple(marks) if marks is not None else None)
-                if skipper is not None and items is not None:
-                    at = [i for i, value in enumerate(page.body["value"]) if value is SKIPPED]
-                    skipped = dict(zip(at, skipper.found[found:found + len(at)]))
-                    found += len(at)
+            if skipper is not None and items is not None:
+                at = [i for i, value in enumerate(page.body["value"]) if value is SKIPPED]
+                skipped = dict(zip(at, skipper.found[found:found + len(at)]))
+                found += len(at)
             snap.pages.append(Page(dataset.name, index, page.parent, page.request, text, items,
                                    dataset.volatile, skipped))
 
@@ -387,8 +384,34 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
     sign_ins = sign_in_source(manifest["datasets"], (p.text for p in snap.pages if p.dataset == "users"))
     record_sign_in_source(snap.coverage, sign_ins)
     snap.facts, snap.events = normalize(collected, sign_ins)
+    if ds.AUDIT_DATASET in collected:  # normalize's events begin with the audit log's, as `audit_pages` makes them
+        snap.remake = Remake(ds.AUDIT_DATASET, sum(1 for _ in takewhile(lambda e: e.kind == "audit", snap.events)),
+                             audit_pages)
     snap.unobserved = unobserved_kinds(set(collected), sign_ins)
     return snap
+
+
+def _page_text(page: RawPage, raws: dict[int, str]) -> tuple[str, tuple[tuple[int, int], ...] | None]:
+    """A page's receipt: the body exactly as the file holds it (as Graph returned it), and its elements' offsets."""
+    raw = raws.get(id(page.body))
+    if raw is None:
+        return json.dumps(page.body, ensure_ascii=False, separators=(",", ":")), None
+    marks = raws.get(ITEMS + id(page.body))
+    return raw, (tuple(marks) if marks is not None else None)
+
+
+def audit_pages(source: Path | list[tuple[str, str, str]]) -> tuple[list[str], list[EventRecord]]:
+    """What `read_export` makes of the audit log (`Remake`): its pages' texts' sha256, in order, and its events.
+    `source`: the dataset's file, read as `read_export` reads it, or its pages as (parent, request, body text)."""
+    if isinstance(source, Path):
+        raws: dict[int, str] = {}
+        pages = _pages(ds.BY_NAME[ds.AUDIT_DATASET], source, raws)
+        texts = [_page_text(page, raws)[0] for page in pages]
+    else:
+        pages = [RawPage(parent, request, load_with_raw(text, BODY_SPEC)[0]) for parent, request, text in source]
+        texts = [text for _, _, text in source]
+    events = audit.directory_audits(DatasetPages(ds.AUDIT_DATASET, str(source), pages))
+    return [hashlib.sha256(text.encode()).hexdigest() for text in texts], events
 
 
 def _check_tenant(organization: DatasetPages | None, tenant_id: str) -> None:

@@ -36,6 +36,8 @@ def read_exports(paths: list[Path], tenant: str | None = None, db: str | None = 
         if store is not None:
             with store:
                 return [read_against(store, paths[0], tenant)]
+    if len(paths) == 1 and file is not None:  # a new SQLite history: this is its tenant's first snapshot
+        return [_read_first(paths[0], tenant, True)]
     return [read_export(path, tenant=tenant) for path in paths]
 
 
@@ -43,8 +45,34 @@ def read_against(store: HistoryStore, path: Path, tenant: str | None = None) -> 
     """Read an export with what the history holds of its tenant's newest snapshot (`HistoryStore.known`)."""
     from pimtrail.collectors.exportdir import read_export, read_manifest
 
-    known = store.known(read_manifest(path)["tenant_id"].lower())
-    return read_export(path, tenant=tenant, known=known)
+    tenant_id = read_manifest(path)["tenant_id"].lower()
+    if not store.has_snapshots(tenant_id):
+        return _read_first(path, tenant, store.engine.dialect.name == "sqlite")
+    return read_export(path, tenant=tenant, known=store.known(tenant_id))
+
+
+def _read_first(path: Path, tenant: str | None, sqlite: bool) -> CollectedSnapshot:
+    """Read the export of a tenant's first snapshot while a worker makes its audit events ready for the ingest
+    (`pimtrail.store.appending.FirstEvents`), when its audit log is large enough to be worth one."""
+    from pimtrail.collectors.datasets import AUDIT_DATASET
+    from pimtrail.collectors.exportdir import audit_pages, read_export, read_manifest
+    from pimtrail.store.appending import FIRST_WORKER_BYTES, FirstEvents
+
+    manifest = read_manifest(path)
+    entry = manifest["datasets"].get(AUDIT_DATASET)
+    file = path / str(entry["file"]) if isinstance(entry, dict) and "file" in entry else None
+    job = None
+    if file is not None and file.is_file() and path.resolve() in file.resolve().parents \
+            and file.stat().st_size >= FIRST_WORKER_BYTES:
+        job = FirstEvents.start(audit_pages, file, manifest["tenant_id"].lower(), sqlite, file.stat().st_size)
+    try:
+        snap = read_export(path, tenant=tenant)
+    except BaseException:
+        if job is not None:
+            job.cancel()
+        raise
+    snap.first_events = job
+    return snap
 
 
 def check_before_creating(db: str | None, snaps: list[CollectedSnapshot]) -> None:
@@ -71,6 +99,8 @@ def ingest_all(store: HistoryStore, snaps: list[CollectedSnapshot],
     for snap in sorted(snaps, key=lambda s: s.collected_at):
         gaps = [c.dataset for c in snap.gaps]
         if (snap.tenant_id, snap.collected_at) in existing:
+            if snap.first_events is not None:  # not ingested: its worker is not needed
+                snap.first_events.cancel()
             outcome = Collected(None, snap.source_ref, snap.status, gaps, "already in the history")
         else:
             outcome = Collected(_ingest(store, snap), snap.source_ref, snap.status, gaps)

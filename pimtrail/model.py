@@ -174,6 +174,19 @@ class Known:
     elements: dict[str, tuple[list[bytes], list[int], list[int]]]
 
 
+@dataclass(frozen=True)
+class Remake:
+    """How the first `count` of a snapshot's events are made again from its pages of `dataset`: `fn(source)`
+    gives (the sha256 of those pages' texts, the events, in order, as the snapshot holds them), `source` being
+    the dataset's file in the export or the pages as (parent, request, text) (`read_export` sets it,
+    `collectors.exportdir.audit_pages`). A tenant's first snapshot has them made in a worker process, which is
+    sent only that (`pimtrail.store.appending`)."""
+
+    dataset: str
+    count: int
+    fn: Callable[[Any], tuple[list[str], list["EventRecord"]]]
+
+
 @dataclass
 class CollectedSnapshot:
     tenant_id: str
@@ -189,6 +202,10 @@ class CollectedSnapshot:
     # the snapshot (id) whose elements were recognised unparsed (`Page.skipped`); the store refuses
     # the snapshot (`StaleKnowledge`) if that is not the tenant's newest when it is written
     based_on: int | None = None
+    remake: Remake | None = None
+    # its first `remake.count` events being made ready by a worker started when the export's reading began
+    # (`pimtrail.store.appending.FirstEvents`), which the ingest of a tenant's first snapshot takes on
+    first_events: Any = None
 
     @property
     def status(self) -> str:

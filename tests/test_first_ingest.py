@@ -1,24 +1,26 @@
-"""A tenant's first snapshot: its events made ready in a forked child while the receipts and facts are written
-(`pimtrail.store.appending`, `pimtrail.store.forked`) store exactly what the ingest making them itself stores,
-and a child that gives nothing changes nothing but the time taken."""
+"""A tenant's first snapshot: its events made ready in a worker process while the receipts and facts are written
+(`pimtrail.store.appending.FirstEvents`, `pimtrail.store.worker`) store exactly what the ingest making them itself
+stores, whether the worker began with the export's reading (from the audit log's file) or with the ingest (from
+the pages' texts); and a worker that gives nothing, or made its events of other pages, changes nothing but the
+time taken."""
 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from datetime import datetime
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from pimtrail import collect
 from pimtrail.collectors.exportdir import read_export
 from pimtrail.errors import InputError
 from pimtrail.model import EventRecord
 from pimtrail.store import HistoryStore
 from pimtrail.store import appending
 from pimtrail.store.engine import resolve_url
-from pimtrail.store.forked import Forked
+from pimtrail.store.worker import Worker
 from pimtrail.synthetic import generate
 
 _ROWS = {  # what the events write, in a stable order, and each snapshot's hashes
@@ -48,101 +50,140 @@ def _rows(url: str) -> dict[str, list[tuple]]:
 
 @pytest.fixture
 def results(monkeypatch):
-    """What each child gave (None: no child, or it gave nothing)."""
+    """What each worker gave the ingest (None: no worker, or nothing the ingest takes)."""
     given = []
-    real = Forked.result
+    real = appending.FirstEvents.result
 
-    def spy(self):
-        value = real(self)
+    def spy(self, page_shas):
+        value = real(self, page_shas)
         given.append(value)
         return value
 
-    monkeypatch.setattr(Forked, "result", spy)
+    monkeypatch.setattr(appending.FirstEvents, "result", spy)
     return given
 
 
-def _ingest(url: str, roots, *extra: EventRecord) -> None:
+@pytest.fixture
+def workers(monkeypatch):
+    """Workers for the small tenant's first snapshots (made for large ones only)."""
+    monkeypatch.setattr(appending, "FIRST_WORKER_MIN", 1)
+    monkeypatch.setattr(appending, "FIRST_WORKER_BYTES", 0)
+
+
+def _ingest(url: str, roots, *extra: EventRecord, early: bool = False) -> None:
+    """Ingest the exports: read as `pimtrail collect --source DIR` reads them (`early`: the worker begins with
+    the reading), or by `read_export` alone (a worker, if any, begins with the ingest)."""
     with HistoryStore.open(url, create=True) as store:
         for n, root in enumerate(roots):
-            snap = read_export(root)
+            snap = collect.read_against(store, root) if early else read_export(root)
             if n == 0:
                 snap.events.extend(extra)
             store.ingest(snap)
         assert store.verify().ok
 
 
-def test_events_made_ready_in_a_child_are_stored_as_the_ingest_makes_them(roots, db_url, tmp_path, monkeypatch,
-                                                                          results):
-    monkeypatch.setattr(appending, "FIRST_FORK_MIN", 1)
-    _ingest(db_url, roots)
-    # the first snapshot's events came from a child; the second snapshot made its own (it reads the history)
+def _same(url: str, plain: str) -> None:
+    made_by_worker, made = _rows(url), _rows(plain)
+    if not url.startswith("postgresql"):
+        assert made_by_worker == made
+    else:  # times come back as datetimes from PostgreSQL: the hashes and the frames are compared
+        assert made_by_worker["snapshot"] == made["snapshot"]
+        assert [r[7] for r in made_by_worker["event"]] == [r[7] for r in made["event"]]
+        assert [r[8:] for r in made_by_worker["activation"]] == [r[8:] for r in made["activation"]]
+        assert made_by_worker["event_dict"] == made["event_dict"]
+
+
+@pytest.fixture(scope="module")
+def plain(roots, tmp_path_factory):
+    """The same exports ingested with no worker."""
+    path = str(tmp_path_factory.mktemp("plain") / "plain.db")
+    _ingest(path, roots)
+    return path
+
+
+@pytest.mark.parametrize("early", [True, False], ids=["with-the-reading", "with-the-ingest"])
+def test_events_made_ready_in_a_worker_are_stored_as_the_ingest_makes_them(roots, db_url, workers, results, plain,
+                                                                           early):
+    _ingest(db_url, roots, early=early)
+    # the first snapshot's events came from a worker; the second snapshot made its own (it reads the history)
     assert [type(r) for r in results] == [appending.Prepared, type(None)]
     assert len(results[0].rows) > 1000 and results[0].new and results[0].trained is not None
-    monkeypatch.setattr(appending, "FIRST_FORK_MIN", 10 ** 9)
-    plain = str(tmp_path / "plain.db")
-    _ingest(plain, roots)
-    forked, made = _rows(db_url), _rows(plain)
-    if not db_url.startswith("postgresql"):
-        assert forked == made
-    else:  # times come back as datetimes from PostgreSQL: the hashes and the frames are compared
-        assert forked["snapshot"] == made["snapshot"]
-        assert [r[7] for r in forked["event"]] == [r[7] for r in made["event"]]
-        assert [r[8:] for r in forked["activation"]] == [r[8:] for r in made["activation"]]
-        assert forked["event_dict"] == made["event_dict"]
+    _same(db_url, plain)
 
 
-def test_a_bad_event_fails_as_it_would_without_a_child_and_leaves_the_history(roots, tmp_path, monkeypatch, results):
-    monkeypatch.setattr(appending, "FIRST_FORK_MIN", 1)
+def test_a_worker_that_read_other_pages_is_not_taken(roots, tmp_path, workers, results, plain, monkeypatch):
+    """The audit log's file changed between the worker's reading and the export's: what it made is dropped."""
+    real = appending.prepare_audit
+
+    def other_pages(remake, source, tenant, sqlite):  # as if the file had been rewritten meanwhile
+        value = real(remake, source, tenant, sqlite)
+        return None if value is None else (value[0][:-1] + ["0" * 64], *value[1:])
+
+    monkeypatch.setattr(appending, "prepare_audit", other_pages)
+    db = str(tmp_path / "h.db")
+    _ingest(db, roots, early=True)
+    assert results == [None, None]
+    _same(db, plain)
+
+
+def test_a_bad_event_fails_as_it_would_without_a_worker_and_leaves_the_history(roots, tmp_path, workers, results):
     db = str(tmp_path / "h.db")
     HistoryStore.open(db, create=True).close()
     bad = EventRecord("audit", "bad-event", datetime(2026, 6, 30, 12), {"id": "bad-event"}, principal_id="p" * 200)
     with pytest.raises(InputError, match="event.principal_id is longer than 64 characters"):
-        _ingest(db, roots[:1], bad)
-    assert results == [None]  # the child raised too: the ingest made the events itself and raised that
+        _ingest(db, roots[:1], bad, early=True)
+    assert results == [None]  # the worker raised too: the ingest made the events itself and raised that
     with HistoryStore.open(db) as store:
         assert store.snapshots() == []
 
 
-def test_a_child_gives_its_value_or_nothing():
-    assert Forked(sum, [1, 2, 3]).result() == 6
-    assert Forked(len, None).result() is None  # it raised
-    assert Forked(None).result() is None
-    assert Forked(os.getpid).result() != os.getpid()  # it ran elsewhere
+def test_a_worker_begun_with_the_reading_is_stopped_when_not_taken_on(roots, tmp_path, workers, monkeypatch):
+    """A second snapshot of the tenant, or one already in the history: the worker begun for it is stopped."""
+    db = str(tmp_path / "h.db")
+    stopped = []
+    real = appending.FirstEvents.cancel
+    monkeypatch.setattr(appending.FirstEvents, "cancel", lambda self: (stopped.append(self), real(self)))
+    (snap,) = collect.read_exports([roots[0]], db=db)  # a new SQLite history: begun with the reading
+    job = snap.first_events
+    assert job is not None
+    with HistoryStore.open(db, create=True) as store:
+        store.ingest(read_export(roots[0]))  # another reading of it went first
+        assert collect.ingest_all(store, [snap])[0].skipped_reason == "already in the history"
+    assert job in stopped and job._worker._proc is None
 
 
-def test_no_child_is_forked_while_another_thread_runs():
-    stop = threading.Event()
-    thread = threading.Thread(target=stop.wait)
-    thread.start()
-    try:
-        job = Forked(os.getpid)
-        assert job._pid is None and job.result() is None
-    finally:
-        stop.set()
-        thread.join()
+def test_a_worker_gives_its_value_or_nothing():
+    assert Worker(sum, [1, 2, 3]).result() == 6
+    assert Worker(len, None).result() is None  # it raised
+    assert Worker(None).result() is None
+    assert Worker(os.getpid).result() != os.getpid()  # it ran elsewhere
+    assert Worker(os.getpid, needs=1 << 60).result() is None  # no memory for it: none started
 
 
-def test_no_child_is_forked_without_memory_for_its_copy(monkeypatch):
-    from pimtrail.store import forked
-
-    assert forked.room_for_a_copy()  # a test process is small
-    monkeypatch.setattr(forked, "room_for_a_copy", lambda: False)
-    job = Forked(os.getpid)
-    assert job._pid is None and job.result() is None
+def test_a_worker_takes_a_second_message_when_it_comes():
+    job = Worker(_both, "first")
+    job.send({"second": 2})
+    assert job.result() == ("first", {"second": 2})
+    assert Worker(_both, "first").result() == ("first", None)  # none sent: `received()` gives None
 
 
-def test_a_child_no_longer_needed_is_stopped():
-    with Forked(time.sleep, 60) as job:
-        pid = job._pid
-        assert pid is not None
-    with pytest.raises(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)  # killed and reaped: no such child left
+def _both(first):
+    from pimtrail.store.worker import received
+
+    return first, received()
+
+
+def test_a_worker_no_longer_needed_is_stopped():
+    with Worker(time.sleep, 60) as job:
+        proc = job._proc
+        assert proc is not None
+    assert proc.returncode is not None  # killed and reaped
     assert job.result() is None
 
 
 def _joined_after(export, db_url, monkeypatch, where: str, details: list[dict], n: int):
     """The stored join of an activation whose completion has `details` (its additionalDetails), the completion
-    brought by a first snapshot (its events made in the child, or in the ingest itself) or by a later one; the
+    brought by a first snapshot (its events made in a worker, or in the ingest itself) or by a later one; the
     history verified, so `verify`, joining the stored texts again, found the same."""
     import tenant as t
 
@@ -153,7 +194,7 @@ def _joined_after(export, db_url, monkeypatch, where: str, details: list[dict], 
         events[-1]["additionalDetails"] = details
         data["directory_audits"]["value"] += events
 
-    monkeypatch.setattr(appending, "FIRST_FORK_MIN", 1 if where == "first-child" else 10 ** 9)
+    monkeypatch.setattr(appending, "FIRST_WORKER_MIN", 1 if where == "first-worker" else 10 ** 9)
     roots = [export("2026-07-01T06:00:00Z", None if where == "later" else with_details)]
     if where == "later":
         roots.append(export("2026-07-02T06:00:00Z", with_details))
@@ -166,7 +207,7 @@ def _joined_after(export, db_url, monkeypatch, where: str, details: list[dict], 
     return {a.correlation_id: a for a in whole}[f"corr-{n}"]
 
 
-@pytest.mark.parametrize("where", ["first-child", "first-here", "later"])
+@pytest.mark.parametrize("where", ["first-worker", "first-here", "later"])
 def test_an_event_naming_its_start_twice_is_joined_as_its_stored_text_reads(export, db_url, monkeypatch, where):
     """The join of new events reads each event's dict, not its stored text decoded again (`activations.joinable`).
     A completion naming its start under two keys that sort otherwise than they came: the stored join takes the
@@ -177,7 +218,7 @@ def test_an_event_naming_its_start_twice_is_joined_as_its_stored_text_reads(expo
     assert (joined.start, joined.end) == ("2026-06-30T10:00:00Z", "2026-06-30T11:00:00Z")
 
 
-@pytest.mark.parametrize("where", ["first-child", "first-here", "later"])
+@pytest.mark.parametrize("where", ["first-worker", "first-here", "later"])
 def test_a_detail_not_named_by_a_string_is_joined_as_its_stored_text_reads(export, db_url, monkeypatch, where):
     """JSON names every member with a string: an audit detail keyed 7 is "7" in the stored text, which is what the
     join reads then (`joinable` falls back to the text)."""

@@ -7,11 +7,15 @@ steps read the history between them: which events it holds, the stored activatio
 their earlier events.
 
 A tenant's first snapshot reads nothing: the history holds nothing of the tenant. On a large tenant its
-180,000 events cost ~12 s of CPU to normalise, encode, compress, fold and join, so `start_first` computes both
-steps in a forked child process (`pimtrail.store.forked`) while the ingest writes the receipts and facts on
-the other core; the ingest then only inserts what the child made (`append_events(prepared=...)`). The child
-runs the same functions as the ingest would, and when it gives nothing (no fork here, a bad entry, killed) the
-ingest computes the same itself, raising what there is to raise.
+180,000 events cost ~9 s of CPU to normalise, encode, compress, fold and join, so a worker process
+(`pimtrail.store.worker`) computes both steps on the other core (`FirstEvents`) and the ingest only inserts what
+it made (`append_events(prepared=...)`). The worker makes the audit events itself from the audit log's file
+(`CollectedSnapshot.remake`): started when the export's reading begins (`pimtrail.collect`), it reads and
+normalises them while the caller reads the rest, then waits for the snapshot's other events, which the ingest
+sends when it begins; a snapshot read without one (from Graph) has one started by the ingest, sent its audit
+pages' texts. The ingest takes what it made only when its pages' sha256 and its events' ids are the
+snapshot's own. The worker runs the same functions as the ingest would, and when it gives nothing (no worker
+here, a bad entry, killed) the ingest computes the same itself, raising what there is to raise.
 """
 
 from __future__ import annotations
@@ -23,17 +27,18 @@ from typing import Callable
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from pimtrail.model import EventRecord
+from pimtrail.model import CollectedSnapshot, EventRecord
 from pimtrail.store import event_archive as _earc
 from pimtrail.store import hashing
 from pimtrail.store.columns import check_ids
 from pimtrail.store.driver import db_time as conn_time
 from pimtrail.store.driver import insert, raw_many, raw_rows, time_param
 from pimtrail.store.eventdata import Codec, store_dictionary
-from pimtrail.store.forked import Forked
+from pimtrail.store.worker import Worker
 from pimtrail.store.schema import event_table
 
-FIRST_FORK_MIN = 20_000  # events of a first snapshot worth a child process (forking costs ~10-50 ms)
+FIRST_WORKER_MIN = 20_000  # events of a first snapshot worth a worker (starting one costs ~0.2 s of the other core)
+FIRST_WORKER_BYTES = 24 << 20  # an audit log file worth one as the export is read (~20,000 events of ~1.3 kB)
 EVENT_COLUMNS = ("tenant_id", "kind", "source_id", "occurred_at", "principal_id", "role_id", "correlation_id",
                  "zdata", "first_seen")
 ACTIVATION_COLUMNS = ("first_at", "last_at", "at", "asked", "approved", "denied", "state", "joined")
@@ -176,11 +181,88 @@ def prepare_first(tenant: str, seq: int, events: list[EventRecord], sqlite: bool
     return prepared
 
 
-def start_first(conn: Connection, tenant: str, seq: int, events: list[EventRecord]) -> Forked:
-    """`prepare_first` in a child process, for a first snapshot with enough events to be worth it (else none)."""
-    if seq != 1 or len(events) < FIRST_FORK_MIN:
-        return Forked(None)
-    return Forked(prepare_first, tenant, seq, events, conn.dialect.name == "sqlite")
+def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool
+                  ) -> tuple[list[str], str, Prepared] | None:
+    """In a worker: the audit events `remake(source)` makes (`Remake.fn`), normalised while it waits for the rest
+    of the snapshot's events (built: `_as_tuple`), then `prepare_first` of them all; with the pages' sha256 and
+    the events' `_ids`, which the ingest compares with its own. None: the ingest did not send the rest."""
+    from pimtrail.store.worker import received
+
+    shas, made = remake(source)
+    for ev in made:
+        ev.data  # noqa: B018 -- normalised now, before the rest comes
+    rest = received()
+    if rest is None:
+        return None
+    return shas, _ids(made), prepare_first(tenant, 1, made + [EventRecord(*r) for r in rest], sqlite)
+
+
+def _ids(events: list[EventRecord]) -> str:
+    return hashing.sha256_hex("\n".join(f"{e.kind}\t{e.source_id}" for e in events).encode())
+
+
+def _as_tuple(ev: EventRecord) -> tuple:
+    return ev.kind, ev.source_id, ev.occurred_at, ev.data, ev.principal_id, ev.role_id, ev.correlation_id
+
+
+class FirstEvents:
+    """A worker making a tenant's first snapshot's events ready (`prepare_audit`); `result` what it made, or None.
+    Without `worker`: none (the ingest makes them itself)."""
+
+    def __init__(self, worker: Worker | None = None, tenant: str = "", sqlite: bool = True):
+        self._worker, self.tenant, self.sqlite = worker or Worker(None), tenant, sqlite
+        self._expect: tuple[int, list[EventRecord]] | None = None
+
+    @classmethod
+    def start(cls, remake: Callable, source: object, tenant: str, sqlite: bool, size: int) -> "FirstEvents":
+        """Its worker started on `remake(source)`; `size`: bytes of the pages' texts (it needs ~7 times that: the
+        large tenant's 243 MB audit log, 1.76 GB at its peak)."""
+        return cls(Worker(prepare_audit, remake, source, tenant, sqlite, needs=8 * size), tenant, sqlite)
+
+    def finish(self, snap: CollectedSnapshot) -> "FirstEvents":
+        """Send the worker the snapshot's other events; `result` compares what it made with `snap`'s."""
+        assert snap.remake is not None
+        self._expect = (snap.remake.count, snap.events)
+        self._worker.send([_as_tuple(ev) for ev in snap.events[snap.remake.count:]])
+        return self
+
+    def result(self, page_shas: list[str]) -> Prepared | None:
+        """What the worker made, when it made it of the pages whose texts have `page_shas` and of the snapshot's
+        events; else None. Waits for it."""
+        value = self._worker.result()
+        if value is None or self._expect is None:
+            return None
+        shas, ids, prepared = value
+        count, events = self._expect
+        return prepared if shas == page_shas and ids == _ids(events[:count]) else None
+
+    def cancel(self) -> None:
+        self._worker.cancel()
+
+    def __enter__(self) -> "FirstEvents":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel()
+
+
+def start_first(conn: Connection, snap: CollectedSnapshot, seq: int) -> FirstEvents:
+    """The worker making the events of a tenant's first snapshot ready, when there are enough to be worth it (else
+    none): the one started as the export was read (`snap.first_events`), else one started now on its audit pages'
+    texts."""
+    early, snap.first_events = snap.first_events, None
+    remake, sqlite = snap.remake, conn.dialect.name == "sqlite"
+    if early is not None and (early.tenant != snap.tenant_id or early.sqlite != sqlite):
+        early.cancel()
+        early = None
+    if seq != 1 or remake is None or len(snap.events) < FIRST_WORKER_MIN:
+        if early is not None:
+            early.cancel()
+        return FirstEvents()
+    if early is None:
+        texts = [(p.parent, p.request, p.text) for p in snap.pages if p.dataset == remake.dataset]
+        early = FirstEvents.start(remake.fn, texts, snap.tenant_id, sqlite, sum(len(t) for _, _, t in texts))
+    return early.finish(snap)
 
 
 def _write_events(conn: Connection, tenant: str, prepared: Prepared) -> None:

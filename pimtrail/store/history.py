@@ -91,6 +91,11 @@ class HistoryStore(EventReads):
                 row = _ingest.ingest(conn, snap)
         return SnapshotInfo.from_row(row)
 
+    def has_snapshots(self, tenant: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(snapshot_table.c.id).where(snapshot_table.c.tenant_id == tenant)
+                                .limit(1)).first() is not None
+
     def known(self, tenant: str) -> Known | None:
         """What the tenant's newest snapshot holds, for reading the next export without parsing what it
         already held (`read_export(known=...)`); None when there is nothing to offer."""

@@ -29,7 +29,6 @@ from pimtrail.store import openfacts as _openfacts
 from pimtrail.store import receipts as _receipts
 from pimtrail.store.engine import lock_tenant
 from pimtrail.store import event_archive as _earc
-from pimtrail.store.forked import Forked
 from pimtrail.store.schema import (coverage_table, fact_by_key, fact_table, receipt_list_table,
                                    snapshot_table)
 from pimtrail.timeutil import iso, utcnow
@@ -167,6 +166,15 @@ class Facts:
 
 def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
     """Write `snap` through `conn` (inside the caller's transaction). Returns the snapshot row."""
+    try:
+        return _ingest(conn, snap)
+    finally:  # a worker started as the export was read and not taken on (`start_first`) is not needed now
+        if snap.first_events is not None:
+            snap.first_events.cancel()
+            snap.first_events = None
+
+
+def _ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
     tenant = snap.tenant_id
     _check_ids(snapshot_table, [{"tenant_id": tenant}], "tenant_id")
     lock_tenant(conn, tenant)  # before reading the newest snapshot: its seq and hash are built on
@@ -187,12 +195,12 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
         raise _receipts.Unrecognised(f"read against snapshot {snap.based_on}, which is no longer the tenant's newest")
     # a tenant's first snapshot: its events are made ready on the other core while its receipts and facts are
     # written (pimtrail.store.appending)
-    with _appending.start_first(conn, tenant, seq, snap.events) as events_job:
+    with _appending.start_first(conn, snap, seq) as events_job:
         return _write(conn, snap, prev, seq, same_code, events_job)
 
 
 def _write(conn: Connection, snap: CollectedSnapshot, prev: dict[str, Any] | None, seq: int, same_code: bool,
-           events_job: Forked) -> dict[str, Any]:
+           events_job: _appending.FirstEvents) -> dict[str, Any]:
     tenant = snap.tenant_id
     plan = _receipts.Plan(conn, tenant, snap.pages, prev["id"] if prev is not None else None)
     facts = Facts(snap.facts, plan.unchanged if same_code else set(), plan.same)
@@ -219,7 +227,8 @@ def _write(conn: Connection, snap: CollectedSnapshot, prev: dict[str, Any] | Non
     state, carried = _version_facts(conn, tenant, seq, facts, snap.unobserved,
                                     prev["state_digest"] if prev is not None else hashing.GENESIS, plan, open_by_kind)
     row["fact_count"] = len(facts) + carried
-    added, events_digest = _appending.append_events(conn, tenant, seq, snap.events, events_job.result())
+    prepared = events_job.result([c.sha for c in plan.cuts.get(snap.remake.dataset, [])] if snap.remake else [])
+    added, events_digest = _appending.append_events(conn, tenant, seq, snap.events, prepared)
     _earc.compact_old(conn, tenant, snap.collected_at)  # the days past the audit window: into their batches
 
     row.update(id=snapshot_id, state_digest=state, event_count=added)
