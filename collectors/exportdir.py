@@ -410,7 +410,8 @@ def audit_pages(source: Path | list[tuple[str, str, str]]) -> tuple[list[str], l
     else:
         pages = [RawPage(parent, request, load_with_raw(text, BODY_SPEC)[0]) for parent, request, text in source]
         texts = [text for _, _, text in source]
-    events = audit.directory_audits(DatasetPages(ds.AUDIT_DATASET, str(source), pages))
+    events = audit.directory_audits(DatasetPages(ds.AUDIT_DATASET, str(source) if isinstance(source, Path) else
+                                                 "(pages)", pages))
     return [hashlib.sha256(text.encode()).hexdigest() for text in texts], events
 
 

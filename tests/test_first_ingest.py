@@ -10,6 +10,8 @@ import os
 import time
 from datetime import datetime
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -48,18 +50,37 @@ def _rows(url: str) -> dict[str, list[tuple]]:
         engine.dispose()
 
 
+class Given(list):
+    """What each worker gave the ingest (None: no worker, or nothing the ingest takes); `raw`: what each worker
+    returned, taken or not; `begun`: where each began, "reading" (sent the audit log's file) or "ingest"."""
+
+    def __init__(self):
+        super().__init__()
+        self.raw, self.begun = [], []
+
+
 @pytest.fixture
 def results(monkeypatch):
-    """What each worker gave the ingest (None: no worker, or nothing the ingest takes)."""
-    given = []
-    real = appending.FirstEvents.result
+    given = Given()
+    taken, returned, start = appending.FirstEvents.result, Worker.result, appending.FirstEvents.start.__func__
 
     def spy(self, page_shas):
-        value = real(self, page_shas)
+        value = taken(self, page_shas)
         given.append(value)
         return value
 
+    def spy_raw(self):
+        value = returned(self)
+        given.raw.append(value)
+        return value
+
+    def spy_start(cls, remake, source, *args, **kwargs):
+        given.begun.append("reading" if isinstance(source, Path) else "ingest")
+        return start(cls, remake, source, *args, **kwargs)
+
     monkeypatch.setattr(appending.FirstEvents, "result", spy)
+    monkeypatch.setattr(Worker, "result", spy_raw)
+    monkeypatch.setattr(appending.FirstEvents, "start", classmethod(spy_start))
     return given
 
 
@@ -107,23 +128,25 @@ def test_events_made_ready_in_a_worker_are_stored_as_the_ingest_makes_them(roots
     _ingest(db_url, roots, early=early)
     # the first snapshot's events came from a worker; the second snapshot made its own (it reads the history)
     assert [type(r) for r in results] == [appending.Prepared, type(None)]
+    assert results.begun == ["reading" if early else "ingest"]
     assert len(results[0].rows) > 1000 and results[0].new and results[0].trained is not None
     _same(db_url, plain)
 
 
 def test_a_worker_that_read_other_pages_is_not_taken(roots, tmp_path, workers, results, plain, monkeypatch):
     """The audit log's file changed between the worker's reading and the export's: what it made is dropped."""
-    real = appending.prepare_audit
-
-    def other_pages(remake, source, tenant, sqlite):  # as if the file had been rewritten meanwhile
-        value = real(remake, source, tenant, sqlite)
-        return None if value is None else (value[0][:-1] + ["0" * 64], *value[1:])
-
-    monkeypatch.setattr(appending, "prepare_audit", other_pages)
+    monkeypatch.setattr(appending, "prepare_audit", _other_pages)
     db = str(tmp_path / "h.db")
     _ingest(db, roots, early=True)
-    assert results == [None, None]
+    assert results.begun == ["reading"] and isinstance(results.raw[0][2], appending.Prepared)  # it gave rows
+    assert results == [None, None]  # which were not taken
     _same(db, plain)
+
+
+def _other_pages(remake, source, tenant, sqlite):
+    """`prepare_audit`, as if the file had been rewritten after the worker read it (in the worker: a module's)."""
+    value = appending.prepare_audit(remake, source, tenant, sqlite)
+    return None if value is None else (value[0][:-1] + ["0" * 64], *value[1:])
 
 
 def test_a_bad_event_fails_as_it_would_without_a_worker_and_leaves_the_history(roots, tmp_path, workers, results):
@@ -146,17 +169,20 @@ def test_a_worker_begun_with_the_reading_is_stopped_when_not_taken_on(roots, tmp
     (snap,) = collect.read_exports([roots[0]], db=db)  # a new SQLite history: begun with the reading
     job = snap.first_events
     assert job is not None
+    proc = job._worker._proc
+    assert proc is not None and proc.poll() is None  # working, or waiting for the rest
     with HistoryStore.open(db, create=True) as store:
         store.ingest(read_export(roots[0]))  # another reading of it went first
         assert collect.ingest_all(store, [snap])[0].skipped_reason == "already in the history"
-    assert job in stopped and job._worker._proc is None
+    assert job in stopped and proc.returncode is not None  # killed and reaped
 
 
 def test_a_worker_gives_its_value_or_nothing():
     assert Worker(sum, [1, 2, 3]).result() == 6
     assert Worker(len, None).result() is None  # it raised
     assert Worker(None).result() is None
-    assert Worker(os.getpid).result() != os.getpid()  # it ran elsewhere
+    pid = Worker(os.getpid).result()
+    assert isinstance(pid, int) and pid != os.getpid()  # it ran elsewhere
     assert Worker(os.getpid, needs=1 << 60).result() is None  # no memory for it: none started
 
 
@@ -173,6 +199,40 @@ def _both(first):
     return first, received()
 
 
+def test_a_worker_dropped_unwaited_is_stopped():
+    job = Worker(time.sleep, 60)
+    proc = job._proc
+    assert proc is not None
+    del job
+    assert proc.returncode is not None  # killed and reaped by its finaliser
+
+
+def test_a_worker_runs_the_callers_code_only(tmp_path, monkeypatch):
+    """Started from a folder holding another pimtrail, or after a module it runs changed: no value."""
+    (tmp_path / "pimtrail").mkdir()
+    (tmp_path / "pimtrail" / "__init__.py").write_text("raise SystemExit(7)\n")
+    monkeypatch.chdir(tmp_path)
+    assert Worker(_both, "first").result() == ("first", None)  # the current folder is not on its path
+    from pimtrail.store import hashing
+    from pimtrail.store import worker
+
+    code = worker._code
+
+    def changed():  # as if hashing.py had been rewritten after this process imported it
+        return [(n, f, size + 1 if n == hashing.__name__ else size, t) for n, f, size, t in code()]
+
+    monkeypatch.setattr(worker, "_code", changed)
+    assert Worker(_hashed).result() is None
+    monkeypatch.setattr(worker, "_code", code)
+    assert Worker(_hashed).result() == hashing.sha256_hex(b"x")
+
+
+def _hashed():
+    from pimtrail.store import hashing
+
+    return hashing.sha256_hex(b"x")
+
+
 def test_a_worker_no_longer_needed_is_stopped():
     with Worker(time.sleep, 60) as job:
         proc = job._proc
@@ -181,7 +241,7 @@ def test_a_worker_no_longer_needed_is_stopped():
     assert job.result() is None
 
 
-def _joined_after(export, db_url, monkeypatch, where: str, details: list[dict], n: int):
+def _joined_after(export, db_url, monkeypatch, results, where: str, details: list[dict], n: int):
     """The stored join of an activation whose completion has `details` (its additionalDetails), the completion
     brought by a first snapshot (its events made in a worker, or in the ingest itself) or by a later one; the
     history verified, so `verify`, joining the stored texts again, found the same."""
@@ -202,25 +262,83 @@ def _joined_after(export, db_url, monkeypatch, where: str, details: list[dict], 
         for root in roots:
             store.ingest(read_export(root))
         tenant = store.tenant(None)
+        assert isinstance(results[0], appending.Prepared) == (where == "first-worker")  # a worker's rows taken
         whole, _ = store.joined_activations(tenant, datetime(2026, 6, 1), datetime(2026, 7, 3))
         assert store.verify().ok
     return {a.correlation_id: a for a in whole}[f"corr-{n}"]
 
 
 @pytest.mark.parametrize("where", ["first-worker", "first-here", "later"])
-def test_an_event_naming_its_start_twice_is_joined_as_its_stored_text_reads(export, db_url, monkeypatch, where):
+def test_an_event_naming_its_start_twice_is_joined_as_its_stored_text_reads(export, db_url, monkeypatch, results, where):
     """The join of new events reads each event's dict, not its stored text decoded again (`activations.joinable`).
     A completion naming its start under two keys that sort otherwise than they came: the stored join takes the
     start its canonical text gives (keys sorted: "StartTime" before "startDateTime")."""
-    joined = _joined_after(export, db_url, monkeypatch, where, [
+    joined = _joined_after(export, db_url, monkeypatch, results, where, [
         {"key": "startDateTime", "value": "2026-06-30T09:00:00Z"}, {"key": "StartTime", "value": "2026-06-30T10:00:00Z"},
         {"key": "ExpirationTime", "value": "2026-06-30T11:00:00Z"}], 900)
     assert (joined.start, joined.end) == ("2026-06-30T10:00:00Z", "2026-06-30T11:00:00Z")
 
 
 @pytest.mark.parametrize("where", ["first-worker", "first-here", "later"])
-def test_a_detail_not_named_by_a_string_is_joined_as_its_stored_text_reads(export, db_url, monkeypatch, where):
+def test_a_detail_not_named_by_a_string_is_joined_as_its_stored_text_reads(export, db_url, monkeypatch, results, where):
     """JSON names every member with a string: an audit detail keyed 7 is "7" in the stored text, which is what the
     join reads then (`joinable` falls back to the text)."""
-    joined = _joined_after(export, db_url, monkeypatch, where, [{"key": 7, "value": "seven"}], 901)
+    joined = _joined_after(export, db_url, monkeypatch, results, where, [{"key": 7, "value": "seven"}], 901)
     assert joined.start == "2026-06-30T10:00:00Z" and joined.outcome == "activated"
+
+
+def _indexes(db: str) -> list[tuple]:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name").fetchall()
+
+
+def test_a_first_snapshot_into_empty_tables_indexes_them_after_as_they_were(roots, tmp_path, monkeypatch):
+    """`indexes_after`: the event and activation tables of a new SQLite history are indexed after their rows went
+    in, by the statements that made their indexes: the same indexes, the same rows (the store's checks and
+    `verify` read through them). A second tenant's first snapshot finds rows there: nothing is dropped."""
+    from pimtrail.store import driver
+
+    db = str(tmp_path / "h.db")
+    HistoryStore.open(db, create=True).close()
+    before = _indexes(db)
+    dropped = []
+    real = driver.raw_rows
+
+    def spy(conn, sql, params):
+        if sql.startswith("SELECT name, sql FROM sqlite_master"):
+            dropped.append(params[0])
+        return real(conn, sql, params)
+
+    monkeypatch.setattr(driver, "raw_rows", spy)
+    _ingest(db, roots)  # verified
+    assert dropped == ["event", "activation"]  # the first snapshot's only: the second finds rows
+    assert _indexes(db) == before
+    with HistoryStore.open(db) as store:  # another tenant's first snapshot
+        snap = read_export(roots[0])
+        snap.tenant_id = "11111111-2222-3333-4444-555555555555"
+        store.ingest(snap)
+        assert store.verify().ok
+    assert dropped == ["event", "activation"] and _indexes(db) == before
+
+
+def test_a_failure_after_the_indexes_were_dropped_leaves_them(roots, tmp_path, monkeypatch):
+    db = str(tmp_path / "h.db")
+    HistoryStore.open(db, create=True).close()
+    before = _indexes(db)
+    real = appending.insert
+
+    def failing(conn, table, columns, rows):  # the event rows, inside `indexes_after`: their indexes are dropped
+        if table.name == "event":
+            assert not conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                            "AND tbl_name = 'event' AND sql IS NOT NULL").all()
+            raise InputError("a failure while the rows go in")
+        return real(conn, table, columns, rows)
+
+    monkeypatch.setattr(appending, "insert", failing)
+    with pytest.raises(InputError, match="a failure while the rows go in"):
+        _ingest(db, roots[:1])
+    assert _indexes(db) == before
+    with HistoryStore.open(db) as store:
+        assert store.snapshots() == []

@@ -32,7 +32,7 @@ from pimtrail.store import event_archive as _earc
 from pimtrail.store import hashing
 from pimtrail.store.columns import check_ids
 from pimtrail.store.driver import db_time as conn_time
-from pimtrail.store.driver import insert, raw_many, raw_rows, time_param
+from pimtrail.store.driver import indexes_after, insert, raw_many, raw_rows, time_param
 from pimtrail.store.eventdata import Codec, store_dictionary
 from pimtrail.store.worker import Worker
 from pimtrail.store.schema import event_table
@@ -214,10 +214,11 @@ class FirstEvents:
         self._expect: tuple[int, list[EventRecord]] | None = None
 
     @classmethod
-    def start(cls, remake: Callable, source: object, tenant: str, sqlite: bool, size: int) -> "FirstEvents":
+    def start(cls, remake: Callable, source: object, tenant: str, sqlite: bool, size: int, reserve: int = 0
+              ) -> "FirstEvents":
         """Its worker started on `remake(source)`; `size`: bytes of the pages' texts (it needs ~7 times that: the
-        large tenant's 243 MB audit log, 1.76 GB at its peak)."""
-        return cls(Worker(prepare_audit, remake, source, tenant, sqlite, needs=8 * size), tenant, sqlite)
+        large tenant's 243 MB audit log, 1.76 GB at its peak), `reserve`: what the caller will take meanwhile."""
+        return cls(Worker(prepare_audit, remake, source, tenant, sqlite, needs=8 * size + reserve), tenant, sqlite)
 
     def finish(self, snap: CollectedSnapshot) -> "FirstEvents":
         """Send the worker the snapshot's other events; `result` compares what it made with `snap`'s."""
@@ -230,11 +231,12 @@ class FirstEvents:
         """What the worker made, when it made it of the pages whose texts have `page_shas` and of the snapshot's
         events; else None. Waits for it."""
         value = self._worker.result()
-        if value is None or self._expect is None:
+        if not isinstance(value, tuple) or len(value) != 3 or self._expect is None:
             return None
         shas, ids, prepared = value
         count, events = self._expect
-        return prepared if shas == page_shas and ids == _ids(events[:count]) else None
+        return prepared if isinstance(prepared, Prepared) and shas == page_shas and ids == _ids(events[:count]) \
+            else None
 
     def cancel(self) -> None:
         self._worker.cancel()
@@ -259,10 +261,15 @@ def start_first(conn: Connection, snap: CollectedSnapshot, seq: int) -> FirstEve
         if early is not None:
             early.cancel()
         return FirstEvents()
-    if early is None:
-        texts = [(p.parent, p.request, p.text) for p in snap.pages if p.dataset == remake.dataset]
-        early = FirstEvents.start(remake.fn, texts, snap.tenant_id, sqlite, sum(len(t) for _, _, t in texts))
-    return early.finish(snap)
+    try:
+        if early is None:
+            texts = [(p.parent, p.request, p.text) for p in snap.pages if p.dataset == remake.dataset]
+            early = FirstEvents.start(remake.fn, texts, snap.tenant_id, sqlite, sum(len(t) for _, _, t in texts))
+        return early.finish(snap)
+    except BaseException:
+        if early is not None:
+            early.cancel()
+        raise
 
 
 def _write_events(conn: Connection, tenant: str, prepared: Prepared) -> None:
@@ -270,7 +277,8 @@ def _write_events(conn: Connection, tenant: str, prepared: Prepared) -> None:
         store_dictionary(conn, tenant, prepared.trained)
     for kind in sorted({k for k, _ in prepared.late}):
         _earc.add(conn, tenant, kind, [e for k, e in prepared.late if k == kind])
-    insert(conn, event_table, EVENT_COLUMNS, prepared.rows)
+    with indexes_after(conn, event_table):
+        insert(conn, event_table, EVENT_COLUMNS, prepared.rows)
 
 
 def _write_activations(conn: Connection, prepared: Prepared) -> None:
@@ -278,7 +286,8 @@ def _write_activations(conn: Connection, prepared: Prepared) -> None:
 
     raw_many(conn, f"UPDATE activation SET {', '.join(n + ' = ?' for n in ACTIVATION_COLUMNS)} "
                    "WHERE tenant_id = ? AND correlation_id = ?", prepared.updated)
-    insert(conn, activation_table, ("tenant_id", "correlation_id") + ACTIVATION_COLUMNS, prepared.new)
+    with indexes_after(conn, activation_table):
+        insert(conn, activation_table, ("tenant_id", "correlation_id") + ACTIVATION_COLUMNS, prepared.new)
 
 
 def append_events(conn: Connection, tenant: str, seq: int, events: list[EventRecord],

@@ -12,12 +12,18 @@ both processes took a page fault and a 4 kB copy for nearly every page they went
 parent's write, ~3 s more in the child, and a second copy of the memory (docs/benchmarks.md, "First ingest,
 round 11"). A worker is sent only what it needs, a few hundred MB of text at most.
 
-`result()` is None whenever the worker did not give one: no interpreter to start, too little memory available
-for it (`room_for`), the function raised, the worker was killed. The caller then does the work itself, so an
-error is raised where it would have been, with its own message: the worker never decides anything, it only
-saves time. Its stderr is discarded for the same reason.
+**The caller's code, nothing else.** The interpreter starts isolated (`-I`: no current directory, user site or
+PYTHON* variables on its path) and takes the caller's `sys.path` from the first message before it imports
+anything of pimtrail; it then compares every pimtrail module it imported with the caller's (file, size and
+modification time) and gives nothing when one differs (the package was upgraded or the checkout switched
+meanwhile).
 
-    python -c "...; pimtrail.store.worker.main()"    # what the caller starts: reads (module, name, args), writes the value
+`result()` is None whenever the worker did not give one: no interpreter to start (a frozen build), too little
+memory available for it (`room_for`, which counts the container's limit too), the function raised, the worker
+was killed (it asks the kernel to kill it first when memory runs out). The caller then does the work itself,
+so an error is raised where it would have been, with its own message: the worker never decides anything, it
+only saves time. Its stderr is discarded for the same reason. A worker no one waits for any longer is killed
+when its `Worker` is dropped.
 """
 
 from __future__ import annotations
@@ -27,24 +33,55 @@ import importlib
 import io
 import os
 import pickle
+import queue
 import subprocess
 import sys
 import threading
+import weakref
 from typing import Any, Callable
 
-
-_MAIN = "import sys; from pimtrail.store.worker import main; sys.exit(main())"  # not `-m`: the package imports it
+# `-I` leaves the current directory off the path; the first message's path is the caller's
+_MAIN = ("import sys, pickle; sys.path[:] = pickle.load(sys.stdin.buffer); "
+         "from pimtrail.store.worker import main; sys.exit(main())")
 
 
 def room_for(size: int) -> bool:
-    """Whether the machine has memory available for a worker of ~`size` bytes at its peak (the large tenant's
-    first events: 243 MB of audit log, 1.76 GB of worker)."""
+    """Whether the machine has `size` bytes of memory available (and the container, when it sets a limit)."""
     try:
         with open("/proc/meminfo") as meminfo:
             available = next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
     except (OSError, ValueError, IndexError, StopIteration):
         return False
+    try:  # cgroup v2: what the container may still take
+        with open("/sys/fs/cgroup/memory.max") as limit, open("/sys/fs/cgroup/memory.current") as current:
+            text = limit.read().strip()
+            if text != "max":
+                available = min(available, int(text) - int(current.read()))
+    except (OSError, ValueError):
+        pass
     return available > size
+
+
+def _code() -> list[tuple[str, str, int, int]]:
+    """The caller's pimtrail modules: (name, file, size, modification time)."""
+    out = []
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if (name == "pimtrail" or name.startswith("pimtrail.")) and file:
+            try:
+                stat = os.stat(file)
+            except OSError:
+                continue
+            out.append((name, file, stat.st_size, stat.st_mtime_ns))
+    return out
+
+
+def _interpreter() -> str | None:
+    """This process's Python interpreter, when it is one a worker can be started with."""
+    exe = sys.executable
+    if not exe or getattr(sys, "frozen", False) or not os.path.basename(exe).lower().startswith("python"):
+        return None
+    return exe
 
 
 class Worker:
@@ -55,50 +92,49 @@ class Worker:
     def __init__(self, fn: Callable[..., Any] | None, *args: Any, needs: int = 0):
         self._proc: subprocess.Popen | None = None
         self._chunks: list[bytes] = []
-        if fn is None or not sys.executable or not room_for(needs):
+        exe = _interpreter() if fn is not None else None
+        if exe is None or not room_for(needs):
             return
         try:
-            payload = pickle.dumps((fn.__module__, fn.__qualname__, args), protocol=pickle.HIGHEST_PROTOCOL)
+            payload = [pickle.dumps([p for p in sys.path if p], protocol=pickle.HIGHEST_PROTOCOL),
+                       pickle.dumps((fn.__module__, fn.__qualname__, args, _code()), protocol=pickle.HIGHEST_PROTOCOL)]
         except (pickle.PicklingError, TypeError, AttributeError):
             return
-        # the caller's import path: the worker imports the same modules (a checkout run in place, a test's)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         try:
-            self._proc = subprocess.Popen([sys.executable, "-c", _MAIN], stdin=subprocess.PIPE,
-                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+            self._proc = subprocess.Popen([exe, "-I", "-c", _MAIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=subprocess.DEVNULL)
         except OSError:
             return
+        self._outbox: queue.Queue[bytes | None] = queue.Queue()
+        for part in payload:
+            self._outbox.put(part)
         proc = self._proc
-        self._threads = [threading.Thread(target=_send, args=(proc, payload, False), name="pimtrail-worker-in",
+        self._threads = [threading.Thread(target=_send, args=(proc, self._outbox), name="pimtrail-worker-in",
                                           daemon=True),
                          threading.Thread(target=_drain, args=(proc, self._chunks), name="pimtrail-worker-out",
                                           daemon=True)]
         for thread in self._threads:
             thread.start()
+        self._finalizer = weakref.finalize(self, _stop, proc, self._outbox)
 
     def send(self, message: Any) -> None:
-        """The second message, for `received()` in the worker; stdin closes after it (not sending one: the
-        worker's `received()` gives None, once the caller ends the worker or its own process ends)."""
-        if self._proc is None:
-            return
-        self._threads[0].join()  # the first message is through
-        thread = threading.Thread(target=_send, args=(self._proc, pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL),
-                                                      True), name="pimtrail-worker-in", daemon=True)
-        self._threads[0] = thread
-        thread.start()
+        """The second message, for `received()` in the worker (none sent: `received()` gives None once the
+        caller waits for the result). Queued: a thread writes it."""
+        if self._proc is not None:
+            self._outbox.put(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+            self._outbox.put(None)
 
     def _wait(self) -> int:
         proc, self._proc = self._proc, None
         if proc is None:
             return -1
-        self._threads[0].join()
-        try:
-            proc.stdin.close()  # type: ignore[union-attr]  # no second message is coming now
-        except (OSError, ValueError):
-            pass
-        self._threads[1].join()
+        self._outbox.put(None)  # no (further) message is coming
+        for thread in self._threads:
+            thread.join()
         proc.stdout.close()  # type: ignore[union-attr]
-        return proc.wait()
+        code = proc.wait()
+        self._finalizer.detach()
+        return code
 
     def result(self) -> Any:
         """The worker's value, or None when it gave none; waits for it."""
@@ -107,7 +143,7 @@ class Worker:
         data, self._chunks = b"".join(self._chunks), []
         try:
             return pickle.loads(data)
-        except Exception:  # noqa: BLE001 -- cut short: the caller does the work itself
+        except Exception:  # noqa: BLE001 -- cut short or not ours: the caller does the work itself
             return None
 
     def cancel(self) -> None:
@@ -124,13 +160,22 @@ class Worker:
         self.cancel()
 
 
-def _send(proc: subprocess.Popen, payload: bytes, last: bool) -> None:
+def _stop(proc: subprocess.Popen, outbox: queue.Queue) -> None:
+    """A worker whose `Worker` was dropped unwaited: killed and reaped (its threads end with its pipes)."""
+    outbox.put(None)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def _send(proc: subprocess.Popen, outbox: queue.Queue) -> None:
     try:
-        proc.stdin.write(payload)  # type: ignore[union-attr]
-        proc.stdin.flush()  # type: ignore[union-attr]
+        while (part := outbox.get()) is not None:
+            proc.stdin.write(part)  # type: ignore[union-attr]
+            proc.stdin.flush()  # type: ignore[union-attr]
     except (OSError, ValueError):  # it died or was stopped (a broken pipe): result() says None
-        last = True
-    if last:
+        pass
+    finally:
         try:
             proc.stdin.close()  # type: ignore[union-attr]
         except (OSError, ValueError):
@@ -139,8 +184,11 @@ def _send(proc: subprocess.Popen, payload: bytes, last: bool) -> None:
 
 def _drain(proc: subprocess.Popen, chunks: list[bytes]) -> None:
     out = proc.stdout  # type: ignore[union-attr]
-    while chunk := out.read1(1 << 20):
-        chunks.append(chunk)
+    try:
+        while chunk := out.read1(1 << 20):
+            chunks.append(chunk)
+    except (OSError, ValueError):
+        pass
 
 
 def received() -> Any:
@@ -153,11 +201,18 @@ def received() -> Any:
 
 def main() -> int:
     gc.disable()  # millions of small objects, no cycles, and the process ends with the call
-    module, name, args = pickle.load(sys.stdin.buffer)
+    try:  # when memory runs out, the kernel kills this process first: the caller goes on without it
+        with open("/proc/self/oom_score_adj", "w") as adj:
+            adj.write("1000")
+    except OSError:
+        pass
+    module, name, args, code = pickle.load(sys.stdin.buffer)
     fn: Any = importlib.import_module(module)
     for part in name.split("."):
         fn = getattr(fn, part)
     value = fn(*args)
+    if any(_differs(entry) for entry in code):
+        return 3  # not the caller's code: its value is not given
     out = io.BytesIO()
     pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
     # without the memo: each object written as often as it is referenced (a value without cycles is whole), at
@@ -167,3 +222,19 @@ def main() -> int:
     sys.stdout.buffer.write(out.getbuffer())
     sys.stdout.buffer.flush()
     return 0
+
+
+def _differs(entry: tuple[str, str, int, int]) -> bool:
+    """Whether this process imported the caller's module `name` from elsewhere, or from a file changed since."""
+    name, file, size, mtime = entry
+    module = sys.modules.get(name)
+    if module is None:
+        return False
+    mine = getattr(module, "__file__", None)
+    if mine != file:
+        return True
+    try:
+        stat = os.stat(file)
+    except OSError:
+        return True
+    return (stat.st_size, stat.st_mtime_ns) != (size, mtime)
