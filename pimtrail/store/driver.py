@@ -72,7 +72,7 @@ def indexes_after(conn: Connection, table) -> Iterator[None]:
     made = raw_rows(conn, "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
                           "AND sql IS NOT NULL ORDER BY name", (table.name,))
     for name, _ in made:
-        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+        conn.exec_driver_sql('DROP INDEX "{}"'.format(name.replace('"', '""')))
     yield
     for _, sql in made:
         conn.exec_driver_sql(sql)

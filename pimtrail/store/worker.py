@@ -12,11 +12,11 @@ both processes took a page fault and a 4 kB copy for nearly every page they went
 parent's write, ~3 s more in the child, and a second copy of the memory (docs/benchmarks.md, "First ingest,
 round 11"). A worker is sent only what it needs, a few hundred MB of text at most.
 
-**The caller's code, nothing else.** The interpreter starts isolated (`-I`: no current directory, user site or
-PYTHON* variables on its path) and takes the caller's `sys.path` from the first message before it imports
-anything of pimtrail; it then compares every pimtrail module it imported with the caller's (file, size and
-modification time) and gives nothing when one differs (the package was upgraded or the checkout switched
-meanwhile).
+**The caller's code, nothing else.** The interpreter starts without the current directory on its path or the
+PYTHON* variables (`-P -E`) and takes the caller's `sys.path` from the first message before it imports anything
+of pimtrail; it compares every pimtrail module it imported with the caller's (file, size and modification time)
+once the function's module is imported and again after the call, and gives nothing when one differs. A caller
+whose pimtrail files changed after it imported them (an upgrade, a switched checkout) starts no worker.
 
 `result()` is None whenever the worker did not give one: no interpreter to start (a frozen build), too little
 memory available for it (`room_for`, which counts the container's limit too), the function raised, the worker
@@ -37,12 +37,14 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from typing import Any, Callable
 
-# `-I` leaves the current directory off the path; the first message's path is the caller's
+# `-P` leaves the current directory off the path, `-E` the PYTHON* variables; the first message's path is the caller's
 _MAIN = ("import sys, pickle; sys.path[:] = pickle.load(sys.stdin.buffer); "
          "from pimtrail.store.worker import main; sys.exit(main())")
+_IMPORTED_NS = time.time_ns()  # a pimtrail file modified after this: the caller may not run what the file says
 
 
 def room_for(size: int) -> bool:
@@ -62,8 +64,9 @@ def room_for(size: int) -> bool:
     return available > size
 
 
-def _code() -> list[tuple[str, str, int, int]]:
-    """The caller's pimtrail modules: (name, file, size, modification time)."""
+def _code() -> list[tuple[str, str, int, int]] | None:
+    """The caller's pimtrail modules: (name, file, size, modification time); None when one was modified after
+    this process imported pimtrail's store (what it runs may not be what the file says)."""
     out = []
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
@@ -72,6 +75,8 @@ def _code() -> list[tuple[str, str, int, int]]:
                 stat = os.stat(file)
             except OSError:
                 continue
+            if stat.st_mtime_ns > _IMPORTED_NS:
+                return None
             out.append((name, file, stat.st_size, stat.st_mtime_ns))
     return out
 
@@ -92,17 +97,20 @@ class Worker:
     def __init__(self, fn: Callable[..., Any] | None, *args: Any, needs: int = 0):
         self._proc: subprocess.Popen | None = None
         self._chunks: list[bytes] = []
+        self._finalizer: weakref.finalize | None = None
         exe = _interpreter() if fn is not None else None
-        if exe is None or not room_for(needs):
+        code = _code() if exe is not None else None
+        if exe is None or code is None or not room_for(needs):
             return
+        path = [p or os.getcwd() for p in sys.path]  # "" is the caller's current directory
         try:
-            payload = [pickle.dumps([p for p in sys.path if p], protocol=pickle.HIGHEST_PROTOCOL),
-                       pickle.dumps((fn.__module__, fn.__qualname__, args, _code()), protocol=pickle.HIGHEST_PROTOCOL)]
+            payload = [pickle.dumps(path, protocol=pickle.HIGHEST_PROTOCOL),
+                       pickle.dumps((fn.__module__, fn.__qualname__, args, code), protocol=pickle.HIGHEST_PROTOCOL)]
         except (pickle.PicklingError, TypeError, AttributeError):
             return
         try:
-            self._proc = subprocess.Popen([exe, "-I", "-c", _MAIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=subprocess.DEVNULL)
+            self._proc = subprocess.Popen([exe, "-P", "-E", "-c", _MAIN], stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         except OSError:
             return
         self._outbox: queue.Queue[bytes | None] = queue.Queue()
@@ -147,10 +155,12 @@ class Worker:
             return None
 
     def cancel(self) -> None:
-        """Stop the worker (the caller failed or no longer needs it)."""
+        """Stop the worker (the caller failed or no longer needs it; also after a `result()` cut short)."""
         if self._proc is not None:
             self._proc.kill()
             self._wait()
+        elif self._finalizer is not None and self._finalizer.alive:
+            self._finalizer()
         self._chunks = []
 
     def __enter__(self) -> "Worker":
@@ -210,9 +220,11 @@ def main() -> int:
     fn: Any = importlib.import_module(module)
     for part in name.split("."):
         fn = getattr(fn, part)
+    if any(_differs(entry) for entry in code):
+        return 3  # not the caller's code: nothing is done
     value = fn(*args)
     if any(_differs(entry) for entry in code):
-        return 3  # not the caller's code: its value is not given
+        return 3  # what it imported meanwhile is not the caller's: its value is not given
     out = io.BytesIO()
     pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
     # without the memo: each object written as often as it is referenced (a value without cycles is whole), at
