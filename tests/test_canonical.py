@@ -16,6 +16,7 @@ from pimtrail import collect
 from pimtrail.store import hashing
 
 STDLIB = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # `hashing.compact`: keys in order
 
 
 class Level(enum.IntEnum):
@@ -61,6 +62,7 @@ def test_random_documents_encode_as_the_stdlib_does():
     for _ in range(20_000):
         doc = {"v": _value(rng), "w": [_value(rng)]}
         assert hashing.canonical(doc) == STDLIB(doc).encode()
+        assert hashing.compact(doc) == COMPACT(doc)
 
 
 @pytest.mark.parametrize("doc", [
@@ -72,6 +74,8 @@ def test_random_documents_encode_as_the_stdlib_does():
 ])
 def test_edge_cases_encode_as_the_stdlib_does(doc):
     assert hashing.canonical(doc) == STDLIB(doc).encode()
+    assert hashing.compact(doc) == COMPACT(doc)
+    assert hashing.compact([doc, {"z": 1, "a": 2}]) == COMPACT([doc, {"z": 1, "a": 2}])  # keys as they came
 
 
 @pytest.mark.parametrize("doc", [{"d": datetime(2026, 7, 1)}, {"s": "\ud800"}, {"x": object()}])
@@ -87,3 +91,14 @@ def test_the_sample_quarter_encodes_as_the_stdlib_does():
     docs = [f.data for snap in snaps for f in snap.facts] + [e.data for snap in snaps for e in snap.events]
     assert len(docs) > 1000
     assert [hashing.canonical(d) for d in docs] == [STDLIB(d).encode() for d in docs]
+
+
+def test_activation_joins_encode_as_the_stdlib_does():
+    """`joined.encode` (what `activation.joined` holds, which `verify` compares): the sample quarter's joins."""
+    from pimtrail.activations import join_activations
+    from pimtrail.store.joined import FIELDS, encode
+
+    snaps = collect.sample_snapshots()
+    joins = list(join_activations(e.data for snap in snaps for e in snap.events if e.kind == "audit"))
+    assert len(joins) > 20 and any(a.approvers for a in joins) and any(a.duration_hours for a in joins)
+    assert [encode(a) for a in joins] == [COMPACT([getattr(a, n) for n in FIELDS]) for a in joins]
