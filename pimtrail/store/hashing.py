@@ -36,15 +36,20 @@ _ORJSON = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_P
 def canonical(value: Any) -> bytes:
     """Stable JSON bytes; raises TypeError on anything that is not JSON-native (orjson also writes a UUID or a
     plain Enum, which no normaliser makes: what is hashed comes from parsed JSON)."""
+    out = _by_orjson(value, _ORJSON)
+    return _ENCODE(value).encode() if out is None else out
+
+
+def _by_orjson(value: Any, option: int) -> bytes | None:
+    """orjson's text of a dict or list where it is the stdlib encoder's (see above), else None."""
     if type(value) is dict or type(value) is list:
         try:
-            out = orjson.dumps(value, option=_ORJSON)
+            out = orjson.dumps(value, option=option)
         except TypeError:  # orjson.JSONEncodeError
-            pass
-        else:
-            if not _float_written_otherwise(out):
-                return out
-    return _ENCODE(value).encode()
+            return None
+        if not _float_written_otherwise(out):
+            return out
+    return None
 
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -55,15 +60,8 @@ def compact(value: Any) -> str:
     """JSON text as `json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)` writes it, keys in their order:
     orjson where it writes the same (as `canonical`), ~8 times faster (a large first snapshot's 58,000 activation
     joins: 0.38 s of the stdlib's)."""
-    if type(value) is dict or type(value) is list:
-        try:
-            out = orjson.dumps(value, option=_ORJSON_ORDERED)
-        except TypeError:  # orjson.JSONEncodeError
-            pass
-        else:
-            if not _float_written_otherwise(out):
-                return out.decode()
-    return _COMPACT(value)
+    out = _by_orjson(value, _ORJSON_ORDERED)
+    return _COMPACT(value) if out is None else out.decode()
 
 
 def _float_written_otherwise(out: bytes, find=bytes.find) -> bool:

@@ -27,10 +27,12 @@ from pimtrail.activations import (Activation, ActivationJoin, activity_kind, act
                                   join_activations, joinable)
 from pimtrail.errors import HistoryError
 from pimtrail.store.event_archive import naive, passing
-from pimtrail.store.hashing import compact
 from pimtrail.store.event_archive import read as archived
+from pimtrail.store.hashing import compact
 
 FIELDS = tuple(f.name for f in fields(Activation))[1:]  # after correlation_id
+
+
 def encode(act: Activation) -> str:
     # its fields after the correlation id, as `astuple` gives them (no field is a dataclass), without the
     # deep copy astuple makes of each: 1.5 s of a large first ingest's 58,000 activations
