@@ -45,20 +45,22 @@ def read_against(store: HistoryStore, path: Path, tenant: str | None = None) -> 
     """Read an export with what the history holds of its tenant's newest snapshot (`HistoryStore.known`)."""
     from pimtrail.collectors.exportdir import read_export, read_manifest
 
-    tenant_id = read_manifest(path)["tenant_id"].lower()
+    manifest = read_manifest(path)
+    tenant_id = manifest["tenant_id"].lower()
     if not store.has_snapshots(tenant_id):
-        return _read_first(path, tenant, store.engine.dialect.name == "sqlite")
+        return _read_first(path, tenant, store.engine.dialect.name == "sqlite", manifest)
     return read_export(path, tenant=tenant, known=store.known(tenant_id))
 
 
-def _read_first(path: Path, tenant: str | None, sqlite: bool) -> CollectedSnapshot:
+def _read_first(path: Path, tenant: str | None, sqlite: bool, manifest: dict | None = None) -> CollectedSnapshot:
     """Read the export of a tenant's first snapshot while a worker makes its audit events ready for the ingest
-    (`pimtrail.store.appending.FirstEvents`), when its audit log is large enough to be worth one."""
+    (`pimtrail.store.appending.FirstEvents`), when its audit log is large enough to be worth one. `manifest`:
+    the export's, when the caller read it already."""
     from pimtrail.collectors.datasets import AUDIT_DATASET
     from pimtrail.collectors.exportdir import audit_pages, read_export, read_manifest
     from pimtrail.store.appending import FIRST_WORKER_BYTES, FirstEvents
 
-    manifest = read_manifest(path)
+    manifest = manifest or read_manifest(path)
     entry = manifest["datasets"].get(AUDIT_DATASET)
     file = path / str(entry["file"]) if isinstance(entry, dict) and "file" in entry else None
     job = None

@@ -34,7 +34,7 @@ from pimtrail.store.columns import check_ids
 from pimtrail.store.driver import db_time as conn_time
 from pimtrail.store.driver import indexes_after, insert, raw_many, raw_rows, time_param
 from pimtrail.store.eventdata import Codec, store_dictionary
-from pimtrail.store.worker import Worker
+from pimtrail.store.worker import Worker, received
 from pimtrail.store.schema import event_table
 
 FIRST_WORKER_MIN = 20_000  # events of a first snapshot worth a worker (starting one costs ~0.2 s of the other core)
@@ -186,8 +186,6 @@ def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool
     """In a worker: the audit events `remake(source)` makes (`Remake.fn`), normalised while it waits for the rest
     of the snapshot's events (built: `_as_tuple`), then `prepare_first` of them all; with the pages' sha256 and
     the events' `_ids`, which the ingest compares with its own. None: the ingest did not send the rest."""
-    from pimtrail.store.worker import received
-
     shas, made = remake(source)
     for ev in made:
         ev.data  # noqa: B018 -- normalised now, before the rest comes
