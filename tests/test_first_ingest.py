@@ -343,3 +343,82 @@ def test_a_failure_after_the_indexes_were_dropped_leaves_them(roots, tmp_path, m
     assert _indexes(db) == before
     with HistoryStore.open(db) as store:
         assert store.snapshots() == []
+
+
+def _journal_spy(monkeypatch) -> list[tuple[str, int]]:
+    """(journal mode, synchronous) of the file as each ingest writes it."""
+    from pimtrail.store import ingest as ingest_module
+
+    seen, real = [], ingest_module.ingest
+
+    def spy(conn, snap):
+        seen.append((conn.exec_driver_sql("PRAGMA journal_mode").scalar(),
+                     conn.exec_driver_sql("PRAGMA synchronous").scalar()))
+        return real(conn, snap)
+
+    monkeypatch.setattr(ingest_module, "ingest", spy)
+    return seen
+
+
+def _mode(db: str) -> str:
+    """The file's journal mode, and that it is one file (a connection left open would leave its WAL beside it)."""
+    import sqlite3
+
+    files = sorted(p.name for p in Path(db).parent.iterdir())
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("PRAGMA journal_mode").fetchone()[0] + ("" if files == [Path(db).name] else f" {files}")
+    finally:
+        conn.close()
+
+
+def test_a_new_historys_first_snapshot_is_written_through_a_rollback_journal(roots, tmp_path, monkeypatch):
+    """`new_file_journal`: the first snapshot of a history with none goes through a rollback journal (its pages are
+    written once, not to the WAL and again into the file), synchronous FULL; the file is in WAL again after, for
+    the next snapshot and for another tenant's first, and closes into one file."""
+    seen = _journal_spy(monkeypatch)
+    db = str(tmp_path / "h.db")
+    _ingest(db, roots)  # verified
+    with HistoryStore.open(db) as store:  # another tenant's first snapshot: the file holds one already
+        snap = read_export(roots[0])
+        snap.tenant_id = "11111111-2222-3333-4444-555555555555"
+        store.ingest(snap)
+        assert store.verify().ok
+    assert seen == [("delete", 2), ("wal", 1), ("wal", 1)]
+    assert _mode(db) == "wal"
+
+
+def test_a_failed_first_snapshot_leaves_the_new_history_in_wal_and_empty(roots, tmp_path, monkeypatch):
+    seen = _journal_spy(monkeypatch)
+    real = appending.insert
+
+    def failing(conn, table, columns, rows):
+        if table.name == "event":
+            raise InputError("a failure while the rows go in")
+        return real(conn, table, columns, rows)
+
+    monkeypatch.setattr(appending, "insert", failing)
+    db = str(tmp_path / "h.db")
+    with pytest.raises(InputError, match="a failure while the rows go in"):
+        _ingest(db, roots[:1])
+    assert seen == [("delete", 2)] and _mode(db) == "wal"
+    with HistoryStore.open(db) as store:
+        assert store.snapshots() == [] and store.verify().ok
+    assert _mode(db) == "wal"
+
+
+def test_a_new_history_another_connection_holds_open_is_written_in_wal(roots, tmp_path, monkeypatch):
+    """Switching out of WAL needs the file to itself: with a reader's connection open, nothing changes."""
+    import sqlite3
+
+    seen = _journal_spy(monkeypatch)
+    db = str(tmp_path / "h.db")
+    HistoryStore.open(db, create=True).close()
+    reader = sqlite3.connect(db)
+    try:
+        assert reader.execute("SELECT count(*) FROM snapshot").fetchone() == (0,)
+        _ingest(db, roots[:1])
+        assert reader.execute("SELECT count(*) FROM snapshot").fetchone() == (1,)
+    finally:
+        reader.close()
+    assert seen == [("wal", 1)] and _mode(db) == "wal"

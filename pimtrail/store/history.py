@@ -19,7 +19,7 @@ from pimtrail.store import ingest as _ingest
 from pimtrail.store import openfacts as _openfacts
 from pimtrail.store import receipts as _receipts
 from pimtrail.store import verify as _verify
-from pimtrail.store.engine import byte_order, ingest_cache, open_engine, read_consistently
+from pimtrail.store.engine import byte_order, ingest_cache, new_file_journal, open_engine, read_consistently
 from pimtrail.store.event_reads import EventReads
 from pimtrail.store.schema import coverage_table, fact_table, receipt_list_table, snapshot_table
 
@@ -73,7 +73,9 @@ class HistoryStore(EventReads):
     def close(self) -> None:
         if self.engine.dialect.name == "sqlite":
             with self.engine.connect() as conn:  # leave one self-contained file behind
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                # main: the file. Unnamed, the temp database is checkpointed too, and once the file's journal mode
+                # was switched (`new_file_journal`) SQLite 3.40 says "database table is locked" for it
+                conn.exec_driver_sql("PRAGMA main.wal_checkpoint(TRUNCATE)")
         self.engine.dispose()
 
     def __enter__(self) -> "HistoryStore":
@@ -85,7 +87,7 @@ class HistoryStore(EventReads):
     # -- writing -------------------------------------------------------------------------
     def ingest(self, snap: CollectedSnapshot) -> SnapshotInfo:
         """Store one snapshot, whole or not at all."""
-        with paused_gc(), self.engine.connect() as conn, ingest_cache(conn):
+        with paused_gc(), self.engine.connect() as conn, ingest_cache(conn), new_file_journal(conn):
             with conn.begin():  # committed before the cache shrinks back
                 _openfacts.check_sign_in_source(conn, snap)
                 row = _ingest.ingest(conn, snap)
