@@ -51,26 +51,33 @@ def _rows(url: str) -> dict[str, list[tuple]]:
 
 
 class Given(list):
-    """What each worker gave the ingest (None: no worker, or nothing the ingest takes); `raw`: what each worker
-    returned, taken or not; `begun`: where each began, "reading" (sent the audit log's file) or "ingest"."""
+    """The rows each worker gave the ingest (None: no worker, or none the ingest takes); `raw`: each worker's first
+    part, taken or not; `acts`: what each worker made after the rows taken (None: nothing, the ingest made it);
+    `begun`: where each began, "reading" (sent the audit log's file) or "ingest"."""
 
     def __init__(self):
         super().__init__()
-        self.raw, self.begun = [], []
+        self.raw, self.acts, self.begun = [], [], []
 
 
 @pytest.fixture
 def results(monkeypatch):
     given = Given()
-    taken, returned, start = appending.FirstEvents.result, Worker.result, appending.FirstEvents.start.__func__
+    taken, made, part = appending.FirstEvents.rows, appending.FirstEvents.activations, Worker.part
+    start = appending.FirstEvents.start.__func__
 
     def spy(self, page_shas):
         value = taken(self, page_shas)
         given.append(value)
         return value
 
+    def spy_made(self):
+        value = made(self)
+        given.acts.append(value)
+        return value
+
     def spy_raw(self):
-        value = returned(self)
+        value = part(self)
         given.raw.append(value)
         return value
 
@@ -78,8 +85,9 @@ def results(monkeypatch):
         given.begun.append("reading" if isinstance(source, Path) else "ingest")
         return start(cls, remake, source, *args, **kwargs)
 
-    monkeypatch.setattr(appending.FirstEvents, "result", spy)
-    monkeypatch.setattr(Worker, "result", spy_raw)
+    monkeypatch.setattr(appending.FirstEvents, "rows", spy)
+    monkeypatch.setattr(appending.FirstEvents, "activations", spy_made)
+    monkeypatch.setattr(Worker, "part", spy_raw)
     monkeypatch.setattr(appending.FirstEvents, "start", classmethod(spy_start))
     return given
 
@@ -129,8 +137,28 @@ def test_events_made_ready_in_a_worker_are_stored_as_the_ingest_makes_them(roots
     # the first snapshot's events came from a worker; the second snapshot made its own (it reads the history)
     assert [type(r) for r in results] == [appending.Prepared, type(None)]
     assert results.begun == ["reading" if early else "ingest"]
-    assert len(results[0].rows) > 1000 and results[0].new and results[0].trained is not None
+    assert len(results[0].rows) > 1000 and results[0].trained is not None
+    updated, new, count, _ = results.acts[0]  # the activations, made while the rows went in
+    assert updated == [] and len(new) > 100 and count >= len(results[0].rows)
     _same(db_url, plain)
+
+
+def test_a_worker_that_gave_the_rows_only_has_the_rest_made_by_the_ingest(roots, tmp_path, workers, results, plain,
+                                                                          monkeypatch):
+    monkeypatch.setattr(appending, "prepare_audit", _rows_only)
+    db = str(tmp_path / "h.db")
+    _ingest(db, roots, early=True)
+    assert [type(r) for r in results] == [appending.Prepared, type(None)] and results.acts == [None]
+    _same(db, plain)
+
+
+def _rows_only(remake, source, tenant, sqlite):
+    """`prepare_audit` failing after it gave the rows (in the worker: a module's)."""
+    def failing(*args):
+        raise RuntimeError("after the rows")
+
+    appending._counted = failing
+    return appending.prepare_audit(remake, source, tenant, sqlite)
 
 
 def test_a_worker_that_read_other_pages_is_not_taken(roots, tmp_path, workers, results, plain, monkeypatch):
@@ -139,14 +167,16 @@ def test_a_worker_that_read_other_pages_is_not_taken(roots, tmp_path, workers, r
     db = str(tmp_path / "h.db")
     _ingest(db, roots, early=True)
     assert results.begun == ["reading"] and isinstance(results.raw[0][2], appending.Prepared)  # it gave rows
-    assert results == [None, None]  # which were not taken
+    assert results == [None, None] and results.acts == []  # which were not taken, nor what came after
     _same(db, plain)
 
 
 def _other_pages(remake, source, tenant, sqlite):
     """`prepare_audit`, as if the file had been rewritten after the worker read it (in the worker: a module's)."""
-    value = appending.prepare_audit(remake, source, tenant, sqlite)
-    return None if value is None else (value[0][:-1] + ["0" * 64], *value[1:])
+    from pimtrail.store import worker
+
+    appending.give = lambda value: worker.give((value[0][:-1] + ["0" * 64], *value[1:]))
+    return appending.prepare_audit(remake, source, tenant, sqlite)
 
 
 def test_a_bad_event_fails_as_it_would_without_a_worker_and_leaves_the_history(roots, tmp_path, workers, results):
@@ -200,6 +230,31 @@ def _both(first):
     return first, received()
 
 
+def test_a_worker_gives_parts_of_its_value_before_it_returns():
+    job = Worker(_in_parts, 3)
+    assert [job.part(), job.part(), job.part()] == [0, 1, 2]
+    assert job.part() is None and job.result() == "done"  # no more parts: then its value
+    assert job.part() is None
+    job = Worker(_in_parts, 3)
+    assert job.part() == 0 and job.result() == "done"  # parts not taken are dropped
+    job = Worker(_in_parts, 2, True)
+    assert [job.part(), job.part(), job.part()] == [0, 1, None] and job.result() is None  # it raised after them
+    assert Worker(None).part() is None
+    job = Worker(_in_parts, 2)
+    job.cancel()
+    assert job.part() is None and job.result() is None
+
+
+def _in_parts(n, fail=False):
+    from pimtrail.store.worker import give
+
+    for i in range(n):
+        give(i)
+    if fail:
+        raise RuntimeError("after the parts")
+    return "done"
+
+
 def test_a_worker_dropped_unwaited_is_stopped():
     job = Worker(time.sleep, 60)
     proc = job._proc
@@ -224,6 +279,8 @@ def test_a_worker_runs_the_callers_code_only(tmp_path, monkeypatch):
 
     monkeypatch.setattr(worker, "_code", changed)
     assert Worker(_hashed).result() is None
+    job = Worker(_in_parts, 1)  # nor a part
+    assert job.part() is None and job.result() is None
     monkeypatch.setattr(worker, "_code", code)
     assert Worker(_hashed).result() == hashing.sha256_hex(b"x")
 

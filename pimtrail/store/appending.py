@@ -9,7 +9,8 @@ their earlier events.
 A tenant's first snapshot reads nothing: the history holds nothing of the tenant. On a large tenant its
 180,000 events cost ~9 s of CPU to normalise, encode, compress, fold and join, so a worker process
 (`pimtrail.store.worker`) computes both steps on the other core (`FirstEvents`) and the ingest only inserts what
-it made (`append_events(prepared=...)`). The worker makes the audit events itself from the audit log's file
+it made (`append_events(first=...)`): the event rows as soon as the worker gives them, while it makes the
+activations. The worker makes the audit events itself from the audit log's file
 (`CollectedSnapshot.remake`): started when the export's reading begins (`pimtrail.collect`), it reads and
 normalises them while the caller reads the rest, then waits for the snapshot's other events, which the ingest
 sends when it begins; a snapshot read without one (from Graph) has one started by the ingest, sent its audit
@@ -34,7 +35,7 @@ from pimtrail.store.columns import check_ids
 from pimtrail.store.driver import db_time as conn_time
 from pimtrail.store.driver import indexes_after, insert, raw_many, raw_rows, time_param
 from pimtrail.store.eventdata import Codec, store_dictionary
-from pimtrail.store.worker import Worker, received
+from pimtrail.store.worker import Worker, give, received
 from pimtrail.store.schema import event_table
 
 FIRST_WORKER_MIN = 20_000  # events of a first snapshot worth a worker (starting one costs ~0.2 s of the other core)
@@ -171,28 +172,36 @@ def _activations(conn: Connection | None, tenant: str, seq: int, audit: list, co
     return updated, new
 
 
-def prepare_first(tenant: str, seq: int, events: list[EventRecord], sqlite: bool) -> Prepared:
-    """Everything `append_events` writes for a tenant's first snapshot, without the database."""
+def _first_events(tenant: str, seq: int, events: list[EventRecord], sqlite: bool
+                  ) -> tuple[Prepared, list, Codec]:
+    """The rows a tenant's first snapshot's events make (without the database): (the rows, with the dictionary
+    trained for them; what `_activations` folds and joins; the codec); `added` kept for `_counted`."""
     prepared, codec = _new_events(tenant, seq, events, set(), {}, sqlite, Codec.first)
-    prepared.trained = codec.trained
-    prepared.updated, prepared.new = _activations(None, tenant, seq, prepared.audit, codec, sqlite)
-    prepared.count, prepared.digest = len(prepared.added), hashing.events_digest(prepared.added)
-    prepared.audit = prepared.added = []  # folded, joined and hashed: not sent back
-    return prepared
+    prepared.trained, audit, prepared.audit = codec.trained, prepared.audit, []
+    return prepared, audit, codec
 
 
-def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool
-                  ) -> tuple[list[str], str, Prepared] | None:
+def _counted(tenant: str, seq: int, audit: list, codec: Codec, sqlite: bool, added: list) -> tuple:
+    """The activations of a first snapshot (`_activations`' (updated, new)), how many events it added, their digest."""
+    return (*_activations(None, tenant, seq, audit, codec, sqlite), len(added), hashing.events_digest(added))
+
+
+def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool) -> tuple | None:
     """In a worker: the audit events `remake(source)` makes (`Remake.fn`), normalised while it waits for the rest
-    of the snapshot's events (built: `_as_tuple`), then `prepare_first` of them all; with the pages' sha256 and
-    the events' `_ids`, which the ingest compares with its own. None: the ingest did not send the rest."""
+    of the snapshot's events (built: `_as_tuple`). Then, as `append_events` would make them, the events' rows,
+    given at once (`give`) with the pages' sha256 and the events' `_ids`, which the ingest compares with its own,
+    so that it inserts them while the worker goes on; its value the activations, the events' count and digest
+    (`_counted`). None: the ingest did not send the rest."""
     shas, made = remake(source)
     for ev in made:
         ev.data  # noqa: B018 -- normalised now, before the rest comes
     rest = received()
     if rest is None:
         return None
-    return shas, _ids(made), prepare_first(tenant, 1, made + [EventRecord(*r) for r in rest], sqlite)
+    prepared, audit, codec = _first_events(tenant, 1, made + [EventRecord(*r) for r in rest], sqlite)
+    added, prepared.added = prepared.added, []  # hashed here: not sent back
+    give((shas, _ids(made), prepared))
+    return _counted(tenant, 1, audit, codec, sqlite, added)
 
 
 def _ids(events: list[EventRecord]) -> str:
@@ -204,7 +213,7 @@ def _as_tuple(ev: EventRecord) -> tuple:
 
 
 class FirstEvents:
-    """A worker making a tenant's first snapshot's events ready (`prepare_audit`); `result` what it made, or None.
+    """A worker making a tenant's first snapshot's events ready (`prepare_audit`): `rows`, then `activations`, or None.
     Without `worker`: none (the ingest makes them itself)."""
 
     def __init__(self, worker: Worker | None = None, tenant: str = "", sqlite: bool = True):
@@ -219,22 +228,30 @@ class FirstEvents:
         return cls(Worker(prepare_audit, remake, source, tenant, sqlite, needs=8 * size + reserve), tenant, sqlite)
 
     def finish(self, snap: CollectedSnapshot) -> "FirstEvents":
-        """Send the worker the snapshot's other events; `result` compares what it made with `snap`'s."""
+        """Send the worker the snapshot's other events; `rows` compares what it made with `snap`'s."""
         assert snap.remake is not None
         self._expect = (snap.remake.count, snap.events)
         self._worker.send([_as_tuple(ev) for ev in snap.events[snap.remake.count:]])
         return self
 
-    def result(self, page_shas: list[str]) -> Prepared | None:
-        """What the worker made, when it made it of the pages whose texts have `page_shas` and of the snapshot's
-        events; else None. Waits for it."""
+    def rows(self, page_shas: list[str]) -> Prepared | None:
+        """The event rows the worker made (and the dictionary they need), when it made them of the pages whose
+        texts have `page_shas` and of the snapshot's events; else None (and the worker is stopped). Waits for
+        them."""
+        value = self._worker.part()
+        if isinstance(value, tuple) and len(value) == 3 and self._expect is not None:
+            shas, ids, prepared = value
+            count, events = self._expect
+            if isinstance(prepared, Prepared) and shas == page_shas and ids == _ids(events[:count]):
+                return prepared
+        self.cancel()
+        return None
+
+    def activations(self) -> tuple | None:
+        """What the worker made after the rows `rows` took: the activations (updated, new), the events' count and
+        digest (`_counted`); None when it gave none. Waits for it."""
         value = self._worker.result()
-        if not isinstance(value, tuple) or len(value) != 3 or self._expect is None:
-            return None
-        shas, ids, prepared = value
-        count, events = self._expect
-        return prepared if isinstance(prepared, Prepared) and shas == page_shas and ids == _ids(events[:count]) \
-            else None
+        return value if isinstance(value, tuple) and len(value) == 4 else None
 
     def cancel(self) -> None:
         self._worker.cancel()
@@ -289,13 +306,22 @@ def _write_activations(conn: Connection, prepared: Prepared) -> None:
 
 
 def append_events(conn: Connection, tenant: str, seq: int, events: list[EventRecord],
-                  prepared: Prepared | None = None) -> tuple[int, str]:
+                  first: FirstEvents | None = None, page_shas: list[str] | None = None) -> tuple[int, str]:
     """Insert the events not stored before (by kind + source id) and their activations; return how many were
-    added and their `hashing.events_digest`. `prepared`: what `prepare_first` made of them, to write as it is."""
+    added and their `hashing.events_digest`. `first`: a worker making a first snapshot's rows and activations
+    (`start_first`), taken on when it made them of the pages whose texts have `page_shas` (`FirstEvents.rows`):
+    its rows go in while it makes the activations."""
+    prepared = first.rows(page_shas or []) if first is not None else None
     if prepared is not None:
         _write_events(conn, tenant, prepared)
+        made = first.activations()  # type: ignore[union-attr]
+        if made is None:  # it gave the rows only: the rest made here, as the worker makes it
+            codec = Codec.load(conn, tenant)  # the dictionary stored with its rows
+            again, audit, _ = _first_events(tenant, seq, events, conn.dialect.name == "sqlite")
+            made = _counted(tenant, seq, audit, codec, conn.dialect.name == "sqlite", again.added)
+        prepared.updated, prepared.new, count, digest = made
         _write_activations(conn, prepared)
-        return prepared.count, prepared.digest
+        return count, digest
     if not events:
         return 0, hashing.events_digest([])
     known, edges = _stored(conn, tenant, events)

@@ -227,8 +227,9 @@ def _write(conn: Connection, snap: CollectedSnapshot, prev: dict[str, Any] | Non
     state, carried = _version_facts(conn, tenant, seq, facts, snap.unobserved,
                                     prev["state_digest"] if prev is not None else hashing.GENESIS, plan, open_by_kind)
     row["fact_count"] = len(facts) + carried
-    prepared = events_job.result([c.sha for c in plan.cuts.get(snap.remake.dataset, [])] if snap.remake else [])
-    added, events_digest = _appending.append_events(conn, tenant, seq, snap.events, prepared)
+    added, events_digest = _appending.append_events(
+        conn, tenant, seq, snap.events, events_job,
+        [c.sha for c in plan.cuts.get(snap.remake.dataset, [])] if snap.remake else [])
     _earc.compact_old(conn, tenant, snap.collected_at)  # the days past the audit window: into their batches
 
     row.update(id=snapshot_id, state_digest=state, event_count=added)

@@ -4,7 +4,9 @@ The caller pickles the function's name and arguments to the worker's stdin (a th
 so the caller is not held up) and a second thread drains the pickled value from its stdout as it comes (pipe
 I/O lets go of the GIL). The worker imports only what the function needs and starts with an empty heap. A
 function can take a second message the caller sends later (`Worker.send`, `received()` in the worker): it
-starts on what it has and waits for the rest where it needs it.
+starts on what it has and waits for the rest where it needs it. It can give parts of its value before it
+returns (`give` in the worker, `Worker.part()` in the caller): the caller goes on with the first part while the
+worker makes the rest.
 
 Until round 11 this was a fork of the caller. A fork shares the caller's memory copy-on-write, and CPython
 writes to every object it touches (reference counts), so after a large first snapshot's read (2.6 GB resident)
@@ -96,7 +98,9 @@ class Worker:
 
     def __init__(self, fn: Callable[..., Any] | None, *args: Any, needs: int = 0):
         self._proc: subprocess.Popen | None = None
-        self._chunks: list[bytes] = []
+        self._frames: queue.Queue[tuple[bytes, bytes]] = queue.Queue()  # (b"p" part / b"r" value / b"", pickle)
+        self._held: tuple[bytes, bytes] | None = None  # the frame `part()` took that was not a part
+        self._ended = False
         self._finalizer: weakref.finalize | None = None
         exe = _interpreter() if fn is not None else None
         code = _code() if exe is not None else None
@@ -119,7 +123,7 @@ class Worker:
         proc = self._proc
         self._threads = [threading.Thread(target=_send, args=(proc, self._outbox), name="pimtrail-worker-in",
                                           daemon=True),
-                         threading.Thread(target=_drain, args=(proc, self._chunks), name="pimtrail-worker-out",
+                         threading.Thread(target=_drain, args=(proc, self._frames), name="pimtrail-worker-out",
                                           daemon=True)]
         for thread in self._threads:
             thread.start()
@@ -144,24 +148,47 @@ class Worker:
         self._finalizer.detach()
         return code
 
+    def part(self) -> Any:
+        """The next part of its value the worker gave before returning (`give`), or None when it gives no more
+        (it returned, raised, or was stopped); waits for it, so a second message the function waits for is sent
+        first. Parts are given only while the worker runs the caller's code, as its value is."""
+        if self._ended:
+            return None
+        frame = self._next()
+        if frame[0] != b"p":
+            self._held = frame
+            return None
+        return _loads(frame[1])
+
+    def _next(self) -> tuple[bytes, bytes]:
+        if self._held is not None:
+            frame, self._held = self._held, None
+            return frame
+        if self._proc is None and self._frames.empty():  # no worker, or one already waited for
+            return b"", b""
+        return self._frames.get()
+
     def result(self) -> Any:
-        """The worker's value, or None when it gave none; waits for it."""
-        if self._wait() != 0 or not self._chunks:
+        """The worker's value, or None when it gave none; waits for it (parts not taken are dropped)."""
+        if self._proc is not None:
+            self._outbox.put(None)  # no (further) message is coming: `received()` gives None
+        frame = self._next()
+        while frame[0] == b"p":
+            frame = self._next()
+        self._ended = True
+        if self._wait() != 0 or frame[0] != b"r":
             return None
-        data, self._chunks = b"".join(self._chunks), []
-        try:
-            return pickle.loads(data)
-        except Exception:  # noqa: BLE001 -- cut short or not ours: the caller does the work itself
-            return None
+        return _loads(frame[1])
 
     def cancel(self) -> None:
         """Stop the worker (the caller failed or no longer needs it; also after a `result()` cut short)."""
+        self._ended = True
         if self._proc is not None:
             self._proc.kill()
             self._wait()
         elif self._finalizer is not None and self._finalizer.alive:
             self._finalizer()
-        self._chunks = []
+        self._held, self._frames = None, queue.Queue()  # nothing of it given after this (its threads have ended)
 
     def __enter__(self) -> "Worker":
         return self
@@ -192,13 +219,28 @@ def _send(proc: subprocess.Popen, outbox: queue.Queue) -> None:
             pass
 
 
-def _drain(proc: subprocess.Popen, chunks: list[bytes]) -> None:
+def _drain(proc: subprocess.Popen, frames: queue.Queue) -> None:
+    """The worker's frames as they come: a kind (b"p" a part, b"r" the value), 8 bytes of length, the pickle. An
+    empty kind last: the worker's output ended."""
     out = proc.stdout  # type: ignore[union-attr]
     try:
-        while chunk := out.read1(1 << 20):
-            chunks.append(chunk)
+        while len(head := out.read(9)) == 9:
+            size = int.from_bytes(head[1:], "little")
+            body = out.read(size)  # reads until `size` (os.read lets go of the GIL)
+            if len(body) != size:
+                break
+            frames.put((head[:1], body))
     except (OSError, ValueError):
         pass
+    finally:
+        frames.put((b"", b""))
+
+
+def _loads(data: bytes) -> Any:
+    try:
+        return pickle.loads(data)
+    except Exception:  # noqa: BLE001 -- cut short or not ours: the caller does the work itself
+        return None
 
 
 def received() -> Any:
@@ -209,6 +251,31 @@ def received() -> Any:
         return None
 
 
+_CODE: list[tuple[str, str, int, int]] = []  # in the worker: the caller's pimtrail modules (`_code`)
+
+
+def give(value: Any) -> None:
+    """In the worker: a part of its value for the caller now (`Worker.part()`), before the function returns. Not
+    given, and the worker ends, when a pimtrail module it imported so far is not the caller's."""
+    if any(_differs(entry) for entry in _CODE):
+        raise SystemExit(3)
+    _write(b"p", value)
+
+
+def _write(kind: bytes, value: Any) -> None:
+    out = io.BytesIO()
+    out.write(kind + bytes(8))
+    pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+    # without the memo: each object written as often as it is referenced (a value without cycles is whole), at
+    # less than half the time (the large first snapshot's 240,000 rows: 0.25 against 0.61 s)
+    pickler.fast = True
+    pickler.dump(value)
+    view = out.getbuffer()
+    view[1:9] = (len(view) - 9).to_bytes(8, "little")
+    sys.stdout.buffer.write(view)
+    sys.stdout.buffer.flush()
+
+
 def main() -> int:
     gc.disable()  # millions of small objects, no cycles, and the process ends with the call
     try:  # when memory runs out, the kernel kills this process first: the caller goes on without it
@@ -217,6 +284,7 @@ def main() -> int:
     except OSError:
         pass
     module, name, args, code = pickle.load(sys.stdin.buffer)
+    _CODE[:] = code
     fn: Any = importlib.import_module(module)
     for part in name.split("."):
         fn = getattr(fn, part)
@@ -225,14 +293,7 @@ def main() -> int:
     value = fn(*args)
     if any(_differs(entry) for entry in code):
         return 3  # what it imported meanwhile is not the caller's: its value is not given
-    out = io.BytesIO()
-    pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
-    # without the memo: each object written as often as it is referenced (a value without cycles is whole), at
-    # less than half the time (the large first snapshot's 240,000 rows: 0.25 against 0.61 s)
-    pickler.fast = True
-    pickler.dump(value)
-    sys.stdout.buffer.write(out.getbuffer())
-    sys.stdout.buffer.flush()
+    _write(b"r", value)
     return 0
 
 
