@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -14,7 +15,17 @@ def environment(template_dir: Path | None = None) -> Environment:
     env = Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(default=True, default_for_string=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["dt"] = when
+    env.filters["words"] = words
     return env
+
+
+def words(value: str | None) -> str:
+    """A Graph enum value as words, to wrap between them in a narrow column: `AppliedSuccessfully` -> `Applied
+    successfully`, `pim_group` -> `pim group`."""
+    if not value:
+        return ""
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", value.replace("_", " "))
+    return text[:1] + text[1:].lower()
 
 
 def when(value: str | None, seconds: bool = False) -> str:

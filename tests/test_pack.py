@@ -108,6 +108,30 @@ def test_pdf_holds_every_control_and_stays_short(sample_pack):
     assert 10 <= sample_pack.pdf_pages < 60
 
 
+def test_pdf_tables_stay_inside_the_text_block(sample_pack):
+    """No word of any page reaches past the right edge of the page's footer (the text block): a table whose column
+    widths add up to more than the page is cut off at the paper's edge. The population table's types and routes are
+    written with spaces, so they wrap between words, not inside one ("service_pr" / "incipal")."""
+    import re
+
+    pdf = next(p for p in sample_pack.directory.iterdir() if p.suffix == ".pdf")
+    html = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    pages = html.split("<page ")[1:]
+    assert len(pages) == sample_pack.pdf_pages
+    for number, page in enumerate(pages, 1):
+        words = [(float(x1), float(y0), text) for x1, y0, text in
+                 re.findall(r'<word xMin="[\d.]+" yMin="([\d.]+)" xMax="([\d.]+)"[^>]*>([^<]*)</word>', page)]
+        words = [(x1, y0, text) for y0, x1, text in words]
+        bottom = max(y0 for _, y0, _ in words)
+        edge = max(x1 for x1, y0, _ in words if y0 >= bottom - 2)  # the footer's "Page N of M"
+        past = [text for x1, _, text in words if x1 > edge + 0.5]
+        assert not past, f"page {number}: {past[:5]} past the text block's edge ({edge:.1f})"
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    population = next(page for page in text.split("\f") if "holdings of privileged roles" in page)
+    assert "pim group" in population and re.search(r"\bservice\b", population)
+    assert "service_" not in population and "pim_" not in population
+
+
 def test_sha256sums_verify_and_detect_a_changed_byte(sample_pack, tmp_path):
     directory = sample_pack.directory
     assert subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=directory, capture_output=True).returncode == 0
@@ -220,3 +244,12 @@ def test_break_glass_sign_ins_come_from_the_versions_reported_since_the_period_b
         assert sorted((v["data"]["user_id"], v["data"]["last_sign_in"]) for v in ours
                       if v["data"].get("last_sign_in") and parse_iso(v["data"]["last_sign_in"]) >= since) == every
         assert every  # users of the share signed in since
+
+
+def test_enum_values_read_as_words_in_the_pdf():
+    from pimtrail.evidence.render import words
+
+    assert words("AppliedSuccessfully") == "Applied successfully"
+    assert words("AppliedSuccessfullyButObjectNotFound") == "Applied successfully but object not found"
+    assert [words("pim_group"), words("service_principal"), words("user")] == ["pim group", "service principal", "user"]
+    assert words(None) == "" and words("") == ""
