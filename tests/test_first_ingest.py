@@ -6,6 +6,7 @@ time taken."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from datetime import datetime
@@ -166,7 +167,8 @@ def test_a_worker_that_read_other_pages_is_not_taken(roots, tmp_path, workers, r
     monkeypatch.setattr(appending, "prepare_audit", _other_pages)
     db = str(tmp_path / "h.db")
     _ingest(db, roots, early=True)
-    assert results.begun == ["reading"] and isinstance(results.raw[0][2], appending.Prepared)  # it gave rows
+    assert results.begun == ["reading"] and results.raw[0][0] == appending.NORMALISED
+    assert isinstance(results.raw[1][2], appending.Prepared)  # it gave rows
     assert results == [None, None] and results.acts == []  # which were not taken, nor what came after
     _same(db, plain)
 
@@ -175,7 +177,8 @@ def _other_pages(remake, source, tenant, sqlite):
     """`prepare_audit`, as if the file had been rewritten after the worker read it (in the worker: a module's)."""
     from pimtrail.store import worker
 
-    appending.give = lambda value: worker.give((value[0][:-1] + ["0" * 64], *value[1:]))
+    appending.give = lambda value: worker.give(value if value[0] == appending.NORMALISED else
+                                               (value[0][:-1] + ["0" * 64], *value[1:]))
     return appending.prepare_audit(remake, source, tenant, sqlite)
 
 
@@ -185,8 +188,10 @@ def test_a_bad_event_fails_as_it_would_without_a_worker_and_leaves_the_history(r
     bad = EventRecord("audit", "bad-event", datetime(2026, 6, 30, 12), {"id": "bad-event"}, principal_id="p" * 200)
     with pytest.raises(InputError, match="event.principal_id is longer than 64 characters"):
         _ingest(db, roots[:1], bad, early=True)
-    # the worker began with the reading and raised too: the ingest made the events itself and raised that
-    assert results.begun == ["reading"] and results.raw == [None] and results == [None]
+    # the worker began with the reading, normalised its audit events and then raised too: the ingest made the
+    # events itself and raised that
+    assert results.begun == ["reading"] and results.raw[0][0] == appending.NORMALISED
+    assert results.raw[1:] == [None] and results == [None]
     with HistoryStore.open(db) as store:
         assert store.snapshots() == []
 
@@ -479,3 +484,44 @@ def test_a_new_history_another_connection_holds_open_is_written_in_wal(roots, tm
     finally:
         reader.close()
     assert seen == [("wal", 1)] and _mode(db) == "wal"
+
+
+def test_a_new_history_is_made_once_the_worker_vouched_for_its_audit_log(roots, tmp_path, workers, results, plain):
+    """`check_before_creating` normalises what a new history's first snapshot holds before the file exists, but for
+    the audit events its worker normalised from the same pages (`FirstEvents.normalised`): those stay unbuilt."""
+    db = str(tmp_path / "h.db")
+    (snap,) = collect.read_exports([roots[0]], db=db)
+    collect.check_before_creating(db, [snap])
+    audit = snap.events[:snap.remake.count]
+    assert len(audit) > 100 and all(ev._build is not None for ev in audit)  # left to the worker
+    assert all(ev._build is None for ev in snap.events[snap.remake.count:]) and results.raw[0][0] == appending.NORMALISED
+    with HistoryStore.open(db, create=True) as store:
+        collect.ingest_all(store, [snap])
+        store.ingest(read_export(roots[1]))
+        assert store.verify().ok
+    assert [type(r) for r in results] == [appending.Prepared, type(None)]
+    _same(db, plain)
+
+
+def test_a_page_the_worker_did_not_read_is_checked_before_the_history_is_made(roots, tmp_path, workers, results):
+    db = str(tmp_path / "h.db")
+    (snap,) = collect.read_exports([roots[0]], db=db)
+    at = next(i for i, p in enumerate(snap.pages) if p.dataset == snap.remake.dataset)
+    # as if the file had changed between the worker's reading and this one
+    snap.pages[at] = dataclasses.replace(snap.pages[at], text=snap.pages[at].text + " ")
+    collect.check_before_creating(db, [snap])
+    assert all(ev._build is None for ev in snap.events)  # normalised here
+    snap.first_events.cancel()
+
+
+@pytest.mark.parametrize("field, value", [("activityDisplayName", ["x"]), ("id", None)])
+def test_a_bad_audit_entry_fails_before_the_history_is_made_with_a_worker(export, tmp_path, workers, results, cli,
+                                                                         field, value):
+    def change(data):
+        body = data["directory_audits"][0] if isinstance(data["directory_audits"], list) else data["directory_audits"]
+        body["value"][0][field] = value
+
+    target = tmp_path / "new.db"
+    result = cli("collect", "--source", export(change=change), "--db", target)
+    assert result.exit_code == 2 and f"directory_audits.json: value[0].{field}" in result.output
+    assert not target.exists() and results.begun == ["reading"]

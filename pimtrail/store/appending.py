@@ -40,6 +40,7 @@ from pimtrail.store.schema import event_table
 
 FIRST_WORKER_MIN = 20_000  # events of a first snapshot worth a worker (starting one costs ~0.2 s of the other core)
 FIRST_WORKER_BYTES = 24 << 20  # an audit log file worth one as the export is read (~20,000 events of ~1.3 kB)
+NORMALISED = "normalised"  # the worker's first part: every audit event it made normalised without an error
 EVENT_COLUMNS = ("tenant_id", "kind", "source_id", "occurred_at", "principal_id", "role_id", "correlation_id",
                  "zdata", "first_seen")
 ACTIVATION_COLUMNS = ("first_at", "last_at", "at", "asked", "approved", "denied", "state", "joined")
@@ -195,6 +196,7 @@ def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool) -
     shas, made = remake(source)
     for ev in made:
         ev.data  # noqa: B018 -- normalised now, before the rest comes
+    give((NORMALISED, shas, _ids(made)))  # each one normalised without an error (`FirstEvents.normalised`)
     rest = received()
     if rest is None:
         return None
@@ -219,6 +221,16 @@ class FirstEvents:
     def __init__(self, worker: Worker | None = None, tenant: str = "", sqlite: bool = True):
         self._worker, self.tenant, self.sqlite = worker or Worker(None), tenant, sqlite
         self._expect: tuple[int, list[EventRecord]] | None = None
+        self._vouched: tuple | None = None  # its first part (`normalised`), once taken
+
+    def normalised(self, page_shas: list[str], events: list[EventRecord]) -> bool:
+        """Whether the worker normalised without an error every audit event of the pages whose texts have
+        `page_shas`, the ones whose kinds and source ids are `events`' (it says so before it waits for the rest of
+        the snapshot's events); waits for it. `pimtrail.collect.check_before_creating` then need not."""
+        if self._vouched is None:
+            value = self._worker.part()
+            self._vouched = value if isinstance(value, tuple) and len(value) == 3 and value[0] == NORMALISED else ()
+        return self._vouched == (NORMALISED, page_shas, _ids(events))
 
     @classmethod
     def start(cls, remake: Callable, source: object, tenant: str, sqlite: bool, size: int, reserve: int = 0
@@ -238,7 +250,9 @@ class FirstEvents:
         """The event rows the worker made (and the dictionary they need), when it made them of the pages whose
         texts have `page_shas` and of the snapshot's events; else None (and the worker is stopped). Waits for
         them."""
-        value = self._worker.part()
+        if self._vouched is None:
+            self.normalised([], [])  # its first part, not asked for
+        value = self._worker.part() if self._vouched else None
         if isinstance(value, tuple) and len(value) == 3 and self._expect is not None:
             shas, ids, prepared = value
             count, events = self._expect
