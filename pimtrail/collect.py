@@ -26,7 +26,6 @@ def read_exports(paths: list[Path], tenant: str | None = None, db: str | None = 
     daily collection) is read against it: the elements its newest snapshot held are not parsed again."""
     from pimtrail.collectors.exportdir import read_export
     from pimtrail.store.engine import resolve_url, sqlite_path
-    from pimtrail.store.hashing import sha256_hex
 
     file = sqlite_path(resolve_url(db))
     if len(paths) == 1 and (file is None or file.exists()):

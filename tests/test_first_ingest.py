@@ -286,8 +286,47 @@ def test_a_worker_runs_the_callers_code_only(tmp_path, monkeypatch):
     assert Worker(_hashed).result() is None
     job = Worker(_in_parts, 1)  # nor a part
     assert job.part() is None and job.result() is None
+    import pimtrail.evidence.render as render  # noqa: F401 -- the worker imports it only after a first part
+
+    def changed_later():  # a module the function imports after its first part
+        return [(n, f, size + 1 if n == render.__name__ else size, t) for n, f, size, t in code()]
+
+    monkeypatch.setattr(worker, "_code", changed_later)
+    job = Worker(_part_then_import)
+    assert job.part() == "before" and job.part() is None and job.result() is None
     monkeypatch.setattr(worker, "_code", code)
     assert Worker(_hashed).result() == hashing.sha256_hex(b"x")
+
+
+def _part_then_import():
+    from pimtrail.store.worker import give
+
+    give("before")
+    import pimtrail.evidence.render  # noqa: F401 -- not the caller's file: what follows is not given
+
+    give("after")
+    return "done"
+
+
+def test_a_worker_that_prints_still_gives_its_value():
+    job = Worker(_prints)
+    assert job.part() == "part" and job.result() == "value"
+
+
+def _prints():
+    from pimtrail.store.worker import give
+
+    print("chatter on stdout", flush=True)
+    give("part")
+    print("more", flush=True)
+    return "value"
+
+
+def test_rows_not_asked_for_before_the_rest_was_sent_are_none():
+    """`rows` before `finish`: the worker would wait for the rest, so it is stopped instead of waited for."""
+    job = appending.FirstEvents(Worker(_both, "first"))
+    proc = job._worker._proc
+    assert job.rows([]) is None and proc.returncode is not None
 
 
 def _hashed():

@@ -51,8 +51,6 @@ class Prepared:
     """What the events of a snapshot add, computed (the writes of `append_events`)."""
 
     added: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, source id, digest)
-    count: int = 0  # how many were added, and `hashing.events_digest` of them (the snapshot's content hash)
-    digest: str = ""
     rows: list[tuple] = field(default_factory=list)  # `event` rows (EVENT_COLUMNS), zdata compressed
     late: list[tuple[str, _earc.Archived]] = field(default_factory=list)  # events of archived days
     trained: tuple[int, bytes] | None = None  # the tenant's first dictionary, to store
@@ -250,10 +248,13 @@ class FirstEvents:
         """The event rows the worker made (and the dictionary they need), when it made them of the pages whose
         texts have `page_shas` and of the snapshot's events; else None (and the worker is stopped). Waits for
         them."""
+        if self._expect is None:  # not sent the rest (`finish`): it would wait for it
+            self.cancel()
+            return None
         if self._vouched is None:
             self.normalised([], [])  # its first part, not asked for
         value = self._worker.part() if self._vouched else None
-        if isinstance(value, tuple) and len(value) == 3 and self._expect is not None:
+        if isinstance(value, tuple) and len(value) == 3:
             shas, ids, prepared = value
             count, events = self._expect
             if isinstance(prepared, Prepared) and shas == page_shas and ids == _ids(events[:count]):
@@ -330,9 +331,9 @@ def append_events(conn: Connection, tenant: str, seq: int, events: list[EventRec
         _write_events(conn, tenant, prepared)
         made = first.activations()  # type: ignore[union-attr]
         if made is None:  # it gave the rows only: the rest made here, as the worker makes it
-            codec = Codec.load(conn, tenant)  # the dictionary stored with its rows
-            again, audit, _ = _first_events(tenant, seq, events, conn.dialect.name == "sqlite")
-            made = _counted(tenant, seq, audit, codec, conn.dialect.name == "sqlite", again.added)
+            codec, sqlite = Codec.load(conn, tenant), conn.dialect.name == "sqlite"  # its dictionary, stored
+            again, _ = _new_events(tenant, seq, events, set(), {}, sqlite, lambda texts: codec)
+            made = _counted(tenant, seq, again.audit, codec, sqlite, again.added)
         prepared.updated, prepared.new, count, digest = made
         _write_activations(conn, prepared)
         return count, digest

@@ -178,10 +178,11 @@ def new_file_journal(conn: Connection) -> Iterator[None]:
     """A new SQLite history's first snapshot written through a rollback journal, then WAL again (outside any
     transaction). WAL writes every page twice, to the log and at the checkpoint into the file; a rollback journal
     keeps a copy of only the pages the file held before the transaction, and a history with no snapshot holds
-    next to none: the large tenant's 432 MB are written once, 0.9 s less (docs/benchmarks.md, round 12).
-    synchronous=FULL meanwhile: NORMAL is safe from power loss under WAL only. While it is written another
-    connection waits for its lock as it would for any writer's; when one has the file open already, the switch
-    does not happen and nothing changes. Not for PostgreSQL, nor for a file holding a snapshot."""
+    next to none: the large tenant's 432 MB are written once (docs/benchmarks.md, "First ingest, round 12").
+    synchronous=FULL meanwhile: NORMAL is safe from power loss under WAL only. While it is written, other
+    connections wait (up to BUSY_MS), readers too: under WAL they would read the empty history meanwhile. When one
+    has the file open already, the switch does not happen and nothing changes. Not for PostgreSQL, nor for a file
+    holding a snapshot."""
     raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
     if raw is None or _first_row(raw, "SELECT 1 FROM snapshot LIMIT 1") is not None:
         yield
@@ -203,8 +204,8 @@ def new_file_journal(conn: Connection) -> Iterator[None]:
         try:
             _journal(cursor, "WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.OperationalError:  # locked past BUSY_MS: what is written stands; the next connection
-            pass  # opened switches the file to WAL (`_sqlite_pragmas`)
+        except sqlite3.Error:  # locked past BUSY_MS, or the connection lost: what is written stands (or was
+            pass  # rolled back), and the next connection opened switches the file to WAL (`_sqlite_pragmas`)
         finally:
             cursor.close()
 

@@ -230,7 +230,7 @@ def _drain(proc: subprocess.Popen, frames: queue.Queue) -> None:
             if len(body) != size:
                 break
             frames.put((head[:1], body))
-    except (OSError, ValueError):
+    except (OSError, ValueError, OverflowError, MemoryError):  # not a frame of ours: no (further) part or value
         pass
     finally:
         frames.put((b"", b""))
@@ -252,6 +252,7 @@ def received() -> Any:
 
 
 _CODE: list[tuple[str, str, int, int]] = []  # in the worker: the caller's pimtrail modules (`_code`)
+_FRAMES: list[Any] = []  # in the worker: its stdout, for frames only (what code prints goes to stderr, discarded)
 
 
 def give(value: Any) -> None:
@@ -272,8 +273,8 @@ def _write(kind: bytes, value: Any) -> None:
     pickler.dump(value)
     view = out.getbuffer()
     view[1:9] = (len(view) - 9).to_bytes(8, "little")
-    sys.stdout.buffer.write(view)
-    sys.stdout.buffer.flush()
+    _FRAMES[0].write(view)
+    _FRAMES[0].flush()
 
 
 def main() -> int:
@@ -283,6 +284,8 @@ def main() -> int:
             adj.write("1000")
     except OSError:
         pass
+    _FRAMES[:] = [sys.stdout.buffer]
+    sys.stdout = sys.stderr
     module, name, args, code = pickle.load(sys.stdin.buffer)
     _CODE[:] = code
     fn: Any = importlib.import_module(module)
