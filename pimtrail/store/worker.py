@@ -6,7 +6,8 @@ I/O lets go of the GIL). The worker imports only what the function needs and sta
 function can take a second message the caller sends later (`Worker.send`, `received()` in the worker): it
 starts on what it has and waits for the rest where it needs it. It can give parts of its value before it
 returns (`give` in the worker, `Worker.part()` in the caller): the caller goes on with the first part while the
-worker makes the rest.
+worker makes the rest. Each part and the value is a frame on the worker's stdout (a kind, a length, a pickle); what
+the function prints goes to its stderr, which is discarded.
 
 Until round 11 this was a fork of the caller. A fork shares the caller's memory copy-on-write, and CPython
 writes to every object it touches (reference counts), so after a large first snapshot's read (2.6 GB resident)
