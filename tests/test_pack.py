@@ -7,7 +7,6 @@ import subprocess
 import tomllib
 from datetime import datetime, timedelta
 from importlib import resources
-from pathlib import Path
 
 import pytest
 
@@ -22,7 +21,7 @@ from pimtrail.evidence.pack import write_pack
 from pimtrail.evidence.pack_model import build_pack
 from pimtrail.evidence.period import parse_period
 from pimtrail.store import HistoryStore
-from pimtrail.timeutil import iso, parse_iso
+from pimtrail.timeutil import parse_iso
 
 Q3 = parse_period("2026-Q3")
 
