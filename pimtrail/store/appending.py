@@ -171,15 +171,6 @@ def _activations(conn: Connection | None, tenant: str, seq: int, audit: list, co
     return updated, new
 
 
-def _first_events(tenant: str, seq: int, events: list[EventRecord], sqlite: bool
-                  ) -> tuple[Prepared, list, Codec]:
-    """The rows a tenant's first snapshot's events make (without the database): (the rows, with the dictionary
-    trained for them; what `_activations` folds and joins; the codec); `added` kept for `_counted`."""
-    prepared, codec = _new_events(tenant, seq, events, set(), {}, sqlite, Codec.first)
-    prepared.trained, audit, prepared.audit = codec.trained, prepared.audit, []
-    return prepared, audit, codec
-
-
 def _counted(tenant: str, seq: int, audit: list, codec: Codec, sqlite: bool, added: list) -> tuple:
     """The activations of a first snapshot (`_activations`' (updated, new)), how many events it added, their digest."""
     return (*_activations(None, tenant, seq, audit, codec, sqlite), len(added), hashing.events_digest(added))
@@ -194,13 +185,15 @@ def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool) -
     shas, made = remake(source)
     for ev in made:
         ev.data  # noqa: B018 -- normalised now, before the rest comes
-    give((NORMALISED, shas, _ids(made)))  # each one normalised without an error (`FirstEvents.normalised`)
+    ids = _ids(made)
+    give((NORMALISED, shas, ids))  # each one normalised without an error (`FirstEvents.normalised`)
     rest = received()
     if rest is None:
         return None
-    prepared, audit, codec = _first_events(tenant, 1, made + [EventRecord(*r) for r in rest], sqlite)
-    added, prepared.added = prepared.added, []  # hashed here: not sent back
-    give((shas, _ids(made), prepared))
+    prepared, codec = _new_events(tenant, 1, made + [EventRecord(*r) for r in rest], set(), {}, sqlite, Codec.first)
+    added, audit, prepared.trained = prepared.added, prepared.audit, codec.trained
+    prepared.added = prepared.audit = []  # hashed, folded and joined here: not sent back
+    give((shas, ids, prepared))
     return _counted(tenant, 1, audit, codec, sqlite, added)
 
 
@@ -225,10 +218,14 @@ class FirstEvents:
         """Whether the worker normalised without an error every audit event of the pages whose texts have
         `page_shas`, the ones whose kinds and source ids are `events`' (it says so before it waits for the rest of
         the snapshot's events); waits for it. `pimtrail.collect.check_before_creating` then need not."""
+        return self._verdict() == (NORMALISED, page_shas, _ids(events))
+
+    def _verdict(self) -> tuple:
+        """The worker's first part, taken once; () when it gave none."""
         if self._vouched is None:
             value = self._worker.part()
             self._vouched = value if isinstance(value, tuple) and len(value) == 3 and value[0] == NORMALISED else ()
-        return self._vouched == (NORMALISED, page_shas, _ids(events))
+        return self._vouched
 
     @classmethod
     def start(cls, remake: Callable, source: object, tenant: str, sqlite: bool, size: int, reserve: int = 0
@@ -251,9 +248,7 @@ class FirstEvents:
         if self._expect is None:  # not sent the rest (`finish`): it would wait for it
             self.cancel()
             return None
-        if self._vouched is None:
-            self.normalised([], [])  # its first part, not asked for
-        value = self._worker.part() if self._vouched else None
+        value = self._worker.part() if self._verdict() else None  # after its first part, taken or not
         if isinstance(value, tuple) and len(value) == 3:
             shas, ids, prepared = value
             count, events = self._expect

@@ -183,24 +183,25 @@ def new_file_journal(conn: Connection) -> Iterator[None]:
     connections wait (up to BUSY_MS), readers too: under WAL they would read the empty history meanwhile. When one
     has the file open already, the switch does not happen and nothing changes. Not for PostgreSQL, nor for a file
     holding a snapshot."""
-    raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
-    if raw is None or _first_row(raw, "SELECT 1 FROM snapshot LIMIT 1") is not None:
-        yield
-        return
     import sqlite3
 
+    from pimtrail.store.driver import raw_rows
+
+    if conn.dialect.name != "sqlite" or raw_rows(conn, "SELECT 1 FROM snapshot LIMIT 1", ()):
+        yield
+        return
     try:
-        switched = _first_row(raw, "PRAGMA journal_mode=DELETE")[0].lower() == "delete"
+        switched = raw_rows(conn, "PRAGMA journal_mode=DELETE", ())[0][0].lower() == "delete"
     except sqlite3.OperationalError:  # another connection holds the file
         switched = False
     if not switched:
         yield
         return
-    _first_row(raw, "PRAGMA synchronous=FULL")
+    raw_rows(conn, "PRAGMA synchronous=FULL", ())
     try:
         yield
     finally:
-        cursor = raw.cursor()
+        cursor = conn.connection.driver_connection.cursor()
         try:
             _journal(cursor, "WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
@@ -208,14 +209,6 @@ def new_file_journal(conn: Connection) -> Iterator[None]:
             pass  # rolled back), and the next connection opened switches the file to WAL (`_sqlite_pragmas`)
         finally:
             cursor.close()
-
-
-def _first_row(raw, sql: str) -> tuple | None:
-    cursor = raw.cursor()
-    try:
-        return cursor.execute(sql).fetchone()
-    finally:
-        cursor.close()
 
 
 def read_consistently(conn: Connection) -> Connection:
