@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from functools import partial
 from itertools import takewhile
 from pathlib import Path
 from typing import Any, Callable
@@ -17,13 +18,14 @@ from pimtrail.bulk import paused_gc
 from pimtrail.errors import InputError
 from pimtrail.model import (ERROR, MISSING, OK, SKIPPED, CollectedSnapshot, DatasetCoverage, EventRecord, Known, Page,
                             Remake)
+from pimtrail.store.hashing import cuts_digest
 from pimtrail.timeutil import parse_iso
 
 from . import datasets as ds
 from .elementjson import Elements
 from .normalize import (SKIPPABLE, DatasetPages, RawPage, audit, normalize, record_sign_in_source, sign_in_source,
                         unobserved_kinds)
-from .unparsed import Skipper
+from .unparsed import LineCut, Skipper
 
 FORMAT = "pimtrail-export/1"
 SOURCES = {"graph", "sample", "manual", "export"}
@@ -320,14 +322,17 @@ def read_manifest(root: Path) -> dict[str, Any]:
 
 
 def read_export(root: Path, *, tenant: str | None = None, source: str | None = None,
-                known: Known | None = None) -> CollectedSnapshot:
+                known: Known | None = None, defer: bool = False) -> CollectedSnapshot:
     """With `known` (`HistoryStore.known`: what the history holds of the tenant's newest snapshot), the
-    elements of big datasets that snapshot held are recognised without being parsed (`collectors.unparsed`)."""
+    elements of big datasets that snapshot held are recognised without being parsed (`collectors.unparsed`).
+    `defer`: the audit log is cut into its elements but not parsed, its events left to a worker reading the same
+    file (`CollectedSnapshot.deferred`)."""
     with paused_gc():
-        return _read_export(Path(root), tenant, source, known)
+        return _read_export(Path(root), tenant, source, known, defer)
 
 
-def _read_export(root: Path, tenant: str | None, source: str | None, known: Known | None) -> CollectedSnapshot:
+def _read_export(root: Path, tenant: str | None, source: str | None, known: Known | None,
+                 defer: bool) -> CollectedSnapshot:
     manifest = read_manifest(root)
     manifest_path = root / "manifest.json"
     tenant_id = manifest["tenant_id"].lower()
@@ -360,8 +365,11 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
             raise InputError("file is outside the export directory", path=str(manifest_path),
                              field=f"datasets.{dataset.name}.file", fix="use a file name inside the directory")
         raws: dict[int, str] = {}
-        skipper = Skipper.of(known, dataset.name, dataset.volatile) if dataset.name in SKIPPABLE else None
-        found = 0  # of skipper.found, handed to the pages in their order
+        skipper: Skipper | LineCut | None = None
+        if defer and dataset.name == ds.AUDIT_DATASET:
+            skipper = LineCut()
+        elif dataset.name in SKIPPABLE:
+            skipper = Skipper.of(known, dataset.name, dataset.volatile)
         pages = DatasetPages(dataset.name, str(path), _pages(dataset, path, raws, skipper))
         if skipper is not None and skipper.kept:
             snap.based_on = known.snapshot_id  # type: ignore[union-attr]
@@ -370,25 +378,72 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
         cov.requests = len({(p.parent, p.request) for p in pages.pages}) if dataset.parent is not ds.Parent.NONE \
             else (1 if pages.pages else 0)
         snap.coverage.append(cov)
-        for index, page in enumerate(pages.pages):
-            text, items = _page_text(page, raws)
-            skipped: dict[int, tuple[bytes, str | None]] = {}
-            if skipper is not None and items is not None:
-                at = [i for i, value in enumerate(page.body["value"]) if value is SKIPPED]
-                skipped = dict(zip(at, skipper.found[found:found + len(at)]))
-                found += len(at)
-            snap.pages.append(Page(dataset.name, index, page.parent, page.request, text, items,
-                                   dataset.volatile, skipped))
+        snap.pages += _snapshot_pages(dataset, pages, raws, skipper)
 
     _check_tenant(collected.get("organization"), tenant_id)
     sign_ins = sign_in_source(manifest["datasets"], (p.text for p in snap.pages if p.dataset == "users"))
     record_sign_in_source(snap.coverage, sign_ins)
-    snap.facts, snap.events = normalize(collected, sign_ins)
-    if ds.AUDIT_DATASET in collected:  # normalize's events begin with the audit log's, as `audit_pages` makes them
+    audit_log = collected.get(ds.AUDIT_DATASET)
+    deferred = audit_log is not None and any(v is SKIPPED for p in audit_log.pages for v in p.body["value"])
+    snap.facts, snap.events = normalize({name: pages for name, pages in collected.items()
+                                         if not (deferred and name == ds.AUDIT_DATASET)}, sign_ins)
+    if deferred:  # its events, none of them in `events` yet, come from a worker or `undefer`
+        snap.remake, snap.deferred = Remake(ds.AUDIT_DATASET, 0, audit_pages), partial(_undefer, audit_log.file)
+    elif audit_log is not None:  # normalize's events begin with the audit log's, as `audit_pages` makes them
         snap.remake = Remake(ds.AUDIT_DATASET, sum(1 for _ in takewhile(lambda e: e.kind == "audit", snap.events)),
                              audit_pages)
     snap.unobserved = unobserved_kinds(set(collected), sign_ins)
     return snap
+
+
+def _snapshot_pages(dataset: ds.Dataset, pages: DatasetPages, raws: dict[int, str],
+                    skipper: Skipper | LineCut | None) -> list[Page]:
+    """The receipts of a dataset's pages: their texts as the file holds them, where their elements lie, and which
+    elements `skipper` recognised (`Page.skipped`)."""
+    out = []
+    found = 0  # of skipper.found, handed to the pages in their order
+    for index, page in enumerate(pages.pages):
+        text, items = _page_text(page, raws)
+        skipped: dict[int, tuple[bytes, str | None]] = {}
+        if skipper is not None and skipper.found and items is not None:
+            at = [i for i, value in enumerate(page.body["value"]) if value is SKIPPED]
+            skipped = dict(zip(at, skipper.found[found:found + len(at)]))
+            found += len(at)
+        out.append(Page(dataset.name, index, page.parent, page.request, text, items, dataset.volatile, skipped))
+    return out
+
+
+def _undefer(file: str, snap: CollectedSnapshot) -> bool:
+    """`CollectedSnapshot.undefer`: the deferred audit log's pages parsed (their texts as read, not the file again),
+    their events put first in `snap.events`, their receipts cut as the full parse cuts them. Whether they were cut
+    so already. Raises `InputError` for what the full read would have raised."""
+    dataset = ds.BY_NAME[ds.AUDIT_DATASET]
+    at = [i for i, page in enumerate(snap.pages) if page.dataset == dataset.name]
+    raws: dict[int, str] = {}
+    with paused_gc():
+        try:
+            pages = DatasetPages(dataset.name, file, [RawPage(p.parent, p.request, _page_body(p.text, raws))
+                                                      for p in (snap.pages[i] for i in at)])
+        except (ValueError, IndexError):  # as the file's reading would say it
+            _load_json(Path(file))
+            raise InputError("a page is not JSON as read before", path=file, fix="export the dataset again") from None
+        events = audit.directory_audits(pages)
+    remade = _snapshot_pages(dataset, pages, raws, None)
+    same = all(snap.pages[i].items == page.items for i, page in zip(at, remade))
+    for i, page in zip(at, remade):
+        snap.pages[i] = page
+    for cov in snap.coverage:
+        if cov.dataset == dataset.name:
+            cov.rows = pages.rows
+    snap.events[:0] = events
+    snap.remake = Remake(dataset.name, len(events), audit_pages)
+    return same
+
+
+def _page_body(text: str, raws: dict[int, str]) -> dict[str, Any]:
+    body, found = load_with_raw(text, BODY_SPEC)
+    raws.update(found)
+    return body
 
 
 def _page_text(page: RawPage, raws: dict[int, str]) -> tuple[str, tuple[tuple[int, int], ...] | None]:
@@ -400,19 +455,19 @@ def _page_text(page: RawPage, raws: dict[int, str]) -> tuple[str, tuple[tuple[in
     return raw, (tuple(marks) if marks is not None else None)
 
 
-def audit_pages(source: Path | list[tuple[str, str, str]]) -> tuple[list[str], list[EventRecord]]:
-    """What `read_export` makes of the audit log (`Remake`): its pages' texts' sha256, in order, and its events.
-    `source`: the dataset's file, read as `read_export` reads it, or its pages as (parent, request, body text)."""
+def audit_pages(source: Path | list[tuple[str, str, str]]) -> tuple[list[str], str, list[EventRecord]]:
+    """What `read_export` makes of the audit log (`Remake`): its pages' texts' sha256, in order, where their
+    elements lie (`hashing.cuts_digest`) and its events. `source`: the dataset's file, read as `read_export` reads
+    it, or its pages as (parent, request, body text)."""
+    raws: dict[int, str] = {}
     if isinstance(source, Path):
-        raws: dict[int, str] = {}
         pages = _pages(ds.BY_NAME[ds.AUDIT_DATASET], source, raws)
-        texts = [_page_text(page, raws)[0] for page in pages]
     else:
-        pages = [RawPage(parent, request, load_with_raw(text, BODY_SPEC)[0]) for parent, request, text in source]
-        texts = [text for _, _, text in source]
+        pages = [RawPage(parent, request, _page_body(text, raws)) for parent, request, text in source]
+    texts = [_page_text(page, raws) for page in pages]
     events = audit.directory_audits(DatasetPages(ds.AUDIT_DATASET, str(source) if isinstance(source, Path) else
                                                  "(pages)", pages))
-    return [hashlib.sha256(text.encode()).hexdigest() for text in texts], events
+    return [hashlib.sha256(text.encode()).hexdigest() for text, _ in texts], cuts_digest([c for _, c in texts]), events
 
 
 def _check_tenant(organization: DatasetPages | None, tenant_id: str) -> None:

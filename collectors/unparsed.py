@@ -117,3 +117,32 @@ class Skipper:
         position = self.position.get(digest(element))
         if position is not None:
             self.cursor = position + 1
+
+
+class LineCut:
+    """A body's elements cut where the export's writer ends them, without parsing them (`SKIPPED` stands in for
+    each): an element is a line of its own, `{...},` or, the last, `{...}` before a line beginning with `]`.
+    Anything else is parsed as usual. For the audit log of a tenant's first snapshot, which a worker parses
+    meanwhile (`CollectedSnapshot.deferred`): its events are taken only if its full parse cut the pages where this
+    did (`hashing.cuts_digest`), else the pages are parsed here. `Skipper`'s interface: nothing is `kept`."""
+
+    def __init__(self) -> None:
+        self.kept: list[int] = []
+        self.found: list[tuple[bytes, str | None]] = []
+
+    def bind(self, text: str, data: bytes | None = None) -> None:
+        pass
+
+    def end(self, text: str, i: int) -> int:
+        if text[i] != "{":
+            return -1
+        line = text.find("\n", i)
+        if line < 0:
+            return -1
+        last = text[line - 1]
+        if last == ",":
+            return line - 1 if text[line - 2] == "}" else -1
+        return line if last == "}" and text.startswith("]", line + 1) else -1
+
+    def parsed(self, text: str, i: int, end: int) -> None:
+        pass

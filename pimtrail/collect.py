@@ -70,8 +70,8 @@ def _read_first(path: Path, tenant: str | None, sqlite: bool, manifest: dict | N
         export = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
         job = FirstEvents.start(audit_pages, file, manifest["tenant_id"].lower(), sqlite, file.stat().st_size,
                                 reserve=10 * export)
-    try:
-        snap = read_export(path, tenant=tenant)
+    try:  # the worker reads the audit log: here it is only cut into its elements (`CollectedSnapshot.deferred`)
+        snap = read_export(path, tenant=tenant, defer=job is not None and job.running)
     except BaseException:
         if job is not None:
             job.cancel()
@@ -88,20 +88,30 @@ def check_before_creating(db: str | None, snaps: list[CollectedSnapshot]) -> Non
     history as it was.) The audit events of a first snapshot whose worker normalised them from the same pages
     (`FirstEvents.normalised`) are not normalised here again: ~3 s of the large tenant's `pimtrail collect`."""
     from pimtrail.store.engine import resolve_url, sqlite_path
-    from pimtrail.store.hashing import sha256_hex
 
     path = sqlite_path(resolve_url(db))
     if path is None or path.exists():
         return
     for snap in snaps:
-        events = snap.events
-        if snap.first_events is not None and snap.remake is not None:  # its worker may have done the audit log's
-            count = snap.remake.count
-            shas = [sha256_hex(p.text.encode()) for p in snap.pages if p.dataset == snap.remake.dataset]
-            if snap.first_events.normalised(shas, events[:count]):
-                events = events[count:]
-        for record in (*events, *snap.facts):
+        for record in snap.facts:  # first: its worker may still be reading the audit log
             record.data  # noqa: B018 -- builds and checks it
+        for record in _unvouched(snap):
+            record.data  # noqa: B018
+
+
+def _unvouched(snap: CollectedSnapshot) -> list:
+    """The snapshot's events but those its worker normalised from the same pages; a deferred audit log is read
+    here when the worker did not."""
+    from pimtrail.store.hashing import cuts_digest, sha256_hex
+
+    job, remake = snap.first_events, snap.remake
+    if job is not None and remake is not None:
+        pages = [p for p in snap.pages if p.dataset == remake.dataset]
+        audit = None if snap.deferred is not None else snap.events[:remake.count]
+        if job.normalised([sha256_hex(p.text.encode()) for p in pages], cuts_digest([p.items for p in pages]), audit):
+            return snap.events[remake.count:]
+    snap.undefer()
+    return snap.events
 
 
 def ingest_all(store: HistoryStore, snaps: list[CollectedSnapshot],

@@ -177,14 +177,15 @@ class Known:
 @dataclass(frozen=True)
 class Remake:
     """How the first `count` of a snapshot's events are made again from its pages of `dataset`: `fn(source)`
-    gives (the sha256 of those pages' texts, the events, in order, as the snapshot holds them), `source` being
-    the dataset's file in the export or the pages as (parent, request, text) (`read_export` sets it,
-    `collectors.exportdir.audit_pages`). A tenant's first snapshot has them made in a worker process, which is
-    sent only that (`pimtrail.store.appending`)."""
+    gives (the sha256 of those pages' texts, where their elements lie (`hashing.cuts_digest`), the events, in
+    order, as the snapshot holds them), `source` being the dataset's file in the export or the pages as (parent,
+    request, text) (`read_export` sets it, `collectors.exportdir.audit_pages`). A tenant's first snapshot has them
+    made in a worker process, which is sent only that (`pimtrail.store.appending`); `count` is 0 while they are
+    deferred to it (`CollectedSnapshot.deferred`)."""
 
     dataset: str
     count: int
-    fn: Callable[[Any], tuple[list[str], list["EventRecord"]]]
+    fn: Callable[[Any], tuple[list[str], str, list["EventRecord"]]]
 
 
 @dataclass
@@ -206,6 +207,20 @@ class CollectedSnapshot:
     # its first `remake.count` events being made ready by a worker started when the export's reading began
     # (`pimtrail.store.appending.FirstEvents`), which the ingest of a tenant's first snapshot takes on
     first_events: Any = None
+    # set when that worker reads the audit log for this process too: its pages were cut into elements where the
+    # export's writer ends them, not parsed (`collectors.unparsed.LineCut`), and none of its events is in `events`
+    # (`remake.count` is 0) unless `undefer` read them here
+    deferred: Callable[["CollectedSnapshot"], bool] | None = None
+
+    def undefer(self) -> bool:
+        """Read the deferred audit log's pages here: their events first in `events`, their elements cut as a full
+        parse cuts them. Whether they were cut so already (nothing deferred: True). Raises `InputError` as the
+        full read would have."""
+        if self.deferred is None:
+            return True
+        same = self.deferred(self)  # changes nothing when it raises
+        self.deferred = None
+        return same
 
     @property
     def status(self) -> str:

@@ -182,11 +182,11 @@ def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool) -
     given at once (`give`) with the pages' sha256 and the events' `_ids`, which the ingest compares with its own,
     so that it inserts them while the worker goes on; its value the activations, the events' count and digest
     (`_counted`). None: the ingest did not send the rest."""
-    shas, made = remake(source)
+    shas, cuts, made = remake(source)
     for ev in made:
         ev.data  # noqa: B018 -- normalised now, before the rest comes
     ids = _ids(made)
-    give((NORMALISED, shas, ids))  # each one normalised without an error (`FirstEvents.normalised`)
+    give((NORMALISED, shas, cuts, ids))  # each one normalised without an error (`FirstEvents.normalised`)
     rest = received()
     if rest is None:
         return None
@@ -211,20 +211,30 @@ class FirstEvents:
 
     def __init__(self, worker: Worker | None = None, tenant: str = "", sqlite: bool = True):
         self._worker, self.tenant, self.sqlite = worker or Worker(None), tenant, sqlite
-        self._expect: tuple[int, list[EventRecord]] | None = None
+        self.snapshot: CollectedSnapshot | None = None  # the one whose other events it was sent (`finish`)
+        self._cuts = ""  # where that snapshot's deferred audit pages' elements lie (`hashing.cuts_digest`)
         self._vouched: tuple | None = None  # its first part (`normalised`), once taken
 
-    def normalised(self, page_shas: list[str], events: list[EventRecord]) -> bool:
+    @property
+    def running(self) -> bool:
+        """Whether it has a worker (none started: too little memory, no interpreter)."""
+        return self._worker.running
+
+    def normalised(self, page_shas: list[str], cuts: str, events: list[EventRecord] | None) -> bool:
         """Whether the worker normalised without an error every audit event of the pages whose texts have
-        `page_shas`, the ones whose kinds and source ids are `events`' (it says so before it waits for the rest of
-        the snapshot's events); waits for it. `pimtrail.collect.check_before_creating` then need not."""
-        return self._verdict() == (NORMALISED, page_shas, _ids(events))
+        `page_shas` (it says so before it waits for the rest of the snapshot's events): the ones whose kinds and
+        source ids are `events`', or, None (the snapshot's audit log deferred to it), those of the pages it cut
+        where `cuts` says (`hashing.cuts_digest`). Waits for it. `pimtrail.collect.check_before_creating` then
+        need not."""
+        verdict = self._verdict()
+        return bool(verdict) and verdict[1] == page_shas and (
+            verdict[2] == cuts if events is None else verdict[3] == _ids(events))
 
     def _verdict(self) -> tuple:
         """The worker's first part, taken once; () when it gave none."""
         if self._vouched is None:
             value = self._worker.part()
-            self._vouched = value if isinstance(value, tuple) and len(value) == 3 and value[0] == NORMALISED else ()
+            self._vouched = value if isinstance(value, tuple) and len(value) == 4 and value[0] == NORMALISED else ()
         return self._vouched
 
     @classmethod
@@ -236,23 +246,28 @@ class FirstEvents:
 
     def finish(self, snap: CollectedSnapshot) -> "FirstEvents":
         """Send the worker the snapshot's other events; `rows` compares what it made with `snap`'s."""
-        assert snap.remake is not None
-        self._expect = (snap.remake.count, snap.events)
-        self._worker.send([_as_tuple(ev) for ev in snap.events[snap.remake.count:]])
+        remake = snap.remake
+        assert remake is not None
+        self.snapshot = snap
+        if snap.deferred is not None:
+            self._cuts = hashing.cuts_digest([p.items for p in snap.pages if p.dataset == remake.dataset])
+        self._worker.send([_as_tuple(ev) for ev in snap.events[remake.count:]])
         return self
 
     def rows(self, page_shas: list[str]) -> Prepared | None:
         """The event rows the worker made (and the dictionary they need), when it made them of the pages whose
         texts have `page_shas` and of the snapshot's events; else None (and the worker is stopped). Waits for
         them."""
-        if self._expect is None:  # not sent the rest (`finish`): it would wait for it
+        snap = self.snapshot
+        if snap is None:  # not sent the rest (`finish`): it would wait for it
             self.cancel()
             return None
         value = self._worker.part() if self._verdict() else None  # after its first part, taken or not
         if isinstance(value, tuple) and len(value) == 3:
             shas, ids, prepared = value
-            count, events = self._expect
-            if isinstance(prepared, Prepared) and shas == page_shas and ids == _ids(events[:count]):
+            audit = None if snap.deferred is not None else snap.events[:snap.remake.count]  # type: ignore[union-attr]
+            if isinstance(prepared, Prepared) and shas == page_shas and ids == self._verdict()[3] \
+                    and self.normalised(page_shas, self._cuts, audit):
                 return prepared
         self.cancel()
         return None
@@ -278,13 +293,15 @@ def start_first(conn: Connection, snap: CollectedSnapshot, seq: int) -> FirstEve
     none): the one started as the export was read (`snap.first_events`), else one started now on its audit pages'
     texts."""
     early, snap.first_events = snap.first_events, None
-    remake, sqlite = snap.remake, conn.dialect.name == "sqlite"
-    if early is not None and (early.tenant != snap.tenant_id or early.sqlite != sqlite):
+    sqlite = conn.dialect.name == "sqlite"
+    if early is not None and (early.tenant != snap.tenant_id or early.sqlite != sqlite or seq != 1 or
+                              snap.deferred is None and len(snap.events) < FIRST_WORKER_MIN):
         early.cancel()
         early = None
-    if seq != 1 or remake is None or len(snap.events) < FIRST_WORKER_MIN:
-        if early is not None:
-            early.cancel()
+    if early is None:
+        snap.undefer()  # an audit log deferred to the worker not taken on: read here, before anything is written
+    remake = snap.remake
+    if early is None and (seq != 1 or remake is None or len(snap.events) < FIRST_WORKER_MIN):
         return FirstEvents()
     try:
         if early is None:
@@ -295,6 +312,21 @@ def start_first(conn: Connection, snap: CollectedSnapshot, seq: int) -> FirstEve
         if early is not None:
             early.cancel()
         raise
+
+
+class Recut(Exception):
+    """A deferred audit log read here (`_read_here`) cut into elements otherwise than its receipts, written already:
+    `HistoryStore.ingest` rolls the snapshot back and writes it again, its pages now cut by the full parse."""
+
+
+def _read_here(first: FirstEvents | None, events: list[EventRecord]) -> list[EventRecord]:
+    """The snapshot's events once the worker's are not taken, its audit log read here if it was deferred."""
+    snap = first.snapshot if first is not None else None
+    if snap is None or snap.deferred is None:
+        return events
+    if not snap.undefer():
+        raise Recut("the audit log's pages were cut otherwise than their full parse cuts them")
+    return snap.events
 
 
 def _write_events(conn: Connection, tenant: str, prepared: Prepared) -> None:
@@ -326,12 +358,14 @@ def append_events(conn: Connection, tenant: str, seq: int, events: list[EventRec
         _write_events(conn, tenant, prepared)
         made = first.activations()  # type: ignore[union-attr]
         if made is None:  # it gave the rows only: the rest made here, as the worker makes it
+            events = _read_here(first, events)
             codec, sqlite = Codec.load(conn, tenant), conn.dialect.name == "sqlite"  # its dictionary, stored
             again, _ = _new_events(tenant, seq, events, set(), {}, sqlite, lambda texts: codec)
             made = _counted(tenant, seq, again.audit, codec, sqlite, again.added)
         prepared.updated, prepared.new, count, digest = made
         _write_activations(conn, prepared)
         return count, digest
+    events = _read_here(first, events)
     if not events:
         return 0, hashing.events_digest([])
     known, edges = _stored(conn, tenant, events)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from array import array
 from typing import Any
 
 import orjson
@@ -93,6 +94,19 @@ def encode(data: dict[str, Any]) -> tuple[str, str]:
     """A fact's or event's data -> (canonical JSON text as stored, its digest)."""
     raw = canonical(data)
     return raw.decode(), hashlib.sha256(raw).hexdigest()
+
+
+def cuts_digest(cuts: list[tuple[tuple[int, int], ...] | None]) -> str:
+    """sha256 of where pages' elements lie (`Page.items`, in page order): two reads of the same texts give the
+    same one when they cut them alike (`collectors.unparsed.LineCut`)."""
+    out = hashlib.sha256()
+    for items in cuts:
+        if items is None:
+            out.update(b"\xff" * 8)
+            continue
+        out.update(len(items).to_bytes(8, "little"))
+        out.update(array("q", [n for mark in items for n in mark]).tobytes())
+    return out.hexdigest()
 
 
 def text_digest(text: str) -> str:

@@ -15,6 +15,7 @@ from pimtrail.bulk import paused_gc
 from pimtrail.errors import HistoryError
 from pimtrail.model import CollectedSnapshot, Known
 from pimtrail.store import archive as _archive
+from pimtrail.store.appending import Recut
 from pimtrail.store import ingest as _ingest
 from pimtrail.store import openfacts as _openfacts
 from pimtrail.store import receipts as _receipts
@@ -87,6 +88,12 @@ class HistoryStore(EventReads):
     # -- writing -------------------------------------------------------------------------
     def ingest(self, snap: CollectedSnapshot) -> SnapshotInfo:
         """Store one snapshot, whole or not at all."""
+        try:
+            return self._ingest_once(snap)
+        except Recut:  # rolled back; its audit log is now read as a full parse reads it
+            return self._ingest_once(snap)
+
+    def _ingest_once(self, snap: CollectedSnapshot) -> SnapshotInfo:
         with paused_gc(), self.engine.connect() as conn, ingest_cache(conn), new_file_journal(conn):
             with conn.begin():  # committed before the cache shrinks back
                 _openfacts.check_sign_in_source(conn, snap)

@@ -130,6 +130,11 @@ class Worker:
             thread.start()
         self._finalizer = weakref.finalize(self, _stop, proc, self._outbox)
 
+    @property
+    def running(self) -> bool:
+        """Whether a worker was started and not yet waited for or stopped."""
+        return self._proc is not None
+
     def send(self, message: Any) -> None:
         """The second message, for `received()` in the worker (none sent: `received()` gives None once the
         caller waits for the result). Queued: a thread writes it."""
