@@ -136,8 +136,8 @@ def test_events_made_ready_in_a_worker_are_stored_as_the_ingest_makes_them(roots
     assert [type(r) for r in results] == [appending.Prepared, type(None)]
     assert results.begun == ["reading" if early else "ingest"]
     assert len(results[0].rows) > 1000 and results[0].trained is not None
-    updated, new, count, _ = results.acts[0]  # the activations, made while the rows went in
-    assert updated == [] and len(new) > 100 and count >= len(results[0].rows)
+    updated, new = results.acts[0]  # the activations, made while the rows went in
+    assert updated == [] and len(new) > 100 and len(results[0].added) >= len(results[0].rows)
     _same(db_url, plain)
 
 
@@ -155,7 +155,7 @@ def _rows_only(remake, source, tenant, sqlite):
     def failing(*args):
         raise RuntimeError("after the rows")
 
-    appending._counted = failing
+    appending._activations = failing
     return appending.prepare_audit(remake, source, tenant, sqlite)
 
 

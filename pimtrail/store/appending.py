@@ -35,7 +35,7 @@ from pimtrail.store.columns import check_ids
 from pimtrail.store.driver import db_time as conn_time
 from pimtrail.store.driver import indexes_after, insert, raw_many, raw_rows, time_param
 from pimtrail.store.eventdata import Codec, store_dictionary
-from pimtrail.store.worker import Worker, give, received
+from pimtrail.store.worker import Worker, give, keep, received
 from pimtrail.store.schema import event_table
 
 FIRST_WORKER_MIN = 20_000  # events of a first snapshot worth a worker (starting one costs ~0.2 s of the other core)
@@ -171,9 +171,6 @@ def _activations(conn: Connection | None, tenant: str, seq: int, audit: list, co
     return updated, new
 
 
-def _counted(tenant: str, seq: int, audit: list, codec: Codec, sqlite: bool, added: list) -> tuple:
-    """The activations of a first snapshot (`_activations`' (updated, new)), how many events it added, their digest."""
-    return (*_activations(None, tenant, seq, audit, codec, sqlite), len(added), hashing.events_digest(added))
 
 
 def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool) -> tuple | None:
@@ -181,7 +178,7 @@ def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool) -
     of the snapshot's events (built: `_as_tuple`). Then, as `append_events` would make them, the events' rows,
     given at once (`give`) with the pages' sha256 and the events' `_ids`, which the ingest compares with its own,
     so that it inserts them while the worker goes on; its value the activations, the events' count and digest
-    (`_counted`). None: the ingest did not send the rest."""
+    (`_activations`' (updated, new) of a first snapshot). None: the ingest did not send the rest."""
     shas, cuts, made = remake(source)
     for ev in made:
         ev.data  # noqa: B018 -- normalised now, before the rest comes
@@ -191,10 +188,11 @@ def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool) -
     if rest is None:
         return None
     prepared, codec = _new_events(tenant, 1, made + [EventRecord(*r) for r in rest], set(), {}, sqlite, Codec.first)
-    added, audit, prepared.trained = prepared.added, prepared.audit, codec.trained
-    prepared.added = prepared.audit = []  # hashed, folded and joined here: not sent back
+    audit, prepared.trained = prepared.audit, codec.trained
+    prepared.audit = []  # folded and joined here: not sent back (`added` is: the ingest digests it meanwhile)
     give((shas, ids, prepared))
-    return _counted(tenant, 1, audit, codec, sqlite, added)
+    keep(made, rest, prepared, audit)  # freed as the worker ends, not as it returns (~0.5 s the ingest waited for)
+    return _activations(None, tenant, 1, audit, codec, sqlite)
 
 
 def _ids(events: list[EventRecord]) -> str:
@@ -273,10 +271,10 @@ class FirstEvents:
         return None
 
     def activations(self) -> tuple | None:
-        """What the worker made after the rows `rows` took: the activations (updated, new), the events' count and
-        digest (`_counted`); None when it gave none. Waits for it."""
+        """What the worker made after the rows `rows` took: the activations (updated, new); None when it gave none.
+        Waits for it."""
         value = self._worker.result()
-        return value if isinstance(value, tuple) and len(value) == 4 else None
+        return value if isinstance(value, tuple) and len(value) == 2 else None
 
     def cancel(self) -> None:
         self._worker.cancel()
@@ -356,15 +354,16 @@ def append_events(conn: Connection, tenant: str, seq: int, events: list[EventRec
     prepared = first.rows(page_shas or []) if first is not None else None
     if prepared is not None:
         _write_events(conn, tenant, prepared)
+        digest = hashing.events_digest(prepared.added)  # while the worker folds and joins
         made = first.activations()  # type: ignore[union-attr]
         if made is None:  # it gave the rows only: the rest made here, as the worker makes it
             events = _read_here(first, events)
             codec, sqlite = Codec.load(conn, tenant), conn.dialect.name == "sqlite"  # its dictionary, stored
             again, _ = _new_events(tenant, seq, events, set(), {}, sqlite, lambda texts: codec)
-            made = _counted(tenant, seq, again.audit, codec, sqlite, again.added)
-        prepared.updated, prepared.new, count, digest = made
+            made = _activations(None, tenant, seq, again.audit, codec, sqlite)
+        prepared.updated, prepared.new = made
         _write_activations(conn, prepared)
-        return count, digest
+        return len(prepared.added), digest
     events = _read_here(first, events)
     if not events:
         return 0, hashing.events_digest([])
