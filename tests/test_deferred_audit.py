@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_first_ingest import _rows, _same, plain, results, roots, workers  # noqa: F401 -- fixtures
+from first_ingest import _same, plain, results, roots, workers  # noqa: F401 -- fixtures
 
 from pimtrail import collect
 from pimtrail.collectors.exportdir import read_export

@@ -171,14 +171,12 @@ def _activations(conn: Connection | None, tenant: str, seq: int, audit: list, co
     return updated, new
 
 
-
-
 def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool) -> tuple | None:
     """In a worker: the audit events `remake(source)` makes (`Remake.fn`), normalised while it waits for the rest
     of the snapshot's events (built: `_as_tuple`). Then, as `append_events` would make them, the events' rows,
     given at once (`give`) with the pages' sha256 and the events' `_ids`, which the ingest compares with its own,
-    so that it inserts them while the worker goes on; its value the activations, the events' count and digest
-    (`_activations`' (updated, new) of a first snapshot). None: the ingest did not send the rest."""
+    so that it inserts them while the worker goes on (with the events' (kind, source id, digest), which it digests
+    meanwhile); its value the activations (`_activations`' (updated, new)). None: the ingest did not send the rest."""
     shas, cuts, made = remake(source)
     for ev in made:
         ev.data  # noqa: B018 -- normalised now, before the rest comes
