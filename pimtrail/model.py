@@ -211,6 +211,9 @@ class CollectedSnapshot:
     # export's writer ends them, not parsed (`collectors.unparsed.LineCut`), and none of its events is in `events`
     # (`remake.count` is 0) unless `undefer` read them here
     deferred: Callable[["CollectedSnapshot"], bool] | None = None
+    # its pages cut for the receipts (`pimtrail.store.receipts.cut_pages`) before the ingest, by
+    # `check_before_creating` while the worker reads the audit log; the ingest takes them if they are of its pages
+    cuts: Any = None
 
     def undefer(self) -> bool:
         """Read the deferred audit log's pages here: their events first in `events`, their elements cut as a full
@@ -219,7 +222,7 @@ class CollectedSnapshot:
         if self.deferred is None:
             return True
         same = self.deferred(self)  # changes nothing when it raises
-        self.deferred = None
+        self.deferred, self.cuts = None, None  # its audit pages are new ones
         return same
 
     @property

@@ -285,20 +285,46 @@ def test_a_new_history_another_connection_holds_open_is_written_in_wal(roots, tm
     assert seen == [("wal", 1)] and _mode(db) == "wal"
 
 
-def test_a_new_history_is_made_once_the_worker_vouched_for_its_audit_log(roots, tmp_path, workers, results, plain):
+def test_a_new_history_is_made_once_the_worker_vouched_for_its_audit_log(roots, tmp_path, workers, results, plain,
+                                                                         monkeypatch):
     """`check_before_creating` normalises what a new history's first snapshot holds before the file exists, but for
     the audit events its worker normalised from the same pages (`FirstEvents.normalised`): those were not even read
-    here (`CollectedSnapshot.deferred`)."""
+    here (`CollectedSnapshot.deferred`). While the worker reads, it cuts the pages for the receipts, which the
+    ingest takes on (`CollectedSnapshot.cuts`)."""
+    from pimtrail.store import receipts
+
     db = str(tmp_path / "h.db")
     (snap,) = collect.read_exports([roots[0]], db=db)
     collect.check_before_creating(db, [snap])
     assert snap.deferred is not None and snap.remake.count == 0  # left to the worker
     assert all(f._build is None for f in snap.facts) and results.raw[0][0] == appending.NORMALISED
+    assert snap.cuts is not None
+    cut, real = [], receipts.cut_pages
+    monkeypatch.setattr(receipts, "cut_pages", lambda pages, *a: cut.append(1) or real(pages, *a))
     with HistoryStore.open(db, create=True) as store:
         collect.ingest_all(store, [snap])
+        assert cut == []  # the check's cut taken on
         store.ingest(read_export(roots[1]))
         assert store.verify().ok
-    assert [type(r) for r in results] == [appending.Prepared, type(None)]
+    assert [type(r) for r in results] == [appending.Prepared, type(None)] and cut == [1]
+    _same(db, plain)
+
+
+def test_pages_cut_before_are_not_taken_for_other_pages(roots, tmp_path, plain, monkeypatch):
+    """`CollectedSnapshot.cuts` made of other page objects (the same texts read again) are cut again by the ingest."""
+    from pimtrail.store import receipts
+
+    db = str(tmp_path / "h.db")
+    cut, real = [], receipts.cut_pages
+    with HistoryStore.open(db, create=True) as store:
+        for root in roots:
+            snap = read_export(root)
+            snap.cuts = real(read_export(root).pages)
+            monkeypatch.setattr(receipts, "cut_pages", lambda pages, *a: cut.append(1) or real(pages, *a))
+            store.ingest(snap)
+            monkeypatch.setattr(receipts, "cut_pages", real)
+        assert store.verify().ok
+    assert cut == [1, 1]
     _same(db, plain)
 
 

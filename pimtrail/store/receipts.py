@@ -239,9 +239,11 @@ class Plan:
     pages are all as they were, so facts normalised from one element (and those datasets) are
     known to be unchanged too (`ingest` skips building and encoding them)."""
 
-    def __init__(self, conn: Connection, tenant: str, pages: Iterable[Page], previous_snapshot_id: int | None):
+    def __init__(self, conn: Connection, tenant: str, pages: list[Page], previous_snapshot_id: int | None,
+                 cuts: dict[str, list[_Cut]] | None = None):
+        """`cuts`: `cut_pages(pages)` made before (`CollectedSnapshot.cuts`), taken when they are of these pages."""
         self.conn, self.tenant = conn, tenant
-        self.cuts = cut_pages(pages)
+        self.cuts = cuts if cuts is not None and _of(cuts, pages) else cut_pages(pages)
         # the previous snapshot's listings by dataset: their sha256s (the bases of this one's, `write`) and entries
         self.previous_shas = listing_shas(conn, tenant, previous_snapshot_id) if previous_snapshot_id else {}
         previous = {name: listing(conn, tenant, sha) for name, sha in self.previous_shas.items()}
@@ -357,6 +359,12 @@ def listings(cuts: dict[str, list[_Cut]], known: dict[bytes, int]
 def _hashed(text: str) -> tuple[bytes, str]:
     data = text.encode()
     return data, hashlib.sha256(data).hexdigest()
+
+
+def _of(cuts: dict[str, list[_Cut]], pages: list[Page]) -> bool:
+    """Whether `cuts` are `cut_pages(pages)`'s: of these very page objects, in their order."""
+    made = [cut.page for dataset_cuts in cuts.values() for cut in dataset_cuts]
+    return len(made) == len(pages) and all(map(operator.is_, made, pages))
 
 
 def cut_pages(pages: Iterable[Page], batch: int = 16) -> dict[str, list[_Cut]]:
