@@ -102,3 +102,18 @@ def test_activation_joins_encode_as_the_stdlib_does():
     joins = list(join_activations(e.data for snap in snaps for e in snap.events if e.kind == "audit"))
     assert len(joins) > 20 and any(a.approvers for a in joins) and any(a.duration_hours for a in joins)
     assert [encode(a) for a in joins] == [COMPACT([getattr(a, n) for n in FIELDS]) for a in joins]
+
+
+@pytest.mark.parametrize("twice", [False, True], ids=["unique", "a-pair-twice"])
+def test_the_events_digest_sorts_as_the_triples_sort(twice):
+    """`events_digest` sorts each kind's triples by their source ids (`_sorted_triples`): the order `sorted` gives the
+    triples, NUL and non-ASCII source ids included; with a (kind, source id) there twice, by the whole triple."""
+    rng = random.Random(7)
+    alphabet = ["a", "b", "\0", "é", "Z", "0", "-", "\U0001f600"]
+    items = [(rng.choice(["audit", "request", "aud"]), "".join(rng.choices(alphabet, k=rng.randint(0, 6))),
+              f"{rng.getrandbits(64):016x}") for _ in range(3000)]
+    items = list({item[:2]: item for item in items}.values())  # unique by (kind, source id)
+    if twice:
+        items.append((items[5][0], items[5][1], "0" * 16))
+    assert hashing._sorted_triples(list(items)) == sorted(items)
+    assert hashing.events_digest(items) == hashing.sha256_hex(STDLIB([list(t) for t in sorted(items)]).encode())

@@ -22,6 +22,7 @@ here, a bad entry, killed) the ingest computes the same itself, raising what the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import itemgetter
 from datetime import datetime
 from typing import Callable
 
@@ -31,7 +32,7 @@ from sqlalchemy.engine import Connection
 from pimtrail.model import CollectedSnapshot, EventRecord
 from pimtrail.store import event_archive as _earc
 from pimtrail.store import hashing
-from pimtrail.store.columns import check_ids
+from pimtrail.store.columns import check_columns
 from pimtrail.store.driver import db_time as conn_time
 from pimtrail.store.driver import indexes_after, insert, raw_many, raw_rows, time_param
 from pimtrail.store.eventdata import Codec, store_dictionary
@@ -114,20 +115,21 @@ def _new_events(tenant: str, seq: int, events: list[EventRecord], known: set[tup
         if edge is not None and ev.occurred_at < edge:  # an archived day's: joins its batch
             out.late.append((ev.kind, _earc.Archived(ev.occurred_at, ev.source_id, ev.principal_id, ev.role_id,
                                                      ev.correlation_id, seq, text)))
-        else:
-            rows.append({"tenant_id": tenant, "kind": ev.kind, "source_id": ev.source_id,
-                         "occurred_at": time_param(sqlite, ev.occurred_at), "principal_id": ev.principal_id,
-                         "role_id": ev.role_id, "correlation_id": ev.correlation_id, "data": text, "first_seen": seq})
+        else:  # EVENT_COLUMNS, the text where its frame goes
+            rows.append((tenant, ev.kind, ev.source_id, time_param(sqlite, ev.occurred_at), ev.principal_id,
+                         ev.role_id, ev.correlation_id, text, seq))
         if ev.kind == "audit" and ev.correlation_id:
             out.audit.append((ev.correlation_id, ev.source_id, ev.occurred_at, text, ev.data))
-    check_ids(event_table, rows + [{"kind": k, "source_id": e.source_id, "principal_id": e.principal_id,
-                                    "role_id": e.role_id, "correlation_id": e.correlation_id} for k, e in out.late],
-              "kind", "source_id", "principal_id", "role_id", "correlation_id")
-    # in time order (an audit log comes newest first): ix_event_time is then filled at its end, its pages full
-    rows.sort(key=lambda r: (r["kind"], r["occurred_at"], r["source_id"]))
-    codec = codec_for([r["data"] for r in rows])
-    out.rows = [(r["tenant_id"], r["kind"], r["source_id"], r["occurred_at"], r["principal_id"], r["role_id"],
-                 r["correlation_id"], codec.compress(r["data"]), r["first_seen"]) for r in rows]
+    late = [(k, e.source_id, e.principal_id, e.role_id, e.correlation_id) for k, e in out.late]
+    check_columns(event_table, {name: [*map(itemgetter(at), rows), *map(itemgetter(at_late), late)]
+                                for name, at, at_late in (("kind", 1, 0), ("source_id", 2, 1), ("principal_id", 4, 2),
+                                                          ("role_id", 5, 3), ("correlation_id", 6, 4))})
+    # in time order (kind, occurred_at, source id; an audit log comes newest first): ix_event_time is then filled at
+    # its end, its pages full
+    rows.sort(key=itemgetter(1, 3, 2))
+    codec = codec_for(list(map(itemgetter(7), rows)))
+    compress = codec.compress
+    out.rows = [(*row[:7], compress(row[7]), row[8]) for row in rows]
     return out, codec
 
 
