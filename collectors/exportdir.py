@@ -230,7 +230,7 @@ def load_with_raw(text: str, spec: dict[str, Any], data: bytes | None = None) ->
     return value, raws
 
 
-def _load_file_with_raw(path: Path, skipper: Skipper | None = None) -> tuple[Any, dict[int, str]]:
+def _load_file_with_raw(path: Path, skipper: Skipper | LineCut | None = None) -> tuple[Any, dict[int, str]]:
     spec = _FILE_SPEC if skipper is None else _file_spec(dict(BODY_SPEC, skip=skipper))
     try:
         data = path.read_bytes()
@@ -241,6 +241,8 @@ def _load_file_with_raw(path: Path, skipper: Skipper | None = None) -> tuple[Any
             skipper.bind(text, data)  # the file's bytes: not encoded again to hash elements where they lie
         return load_with_raw(text, spec, data)
     except (ValueError, IndexError, UnicodeDecodeError, FileNotFoundError):
+        if isinstance(skipper, LineCut):  # a line it cut may not be an element, the rest then no JSON: read in full
+            return _load_file_with_raw(path)
         if skipper is not None:  # nothing recognised counts: the plain reader parses every element
             skipper.kept.clear()
             skipper.found.clear()

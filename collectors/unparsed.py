@@ -16,6 +16,11 @@ Whether an element is recognised never changes what is stored: a recognised elem
 byte-identical to one the history checked and normalised before (same 16-byte BLAKE2b, as the store's
 own comparison), and a JSON object is over at its closing brace, so the array is cut where a full
 parse would cut it. Only the time spent reading differs.
+
+`LineCut` is another matter: it cuts a tenant's first audit log at the writer's line ends without knowing the
+elements, for a worker that parses them (`CollectedSnapshot.deferred`). Its cut is only a guess until the worker's
+full parse confirms it (`hashing.cuts_digest`); when the guess makes the rest of the file unreadable, the file is
+read in full (`exportdir._load_file_with_raw`), and when it differs from the worker's, the pages are parsed here.
 """
 
 from __future__ import annotations
@@ -124,7 +129,8 @@ class LineCut:
     each): an element is a line of its own, `{...},` or, the last, `{...}` before a line beginning with `]`.
     Anything else is parsed as usual. For the audit log of a tenant's first snapshot, which a worker parses
     meanwhile (`CollectedSnapshot.deferred`): its events are taken only if its full parse cut the pages where this
-    did (`hashing.cuts_digest`), else the pages are parsed here. `Skipper`'s interface: nothing is `kept`."""
+    did (`hashing.cuts_digest`), else the pages are parsed here; a cut after which the file does not parse has the
+    file read in full. `Skipper`'s interface: nothing is `kept`."""
 
     def __init__(self) -> None:
         self.kept: list[int] = []

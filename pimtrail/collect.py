@@ -92,11 +92,17 @@ def check_before_creating(db: str | None, snaps: list[CollectedSnapshot]) -> Non
     path = sqlite_path(resolve_url(db))
     if path is None or path.exists():
         return
-    for snap in snaps:
-        for record in snap.facts:  # first: its worker may still be reading the audit log
-            record.data  # noqa: B018 -- builds and checks it
-        for record in _unvouched(snap):
-            record.data  # noqa: B018
+    try:
+        for snap in snaps:
+            for record in snap.facts:  # first: its worker may still be reading the audit log
+                record.data  # noqa: B018 -- builds and checks it
+            for record in _unvouched(snap):
+                record.data  # noqa: B018
+    except BaseException:  # nothing is ingested: the workers are not needed
+        for snap in snaps:
+            if snap.first_events is not None:
+                snap.first_events.cancel()
+        raise
 
 
 def _unvouched(snap: CollectedSnapshot) -> list:

@@ -120,3 +120,49 @@ def test_a_bad_audit_entry_of_a_deferred_audit_log_is_named_and_leaves_the_histo
         with HistoryStore.open(str(target)) as store:
             assert store.snapshots() == []
         assert before is not None
+
+
+def _wrapped_element(root: Path) -> Path:
+    """The audit log with one element on two lines, the first ending in `},` inside it: still JSON, but a line cut
+    there is not an element, and the rest of the file then does not parse as the cut leaves it."""
+    path = root / "directory_audits.json"
+    lines = path.read_text().split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith('{"id"') and line.endswith("},"))
+    lines[at] = lines[at][:-2] + ',"x":{"y":1},\n"z":2},'
+    path.write_text("\n".join(lines))
+    return root
+
+
+def test_an_audit_log_the_line_cut_cannot_read_is_read_in_full(roots, tmp_path):
+    import shutil
+
+    root = _wrapped_element(Path(shutil.copytree(roots[0], tmp_path / "export")))
+    full, deferred = read_export(root), read_export(root, defer=True)
+    assert deferred.deferred is None and deferred.remake.count == full.remake.count > 100  # parsed here
+    assert all(p.items is not None for p in _audit(full))  # the file's own texts, cut where the parser ends them
+    assert [(p.text, p.items) for p in deferred.pages] == [(p.text, p.items) for p in full.pages]
+    assert [e.source_id for e in deferred.events] == [e.source_id for e in full.events]
+
+
+def test_a_worker_begun_for_an_audit_log_the_export_reports_failed_is_not_taken_on(roots, tmp_path, workers, results):
+    """The manifest names the audit log's file and an error for it: the reader skips the dataset (no `remake`), and
+    the worker begun with the reading is stopped, whatever the snapshot's other events."""
+    import json
+    import shutil
+    from datetime import datetime
+
+    from pimtrail.model import EventRecord
+
+    root = Path(shutil.copytree(roots[0], tmp_path / "export"))
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["datasets"]["directory_audits"]["error"] = {"message": "Forbidden", "http_status": 403}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    db = str(tmp_path / "h.db")
+    (snap,) = collect.read_exports([root], db=db)
+    job = snap.first_events
+    assert job.running and snap.remake is None and snap.deferred is None
+    snap.events.append(EventRecord("audit", "another-event", datetime(2026, 6, 30, 12), {"id": "another-event"}))
+    with HistoryStore.open(db, create=True) as store:
+        store.ingest(snap)
+        assert store.verify().ok and store.snapshots()[0].event_count == 1
+    assert not job.running and results == [None]

@@ -15,8 +15,10 @@ activations. The worker makes the audit events itself from the audit log's file
 normalises them while the caller reads the rest, then waits for the snapshot's other events, which the ingest
 sends when it begins; a snapshot read without one (from Graph) has one started by the ingest, sent its audit
 pages' texts. The ingest takes what it made only when its pages' sha256 and its events' ids are the
-snapshot's own. The worker runs the same functions as the ingest would, and when it gives nothing (no worker
-here, a bad entry, killed) the ingest computes the same itself, raising what there is to raise.
+snapshot's own; for a snapshot whose reader left the audit log to the worker (`CollectedSnapshot.deferred`: the
+caller holds none of its events), when its pages' sha256 and where it cut their elements are. The worker runs the
+same functions as the ingest would, and when it gives nothing (no worker here, a bad entry, killed) the ingest
+computes the same itself, raising what there is to raise (a deferred audit log read here first: `_read_here`).
 """
 
 from __future__ import annotations
@@ -293,7 +295,7 @@ def start_first(conn: Connection, snap: CollectedSnapshot, seq: int) -> FirstEve
     early, snap.first_events = snap.first_events, None
     sqlite = conn.dialect.name == "sqlite"
     if early is not None and (early.tenant != snap.tenant_id or early.sqlite != sqlite or seq != 1 or
-                              snap.deferred is None and len(snap.events) < FIRST_WORKER_MIN):
+                              snap.remake is None or snap.deferred is None and len(snap.events) < FIRST_WORKER_MIN):
         early.cancel()
         early = None
     if early is None:
