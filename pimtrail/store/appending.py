@@ -24,8 +24,8 @@ computes the same itself, raising what there is to raise (a deferred audit log r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from operator import itemgetter
 from datetime import datetime
+from operator import itemgetter
 from typing import Callable
 
 from sqlalchemy import select

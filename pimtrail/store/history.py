@@ -15,11 +15,11 @@ from pimtrail.bulk import paused_gc
 from pimtrail.errors import HistoryError
 from pimtrail.model import CollectedSnapshot, Known
 from pimtrail.store import archive as _archive
-from pimtrail.store.appending import Recut
 from pimtrail.store import ingest as _ingest
 from pimtrail.store import openfacts as _openfacts
 from pimtrail.store import receipts as _receipts
 from pimtrail.store import verify as _verify
+from pimtrail.store.appending import Recut
 from pimtrail.store.engine import byte_order, ingest_cache, new_file_journal, open_engine, read_consistently
 from pimtrail.store.event_reads import EventReads
 from pimtrail.store.schema import coverage_table, fact_table, receipt_list_table, snapshot_table
