@@ -166,3 +166,14 @@ def test_a_worker_begun_for_an_audit_log_the_export_reports_failed_is_not_taken_
         store.ingest(snap)
         assert store.verify().ok and store.snapshots()[0].event_count == 1
     assert not job.running and results == [None]
+
+
+def test_a_worker_that_could_not_start_leaves_the_audit_log_to_the_reader(roots, tmp_path, workers, monkeypatch):
+    """Too little memory for a worker: none runs, and the reader parses the audit log itself."""
+    from pimtrail.store import worker
+
+    monkeypatch.setattr(worker, "room_for", lambda size: False)
+    db = str(tmp_path / "h.db")
+    (snap,) = collect.read_exports([roots[0]], db=db)
+    assert not snap.first_events.running and snap.deferred is None and snap.remake.count > 100
+    assert [(p.text, p.items) for p in snap.pages] == [(p.text, p.items) for p in read_export(roots[0]).pages]
