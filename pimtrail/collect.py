@@ -108,16 +108,13 @@ def check_before_creating(db: str | None, snaps: list[CollectedSnapshot]) -> Non
 def _unvouched(snap: CollectedSnapshot) -> list:
     """The snapshot's events but those its worker normalised from the same pages; a deferred audit log is read
     here when the worker did not."""
-    from pimtrail.store.hashing import cuts_digest
     from pimtrail.store.receipts import cut_pages
 
     job, remake = snap.first_events, snap.remake
     if job is not None and remake is not None:
         # while the worker reads the audit log: the receipts' cut, which the ingest takes on, and the pages' sha256
         snap.cuts = cut_pages(snap.pages)
-        cut = snap.cuts.get(remake.dataset, [])
-        audit = None if snap.deferred is not None else snap.events[:remake.count]
-        if job.normalised([c.sha for c in cut], cuts_digest([c.page.items for c in cut]), audit):
+        if job.normalised(snap, [c.sha for c in snap.cuts.get(remake.dataset, [])]):
             return snap.events[remake.count:]
     snap.undefer()
     return snap.events

@@ -212,7 +212,6 @@ class FirstEvents:
     def __init__(self, worker: Worker | None = None, tenant: str = "", sqlite: bool = True):
         self._worker, self.tenant, self.sqlite = worker or Worker(None), tenant, sqlite
         self.snapshot: CollectedSnapshot | None = None  # the one whose other events it was sent (`finish`)
-        self._cuts = ""  # where that snapshot's deferred audit pages' elements lie (`hashing.cuts_digest`)
         self._vouched: tuple | None = None  # its first part (`normalised`), once taken
 
     @property
@@ -220,15 +219,18 @@ class FirstEvents:
         """Whether it has a worker (none started: too little memory, no interpreter)."""
         return self._worker.running
 
-    def normalised(self, page_shas: list[str], cuts: str, events: list[EventRecord] | None) -> bool:
-        """Whether the worker normalised without an error every audit event of the pages whose texts have
-        `page_shas` (it says so before it waits for the rest of the snapshot's events): the ones whose kinds and
-        source ids are `events`', or, None (the snapshot's audit log deferred to it), those of the pages it cut
-        where `cuts` says (`hashing.cuts_digest`). Waits for it. `pimtrail.collect.check_before_creating` then
-        need not."""
-        verdict = self._verdict()
-        return bool(verdict) and verdict[1] == page_shas and (
-            verdict[2] == cuts if events is None else verdict[3] == _ids(events))
+    def normalised(self, snap: CollectedSnapshot, page_shas: list[str]) -> bool:
+        """Whether the worker normalised without an error every audit event of `snap`'s audit pages, whose texts
+        have `page_shas` (it says so before it waits for the rest of the snapshot's events): the events whose kinds
+        and source ids are the snapshot's, or, its audit log deferred to the worker, those of the pages it cut where
+        the snapshot's reader did (`hashing.cuts_digest`). Waits for it. `pimtrail.collect.check_before_creating`
+        then need not."""
+        verdict, remake = self._verdict(), snap.remake
+        if not verdict or remake is None or verdict[1] != page_shas:
+            return False
+        if snap.deferred is None:
+            return verdict[3] == _ids(snap.events[:remake.count])
+        return verdict[2] == hashing.cuts_digest([p.items for p in snap.pages if p.dataset == remake.dataset])
 
     def _verdict(self) -> tuple:
         """The worker's first part, taken once; () when it gave none."""
@@ -249,8 +251,6 @@ class FirstEvents:
         remake = snap.remake
         assert remake is not None
         self.snapshot = snap
-        if snap.deferred is not None:
-            self._cuts = hashing.cuts_digest([p.items for p in snap.pages if p.dataset == remake.dataset])
         self._worker.send([_as_tuple(ev) for ev in snap.events[remake.count:]])
         return self
 
@@ -265,9 +265,8 @@ class FirstEvents:
         value = self._worker.part() if self._verdict() else None  # after its first part, taken or not
         if isinstance(value, tuple) and len(value) == 3:
             shas, ids, prepared = value
-            audit = None if snap.deferred is not None else snap.events[:snap.remake.count]  # type: ignore[union-attr]
             if isinstance(prepared, Prepared) and shas == page_shas and ids == self._verdict()[3] \
-                    and self.normalised(page_shas, self._cuts, audit):
+                    and self.normalised(snap, page_shas):
                 return prepared
         self.cancel()
         return None
