@@ -30,7 +30,7 @@ from collections import Counter
 from typing import Any
 
 from pimtrail.model import Known
-from pimtrail.store.receipts import digest, strip
+from pimtrail.store.elements import digest, strip
 
 
 class Skipper:

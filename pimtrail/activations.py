@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
+from pimtrail.store.hashing import compact
 from pimtrail.timeutil import is_canonical, iso, parse_iso
 
 START_KEYS = ("starttime", "startdatetime", "start time")
@@ -328,8 +329,13 @@ def fold_stored(slots: dict[str, list[Any]], correlation: str | None, source: st
     if not correlation:
         return
     kind = activity_kind(activity_of(data) or "")
-    if kind is None:
-        return
+    if kind is not None:
+        fold_kind(slots, correlation, source, occurred_at, data, kind, seq)
+
+
+def fold_kind(slots: dict[str, list[Any]], correlation: str, source: str, occurred_at: datetime, data: str,
+              kind: str, seq: int = 0) -> None:
+    """`fold_stored` of an event of an activation whose `activity_kind` is known (`kind`, not None)."""
     slot = slots.get(correlation)
     if slot is None:
         slot = slots[correlation] = [occurred_at, occurred_at, [None] * 7, seq]
@@ -341,7 +347,6 @@ def fold_stored(slots: dict[str, list[Any]], correlation: str | None, source: st
     fold(slot[2], kind, occurred_at.isoformat(timespec="seconds") + "Z", source, data)  # iso(occurred_at)
 
 
-_STATE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # one encoder for every row
 
 
 def activation_row(slot: list[Any]) -> dict[str, Any]:
@@ -350,7 +355,7 @@ def activation_row(slot: list[Any]) -> dict[str, Any]:
     o = outline("", entry)
     at, asked = o.start or o.requested_at, o.requested_at or o.start
     return {"first_at": first_at, "last_at": last_at, "at": _naive(at), "asked": _naive(asked),
-            "approved": o.approved, "denied": o.denied, "state": _STATE(entry)}
+            "approved": o.approved, "denied": o.denied, "state": compact(entry)}
 
 
 def _naive(when: str | None) -> datetime | None:

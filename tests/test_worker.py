@@ -139,3 +139,28 @@ def test_a_worker_no_longer_needed_is_stopped():
         assert proc is not None
     assert proc.returncode is not None  # killed and reaped
     assert job.result() is None
+
+
+def test_the_worker_making_a_first_snapshots_rows_starts_without_the_schema():
+    """The worker imports what `prepare_audit` runs: SQLAlchemy and the schema (~0.4 s of its start, on the path the
+    ingest waits for) are imported only where the history is read or written."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\n"
+             "from pimtrail.store.worker import main\n"
+             "from pimtrail.store import appending, joined, eventdata\n"
+             "from pimtrail.collectors import exportdir\n"
+             "from pimtrail import activations\n"
+             "print(sorted(m for m in ('sqlalchemy', 'sqlmodel', 'pimtrail.store.schema', 'pimtrail.store.history')"
+             " if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_event_widths_the_worker_checks_are_the_schemas():
+    from pimtrail.store.columns import EVENT, width
+    from pimtrail.store.schema import event_table
+
+    assert EVENT.name == event_table.name
+    assert EVENT.widths == {column: width(event_table, column) for column in EVENT.widths}

@@ -26,20 +26,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
-from typing import Callable
-
-from sqlalchemy import select
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Callable
 
 from pimtrail.model import CollectedSnapshot, EventRecord
-from pimtrail.store import event_archive as _earc
 from pimtrail.store import hashing
-from pimtrail.store.columns import check_columns
+from pimtrail.store.columns import EVENT, check_columns
 from pimtrail.store.driver import db_time as conn_time
 from pimtrail.store.driver import indexes_after, insert, raw_many, raw_rows, time_param
 from pimtrail.store.eventdata import Codec, store_dictionary
 from pimtrail.store.worker import Worker, give, keep, received
-from pimtrail.store.schema import event_table
+
+if TYPE_CHECKING:  # SQLAlchemy, the schema and the archive are imported where the history is read or written: the
+    # worker making a first snapshot's rows (`prepare_audit`) starts without them (~0.4 s)
+    from sqlalchemy.engine import Connection
+
+    from pimtrail.store import event_archive as _earc
 
 FIRST_WORKER_MIN = 20_000  # events of a first snapshot worth a worker (starting one costs ~0.2 s of the other core)
 FIRST_WORKER_BYTES = 24 << 20  # an audit log file worth one as the export is read (~20,000 events of ~1.3 kB)
@@ -68,6 +69,7 @@ class Prepared:
 def _stored(conn: Connection, tenant: str, events: list[EventRecord]
             ) -> tuple[set[tuple[str, str]], dict[str, datetime | None]]:
     """The (kind, source id) of `events` the history holds, and where each kind's rows begin (`event_archive`)."""
+    from pimtrail.store import event_archive as _earc
     from pimtrail.store.ingest import chunks
 
     known: set[tuple[str, str]] = set()
@@ -115,7 +117,9 @@ def _new_events(tenant: str, seq: int, events: list[EventRecord], known: set[tup
         out.added.append((ev.kind, ev.source_id, digest))
         edge = edges.get(ev.kind)
         if edge is not None and ev.occurred_at < edge:  # an archived day's: joins its batch
-            out.late.append((ev.kind, _earc.Archived(ev.occurred_at, ev.source_id, ev.principal_id, ev.role_id,
+            from pimtrail.store.event_archive import Archived
+
+            out.late.append((ev.kind, Archived(ev.occurred_at, ev.source_id, ev.principal_id, ev.role_id,
                                                      ev.correlation_id, seq, text)))
         else:  # EVENT_COLUMNS, the text where its frame goes
             rows.append((tenant, ev.kind, ev.source_id, time_param(sqlite, ev.occurred_at), ev.principal_id,
@@ -123,7 +127,7 @@ def _new_events(tenant: str, seq: int, events: list[EventRecord], known: set[tup
         if ev.kind == "audit" and ev.correlation_id:
             out.audit.append((ev.correlation_id, ev.source_id, ev.occurred_at, text, ev.data))
     late = [(k, e.source_id, e.principal_id, e.role_id, e.correlation_id) for k, e in out.late]
-    check_columns(event_table, {name: [*map(itemgetter(at), rows), *map(itemgetter(at_late), late)]
+    check_columns(EVENT, {name: [*map(itemgetter(at), rows), *map(itemgetter(at_late), late)]
                                 for name, at, at_late in (("kind", 1, 0), ("source_id", 2, 1), ("principal_id", 4, 2),
                                                           ("role_id", 5, 3), ("correlation_id", 6, 4))})
     # in time order (kind, occurred_at, source id; an audit log comes newest first): ix_event_time is then filled at
@@ -141,24 +145,30 @@ def _activations(conn: Connection | None, tenant: str, seq: int, audit: list, co
     folded on from their stored rows, as if from all their events (`verify` folds all of them and compares),
     and each joined again from all its events (`activation.joined`, what a view reads). `conn` None: the
     tenant's first snapshot, nothing stored to read."""
-    from pimtrail.activations import activation_row, fold_stored, stored_slot
+    from pimtrail.activations import activation_row, activity_kind, activity_of, fold_kind, stored_slot
     from pimtrail.store import joined as _joined
-    from pimtrail.store.ingest import chunks
-    from pimtrail.store.schema import activation_table as act
 
+    # the events of activations, each with its kind (found once: folding and joining both need it)
+    events = [(*a, kind) for a in audit if (kind := activity_kind(activity_of(a[3]) or "")) is not None]
     fresh: dict[str, list] = {}
-    for correlation, source, occurred_at, text, _ in audit:
-        fold_stored(fresh, correlation, source, occurred_at, text)
+    for correlation, source, occurred_at, text, _, kind in events:
+        fold_kind(fresh, correlation, source, occurred_at, text, kind)
     stored: dict[str, list] = {}
-    for part in chunks(sorted(fresh) if conn is not None and seq > 1 else [], 500):
-        for correlation, first_at, last_at, state in conn.execute(
-                select(act.c.correlation_id, act.c.first_at, act.c.last_at, act.c.state).where(
-                    act.c.tenant_id == tenant, act.c.correlation_id.in_(part))):
-            stored[correlation] = stored_slot(first_at, last_at, state)
-    for correlation, source, occurred_at, text, _ in audit:
+    if conn is not None and seq > 1:
+        from sqlalchemy import select
+
+        from pimtrail.store.ingest import chunks
+        from pimtrail.store.schema import activation_table as act
+
+        for part in chunks(sorted(fresh), 500):
+            for correlation, first_at, last_at, state in conn.execute(
+                    select(act.c.correlation_id, act.c.first_at, act.c.last_at, act.c.state).where(
+                        act.c.tenant_id == tenant, act.c.correlation_id.in_(part))):
+                stored[correlation] = stored_slot(first_at, last_at, state)
+    for correlation, source, occurred_at, text, _, kind in events:
         if correlation in stored:
-            fold_stored(stored, correlation, source, occurred_at, text)
-    joins = _joined.join_touched(conn, tenant, seq, codec.decompress, [a for a in audit if a[0] in fresh],
+            fold_kind(stored, correlation, source, occurred_at, text, kind)
+    joins = _joined.join_touched(conn, tenant, seq, codec.decompress, events,
                                  [(slot[0], slot[1]) for slot in stored.values()])
 
     def values(correlation: str, slot: list) -> list:  # datetimes as time_param gives them (isoformat: faster)
@@ -329,6 +339,9 @@ def _read_here(first: FirstEvents | None, events: list[EventRecord]) -> list[Eve
 
 
 def _write_events(conn: Connection, tenant: str, prepared: Prepared) -> None:
+    from pimtrail.store import event_archive as _earc
+    from pimtrail.store.schema import event_table
+
     if prepared.trained is not None:
         store_dictionary(conn, tenant, prepared.trained)
     for kind in sorted({k for k, _ in prepared.late}):

@@ -3,15 +3,33 @@ cut (two would become one), so a history that SQLite accepted can always be copi
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Table
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pimtrail.errors import InputError
 
+if TYPE_CHECKING:
+    from sqlalchemy import Table
 
-def width(table: Table, column: str) -> int:
-    return table.c[column].type.length
+TENANT = 64  # column widths of the schema (`pimtrail.store.schema`)
+NAME = 128
+KEY = 400
+HASH = 64
+
+
+class Widths(NamedTuple):
+    """A table's name and the widths of some of its columns, for code that runs without the schema (the worker
+    making a first snapshot's event rows, `pimtrail.store.appending`); a test holds them to the schema's."""
+
+    name: str
+    widths: dict[str, int]
+
+
+EVENT = Widths("event", {"kind": NAME, "source_id": KEY, "principal_id": TENANT, "role_id": TENANT,
+                         "correlation_id": TENANT})
+
+
+def width(table: Table | Widths, column: str) -> int:
+    return table.widths[column] if isinstance(table, Widths) else table.c[column].type.length
 
 
 def check_ids(table: Table, rows: list[dict[str, Any]], *columns: str) -> None:
@@ -19,7 +37,7 @@ def check_ids(table: Table, rows: list[dict[str, Any]], *columns: str) -> None:
     check_columns(table, {column: [r[column] for r in rows] for column in columns})
 
 
-def check_columns(table: Table, values: dict[str, list[str | None]]) -> None:
+def check_columns(table: Table | Widths, values: dict[str, list[str | None]]) -> None:
     """`check_ids` of a column's values (None for none): the widest found by C loops, not a call per value."""
     for column, given in values.items():
         limit = width(table, column)

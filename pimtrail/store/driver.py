@@ -5,9 +5,10 @@ Core statements costs more than the statement itself at this size (docs/benchmar
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-from sqlalchemy.engine import Connection
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 
 def _sql(conn: Connection, sql: str) -> str:

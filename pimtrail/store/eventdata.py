@@ -12,14 +12,14 @@ dictionary or frame makes other text, so `verify` finds it as it finds an edited
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import zstandard
-from sqlalchemy import select
-from sqlalchemy.engine import Connection
 
 from pimtrail.store.frames import bounded
-from pimtrail.store.schema import event_dict_table
+
+if TYPE_CHECKING:  # imported where the history is read or written: a worker making rows does without them
+    from sqlalchemy.engine import Connection
 
 LEVEL = 1  # zstd level: the large first snapshot's 180,000 events 0.84-1.12 s of CPU and 32.63 MB; level 3 1.08-1.49 s, 32.37 MB
 DICT_SIZE = 32 * 1024
@@ -49,6 +49,10 @@ class Codec:
 
     @classmethod
     def load(cls, conn: Connection, tenant: str) -> "Codec":
+        from sqlalchemy import select
+
+        from pimtrail.store.schema import event_dict_table
+
         return cls({i: bytes(d) for i, d in conn.execute(select(event_dict_table.c.dict_id, event_dict_table.c.data)
                                                           .where(event_dict_table.c.tenant_id == tenant))})
 
@@ -92,6 +96,8 @@ class Codec:
 
 
 def store_dictionary(conn: Connection, tenant: str, trained: tuple[int, bytes]) -> None:
+    from pimtrail.store.schema import event_dict_table
+
     dict_id, data = trained
     conn.execute(event_dict_table.insert().values(tenant_id=tenant, dict_id=dict_id, data=data))
 

@@ -19,16 +19,16 @@ import heapq
 import json
 from dataclasses import fields
 from datetime import datetime
-from typing import Any, Callable, Iterable, Iterator
-
-from sqlalchemy.engine import Connection
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from pimtrail.activations import (Activation, ActivationJoin, activity_kind, activity_of, decode_for_join,
                                   join_activations, joinable)
 from pimtrail.errors import HistoryError
-from pimtrail.store.event_archive import naive, passing
-from pimtrail.store.event_archive import read as archived
 from pimtrail.store.hashing import compact
+
+if TYPE_CHECKING:  # the history's modules are imported where it is read: a worker joining a first snapshot does without
+    from sqlalchemy.engine import Connection
 
 FIELDS = tuple(f.name for f in fields(Activation))[1:]  # after correlation_id
 
@@ -56,6 +56,7 @@ def _ordered(conn: Connection, tenant: str, kind: str, since: datetime | None = 
     "none", for a migration before 0009), with their texts in place of zdata (`event_archive.passing` reads
     both); the rows through the driver: SQLAlchemy's per-row processing of a month's 64,000 audit events costs
     more than the read."""
+    from pimtrail.store.event_archive import read as archived
     from pimtrail.store.receipts import _sql, db_time
 
     for e in () if archive == "none" else archived(conn, tenant, kind, since, until, through=through,
@@ -84,6 +85,8 @@ def event_texts(conn: Connection, tenant: str, kind: str, start: datetime, end: 
                 decompress: Callable[[bytes], str], activities: Iterable[str]
                 ) -> Iterator[tuple[str, str | None, str, str]]:
     """`HistoryStore.event_texts`."""
+    from pimtrail.store.event_archive import passing
+
     wanted = [text.lower() for text in activities]
     decompress = passing(decompress)
     for _, source_id, correlation, zdata in _ordered(conn, tenant, kind, start, end):
@@ -103,6 +106,8 @@ def stored_events(conn: Connection, tenant: str, decompress: Callable[[bytes], s
     """(occurred_at as the driver gives it, source id, event decoded for the join) of the stored audit events of
     PIM activations (an activity `activity_kind` names) with a correlation id, in [since, until] when given,
     of some correlation ids and brought by snapshots before `before_seq` when given; by time, then source id."""
+    from pimtrail.store.event_archive import passing
+
     decompress = passing(decompress)
     for occurred_at, source_id, correlation, zdata in _ordered(conn, tenant, "audit", since, until, through=True,
                                                                 before_seq=before_seq, correlated=True,
@@ -156,20 +161,23 @@ def join_all(conn: Connection, tenant: str, decompress: Callable[[bytes], str], 
 
 
 def join_touched(conn: Connection | None, tenant: str, seq: int, decompress: Callable[[bytes], str],
-                 new: list[tuple[str, str, datetime, str, dict[str, Any]]],
+                 new: list[tuple[str, str, datetime, str, dict[str, Any], str]],
                  spans: Iterable[tuple[datetime, datetime]]
                  ) -> dict[str, Activation]:
     """The activations some new audit events belong to (`new`: (correlation id, source id, occurred_at, stored
-    text, the dict it encodes) of the events snapshot `seq` brings, not stored before it), joined from those and
-    their earlier stored events (read from within `spans`, the activations' (first_at, last_at), when `seq` is
-    not the tenant's first). Each event as stored, as a view would read it: its canonical text decoded, or the
-    dict it was encoded from as that would read (`joinable`)."""
-    fresh = sorted(((at, source, joinable(data, text)) for _, source, at, text, data in new
-                    if activity_kind(activity_of(text) or "") is not None), key=lambda e: (e[0], e[1]))
-    touched = {correlation for correlation, _, _, _, _ in new}
+    text, the dict it encodes, its `activity_kind`) of the events of activations snapshot `seq` brings, not stored
+    before it), joined from those and their earlier stored events (read from within `spans`, the activations'
+    (first_at, last_at), when `seq` is not the tenant's first). Each event as stored, as a view would read it: its
+    canonical text decoded, or the dict it was encoded from as that would read (`joinable`; only a completion's
+    details are read, so only a completion's dict is made so)."""
+    fresh = sorted(((at, source, joinable(data, text) if kind == "completed" else data)
+                    for _, source, at, text, data, kind in new), key=itemgetter(0, 1))
+    touched = {correlation for correlation, *_ in new}
     spans = list(spans)
     earlier: Iterable[tuple[Any, str, dict[str, Any]]] = ()
     if seq > 1 and spans:
+        from pimtrail.store.event_archive import naive
+
         earlier = ((naive(at), source, e) for at, source, e in stored_events(
             conn, tenant, decompress, min(s for s, _ in spans), max(e for _, e in spans), touched, before_seq=seq))
     events = heapq.merge(earlier, fresh, key=lambda e: (e[0], e[1]))

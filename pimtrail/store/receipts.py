@@ -41,49 +41,9 @@ from pimtrail.model import Page
 from pimtrail.store import blobs as _blobs
 from pimtrail.store import hashing
 from pimtrail.store import packs as _packs
+from pimtrail.store.elements import digest, restore, strip
 from pimtrail.store.driver import _sql, db_time, insert, raw_many, raw_rows  # noqa: F401 -- called as receipts.raw_rows
 from pimtrail.store.schema import item_pack_table, receipt_list_table
-
-_DECODER = json.JSONDecoder()
-
-
-def digest(text: str) -> bytes:
-    """An element's digest: BLAKE2b, 16 bytes (twice as fast as sha256 here; pages keep sha256)."""
-    return hashlib.blake2b(text.encode(), digest_size=16).digest()
-
-
-# -- volatile values -------------------------------------------------------------------------
-def strip(text: str, keys: tuple[str, ...]) -> tuple[str, list[str | None]]:
-    """Cut the value of each key's first `"key":` out of an element's text. `restore` finds the
-    same place again: the text before it is unchanged, so the first match is the same."""
-    values: list[str | None] = []
-    for key in keys:
-        pattern = f'"{key}":'
-        at = text.find(pattern)
-        if at < 0:
-            values.append(None)
-            continue
-        start = at + len(pattern)
-        end = text.find('"', start + 1) + 1 if text.startswith('"', start) else 0
-        if end <= 0 or "\\" in text[start:end]:  # not a plain string: let the JSON scanner find its end
-            try:
-                _, end = _DECODER.raw_decode(text, start)
-            except ValueError:
-                values.append(None)
-                continue
-        values.append(text[start:end])
-        text = text[:start] + text[end:]
-    return text, values
-
-
-def restore(text: str, keys: tuple[str, ...], values: list[str | None]) -> str:
-    for key, value in reversed(list(zip(keys, values))):
-        if value is None:
-            continue
-        start = text.find(f'"{key}":') + len(key) + 3
-        text = text[:start] + value + text[start:]
-    return text
-
 
 def _unrle(runs: list[list[Any]]) -> list[Any]:
     return [value for value, count in runs for _ in range(count)]

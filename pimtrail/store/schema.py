@@ -14,10 +14,7 @@ from typing import Optional
 from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
-TENANT = 64  # column widths, shared with the migration
-NAME = 128
-KEY = 400
-HASH = 64
+from pimtrail.store.columns import HASH, KEY, NAME, TENANT  # column widths
 
 
 class Snapshot(SQLModel, table=True):
