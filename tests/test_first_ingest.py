@@ -28,10 +28,55 @@ def test_events_made_ready_in_a_worker_are_stored_as_the_ingest_makes_them(roots
     # the first snapshot's events came from a worker; the second snapshot made its own (it reads the history)
     assert [type(r) for r in results] == [appending.Prepared, type(None)]
     assert results.begun == ["reading" if early else "ingest"]
-    assert len(results[0].rows) > 1000 and results[0].trained is not None
+    rows = results[0].rows_in[1] if results[0].rows_in else len(results[0].rows)  # into SQLite: in a file
+    assert (results[0].rows_in is not None) == (not db_url.startswith("postgresql")) and (results[0].rows == []) == (
+        results[0].rows_in is not None)
+    assert rows > 1000 and results[0].trained is not None
     updated, new = results.acts[0]  # the activations, made while the rows went in
-    assert updated == [] and len(new) > 100 and len(results[0].added) >= len(results[0].rows)
+    assert updated == [] and len(new) > 100 and len(results[0].added) >= rows
     _same(db_url, plain)
+
+
+def test_the_workers_rows_file_is_detached_and_removed(roots, tmp_path, workers, results, monkeypatch):
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    db = str(tmp_path / "h.db")
+    _ingest(db, roots, early=True)
+    assert results[0].rows_in is not None and results[0].rows_in[0].startswith(str(scratch))
+    assert list(scratch.iterdir()) == []
+    with HistoryStore.open(db) as store, store.engine.connect() as conn:  # the pooled connection the ingest used
+        assert [row[1] for row in conn.exec_driver_sql("PRAGMA database_list")] == ["main"]
+
+
+@pytest.mark.parametrize("worker_fn", ["_short_rows_file", "_another_rows_file"])
+def test_a_rows_file_not_whole_or_not_ours_is_not_taken(roots, tmp_path, workers, results, plain, monkeypatch,
+                                                        worker_fn):
+    """The rows are taken from the file the ingest made for them, holding as many as the worker named: else the
+    ingest makes them itself, the same."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the files go, whoever made them
+    monkeypatch.setattr(appending, "prepare_audit", globals()[worker_fn])
+    db = str(tmp_path / "h.db")
+    _ingest(db, roots, early=True)
+    assert isinstance(results.raw[1][2], appending.Prepared) and results.raw[1][2].rows_in is not None
+    assert results == [None, None]
+    _same(db, plain)
+
+
+def _short_rows_file(remake, source, tenant, sqlite, rows_file=None):
+    """`prepare_audit` writing all rows but the last (in the worker: a module's)."""
+    write = appending._rowsfile.write
+    appending._rowsfile.write = lambda path, columns, rows: write(path, columns, rows[:-1])
+    return appending.prepare_audit(remake, source, tenant, sqlite, rows_file)
+
+
+def _another_rows_file(remake, source, tenant, sqlite, rows_file=None):
+    """`prepare_audit` writing its rows into a file the ingest did not make (in the worker: a module's)."""
+    return appending.prepare_audit(remake, source, tenant, sqlite, rows_file and rows_file + ".other")
 
 
 def test_a_worker_that_gave_the_rows_only_has_the_rest_made_by_the_ingest(roots, tmp_path, workers, results, plain,
@@ -43,13 +88,13 @@ def test_a_worker_that_gave_the_rows_only_has_the_rest_made_by_the_ingest(roots,
     _same(db, plain)
 
 
-def _rows_only(remake, source, tenant, sqlite):
+def _rows_only(remake, source, tenant, sqlite, rows_file=None):
     """`prepare_audit` failing after it gave the rows (in the worker: a module's)."""
     def failing(*args):
         raise RuntimeError("after the rows")
 
     appending._activations = failing
-    return appending.prepare_audit(remake, source, tenant, sqlite)
+    return appending.prepare_audit(remake, source, tenant, sqlite, rows_file)
 
 
 def test_a_worker_that_read_other_pages_is_not_taken(roots, tmp_path, workers, results, plain, monkeypatch):
@@ -63,13 +108,13 @@ def test_a_worker_that_read_other_pages_is_not_taken(roots, tmp_path, workers, r
     _same(db, plain)
 
 
-def _other_pages(remake, source, tenant, sqlite):
+def _other_pages(remake, source, tenant, sqlite, rows_file=None):
     """`prepare_audit`, as if the file had been rewritten after the worker read it (in the worker: a module's)."""
     from pimtrail.store import worker
 
     appending.give = lambda value: worker.give(value if value[0] == appending.NORMALISED else
                                                (value[0][:-1] + ["0" * 64], *value[1:]))
-    return appending.prepare_audit(remake, source, tenant, sqlite)
+    return appending.prepare_audit(remake, source, tenant, sqlite, rows_file)
 
 
 def test_a_bad_event_fails_as_it_would_without_a_worker_and_leaves_the_history(roots, tmp_path, workers, results):

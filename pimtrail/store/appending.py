@@ -28,8 +28,10 @@ from datetime import datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Callable
 
+from pimtrail.errors import HistoryError
 from pimtrail.model import CollectedSnapshot, EventRecord
 from pimtrail.store import hashing
+from pimtrail.store import rowsfile as _rowsfile
 from pimtrail.store.columns import EVENT, check_columns
 from pimtrail.store.driver import db_time as conn_time
 from pimtrail.store.driver import indexes_after, insert, raw_many, raw_rows, time_param
@@ -56,6 +58,7 @@ class Prepared:
 
     added: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, source id, digest)
     rows: list[tuple] = field(default_factory=list)  # `event` rows (EVENT_COLUMNS), zdata compressed
+    rows_in: tuple[str, int] | None = None  # or (the file holding them, how many): `pimtrail.store.rowsfile`
     late: list[tuple[str, _earc.Archived]] = field(default_factory=list)  # events of archived days
     trained: tuple[int, bytes] | None = None  # the tenant's first dictionary, to store
     # (correlation, source, at, text, data): data is the event's dict the text encodes, which the join reads as
@@ -185,12 +188,14 @@ def _activations(conn: Connection | None, tenant: str, seq: int, audit: list, co
     return updated, new
 
 
-def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool) -> tuple | None:
+def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool, rows_file: str | None = None
+                  ) -> tuple | None:
     """In a worker: the audit events `remake(source)` makes (`Remake.fn`), normalised while it waits for the rest
     of the snapshot's events (built: `_as_tuple`). Then, as `append_events` would make them, the events' rows,
     given at once (`give`) with the pages' sha256 and the events' `_ids`, which the ingest compares with its own,
     so that it inserts them while the worker goes on (with the events' (kind, source id, digest), which it digests
-    meanwhile); its value the activations (`_activations`' (updated, new)). None: the ingest did not send the rest."""
+    meanwhile); its value the activations (`_activations`' (updated, new)). None: the ingest did not send the rest.
+    `rows_file`: the rows go there instead (`pimtrail.store.rowsfile`), the part naming it and their count."""
     shas, cuts, made = remake(source)
     for ev in made:
         ev.data  # noqa: B018 -- normalised now, before the rest comes
@@ -202,8 +207,12 @@ def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool) -
     prepared, codec = _new_events(tenant, 1, made + [EventRecord(*r) for r in rest], set(), {}, sqlite, Codec.first)
     audit, prepared.trained = prepared.audit, codec.trained
     prepared.audit = []  # folded and joined here: not sent back (`added` is: the ingest digests it meanwhile)
+    rows = prepared.rows
+    if rows_file is not None:
+        _rowsfile.write(rows_file, EVENT_COLUMNS, rows)
+        prepared.rows, prepared.rows_in = [], (rows_file, len(rows))
     give((shas, ids, prepared))
-    keep(made, rest, prepared, audit)  # freed as the worker ends, not as it returns (~0.5 s the ingest waited for)
+    keep(made, rest, prepared, audit, rows)  # freed as the worker ends, not as it returns (~0.5 s the ingest waited for)
     return _activations(None, tenant, 1, audit, codec, sqlite)
 
 
@@ -219,8 +228,12 @@ class FirstEvents:
     """A worker making a tenant's first snapshot's events ready (`prepare_audit`): `rows`, then `activations`, or None.
     Without `worker`: none (the ingest makes them itself)."""
 
-    def __init__(self, worker: Worker | None = None, tenant: str = "", sqlite: bool = True):
+    def __init__(self, worker: Worker | None = None, tenant: str = "", sqlite: bool = True,
+                 rows_file: str | None = None):
         self._worker, self.tenant, self.sqlite = worker or Worker(None), tenant, sqlite
+        self.rows_file = rows_file if self._worker.running else None  # where the worker puts the rows (`rowsfile`)
+        if rows_file is not None and self.rows_file is None:
+            _rowsfile.remove(rows_file)
         self.snapshot: CollectedSnapshot | None = None  # the one whose other events it was sent (`finish`)
         self._vouched: tuple | None = None  # its first part (`normalised`), once taken
 
@@ -253,8 +266,11 @@ class FirstEvents:
     def start(cls, remake: Callable, source: object, tenant: str, sqlite: bool, size: int, reserve: int = 0
               ) -> "FirstEvents":
         """Its worker started on `remake(source)`; `size`: bytes of the pages' texts (it needs ~7 times that: the
-        large tenant's 243 MB audit log, 1.76 GB at its peak), `reserve`: what the caller will take meanwhile."""
-        return cls(Worker(prepare_audit, remake, source, tenant, sqlite, needs=8 * size + reserve), tenant, sqlite)
+        large tenant's 243 MB audit log, 1.76 GB at its peak), `reserve`: what the caller will take meanwhile. Into
+        SQLite, the worker hands the event rows over in a file (`pimtrail.store.rowsfile`)."""
+        rows_file = _rowsfile.create() if sqlite else None
+        worker = Worker(prepare_audit, remake, source, tenant, sqlite, rows_file, needs=8 * size + reserve)
+        return cls(worker, tenant, sqlite, rows_file)
 
     def finish(self, snap: CollectedSnapshot) -> "FirstEvents":
         """Send the worker the snapshot's other events; `rows` compares what it made with `snap`'s."""
@@ -276,10 +292,19 @@ class FirstEvents:
         if isinstance(value, tuple) and len(value) == 3:
             shas, ids, prepared = value
             if isinstance(prepared, Prepared) and shas == page_shas and ids == self._verdict()[3] \
-                    and self.normalised(snap, page_shas):
+                    and self.normalised(snap, page_shas) and self._rows_whole(prepared):
                 return prepared
         self.cancel()
         return None
+
+    def _rows_whole(self, prepared: Prepared) -> bool:
+        """Whether the rows are all there: in the file this caller made for them, as many as the worker named,
+        one for each event it added (a first snapshot archives none); or given in the part."""
+        if prepared.rows_in is None:
+            return True
+        path, n = prepared.rows_in
+        return path == self.rows_file and n == len(prepared.added) and not prepared.late \
+            and not prepared.rows and _rowsfile.count(path) == n
 
     def activations(self) -> tuple | None:
         """What the worker made after the rows `rows` took: the activations (updated, new); None when it gave none.
@@ -288,7 +313,11 @@ class FirstEvents:
         return value if isinstance(value, tuple) and len(value) == 2 else None
 
     def cancel(self) -> None:
+        """Stop the worker and remove its rows file (on a system that lets an open file go, even while the ingest's
+        transaction still has it attached: `rowsfile.detached` removes it otherwise)."""
         self._worker.cancel()
+        _rowsfile.remove(self.rows_file)
+        self.rows_file = None
 
     def __enter__(self) -> "FirstEvents":
         return self
@@ -347,7 +376,10 @@ def _write_events(conn: Connection, tenant: str, prepared: Prepared) -> None:
     for kind in sorted({k for k, _ in prepared.late}):
         _earc.add(conn, tenant, kind, [e for k, e in prepared.late if k == kind])
     with indexes_after(conn, event_table):
-        insert(conn, event_table, EVENT_COLUMNS, prepared.rows)
+        if prepared.rows_in is None:
+            insert(conn, event_table, EVENT_COLUMNS, prepared.rows)
+        elif _rowsfile.insert(conn, prepared.rows_in[0], event_table.name, EVENT_COLUMNS) != prepared.rows_in[1]:
+            raise HistoryError("the first snapshot's event rows were not all copied from the worker's file")
 
 
 def _write_activations(conn: Connection, prepared: Prepared) -> None:

@@ -22,6 +22,7 @@ from pimtrail.store import verify as _verify
 from pimtrail.store.appending import Recut
 from pimtrail.store.engine import byte_order, ingest_cache, new_file_journal, open_engine, read_consistently
 from pimtrail.store.event_reads import EventReads
+from pimtrail.store.rowsfile import detached
 from pimtrail.store.schema import coverage_table, fact_table, receipt_list_table, snapshot_table
 
 ROLE_KINDS = ("role_assignment", "role_eligibility")
@@ -94,8 +95,8 @@ class HistoryStore(EventReads):
             return self._ingest_once(snap)
 
     def _ingest_once(self, snap: CollectedSnapshot) -> SnapshotInfo:
-        with paused_gc(), self.engine.connect() as conn, ingest_cache(conn), new_file_journal(conn):
-            with conn.begin():  # committed before the cache shrinks back
+        with paused_gc(), self.engine.connect() as conn, ingest_cache(conn), new_file_journal(conn), detached(conn):
+            with conn.begin():  # committed before the cache shrinks back (and the worker's rows file is detached)
                 _openfacts.check_sign_in_source(conn, snap)
                 row = _ingest.ingest(conn, snap)
         return SnapshotInfo.from_row(row)
