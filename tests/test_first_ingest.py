@@ -70,7 +70,7 @@ def test_a_rows_file_not_whole_or_not_ours_is_not_taken(roots, tmp_path, workers
 def _short_rows_file(remake, source, tenant, sqlite, rows_file=None):
     """`prepare_audit` writing all rows but the last (in the worker: a module's)."""
     write = appending._rowsfile.write
-    appending._rowsfile.write = lambda path, columns, rows: write(path, columns, rows[:-1])
+    appending._rowsfile.write = lambda path, columns, rows: write(path, columns, list(rows)[:-1])
     return appending.prepare_audit(remake, source, tenant, sqlite, rows_file)
 
 

@@ -50,6 +50,7 @@ NORMALISED = "normalised"  # the worker's first part: every audit event it made 
 EVENT_COLUMNS = ("tenant_id", "kind", "source_id", "occurred_at", "principal_id", "role_id", "correlation_id",
                  "zdata", "first_seen")
 ACTIVATION_COLUMNS = ("first_at", "last_at", "at", "asked", "approved", "denied", "state", "joined")
+FILE_COLUMNS = EVENT_COLUMNS[1:-1]  # in a rows file (`rowsfile`): the tenant and the seq are the ingest's own
 
 
 @dataclass
@@ -209,7 +210,7 @@ def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool, r
     prepared.audit = []  # folded and joined here: not sent back (`added` is: the ingest digests it meanwhile)
     rows = prepared.rows
     if rows_file is not None:
-        _rowsfile.write(rows_file, EVENT_COLUMNS, rows)
+        _rowsfile.write(rows_file, FILE_COLUMNS, (row[1:-1] for row in rows))
         prepared.rows, prepared.rows_in = [], (rows_file, len(rows))
     give((shas, ids, prepared))
     keep(made, rest, prepared, audit, rows)  # freed as the worker ends, not as it returns (~0.5 s the ingest waited for)
@@ -367,7 +368,7 @@ def _read_here(first: FirstEvents | None, events: list[EventRecord]) -> list[Eve
     return snap.events
 
 
-def _write_events(conn: Connection, tenant: str, prepared: Prepared) -> None:
+def _write_events(conn: Connection, tenant: str, seq: int, prepared: Prepared) -> None:
     from pimtrail.store import event_archive as _earc
     from pimtrail.store.schema import event_table
 
@@ -378,7 +379,8 @@ def _write_events(conn: Connection, tenant: str, prepared: Prepared) -> None:
     with indexes_after(conn, event_table):
         if prepared.rows_in is None:
             insert(conn, event_table, EVENT_COLUMNS, prepared.rows)
-        elif _rowsfile.insert(conn, prepared.rows_in[0], event_table.name, EVENT_COLUMNS) != prepared.rows_in[1]:
+        elif _rowsfile.insert(conn, prepared.rows_in[0], event_table.name, FILE_COLUMNS,
+                              {"tenant_id": tenant, "first_seen": seq}) != prepared.rows_in[1]:
             raise HistoryError("the first snapshot's event rows were not all copied from the worker's file")
 
 
@@ -399,7 +401,7 @@ def append_events(conn: Connection, tenant: str, seq: int, events: list[EventRec
     its rows go in while it makes the activations."""
     prepared = first.rows(page_shas or []) if first is not None else None
     if prepared is not None:
-        _write_events(conn, tenant, prepared)
+        _write_events(conn, tenant, seq, prepared)
         digest = hashing.events_digest(prepared.added)  # while the worker folds and joins
         made = first.activations()  # type: ignore[union-attr]
         if made is None:  # it gave the rows only: the rest made here, as the worker makes it
@@ -417,7 +419,7 @@ def append_events(conn: Connection, tenant: str, seq: int, events: list[EventRec
     sqlite = conn.dialect.name == "sqlite"
     prepared, codec = _new_events(tenant, seq, events, known, edges, sqlite,
                                   lambda texts: Codec.for_writing(conn, tenant, texts))
-    _write_events(conn, tenant, prepared)  # before the joins: an activation joined again reads its events back
+    _write_events(conn, tenant, seq, prepared)  # before the joins: an activation joined again reads its events back
     prepared.updated, prepared.new = _activations(conn, tenant, seq, prepared.audit, codec, sqlite)
     _write_activations(conn, prepared)
     return len(prepared.added), hashing.events_digest(prepared.added)

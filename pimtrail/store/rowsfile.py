@@ -3,8 +3,9 @@
 The worker (`pimtrail.store.appending.prepare_audit`) made the large tenant's 180,000 event rows as Python tuples,
 pickled them (0.25 s), and pushed 76 MB through its stdout pipe; the ingest drained and unpickled them (~0.7 s,
 its main thread holding the GIL the draining thread needed) and bound each value again for `executemany` (1.0 s).
-Now the worker writes them into a file of its own (`write`: no journal, no sync, ~0.5 s), and the ingest copies
-them into `event` with one `INSERT ... SELECT` from that file attached to its connection (`insert`: C all the way,
+Now the worker writes them into a file of its own (`write`: no journal, no sync, 64 kB pages, ~0.4 s), without
+the tenant id and the seq, which every row has, and the ingest copies them into `event` with one `INSERT ...
+SELECT` from that file attached to its connection, adding its own tenant id and seq (`insert`: C all the way,
 ~0.6 s), where the same rows in the same order get the same ids. Only the file's path and row count cross the pipe.
 
 The file is made by the caller (`create`, the user's temporary directory, mode 0600) before the worker starts, so
@@ -21,7 +22,7 @@ import os
 import sqlite3
 import tempfile
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -41,12 +42,13 @@ def create() -> str | None:
     return path
 
 
-def write(path: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+def write(path: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> None:
     """In the worker: `rows` into table `rows` of the file at `path`, in their order (rowid)."""
     db = sqlite3.connect(path, isolation_level=None)
     try:
         db.execute("PRAGMA journal_mode = OFF")  # a scratch file: a failed write is thrown away whole
         db.execute("PRAGMA synchronous = OFF")
+        db.execute("PRAGMA page_size = 65536")  # a new file: fewer, larger pages (0.45 -> 0.41 s for 180,000 rows)
         db.execute("BEGIN")
         db.execute(f"CREATE TABLE rows ({', '.join(columns)})")
         db.executemany(f"INSERT INTO rows VALUES ({', '.join('?' * len(columns))})", rows)
@@ -67,15 +69,18 @@ def count(path: str) -> int | None:
         return None
 
 
-def insert(conn: Connection, path: str, table: str, columns: tuple[str, ...]) -> int:
-    """Copy the file's rows into `table` of the ingest's SQLite connection, in the transaction it is in; returns how
-    many. The file stays attached until `detached` (it cannot be detached in the transaction that read it)."""
+def insert(conn: Connection, path: str, table: str, columns: tuple[str, ...], same: dict[str, object]) -> int:
+    """Copy the file's rows (`columns`) into `table` of the ingest's SQLite connection, in the transaction it is in,
+    with the values every row has (`same`, by column: the caller's own, not the file's); returns how many. The file
+    stays attached until `detached` (it cannot be detached in the transaction that read it)."""
     raw = conn.connection.driver_connection
     if conn.info.get(_ATTACHED) != path:
         raw.execute(f"ATTACH DATABASE ? AS {SCHEMA}", (path,))
         conn.info[_ATTACHED] = path
-    names = ", ".join(columns)
-    return raw.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {SCHEMA}.rows ORDER BY rowid").rowcount
+    names = ", ".join((*same, *columns))
+    values = ", ".join(("?",) * len(same) + columns)
+    return raw.execute(f"INSERT INTO {table} ({names}) SELECT {values} FROM {SCHEMA}.rows ORDER BY rowid",
+                       tuple(same.values())).rowcount
 
 
 @contextmanager
