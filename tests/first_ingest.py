@@ -58,8 +58,8 @@ def results(monkeypatch):
     taken, made, part = appending.FirstEvents.rows, appending.FirstEvents.activations, Worker.part
     start = appending.FirstEvents.start.__func__
 
-    def spy(self, page_shas):
-        value = taken(self, page_shas)
+    def spy(self, page_shas, conn=None):
+        value = taken(self, page_shas, conn)
         given.append(value)
         return value
 

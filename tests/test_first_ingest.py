@@ -67,6 +67,26 @@ def test_a_rows_file_not_whole_or_not_ours_is_not_taken(roots, tmp_path, workers
     _same(db, plain)
 
 
+def test_a_worker_that_cannot_write_the_rows_file_gives_them_through_the_pipe(roots, tmp_path, workers, results, plain,
+                                                                              monkeypatch):
+    monkeypatch.setattr(appending, "prepare_audit", _unwritable_rows_file)
+    db = str(tmp_path / "h.db")
+    _ingest(db, roots, early=True)
+    assert isinstance(results[0], appending.Prepared) and results[0].rows_in is None and len(results[0].rows) > 1000
+    _same(db, plain)
+
+
+def _unwritable_rows_file(remake, source, tenant, sqlite, rows_file=None):
+    """`prepare_audit` whose rows file cannot be written (a full temporary directory; in the worker: a module's)."""
+    import sqlite3
+
+    def full(*args):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    appending._rowsfile.write = full
+    return appending.prepare_audit(remake, source, tenant, sqlite, rows_file)
+
+
 def _short_rows_file(remake, source, tenant, sqlite, rows_file=None):
     """`prepare_audit` writing all rows but the last (in the worker: a module's)."""
     write = appending._rowsfile.write

@@ -142,16 +142,30 @@ def test_a_worker_no_longer_needed_is_stopped():
 
 
 def test_the_worker_making_a_first_snapshots_rows_starts_without_the_schema():
-    """The worker imports what `prepare_audit` runs: SQLAlchemy and the schema (~0.4 s of its start, on the path the
-    ingest waits for) are imported only where the history is read or written."""
+    """The worker imports what `prepare_audit` runs, and runs it without importing more: SQLAlchemy and the schema
+    (~0.4 s of its start, on the path the ingest waits for) are imported only where the history is read or
+    written."""
     import subprocess
     import sys
 
-    probe = ("import sys\n"
+    probe = ("import sys, tempfile, os\n"
+             "from datetime import datetime\n"
              "from pimtrail.store.worker import main\n"
-             "from pimtrail.store import appending, joined, eventdata\n"
+             "from pimtrail.store import appending, joined, eventdata, rowsfile\n"
              "from pimtrail.collectors import exportdir\n"
              "from pimtrail import activations\n"
+             "from pimtrail.model import EventRecord\n"
+             # what prepare_audit runs after the reading: the rows, the file, the activations
+             "events = [EventRecord('audit', f'e{i}', datetime(2026, 7, 1, 0, i), {'id': f'e{i}', 'time': "
+             "f'2026-07-01T00:{i:02d}:00Z', 'activity': 'Add member to role completed (PIM activation)', "
+             "'correlation_id': 'c1', 'details': {'StartTime': '2026-07-01T00:00:00Z'}}, correlation_id='c1') "
+             "for i in range(3)]\n"
+             "prepared, codec = appending._new_events('t', 1, events, set(), {}, True, eventdata.Codec.first)\n"
+             "folder = tempfile.mkdtemp()\n"
+             "rowsfile.write(os.path.join(folder, 'rows.db'), appending.FILE_COLUMNS, "
+             "[r[1:-1] for r in prepared.rows])\n"
+             "updated, new = appending._activations(None, 't', 1, prepared.audit, codec, True)\n"
+             "assert len(new) == 1\n"
              "print(sorted(m for m in ('sqlalchemy', 'sqlmodel', 'pimtrail.store.schema', 'pimtrail.store.history')"
              " if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

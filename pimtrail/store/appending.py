@@ -23,6 +23,8 @@ computes the same itself, raising what there is to raise (a deferred audit log r
 
 from __future__ import annotations
 
+import sqlite3
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
@@ -210,8 +212,11 @@ def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool, r
     prepared.audit = []  # folded and joined here: not sent back (`added` is: the ingest digests it meanwhile)
     rows = prepared.rows
     if rows_file is not None:
-        _rowsfile.write(rows_file, FILE_COLUMNS, (row[1:-1] for row in rows))
-        prepared.rows, prepared.rows_in = [], (rows_file, len(rows))
+        try:
+            _rowsfile.write(rows_file, FILE_COLUMNS, (row[1:-1] for row in rows))
+            prepared.rows, prepared.rows_in = [], (rows_file, len(rows))
+        except (sqlite3.Error, OSError):  # a full or small temporary directory: the rows go through the pipe
+            pass
     give((shas, ids, prepared))
     keep(made, rest, prepared, audit, rows)  # freed as the worker ends, not as it returns (~0.5 s the ingest waited for)
     return _activations(None, tenant, 1, audit, codec, sqlite)
@@ -235,6 +240,7 @@ class FirstEvents:
         self.rows_file = rows_file if self._worker.running else None  # where the worker puts the rows (`rowsfile`)
         if rows_file is not None and self.rows_file is None:
             _rowsfile.remove(rows_file)
+        self._remove = weakref.finalize(self, _rowsfile.remove, self.rows_file)  # dropped without `cancel`
         self.snapshot: CollectedSnapshot | None = None  # the one whose other events it was sent (`finish`)
         self._vouched: tuple | None = None  # its first part (`normalised`), once taken
 
@@ -270,7 +276,11 @@ class FirstEvents:
         large tenant's 243 MB audit log, 1.76 GB at its peak), `reserve`: what the caller will take meanwhile. Into
         SQLite, the worker hands the event rows over in a file (`pimtrail.store.rowsfile`)."""
         rows_file = _rowsfile.create() if sqlite else None
-        worker = Worker(prepare_audit, remake, source, tenant, sqlite, rows_file, needs=8 * size + reserve)
+        try:
+            worker = Worker(prepare_audit, remake, source, tenant, sqlite, rows_file, needs=8 * size + reserve)
+        except BaseException:
+            _rowsfile.remove(rows_file)
+            raise
         return cls(worker, tenant, sqlite, rows_file)
 
     def finish(self, snap: CollectedSnapshot) -> "FirstEvents":
@@ -281,10 +291,10 @@ class FirstEvents:
         self._worker.send([_as_tuple(ev) for ev in snap.events[remake.count:]])
         return self
 
-    def rows(self, page_shas: list[str]) -> Prepared | None:
+    def rows(self, page_shas: list[str], conn: Connection | None = None) -> Prepared | None:
         """The event rows the worker made (and the dictionary they need), when it made them of the pages whose
         texts have `page_shas` and of the snapshot's events; else None (and the worker is stopped). Waits for
-        them."""
+        them. Rows the worker put in a file are taken only when `conn` (the ingest's, SQLite) attached it."""
         snap = self.snapshot
         if snap is None:  # not sent the rest (`finish`): it would wait for it
             self.cancel()
@@ -293,19 +303,19 @@ class FirstEvents:
         if isinstance(value, tuple) and len(value) == 3:
             shas, ids, prepared = value
             if isinstance(prepared, Prepared) and shas == page_shas and ids == self._verdict()[3] \
-                    and self.normalised(snap, page_shas) and self._rows_whole(prepared):
+                    and self.normalised(snap, page_shas) and self._rows_whole(prepared, conn):
                 return prepared
         self.cancel()
         return None
 
-    def _rows_whole(self, prepared: Prepared) -> bool:
-        """Whether the rows are all there: in the file this caller made for them, as many as the worker named,
-        one for each event it added (a first snapshot archives none); or given in the part."""
+    def _rows_whole(self, prepared: Prepared, conn: Connection | None) -> bool:
+        """Whether the rows are all there: given in the part, or in the file this caller made for them, one for each
+        event the worker added (a first snapshot archives none), the file attached to `conn` (`rowsfile.attach`)."""
         if prepared.rows_in is None:
             return True
         path, n = prepared.rows_in
-        return path == self.rows_file and n == len(prepared.added) and not prepared.late \
-            and not prepared.rows and _rowsfile.count(path) == n
+        return path == self.rows_file and n == len(prepared.added) and not prepared.late and not prepared.rows \
+            and conn is not None and conn.dialect.name == "sqlite" and _rowsfile.attach(conn, path, n)
 
     def activations(self) -> tuple | None:
         """What the worker made after the rows `rows` took: the activations (updated, new); None when it gave none.
@@ -317,8 +327,7 @@ class FirstEvents:
         """Stop the worker and remove its rows file (on a system that lets an open file go, even while the ingest's
         transaction still has it attached: `rowsfile.detached` removes it otherwise)."""
         self._worker.cancel()
-        _rowsfile.remove(self.rows_file)
-        self.rows_file = None
+        self._remove()  # its rows file (`rowsfile.remove`)
 
     def __enter__(self) -> "FirstEvents":
         return self
@@ -379,7 +388,7 @@ def _write_events(conn: Connection, tenant: str, seq: int, prepared: Prepared) -
     with indexes_after(conn, event_table):
         if prepared.rows_in is None:
             insert(conn, event_table, EVENT_COLUMNS, prepared.rows)
-        elif _rowsfile.insert(conn, prepared.rows_in[0], event_table.name, FILE_COLUMNS,
+        elif _rowsfile.insert(conn, event_table.name, FILE_COLUMNS,
                               {"tenant_id": tenant, "first_seen": seq}) != prepared.rows_in[1]:
             raise HistoryError("the first snapshot's event rows were not all copied from the worker's file")
 
@@ -399,7 +408,7 @@ def append_events(conn: Connection, tenant: str, seq: int, events: list[EventRec
     added and their `hashing.events_digest`. `first`: a worker making a first snapshot's rows and activations
     (`start_first`), taken on when it made them of the pages whose texts have `page_shas` (`FirstEvents.rows`):
     its rows go in while it makes the activations."""
-    prepared = first.rows(page_shas or []) if first is not None else None
+    prepared = first.rows(page_shas or [], conn) if first is not None else None
     if prepared is not None:
         _write_events(conn, tenant, seq, prepared)
         digest = hashing.events_digest(prepared.added)  # while the worker folds and joins

@@ -8,42 +8,70 @@ the tenant id and the seq, which every row has, and the ingest copies them into 
 SELECT` from that file attached to its connection, adding its own tenant id and seq (`insert`: C all the way,
 ~0.6 s), where the same rows in the same order get the same ids. Only the file's path and row count cross the pipe.
 
-The file is made by the caller (`create`, the user's temporary directory, mode 0600) before the worker starts, so
-the ingest reads only a path it chose; it takes the rows only when the file holds as many as the worker named
-(`count`), else it makes them itself. The file is attached inside the ingest's transaction (SQLite allows that;
-it cannot be detached there once read), detached after it (`detached`), and removed by whoever is done with it
-first (`remove`: the worker's owner once the rows are in, or `detached`). PostgreSQL ingests take the rows
-through the pipe as before.
+- **The caller's file.** The ingest's process makes the file (`create`) in a directory of its own (`mkdtemp`:
+  mode 0700, so no other user can put a journal beside it for SQLite to replay) before the worker starts, and
+  takes rows only from that path (`appending.FirstEvents`), holding as many as the worker named (`attach`).
+- **Never needed.** A worker that cannot write the file (a full or small temporary directory) gives the rows
+  through the pipe; a file the ingest cannot attach, or that holds other than the rows named, is not taken, and
+  the ingest makes the rows itself (the worker's `FirstEvents.rows` gives None).
+- **Removed.** The file is attached inside the ingest's transaction (SQLite allows that, but cannot detach it in
+  the transaction that read it) and detached after it (`detached`, around the transaction: a connection that does
+  not detach is invalidated, not pooled). Its directory is removed once the worker is done with (`FirstEvents`:
+  stopped, dropped, or its rows taken; a system that lets an open file go removes it while still attached, else
+  `detached` does), and directories left by a process killed meanwhile are swept by the next `create` (`_sweep`).
+PostgreSQL ingests take the rows through the pipe as before.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import tempfile
+import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 SCHEMA = "pimtrail_first_rows"  # the attached file's name in the ingest's connection
+PREFIX = "pimtrail-first-rows-"  # its directory's, in the temporary directory
+STALE_S = 6 * 3600  # a directory of ours this old is left by a process that was killed: swept
 _ATTACHED = "pimtrail_first_rows_file"  # conn.info key: the path attached, to detach and remove after the transaction
 
 
 def create() -> str | None:
-    """An empty scratch file for the worker's rows (an empty file is an empty SQLite database); None when the
-    temporary directory takes none (the rows then come through the pipe)."""
+    """An empty scratch file for the worker's rows (an empty file is an empty SQLite database) in a new directory
+    of its own; None when the temporary directory takes none (the rows then come through the pipe)."""
     try:
-        fd, path = tempfile.mkstemp(prefix="pimtrail-first-rows-", suffix=".db")
+        _sweep()
+        folder = tempfile.mkdtemp(prefix=PREFIX)
+        path = os.path.join(folder, "rows.db")
+        with open(path, "xb"):
+            pass
     except OSError:
         return None
-    os.close(fd)
     return path
 
 
+def _sweep() -> None:
+    """Remove this user's rows directories older than `STALE_S` (a process killed before it removed its own)."""
+    now, me = time.time(), os.getuid() if hasattr(os, "getuid") else None
+    for folder in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
+        try:
+            stat = folder.lstat()
+            if folder.is_dir() and not folder.is_symlink() and now - stat.st_mtime > STALE_S \
+                    and (me is None or stat.st_uid == me):
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
+
+
 def write(path: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> None:
-    """In the worker: `rows` into table `rows` of the file at `path`, in their order (rowid)."""
+    """In the worker: `rows` into table `rows` of the file at `path`, in their order (rowid). Raises sqlite3.Error
+    or OSError when it cannot (the caller then gives the rows otherwise)."""
     db = sqlite3.connect(path, isolation_level=None)
     try:
         db.execute("PRAGMA journal_mode = OFF")  # a scratch file: a failed write is thrown away whole
@@ -57,50 +85,52 @@ def write(path: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> None:
         db.close()
 
 
-def count(path: str) -> int | None:
-    """How many rows the file holds; None when it holds no `rows` table or does not read."""
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            return int(db.execute("SELECT count(*) FROM rows").fetchone()[0])
-        finally:
-            db.close()
-    except (sqlite3.Error, OSError):
-        return None
-
-
-def insert(conn: Connection, path: str, table: str, columns: tuple[str, ...], same: dict[str, object]) -> int:
-    """Copy the file's rows (`columns`) into `table` of the ingest's SQLite connection, in the transaction it is in,
-    with the values every row has (`same`, by column: the caller's own, not the file's); returns how many. The file
-    stays attached until `detached` (it cannot be detached in the transaction that read it)."""
+def attach(conn: Connection, path: str, count: int) -> bool:
+    """Attach the file to the ingest's SQLite connection (in the transaction it is in) when it holds `count` rows
+    numbered 1 to `count` (the last one found by its rowid, not by reading them all); False when it cannot be
+    attached or holds otherwise (then it is not attached)."""
     raw = conn.connection.driver_connection
-    if conn.info.get(_ATTACHED) != path:
-        raw.execute(f"ATTACH DATABASE ? AS {SCHEMA}", (path,))
-        conn.info[_ATTACHED] = path
+    try:
+        if conn.info.get(_ATTACHED) != path:
+            raw.execute(f"ATTACH DATABASE ? AS {SCHEMA}", (path,))
+            conn.info[_ATTACHED] = path
+        first, last = raw.execute(f"SELECT min(rowid), max(rowid) FROM {SCHEMA}.rows").fetchone()
+    except sqlite3.Error:
+        return False
+    return (first, last) == ((1, count) if count else (None, None))
+
+
+def insert(conn: Connection, table: str, columns: tuple[str, ...], same: dict[str, object]) -> int:
+    """Copy the attached file's rows (`columns`) into `table`, in the transaction the connection is in, with the
+    values every row has (`same`, by column: the caller's own, not the file's); returns how many."""
     names = ", ".join((*same, *columns))
     values = ", ".join(("?",) * len(same) + columns)
-    return raw.execute(f"INSERT INTO {table} ({names}) SELECT {values} FROM {SCHEMA}.rows ORDER BY rowid",
-                       tuple(same.values())).rowcount
+    return conn.connection.driver_connection.execute(
+        f"INSERT INTO {table} ({names}) SELECT {values} FROM {SCHEMA}.rows ORDER BY rowid",
+        tuple(same.values())).rowcount
 
 
 @contextmanager
 def detached(conn: Connection) -> Iterator[None]:
-    """Around an ingest's transaction: the rows file `insert` attached is detached after it, and removed."""
+    """Around an ingest's transaction: the rows file `attach` attached is detached after it, and removed. A
+    connection that cannot detach it is invalidated (closed, not pooled)."""
     try:
         yield
     finally:
-        path = conn.info.pop(_ATTACHED, None)
+        path = conn.info.get(_ATTACHED)
         if path is not None:
             try:
                 conn.connection.driver_connection.execute(f"DETACH DATABASE {SCHEMA}")
-            except sqlite3.Error:  # the connection is closed or broken: it goes with it
-                pass
+                conn.info.pop(_ATTACHED, None)
+            except Exception:  # noqa: BLE001 -- whatever it is, the connection must not go back to the pool attached
+                try:
+                    conn.invalidate()
+                except Exception:  # noqa: BLE001 -- not to hide the error the transaction may be raising
+                    pass
             remove(path)
 
 
 def remove(path: str | None) -> None:
-    if path is not None:
-        try:
-            os.unlink(path)
-        except OSError:  # gone already, or (another system) still open: the temporary directory's to clear
-            pass
+    """Remove a rows file and its directory (`create`'s: only such a directory)."""
+    if path is not None and os.path.basename(os.path.dirname(path)).startswith(PREFIX):
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
