@@ -177,12 +177,14 @@ def _activations(conn: Connection | None, tenant: str, seq: int, audit: list, co
     joins = _joined.join_touched(conn, tenant, seq, codec.decompress, events,
                                  [(slot[0], slot[1]) for slot in stored.values()])
 
-    def values(correlation: str, slot: list) -> list:  # datetimes as time_param gives them (isoformat: faster)
+    def values(correlation: str, slot: list) -> list:  # ACTIVATION_COLUMNS; datetimes as time_param gives them
         row = activation_row(slot)
         joined = joins.get(correlation)
-        row["joined"] = None if joined is None else codec.compress(_joined.encode(joined))
-        return [row[n].isoformat(" ", "microseconds") if sqlite and n in ("first_at", "last_at", "at", "asked")
-                and row[n] is not None else row[n] for n in ACTIVATION_COLUMNS]
+        times = [row["first_at"], row["last_at"], row["at"], row["asked"]]
+        if sqlite:  # isoformat: faster than time_param
+            times = [None if t is None else t.isoformat(" ", "microseconds") for t in times]
+        return [*times, row["approved"], row["denied"], row["state"],
+                None if joined is None else codec.compress(_joined.encode(joined))]
 
     updated = [(*values(c, slot), tenant, c) for c, slot in stored.items()]
     new = [(tenant, c, *values(c, slot)) for c, slot in fresh.items() if c not in stored]
