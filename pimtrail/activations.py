@@ -347,8 +347,6 @@ def fold_kind(slots: dict[str, list[Any]], correlation: str, source: str, occurr
     fold(slot[2], kind, occurred_at.isoformat(timespec="seconds") + "Z", source, data)  # iso(occurred_at)
 
 
-
-
 def activation_row(slot: list[Any]) -> dict[str, Any]:
     """The `activation` columns of a folded slot (`fold_stored`)."""
     first_at, last_at, entry, _ = slot

@@ -126,7 +126,7 @@ def _new_events(tenant: str, seq: int, events: list[EventRecord], known: set[tup
             from pimtrail.store.event_archive import Archived
 
             out.late.append((ev.kind, Archived(ev.occurred_at, ev.source_id, ev.principal_id, ev.role_id,
-                                                     ev.correlation_id, seq, text)))
+                                               ev.correlation_id, seq, text)))
         else:  # EVENT_COLUMNS, the text where its frame goes
             rows.append((tenant, ev.kind, ev.source_id, time_param(sqlite, ev.occurred_at), ev.principal_id,
                          ev.role_id, ev.correlation_id, text, seq))
@@ -220,7 +220,7 @@ def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool, r
         except (sqlite3.Error, OSError):  # a full or small temporary directory: the rows go through the pipe
             pass
     give((shas, ids, prepared))
-    keep(made, rest, prepared, audit, rows)  # freed as the worker ends, not as it returns (~0.5 s the ingest waited for)
+    keep(made, rest, prepared, audit, rows)  # freed as the worker ends, not as it returns (~0.5 s the ingest waited)
     return _activations(None, tenant, 1, audit, codec, sqlite)
 
 
