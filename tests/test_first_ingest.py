@@ -51,6 +51,35 @@ def test_the_workers_rows_file_is_detached_and_removed(roots, tmp_path, workers,
         assert [row[1] for row in conn.exec_driver_sql("PRAGMA database_list")] == ["main"]
 
 
+def test_a_second_tenants_first_snapshot_takes_its_rows_file_into_a_history_in_wal(roots, tmp_path, results,
+                                                                                     monkeypatch):
+    """The rows file attached beside a history already in WAL (another tenant's snapshot made it so)."""
+    from pimtrail.synthetic import generate
+
+    other = generate(tmp_path / "other", "small", days=1, seed=2)[0]
+
+    def both(url: str) -> None:
+        with HistoryStore.open(url, create=True) as store:
+            for root in (roots[0], other):
+                store.ingest(collect.read_against(store, root))
+            assert store.verify().ok
+
+    plain = str(tmp_path / "plain.db")
+    both(plain)  # no worker: the small tenant's snapshots are below the sizes worth one
+    assert results == [None, None] and results.begun == []
+    del results[:]
+    monkeypatch.setattr(appending, "FIRST_WORKER_MIN", 1)
+    monkeypatch.setattr(appending, "FIRST_WORKER_BYTES", 0)
+    db = str(tmp_path / "h.db")
+    both(db)
+    assert len(results) == 2 and all(r is not None and r.rows_in is not None for r in results)
+    _same(db, plain)
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:  # as the history was when the second tenant's snapshot came
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
 @pytest.mark.parametrize("worker_fn", ["_short_rows_file", "_another_rows_file"])
 def test_a_rows_file_not_whole_or_not_ours_is_not_taken(roots, tmp_path, workers, results, plain, monkeypatch,
                                                         worker_fn):
