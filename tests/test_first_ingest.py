@@ -7,6 +7,7 @@ time taken."""
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 
@@ -74,8 +75,6 @@ def test_a_second_tenants_first_snapshot_takes_its_rows_file_into_a_history_in_w
     both(db)
     assert len(results) == 2 and all(r is not None and r.rows_in is not None for r in results)
     _same(db, plain)
-    import sqlite3
-
     with sqlite3.connect(db) as conn:  # as the history was when the second tenant's snapshot came
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
