@@ -86,9 +86,9 @@ def write(path: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> None:
 
 
 def attach(conn: Connection, path: str, count: int) -> bool:
-    """Attach the file to the ingest's SQLite connection (in the transaction it is in) when it holds `count` rows
-    numbered 1 to `count` (the last one found by its rowid, not by reading them all); False when it cannot be
-    attached or holds otherwise (then it is not attached)."""
+    """Attach the file to the ingest's SQLite connection (in the transaction it is in) and say whether it holds
+    `count` rows numbered 1 to `count` (found by their rowids, not by reading them all); False when it cannot be
+    attached or read, or holds otherwise. Attached, it stays so until `detached`, whatever it holds."""
     raw = conn.connection.driver_connection
     try:
         if conn.info.get(_ATTACHED) != path:
