@@ -106,8 +106,6 @@ def test_a_worker_that_cannot_write_the_rows_file_gives_them_through_the_pipe(ro
 
 def _unwritable_rows_file(remake, source, tenant, sqlite, rows_file=None):
     """`prepare_audit` whose rows file cannot be written (a full temporary directory; in the worker: a module's)."""
-    import sqlite3
-
     def full(*args):
         raise sqlite3.OperationalError("database or disk is full")
 

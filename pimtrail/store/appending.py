@@ -239,10 +239,11 @@ class FirstEvents:
     def __init__(self, worker: Worker | None = None, tenant: str = "", sqlite: bool = True,
                  rows_file: str | None = None):
         self._worker, self.tenant, self.sqlite = worker or Worker(None), tenant, sqlite
-        self.rows_file = rows_file if self._worker.running else None  # where the worker puts the rows (`rowsfile`)
-        if rows_file is not None and self.rows_file is None:
+        if rows_file is not None and not self._worker.running:  # no worker to write it
             _rowsfile.remove(rows_file)
-        self._remove = weakref.finalize(self, _rowsfile.remove, self.rows_file)  # dropped without `cancel`
+            rows_file = None
+        self.rows_file = rows_file  # where the worker puts the rows (`rowsfile`)
+        self._remove = weakref.finalize(self, _rowsfile.remove, rows_file)  # also when dropped without `cancel`
         self.snapshot: CollectedSnapshot | None = None  # the one whose other events it was sent (`finish`)
         self._vouched: tuple | None = None  # its first part (`normalised`), once taken
 
