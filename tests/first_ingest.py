@@ -63,8 +63,8 @@ def results(monkeypatch):
         given.append(value)
         return value
 
-    def spy_made(self):
-        value = made(self)
+    def spy_made(self, conn=None):
+        value = made(self, conn)
         given.acts.append(value)
         return value
 

@@ -53,6 +53,7 @@ EVENT_COLUMNS = ("tenant_id", "kind", "source_id", "occurred_at", "principal_id"
                  "zdata", "first_seen")
 ACTIVATION_COLUMNS = ("first_at", "last_at", "at", "asked", "approved", "denied", "state", "joined")
 FILE_COLUMNS = EVENT_COLUMNS[1:-1]  # in a rows file (`rowsfile`): the tenant and the seq are the ingest's own
+ACTS_FILE_COLUMNS = ("correlation_id",) + ACTIVATION_COLUMNS  # in its activations' file: the tenant is the ingest's
 
 
 @dataclass
@@ -70,6 +71,7 @@ class Prepared:
     audit: list[tuple[str, str, datetime, str, dict]] = field(default_factory=list)
     updated: list[tuple] = field(default_factory=list)  # stored activations: ACTIVATION_COLUMNS, tenant, correlation
     new: list[tuple] = field(default_factory=list)  # new activations: tenant, correlation, ACTIVATION_COLUMNS
+    acts_in: tuple[str, int] | None = None  # or (the file holding them, how many): `rowsfile.activations`
 
 
 def _stored(conn: Connection, tenant: str, events: list[EventRecord]
@@ -199,8 +201,9 @@ def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool, r
     of the snapshot's events (built: `_as_tuple`). Then, as `append_events` would make them, the events' rows,
     given at once (`give`) with the pages' sha256 and the events' `_ids`, which the ingest compares with its own,
     so that it inserts them while the worker goes on (with the events' (kind, source id, digest), which it digests
-    meanwhile); its value the activations (`_activations`' (updated, new)). None: the ingest did not send the rest.
-    `rows_file`: the rows go there instead (`pimtrail.store.rowsfile`), the part naming it and their count."""
+    meanwhile); its value the activations (`_activations`' (updated, new), and None). None: the ingest did not send
+    the rest. `rows_file`: the rows go there instead (`pimtrail.store.rowsfile`), the part naming it and their
+    count; and the new activations into the file beside it, the value naming that file and their count instead."""
     shas, cuts, made = remake(source)
     for ev in made:
         ev.data  # noqa: B018 -- normalised now, before the rest comes
@@ -221,7 +224,16 @@ def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool, r
             pass
     give((shas, ids, prepared))
     keep(made, rest, prepared, audit, rows)  # freed as the worker ends, not as it returns (~0.5 s the ingest waited)
-    return _activations(None, tenant, 1, audit, codec, sqlite)
+    updated, new = _activations(None, tenant, 1, audit, codec, sqlite)
+    keep(new)
+    if rows_file is not None:
+        acts_file = _rowsfile.activations(rows_file)
+        try:
+            _rowsfile.write(acts_file, ACTS_FILE_COLUMNS, (row[1:] for row in new))
+            return updated, [], (acts_file, len(new))
+        except (sqlite3.Error, OSError):  # as for the rows: through the pipe
+            pass
+    return updated, new, None
 
 
 def _ids(events: list[EventRecord]) -> str:
@@ -320,11 +332,23 @@ class FirstEvents:
         return path == self.rows_file and n == len(prepared.added) and not prepared.late and not prepared.rows \
             and conn is not None and conn.dialect.name == "sqlite" and _rowsfile.attach(conn, path, n)
 
-    def activations(self) -> tuple | None:
-        """What the worker made after the rows `rows` took: the activations (updated, new); None when it gave none.
+    def activations(self, conn: Connection | None = None) -> tuple | None:
+        """What the worker made after the rows `rows` took: the activations (updated, new, None), or (updated, [],
+        (their file, how many)) when it put the new ones in the file beside the rows' and `conn` (the ingest's,
+        SQLite) attached it holding as many (`rowsfile.attach`); None when it gave none, or a file not taken.
         Waits for it."""
         value = self._worker.result()
-        return value if isinstance(value, tuple) and len(value) == 2 else None
+        if not (isinstance(value, tuple) and len(value) == 3):
+            return None
+        acts_in = value[2]
+        if acts_in is None:
+            return value
+        path, n = acts_in
+        if self.rows_file is not None and path == _rowsfile.activations(self.rows_file) and not value[1] \
+                and conn is not None and conn.dialect.name == "sqlite" \
+                and _rowsfile.attach(conn, path, n, _rowsfile.ACTS_SCHEMA):
+            return value
+        return None
 
     def cancel(self) -> None:
         """Stop the worker and remove its rows file (on a system that lets an open file go, even while the ingest's
@@ -396,13 +420,17 @@ def _write_events(conn: Connection, tenant: str, seq: int, prepared: Prepared) -
             raise HistoryError("the first snapshot's event rows were not all copied from the worker's file")
 
 
-def _write_activations(conn: Connection, prepared: Prepared) -> None:
+def _write_activations(conn: Connection, tenant: str, prepared: Prepared) -> None:
     from pimtrail.store.schema import activation_table
 
     raw_many(conn, f"UPDATE activation SET {', '.join(n + ' = ?' for n in ACTIVATION_COLUMNS)} "
                    "WHERE tenant_id = ? AND correlation_id = ?", prepared.updated)
     with indexes_after(conn, activation_table):
-        insert(conn, activation_table, ("tenant_id", "correlation_id") + ACTIVATION_COLUMNS, prepared.new)
+        if prepared.acts_in is None:
+            insert(conn, activation_table, ("tenant_id", "correlation_id") + ACTIVATION_COLUMNS, prepared.new)
+        elif _rowsfile.insert(conn, activation_table.name, ACTS_FILE_COLUMNS, {"tenant_id": tenant},
+                              _rowsfile.ACTS_SCHEMA) != prepared.acts_in[1]:
+            raise HistoryError("the first snapshot's activations were not all copied from the worker's file")
 
 
 def append_events(conn: Connection, tenant: str, seq: int, events: list[EventRecord],
@@ -415,14 +443,14 @@ def append_events(conn: Connection, tenant: str, seq: int, events: list[EventRec
     if prepared is not None:
         _write_events(conn, tenant, seq, prepared)
         digest = hashing.events_digest(prepared.added)  # while the worker folds and joins
-        made = first.activations()  # type: ignore[union-attr]
+        made = first.activations(conn)  # type: ignore[union-attr]
         if made is None:  # it gave the rows only: the rest made here, as the worker makes it
             events = _read_here(first, events)
             codec, sqlite = Codec.load(conn, tenant), conn.dialect.name == "sqlite"  # its dictionary, stored
             again, _ = _new_events(tenant, seq, events, set(), {}, sqlite, lambda texts: codec)
-            made = _activations(None, tenant, seq, again.audit, codec, sqlite)
-        prepared.updated, prepared.new = made
-        _write_activations(conn, prepared)
+            made = (*_activations(None, tenant, seq, again.audit, codec, sqlite), None)
+        prepared.updated, prepared.new, prepared.acts_in = made
+        _write_activations(conn, tenant, prepared)
         return len(prepared.added), digest
     events = _read_here(first, events)
     if not events:
@@ -433,5 +461,5 @@ def append_events(conn: Connection, tenant: str, seq: int, events: list[EventRec
                                   lambda texts: Codec.for_writing(conn, tenant, texts))
     _write_events(conn, tenant, seq, prepared)  # before the joins: an activation joined again reads its events back
     prepared.updated, prepared.new = _activations(conn, tenant, seq, prepared.audit, codec, sqlite)
-    _write_activations(conn, prepared)
+    _write_activations(conn, tenant, prepared)
     return len(prepared.added), hashing.events_digest(prepared.added)
