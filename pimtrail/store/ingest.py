@@ -94,22 +94,20 @@ def content_hash(snapshot_row: dict[str, Any], coverage: list[dict], receipts: l
 
 
 class Facts:
-    """A snapshot's facts by kind and key, each once: `built` holds those encoded ({key: (position,
-    fact, canonical text, digest)}; both None for a fallback fact until `_version_facts` needs them),
+    """A snapshot's facts by kind and key, each once: `built` holds those encoded ({key: (fact,
+    canonical text, digest)}; both None for a fallback fact until `_version_facts` needs them),
     `kept` those normalised from one raw element that the previous
     snapshot held as it is now (and from datasets they `depend` on, all as they were) ({key: fact}):
-    left unbuilt and unencoded, their open version is the same. `position` (in the snapshot's list)
-    keeps the snapshot's order for the rows written."""
+    left unbuilt and unencoded, their open version is the same."""
 
     def __init__(self, facts: list[FactRecord], unchanged: set[tuple[str, int, int]], same: set[str]):
-        self.built: dict[str, dict[str, tuple[int, FactRecord, str, str]]] = {}
+        self.built: dict[str, dict[str, tuple[FactRecord, str, str]]] = {}
         self.kept: dict[str, dict[str, FactRecord]] = {}
-        self._facts, self._positions = facts, None
         depends_same: dict[tuple[str, ...], bool] = {}
         encode, last_kind = hashing.encode, None
         kept_kind: dict[str, FactRecord] = {}
-        built_kind: dict[str, tuple[int, FactRecord, str, str]] = {}
-        for position, fact in enumerate(facts):
+        built_kind: dict[str, tuple[FactRecord, str, str]] = {}
+        for fact in facts:
             kind, key = fact.kind, fact.key
             if kind != last_kind:  # facts come kind by kind: one lookup per run
                 last_kind, kept_kind = kind, self.kept.setdefault(kind, {})
@@ -132,9 +130,9 @@ class Facts:
             if key in built_kind or key in kept_kind:
                 self._again(kind, key, fact, kept_kind, built_kind)
             elif fact.fallback:  # encoded when needed: on a daily read most yield to a user read unparsed
-                built_kind[key] = (position, fact, None, None)
+                built_kind[key] = (fact, None, None)
             else:
-                built_kind[key] = (position, fact, *encode(fact.data))
+                built_kind[key] = (fact, *encode(fact.data))
 
     def _again(self, kind: str, key: str, fact: FactRecord, kept_kind: dict, built_kind: dict) -> None:
         """The same kind and key again: both records must say the same; the later one is kept."""
@@ -142,19 +140,13 @@ class Facts:
         seen = built_kind.get(key)
         if seen is None:
             first = kept_kind.pop(key)
-            seen = built_kind[key] = (self.position(first), first, *hashing.encode(first.data))
-        elif seen[3] is None:  # a fallback fact not encoded yet
-            seen = built_kind[key] = (seen[0], seen[1], *hashing.encode(seen[1].data))
-        if seen[3] != digest:
+            seen = built_kind[key] = (first, *hashing.encode(first.data))
+        elif seen[2] is None:  # a fallback fact not encoded yet
+            seen = built_kind[key] = (seen[0], *hashing.encode(seen[0].data))
+        if seen[2] != digest:
             raise InputError(f"two different records for {kind} {key!r}",
                              fix="the export holds the same object twice with different content")
-        built_kind[key] = (seen[0], fact, text, digest)
-
-    def position(self, fact: FactRecord) -> int:
-        """Where a kept fact is in the snapshot's list (looked up for the rare kept fact written)."""
-        if self._positions is None:
-            self._positions = {id(f): i for i, f in enumerate(self._facts)}
-        return self._positions[id(fact)]
+        built_kind[key] = (fact, text, digest)
 
     def keys(self, kind: str) -> set[str]:
         """The keys of one kind the snapshot gives, built or kept."""
@@ -248,9 +240,11 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
     many facts were carried forward unseen (their source dataset was not collected this time) or
     kept unparsed (the open facts naming an element read unparsed, `Page.skipped`).
     Kept facts are compared as key sets: only the built ones are looked at one by one. Each fact
-    written or kept names its element (`element_n`), renumbered when that changed."""
+    written or kept names its element (`element_n`), renumbered when that changed. New versions are written in
+    (kind, key) order: two of the three indexes of `fact` then take their entries in runs, in order (the large
+    first snapshot's 258,000 rows: 3.0-3.6 s -> 2.3-3.0 s with a 256 MB page cache)."""
     to_close: list[tuple[str, str]] = []
-    to_insert: list[tuple[int, tuple]] = []
+    to_insert: list[tuple] = []
     to_renumber: list[tuple[int | None, str, str, str]] = []
     total = int(state, 16)
     carried = 0
@@ -261,11 +255,11 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
         to_close.append((kind, key))
         total -= hashing.element(kind, key, digest)
 
-    def open_version(position: int, kind: str, key: str, fact: FactRecord, text: str, digest: str) -> None:
+    def open_version(kind: str, key: str, fact: FactRecord, text: str, digest: str) -> None:
         nonlocal total
         total += hashing.element(kind, key, digest)
-        to_insert.append((position, (tenant, kind, key, fact.principal_id, fact.role_id, fact.group_id,
-                                     digest, text, seq, None, number(fact.element))))
+        to_insert.append((tenant, kind, key, fact.principal_id, fact.role_id, fact.group_id, digest, text, seq, None,
+                          number(fact.element)))
 
     def renumber(kind: str, key: str, fact: FactRecord, was: str) -> None:
         n = number(fact.element)
@@ -283,7 +277,7 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
             else:
                 close(kind, key, open_facts[key])
         added, append = 0, to_insert.append  # open_version inlined: a first snapshot opens 350,000 versions
-        for key, (position, fact, text, digest) in built.items():
+        for key, (fact, text, digest) in built.items():
             if by_element:
                 unparsed_as = by_element.get(key)
                 if unparsed_as is not None:  # an element read unparsed gives it too: that one's fact stands
@@ -301,19 +295,19 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
                 if was is not None:
                     close(kind, key, was)
             added += element(kind, key, digest)
-            append((position, (tenant, kind, key, fact.principal_id, fact.role_id, fact.group_id,
-                               digest, text, seq, None, number(fact.element))))
+            append((tenant, kind, key, fact.principal_id, fact.role_id, fact.group_id, digest, text, seq, None,
+                    number(fact.element)))
         total += added
         for key, fact in kept.items():
             was = open_numbers.get(key)
             if was is None and key in by_element:
                 was = by_element[key][1]
             if was is None:  # its element was unchanged but no version of it is open
-                open_version(facts.position(fact), kind, key, fact, *hashing.encode(fact.data))
+                open_version(kind, key, fact, *hashing.encode(fact.data))
             else:
                 renumber(kind, key, fact, was)
-    to_insert.sort(key=itemgetter(0))
-    rows = list(map(itemgetter(1), to_insert))
+    to_insert.sort(key=itemgetter(1, 2))
+    rows = to_insert
     columns = _archive.COLUMNS
     _check_columns(fact_table, {name: list(map(itemgetter(columns.index(name)), rows))
                                 for name in ("kind", "key", "principal_id", "role_id", "group_id")})
