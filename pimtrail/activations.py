@@ -349,11 +349,17 @@ def fold_kind(slots: dict[str, list[Any]], correlation: str, source: str, occurr
 
 def activation_row(slot: list[Any]) -> dict[str, Any]:
     """The `activation` columns of a folded slot (`fold_stored`)."""
+    row = activation_texts(slot)
+    row["at"], row["asked"] = _naive(row["at"]), _naive(row["asked"])
+    return row
+
+
+def activation_texts(slot: list[Any]) -> dict[str, Any]:
+    """`activation_row`, its `at` and `asked` the ISO texts they are parsed from (`iso`'s form, from the fold)."""
     first_at, last_at, entry, _ = slot
     o = outline("", entry)
-    at, asked = o.start or o.requested_at, o.requested_at or o.start
-    return {"first_at": first_at, "last_at": last_at, "at": _naive(at), "asked": _naive(asked),
-            "approved": o.approved, "denied": o.denied, "state": compact(entry)}
+    return {"first_at": first_at, "last_at": last_at, "at": o.start or o.requested_at,
+            "asked": o.requested_at or o.start, "approved": o.approved, "denied": o.denied, "state": compact(entry)}
 
 
 def _naive(when: str | None) -> datetime | None:

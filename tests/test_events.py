@@ -46,3 +46,16 @@ def test_self_approval_is_recognised(export, db_url):
         store.ingest(read_export(export(change=self_approve)))
         [act] = join_activations(store.events(exports.TENANT, "audit"))
     assert act.self_approved
+
+
+def test_an_activations_times_are_stored_as_their_parsed_moments_are():
+    """The ingest writes an activation's `at` and `asked` into SQLite from their texts without parsing a canonical
+    one (`appending._sqlite_time`): the text the driver would be given for the moment parsed."""
+    from pimtrail.store.appending import _sqlite_time
+    from pimtrail.store.driver import time_param
+    from pimtrail.timeutil import parse_iso
+
+    for text in ("2026-07-14T01:27:00Z", "2024-02-29T23:59:59Z", "2026-07-14T01:27:00.1234567Z",
+                 "2026-07-14T03:27:00+02:00"):
+        assert _sqlite_time(text) == time_param(True, parse_iso(text))
+    assert _sqlite_time(None) is None

@@ -39,6 +39,7 @@ from pimtrail.store.driver import db_time as conn_time
 from pimtrail.store.driver import indexes_after, insert, raw_many, raw_rows, time_param
 from pimtrail.store.eventdata import Codec, store_dictionary
 from pimtrail.store.worker import Worker, give, keep, received
+from pimtrail.timeutil import is_canonical, parse_iso
 
 if TYPE_CHECKING:  # SQLAlchemy, the schema and the archive are imported where the history is read or written: the
     # worker making a first snapshot's rows (`prepare_audit`) starts without them (~0.4 s)
@@ -153,11 +154,13 @@ def _activations(conn: Connection | None, tenant: str, seq: int, audit: list, co
     folded on from their stored rows, as if from all their events (`verify` folds all of them and compares),
     and each joined again from all its events (`activation.joined`, what a view reads). `conn` None: the
     tenant's first snapshot, nothing stored to read."""
-    from pimtrail.activations import activation_row, activity_kind, activity_of, fold_kind, stored_slot
+    from pimtrail.activations import activation_texts, activity_kind, fold_kind, stored_slot
     from pimtrail.store import joined as _joined
 
-    # the events of activations, each with its kind (found once: folding and joining both need it)
-    events = [(*a, kind) for a in audit if (kind := activity_kind(activity_of(a[3]) or "")) is not None]
+    # the events of activations, each with its kind (found once: folding and joining both need it), from the
+    # activity of the dict each text encodes (`activity_of` reads it from the text)
+    events = [(*a, kind) for a in audit
+              if (kind := activity_kind(_activity(a[4].get("activity")) or "")) is not None]
     fresh: dict[str, list] = {}
     for correlation, source, occurred_at, text, _, kind in events:
         fold_kind(fresh, correlation, source, occurred_at, text, kind)
@@ -180,11 +183,13 @@ def _activations(conn: Connection | None, tenant: str, seq: int, audit: list, co
                                  [(slot[0], slot[1]) for slot in stored.values()])
 
     def values(correlation: str, slot: list) -> list:  # ACTIVATION_COLUMNS; datetimes as time_param gives them
-        row = activation_row(slot)
+        row = activation_texts(slot)
         joined = joins.get(correlation)
-        times = [row["first_at"], row["last_at"], row["at"], row["asked"]]
         if sqlite:  # isoformat: faster than time_param
-            times = [None if t is None else t.isoformat(" ", "microseconds") for t in times]
+            times = [None if t is None else t.isoformat(" ", "microseconds") for t in (row["first_at"], row["last_at"])]
+            times += [_sqlite_time(row["at"]), _sqlite_time(row["asked"])]
+        else:
+            times = [row["first_at"], row["last_at"], _parsed(row["at"]), _parsed(row["asked"])]
         return [*times, row["approved"], row["denied"], row["state"],
                 None if joined is None else codec.compress(_joined.encode(joined))]
 
@@ -193,6 +198,25 @@ def _activations(conn: Connection | None, tenant: str, seq: int, audit: list, co
     # by `asked` (their events came newest first): ix_activation_asked is then filled at its end
     new.sort(key=lambda r: (r[5] is None, r[5] if r[5] is not None else r[2], r[1]))
     return updated, new
+
+
+def _activity(value: object) -> str | None:
+    """`activity_of` of the text that encodes an event whose `activity` is `value`."""
+    return "" if value is None else value if isinstance(value, str) else None
+
+
+def _parsed(text: str | None) -> datetime | None:
+    return None if text is None else parse_iso(text)
+
+
+def _sqlite_time(text: str | None) -> str | None:
+    """`time_param(True, parse_iso(text))` of an activation's time (`activation_texts`), without parsing it when it is
+    canonical: a time the fold took from a parsed moment (`pimtrail.activations.fold`), so a real one."""
+    if text is None:
+        return None
+    if is_canonical(text):
+        return f"{text[:10]} {text[11:19]}.000000"
+    return _parsed(text).isoformat(" ", "microseconds")  # type: ignore[union-attr]
 
 
 def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool, rows_file: str | None = None

@@ -173,16 +173,16 @@ def join_touched(conn: Connection | None, tenant: str, seq: int, decompress: Cal
     details are read, so only a completion's dict is made so)."""
     fresh = sorted(((at, source, joinable(data, text) if kind == "completed" else data)
                     for _, source, at, text, data, kind in new), key=itemgetter(0, 1))
+    if seq == 1:  # the tenant's first snapshot: its events are all there are (`conn` may be None)
+        return join_in_order(map(itemgetter(2), fresh), lambda ids: [e for _, _, e in fresh])
     touched = {correlation for correlation, *_ in new}
     spans = list(spans)
     earlier: Iterable[tuple[Any, str, dict[str, Any]]] = ()
-    if seq > 1 and spans:
+    if spans:
         from pimtrail.store.event_archive import naive
 
         earlier = ((naive(at), source, e) for at, source, e in stored_events(
             conn, tenant, decompress, min(s for s, _ in spans), max(e for _, e in spans), touched, before_seq=seq))
     events = heapq.merge(earlier, fresh, key=lambda e: (e[0], e[1]))
-    if seq == 1:  # the tenant's first snapshot: its events are all there are (`conn` may be None)
-        return join_in_order((e for _, _, e in events), lambda ids: [e for _, _, e in fresh])
     return join_in_order((e for _, _, e in events),
                          lambda ids: [e for _, _, e in stored_events(conn, tenant, decompress, correlations=ids)])
