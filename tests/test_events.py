@@ -50,7 +50,7 @@ def test_self_approval_is_recognised(export, db_url):
 
 def test_an_activations_times_are_stored_as_their_parsed_moments_are():
     """The ingest writes an activation's `at` and `asked` into SQLite from their texts without parsing a canonical
-    one (`appending._sqlite_time`): the text the driver would be given for the moment parsed."""
+    one (`appending._sqlite_time`): the text the driver would be given for the moment parsed (a year past 999)."""
     from pimtrail.store.appending import _sqlite_time
     from pimtrail.store.driver import time_param
     from pimtrail.timeutil import parse_iso
@@ -59,3 +59,16 @@ def test_an_activations_times_are_stored_as_their_parsed_moments_are():
                  "2026-07-14T03:27:00+02:00"):
         assert _sqlite_time(text) == time_param(True, parse_iso(text))
     assert _sqlite_time(None) is None
+
+
+def test_an_events_activity_is_read_from_its_dict_as_from_its_text():
+    """`_activations` finds each new event's activity kind from the dict its text encodes (`appending._activity`),
+    as `activity_of` finds it from the text: missing, null, not text, escaped."""
+    from pimtrail.activations import activity_of
+    from pimtrail.store.appending import _activity
+    from pimtrail.store.hashing import encode
+
+    for data in ({}, {"activity": None}, {"activity": 7}, {"activity": ["x"]}, {"activity": ""},
+                 {"activity": 'Add member to role completed (PIM activation) "\\'},
+                 {"activity": "Add member to role requested (PIM activation)", "category": "RoleManagement"}):
+        assert _activity(data.get("activity")) == activity_of(encode(data)[0])

@@ -49,6 +49,8 @@ def test_the_workers_rows_file_is_detached_and_removed(roots, tmp_path, workers,
     db = str(tmp_path / "h.db")
     _ingest(db, roots, early=True)
     assert results[0].rows_in is not None and results[0].rows_in[0].startswith(str(scratch))
+    acts_in = results.acts[0][2]  # the activations came through the file beside the rows'
+    assert acts_in is not None and acts_in[0] == str(Path(results[0].rows_in[0]).with_name("acts.db"))
     assert list(scratch.iterdir()) == []
     with HistoryStore.open(db) as store, store.engine.connect() as conn:  # the pooled connection the ingest used
         assert [row[1] for row in conn.exec_driver_sql("PRAGMA database_list")] == ["main"]
@@ -125,6 +127,45 @@ def _short_rows_file(remake, source, tenant, sqlite, rows_file=None):
 def _another_rows_file(remake, source, tenant, sqlite, rows_file=None):
     """`prepare_audit` writing its rows into a file the ingest did not make (in the worker: a module's)."""
     return appending.prepare_audit(remake, source, tenant, sqlite, rows_file and rows_file + ".other")
+
+
+def test_an_activations_file_not_whole_or_not_written_is_not_taken(roots, tmp_path, workers, results, plain,
+                                                                    monkeypatch):
+    """The activations too: from the file beside the rows', holding as many as the worker named, else the ingest
+    makes them itself; a worker that cannot write that file gives them through the pipe. Either way the same."""
+    for worker_fn, taken in ((_short_acts_file, None), (_unwritable_acts_file, "pipe")):
+        results.acts.clear()
+        monkeypatch.setattr(appending, "prepare_audit", worker_fn)
+        db = str(tmp_path / f"{worker_fn.__name__}.db")
+        _ingest(db, roots, early=True)
+        assert results[-2] is not None and results[-2].rows_in is not None  # the rows came through their file
+        if taken is None:
+            assert results.acts == [None]
+        else:
+            updated, new, acts_in = results.acts[0]
+            assert updated == [] and len(new) > 100 and acts_in is None
+        _same(db, plain)
+
+
+def _short_acts_file(remake, source, tenant, sqlite, rows_file=None):
+    """`prepare_audit` writing all activations but the last into their file (in the worker: a module's)."""
+    write = appending._rowsfile.write
+    appending._rowsfile.write = lambda path, columns, rows: write(
+        path, columns, list(rows)[:-1] if path.endswith("acts.db") else rows)
+    return appending.prepare_audit(remake, source, tenant, sqlite, rows_file)
+
+
+def _unwritable_acts_file(remake, source, tenant, sqlite, rows_file=None):
+    """`prepare_audit` whose activations' file cannot be written (in the worker: a module's)."""
+    write = appending._rowsfile.write
+
+    def full(path, columns, rows):
+        if path.endswith("acts.db"):
+            raise OSError(28, "No space left on device")
+        write(path, columns, rows)
+
+    appending._rowsfile.write = full
+    return appending.prepare_audit(remake, source, tenant, sqlite, rows_file)
 
 
 def test_a_worker_that_gave_the_rows_only_has_the_rest_made_by_the_ingest(roots, tmp_path, workers, results, plain,

@@ -94,3 +94,32 @@ def test_a_connection_that_cannot_detach_the_file_is_not_pooled(scratch, tmp_pat
     with engine.connect() as conn:
         assert [r[1] for r in conn.exec_driver_sql("PRAGMA database_list")] == ["main"]
     engine.dispose()
+
+
+def test_the_activations_file_beside_the_rows_is_attached_as_its_own_schema(scratch, tmp_path):
+    path = rowsfile.create()
+    acts = rowsfile.activations(path)
+    assert os.path.dirname(acts) == os.path.dirname(path) and os.path.getsize(acts) == 0
+    rowsfile.write(path, ("a",), [(1,), (2,)])
+    rowsfile.write(acts, ("c",), [("x",)])
+    engine = create_engine(f"sqlite:///{tmp_path / 'h.db'}")
+    with engine.connect() as conn, rowsfile.detached(conn):
+        with conn.begin():
+            conn.exec_driver_sql("CREATE TABLE t (tenant_id, a)")
+            conn.exec_driver_sql("CREATE TABLE u (tenant_id, c)")
+            assert rowsfile.attach(conn, path, 2)
+            assert not rowsfile.attach(conn, acts, 1)  # another file under the name the rows' has: not taken
+            assert rowsfile.attach(conn, acts, 1, rowsfile.ACTS_SCHEMA)
+            assert rowsfile.insert(conn, "t", ("a",), {"tenant_id": "t1"}) == 2
+            assert rowsfile.insert(conn, "u", ("c",), {"tenant_id": "t1"}, rowsfile.ACTS_SCHEMA) == 1
+            assert conn.exec_driver_sql("SELECT tenant_id, c FROM u").all() == [("t1", "x")]
+    with engine.connect() as conn:  # both detached
+        assert [r[1] for r in conn.exec_driver_sql("PRAGMA database_list")] == ["main"]
+    assert list(scratch.iterdir()) == []
+    engine.dispose()
+
+
+def test_a_directory_that_takes_no_second_file_is_removed(scratch, monkeypatch):
+    monkeypatch.setattr(rowsfile, "activations", lambda path: os.path.join(os.path.dirname(path), "no", "acts.db"))
+    assert rowsfile.create() is None
+    assert list(scratch.iterdir()) == []

@@ -72,6 +72,7 @@ class Prepared:
     audit: list[tuple[str, str, datetime, str, dict]] = field(default_factory=list)
     updated: list[tuple] = field(default_factory=list)  # stored activations: ACTIVATION_COLUMNS, tenant, correlation
     new: list[tuple] = field(default_factory=list)  # new activations: tenant, correlation, ACTIVATION_COLUMNS
+    # (none here when they are in a file instead:)
     acts_in: tuple[str, int] | None = None  # or (the file holding them, how many): `rowsfile.activations`
 
 
@@ -210,8 +211,9 @@ def _parsed(text: str | None) -> datetime | None:
 
 
 def _sqlite_time(text: str | None) -> str | None:
-    """`time_param(True, parse_iso(text))` of an activation's time (`activation_texts`), without parsing it when it is
-    canonical: a time the fold took from a parsed moment (`pimtrail.activations.fold`), so a real one."""
+    """`parse_iso(text).isoformat(" ", "microseconds")` of an activation's time (`activation_texts`), as the rows
+    are written into SQLite, without parsing it when it is canonical: a time the fold took from a parsed moment
+    (`pimtrail.activations.fold`), so a real one; or one the ingest reads back from the row it wrote."""
     if text is None:
         return None
     if is_canonical(text):
@@ -313,7 +315,7 @@ class FirstEvents:
               ) -> "FirstEvents":
         """Its worker started on `remake(source)`; `size`: bytes of the pages' texts (it needs ~7 times that: the
         large tenant's 243 MB audit log, 1.76 GB at its peak), `reserve`: what the caller will take meanwhile. Into
-        SQLite, the worker hands the event rows over in a file (`pimtrail.store.rowsfile`)."""
+        SQLite, the worker hands the event rows and then the activations over in files (`pimtrail.store.rowsfile`)."""
         rows_file = _rowsfile.create() if sqlite else None
         try:
             worker = Worker(prepare_audit, remake, source, tenant, sqlite, rows_file, needs=8 * size + reserve)
@@ -375,10 +377,10 @@ class FirstEvents:
         return None
 
     def cancel(self) -> None:
-        """Stop the worker and remove its rows file (on a system that lets an open file go, even while the ingest's
+        """Stop the worker and remove its scratch files (on a system that lets an open file go, even while the ingest's
         transaction still has it attached: `rowsfile.detached` removes it otherwise)."""
         self._worker.cancel()
-        self._remove()  # its rows file (`rowsfile.remove`)
+        self._remove()  # its rows and activations files (`rowsfile.remove`)
 
     def __enter__(self) -> "FirstEvents":
         return self

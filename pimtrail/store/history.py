@@ -382,8 +382,9 @@ class HistoryStore(EventReads):
             rows = [json.loads(r.data) for r in conn.execute(query)]
             rows += [json.loads(v.data) for v in self._archived(conn, tenant_id, ROLE_KINDS, seq_then, seq_then)
                      if not role_id or v.role_id == role_id]
+        # the assignment's id last: the same role held twice (two scopes) comes out in one order, whatever the rows'
         return sorted(rows, key=lambda r: (r.get("role_name") or "", r.get("principal_name") or "",
-                                           r.get("state") or ""))
+                                           r.get("state") or "", str(r.get("id") or "")))
 
     def receipt(self, tenant_id: str, sha256: str, snapshot_id: int | None = None) -> bytes:
         """A raw page's exact bytes by its sha256 (searching the given snapshot, else the newest

@@ -10,19 +10,20 @@ SELECT` from that file attached to its connection, adding its own tenant id and 
 ~0.6 s), where the same rows in the same order get the same ids. Only the file's path and row count cross the pipe.
 The activations the worker makes next go the same way, through a second file beside the first (`activations`):
 the first stays attached, so read-locked, until the ingest commits. Pickled, piped and bound again, the large
-tenant's 58,000 activations took ~0.9 s at the ingest's very end, after the worker had made them.
+tenant's 58,000 activations took ~0.7 s at the ingest's very end, after the worker had made them; ~0.2 s so.
 
 - **The caller's file.** The ingest's process makes the file (`create`) in a directory of its own (`mkdtemp`:
   mode 0700, so no other user can put a journal beside it for SQLite to replay) before the worker starts, and
   takes rows only from that path (`appending.FirstEvents`), holding as many as the worker named (`attach`).
-- **Never needed.** A worker that cannot write the file (a full or small temporary directory) gives the rows
+- **Never needed.** A worker that cannot write a file (a full or small temporary directory) gives its rows
   through the pipe; a file the ingest cannot attach, or that holds other than the rows named, is not taken, and
-  the ingest makes the rows itself (the worker's `FirstEvents.rows` gives None).
+  the ingest makes those rows itself (`FirstEvents.rows`, `FirstEvents.activations` give None).
 - **Removed.** The file is attached inside the ingest's transaction (SQLite allows that, but cannot detach it in
   the transaction that read it) and detached after it (`detached`, around the transaction: a connection that does
-  not detach is invalidated, not pooled). Its directory is removed once the worker is done with (`FirstEvents`:
-  stopped, dropped, or its rows taken; a system that lets an open file go removes it while still attached, else
-  `detached` does), and directories left by a process killed meanwhile are swept by the next `create` (`_sweep`).
+  not detach is invalidated, not pooled). Their directory is removed once the worker is done with (`FirstEvents`:
+  stopped or dropped, which the ingest does once it has the activations; a system that lets an open file go
+  removes it while still attached, else `detached` does), and directories left by a process killed meanwhile are
+  swept by the next `create` (`_sweep`).
 PostgreSQL ingests take the rows through the pipe as before.
 """
 
@@ -44,7 +45,7 @@ SCHEMA = "pimtrail_first_rows"  # the attached file's name in the ingest's conne
 ACTS_SCHEMA = "pimtrail_first_acts"  # the activations' file's
 PREFIX = "pimtrail-first-rows-"  # their directory's, in the temporary directory
 STALE_S = 6 * 3600  # a directory of ours this old is left by a process that was killed: swept
-_ATTACHED = "pimtrail_first_rows_files"  # conn.info key: {schema: path} attached, to detach and remove after the transaction
+_ATTACHED = "pimtrail_first_rows_files"  # conn.info key: {schema: path} attached, detached and removed after
 
 
 def create() -> str | None:
@@ -54,11 +55,15 @@ def create() -> str | None:
     try:
         _sweep()
         folder = tempfile.mkdtemp(prefix=PREFIX)
-        path = os.path.join(folder, "rows.db")
+    except OSError:
+        return None
+    path = os.path.join(folder, "rows.db")
+    try:
         for name in (path, activations(path)):
             with open(name, "xb"):
                 pass
     except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
         return None
     return path
 
@@ -147,6 +152,6 @@ def detached(conn: Connection) -> Iterator[None]:
 
 
 def remove(path: str | None) -> None:
-    """Remove a rows file and its directory (`create`'s: only such a directory)."""
+    """Remove a rows file's directory, the activations' file with it (`create`'s: only such a directory)."""
     if path is not None and os.path.basename(os.path.dirname(path)).startswith(PREFIX):
         shutil.rmtree(os.path.dirname(path), ignore_errors=True)
