@@ -330,3 +330,33 @@ def test_a_pack_without_a_line_break_is_refused_after_a_bounded_read(monkeypatch
         packs.pack_lengths(forged)
     assert packs.HEAD_MAX < sum(read) <= packs.HEAD_MAX + (1 << 16)
     assert packs.pack_lengths(packs.compress(b"[3,2]\nabcde")) == [3, 2]
+
+
+def test_packs_take_elements_until_they_hold_chars_characters(monkeypatch):
+    """`packs.made` ends a pack at the element that brings it to `CHARS` characters or more (one element at least),
+    as a running count element by element would."""
+    import random
+
+    from pimtrail.store import packs
+
+    def reference(texts):
+        out, start = [], 0
+        while start < len(texts):
+            end, size = start, 0
+            while end < len(texts) and (size < packs.CHARS or end == start):
+                size += len(texts[end])
+                end += 1
+            out.append((start, end, size))
+            start = end
+        return out
+
+    monkeypatch.setattr(packs, "CHARS", 10)
+    rng = random.Random(7)
+    for texts in ([], ["x" * 25], ["ab"] * 5, ["a" * 10, "b", "c" * 9, "d"], *(
+            ["e" * rng.randint(0, 14) for _ in range(rng.randint(1, 40))] for _ in range(200))):
+        digests = [bytes([i % 256]) * 16 for i in range(len(texts))]
+        made = list(packs.made("t", 5, texts, digests))
+        assert [(first - 5, first - 5 + count, chars) for _, first, count, chars, _, _ in made] == reference(texts)
+        for _, first, count, _, joined, data in made:
+            assert joined == b"".join(digests[first - 5:first - 5 + count])
+            assert packs.unpack(packs.compress(data)) == texts[first - 5:first - 5 + count]

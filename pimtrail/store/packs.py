@@ -5,6 +5,8 @@ stream (its first byte is 0x?8). The digests column holds each element's 16-byte
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import operator
 import struct
@@ -27,17 +29,16 @@ _ZSTD = b"\x28\xb5\x2f\xfd"  # a zstd frame's magic; a zlib stream begins with 0
 
 def made(tenant: str, first: int, texts: list[str],
          digests: list[bytes]) -> Iterator[tuple[str, int, int, int, bytes, bytes]]:
-    """(tenant, first_n, count, chars, digests, uncompressed data) per pack of new elements."""
-    start = 0
+    """(tenant, first_n, count, chars, digests, uncompressed data) per pack of new elements: each pack takes elements
+    until they hold `CHARS` characters or more (at least one), its end found by bisecting their running total."""
+    lengths = list(map(len, texts))
+    total = list(itertools.accumulate(lengths))
+    start, before = 0, 0
     while start < len(texts):
-        end, size = start, 0
-        while end < len(texts) and (size < CHARS or end == start):
-            size += len(texts[end])
-            end += 1
-        part = texts[start:end]
-        data = (json.dumps([len(t) for t in part]) + "\n" + "".join(part)).encode()
-        yield tenant, first + start, end - start, size, b"".join(digests[start:end]), data
-        start = end
+        end = min(bisect.bisect_left(total, before + CHARS, start) + 1, len(texts))
+        data = (json.dumps(lengths[start:end]) + "\n" + "".join(texts[start:end])).encode()
+        yield tenant, first + start, end - start, total[end - 1] - before, b"".join(digests[start:end]), data
+        start, before = end, total[end - 1]
 
 
 def compress(data: bytes) -> bytes:
