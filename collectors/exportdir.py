@@ -173,10 +173,10 @@ def _value_array(text: str, i: int, start: int, marks: list[tuple[int, int]],
 
 
 def _walk_body(text: str, i: int, raws: dict[int, str], skipper: Skipper | None = None,
-               fast: Elements | None = None) -> tuple[Any, int]:
-    """A Graph body `{..., "value": [...], ...}`: its exact text goes to `raws` under id(body) and
-    the (start, end) offsets of each element of `value` (relative to the body) under
-    ITEMS + id(body). Elements are decoded one at a time (`_value_array`)."""
+               fast: Elements | None = None, spans: bool = False) -> tuple[Any, int]:
+    """A Graph body `{..., "value": [...], ...}`: its exact text goes to `raws` under id(body) (`spans`: where it
+    lies in `text`, (start, end), not copied) and the (start, end) offsets of each element of `value` (relative to
+    the body) under ITEMS + id(body). Elements are decoded one at a time (`_value_array`)."""
     start = i
     marks: list[tuple[int, int]] | None = None
 
@@ -190,7 +190,7 @@ def _walk_body(text: str, i: int, raws: dict[int, str], skipper: Skipper | None 
         return _DECODER.raw_decode(text, j)
 
     body, end = _members(text, i, member)
-    raws[id(body)] = text[start:end]
+    raws[id(body)] = (start, end) if spans else text[start:end]  # type: ignore[assignment]
     if marks is not None:
         raws[ITEMS + id(body)] = marks  # type: ignore[assignment]
     return body, end
@@ -203,7 +203,7 @@ def _walk(text: str, i: int, spec: dict[str, Any], raws: dict[int, str],
           fast: Elements | None = None) -> tuple[Any, int]:
     start, char = i, text[i]
     if char == "{" and spec.get("body"):
-        return _walk_body(text, i, raws, spec.get("skip"), fast)
+        return _walk_body(text, i, raws, spec.get("skip"), fast, spec.get("spans", False))
     if char == "{" and "object" in spec:
         value, end = _members(text, i, lambda key, j: _walk(text, j, spec["object"].get(key, {}), raws, fast))
     elif char == "[" and "array" in spec:
@@ -230,8 +230,12 @@ def load_with_raw(text: str, spec: dict[str, Any], data: bytes | None = None) ->
     return value, raws
 
 
-def _load_file_with_raw(path: Path, skipper: Skipper | LineCut | None = None) -> tuple[Any, dict[int, str]]:
-    spec = _FILE_SPEC if skipper is None else _file_spec(dict(BODY_SPEC, skip=skipper))
+FILE = -1  # key in `raws` of the file's (text, bytes) when bodies are kept as where they lie (`spans`)
+
+
+def _load_file_with_raw(path: Path, skipper: Skipper | LineCut | None = None,
+                        spans: bool = False) -> tuple[Any, dict[int, str]]:
+    spec = _FILE_SPEC if skipper is None and not spans else _file_spec(dict(BODY_SPEC, skip=skipper, spans=spans))
     try:
         data = path.read_bytes()
         text = data.decode("utf-8")
@@ -239,7 +243,10 @@ def _load_file_with_raw(path: Path, skipper: Skipper | LineCut | None = None) ->
             text, data = text.replace("\r\n", "\n").replace("\r", "\n"), None
         if skipper is not None:
             skipper.bind(text, data)  # the file's bytes: not encoded again to hash elements where they lie
-        return load_with_raw(text, spec, data)
+        value, raws = load_with_raw(text, spec, data)
+        if spans:
+            raws[FILE] = (text, data)  # type: ignore[assignment]
+        return value, raws
     except (ValueError, IndexError, UnicodeDecodeError, FileNotFoundError):
         if isinstance(skipper, LineCut):  # a line it cut may not be an element, the rest then no JSON: read in full
             return _load_file_with_raw(path)
@@ -257,10 +264,11 @@ def _check_body(body: Any, path: Path, where: str) -> dict[str, Any]:
 
 
 def _pages(dataset: ds.Dataset, path: Path, raws: dict[int, str] | None = None,
-           skipper: Skipper | None = None) -> list[RawPage]:
+           skipper: Skipper | None = None, spans: bool = False) -> list[RawPage]:
     """Read one dataset file in any of its three forms (see the format doc). When `raws` is
-    given it is filled with {id(page body): the body's exact text in the file}."""
-    content, found = _load_file_with_raw(path, skipper)
+    given it is filled with {id(page body): the body's exact text in the file} (`spans`: as
+    `_load_file_with_raw` gives it)."""
+    content, found = _load_file_with_raw(path, skipper, spans)
     if raws is not None:
         raws.update(found)
     per_parent = dataset.parent.named_in_pages
@@ -462,14 +470,30 @@ def audit_pages(source: Path | list[tuple[str, str, str]]) -> tuple[list[str], s
     elements lie (`hashing.cuts_digest`) and its events. `source`: the dataset's file, read as `read_export` reads
     it, or its pages as (parent, request, body text)."""
     raws: dict[int, str] = {}
-    if isinstance(source, Path):
-        pages = _pages(ds.BY_NAME[ds.AUDIT_DATASET], source, raws)
+    if isinstance(source, Path):  # the bodies hashed where they lie in the file, not copied out (243 MB: ~0.2 s)
+        pages = _pages(ds.BY_NAME[ds.AUDIT_DATASET], source, raws, spans=True)
+        hashed = [_page_hashed(page, raws) for page in pages]
     else:
         pages = [RawPage(parent, request, _page_body(text, raws)) for parent, request, text in source]
-    texts = [_page_text(page, raws) for page in pages]
+        hashed = [(hashlib.sha256(text.encode()).hexdigest(), cut)
+                  for text, cut in (_page_text(page, raws) for page in pages)]
     events = audit.directory_audits(DatasetPages(ds.AUDIT_DATASET, str(source) if isinstance(source, Path) else
                                                  "(pages)", pages))
-    return [hashlib.sha256(text.encode()).hexdigest() for text, _ in texts], cuts_digest([c for _, c in texts]), events
+    return [sha for sha, _ in hashed], cuts_digest([cut for _, cut in hashed]), events
+
+
+def _page_hashed(page: RawPage, raws: dict[int, Any]) -> tuple[str, tuple[tuple[int, int], ...] | None]:
+    """The sha256 of `_page_text`'s text and its cut, for a page read with `spans`: the file's bytes hashed where
+    the body lies when the file is ASCII (character offsets are the bytes' then), else its text's slice encoded."""
+    span = raws.get(id(page.body))
+    if type(span) is not tuple:  # no span: the file read by the stdlib after all, or a body that is the whole file
+        text, cut = _page_text(page, raws)
+        return hashlib.sha256(text.encode()).hexdigest(), cut
+    text, data = raws[FILE]
+    marks = raws.get(ITEMS + id(page.body))
+    body = memoryview(data)[span[0]:span[1]] if data is not None and len(data) == len(text) else \
+        text[span[0]:span[1]].encode()
+    return hashlib.sha256(body).hexdigest(), tuple(marks) if marks is not None else None
 
 
 def _check_tenant(organization: DatasetPages | None, tenant_id: str) -> None:

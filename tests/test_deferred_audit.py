@@ -177,3 +177,29 @@ def test_a_worker_that_could_not_start_leaves_the_audit_log_to_the_reader(roots,
     (snap,) = collect.read_exports([roots[0]], db=db)
     assert not snap.first_events.running and snap.deferred is None and snap.remake.count > 100
     assert [(p.text, p.items) for p in snap.pages] == [(p.text, p.items) for p in read_export(roots[0]).pages]
+
+
+@pytest.mark.parametrize("edit", ["as-written", "non-ascii", "crlf"])
+def test_the_workers_reading_hashes_and_cuts_the_audit_pages_as_the_export_reader_does(roots, tmp_path, edit):
+    """`audit_pages` hashes each body where it lies in the file's bytes (ASCII) or from its text's slice (otherwise,
+    or universal newlines): the sha256 of the texts `read_export` keeps, cut where it cuts them."""
+    import hashlib
+    import shutil
+
+    from pimtrail.collectors.exportdir import audit_pages
+    from pimtrail.store.hashing import cuts_digest
+
+    root = tmp_path / "export"
+    shutil.copytree(roots[0], root)
+    path = root / "directory_audits.json"
+    data = path.read_bytes()
+    if edit == "non-ascii":
+        data = data.replace(b'"displayName":"', '"displayName":"Zoë '.encode(), 50)
+    elif edit == "crlf":
+        data = data.replace(b"\n", b"\r\n")
+    path.write_bytes(data)
+    pages = _audit(read_export(root))
+    shas, cuts, events = audit_pages(path)
+    assert shas == [hashlib.sha256(p.text.encode()).hexdigest() for p in pages]
+    assert cuts == cuts_digest([p.items for p in pages]) and all(p.items for p in pages)
+    assert len(events) > 100
