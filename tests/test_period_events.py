@@ -156,6 +156,34 @@ def test_a_month_of_a_synthetic_tenant_reads_as_the_plain_join(synthetic_small):
         assert len(lean[0]) > 50
 
 
+def test_graphs_utc_form_is_checked_as_the_full_pattern_checks_it():
+    """`canonical_time` returns Graph's `YYYY-MM-DDTHH:MM:SSZ` as it is after checking its day once and its time by
+    its digits: the same texts pass, and the same fail, as when every one was built into a datetime."""
+    import random
+
+    from pimtrail.collectors.normalize.base import _UTC, canonical_time
+
+    def built(value):
+        datetime(*map(int, _UTC.fullmatch(value).groups()))
+        return value
+
+    rng = random.Random(5)
+    texts = ["2024-02-29T23:59:59Z", "2023-02-29T00:00:00Z", "0000-01-01T00:00:00Z", "2026-07-14T24:00:00Z",
+             "2026-07-14T23:60:00Z", "2026-07-14T23:59:60Z", "2026-04-31T00:00:00Z", "9999-12-31T23:59:59Z"]
+    years = ["0000", "0001", "2024", "2026", "9999"]
+    texts += [f"{rng.choice(years)}-{rng.randint(0, 13):02d}-{rng.randint(0, 32):02d}"
+              f"T{rng.randint(0, 25):02d}:{rng.randint(0, 61):02d}:{rng.randint(0, 61):02d}Z" for _ in range(20_000)]
+    for text in texts:
+        outcomes = []
+        for check in (built, canonical_time):
+            try:
+                outcomes.append(check(text))
+            except ValueError:
+                outcomes.append(ValueError)
+        assert outcomes[0] == outcomes[1], text
+    assert canonical_time("2026-07-14T01:27:38.1234567Z") == "2026-07-14T01:27:38Z"
+
+
 def test_canonical_times_parse_as_the_general_path_does():
     from pimtrail.controls.period_events import event_time
     from pimtrail.timeutil import parse_iso
