@@ -197,6 +197,7 @@ def _walk_body(text: str, i: int, raws: dict[int, str], skipper: Skipper | None 
 
 
 ITEMS = 1 << 80  # key offset of a body's element offsets in `raws` (ids are below 2**64)
+FILE = -1  # key in `raws` of the file's (text, bytes) when bodies are kept as where they lie (`spans`)
 
 
 def _walk(text: str, i: int, spec: dict[str, Any], raws: dict[int, str],
@@ -228,9 +229,6 @@ def load_with_raw(text: str, spec: dict[str, Any], data: bytes | None = None) ->
     if _skip(text, end) != len(text):
         raise ValueError("extra data")
     return value, raws
-
-
-FILE = -1  # key in `raws` of the file's (text, bytes) when bodies are kept as where they lie (`spans`)
 
 
 def _load_file_with_raw(path: Path, skipper: Skipper | LineCut | None = None,
@@ -265,9 +263,8 @@ def _check_body(body: Any, path: Path, where: str) -> dict[str, Any]:
 
 def _pages(dataset: ds.Dataset, path: Path, raws: dict[int, str] | None = None,
            skipper: Skipper | None = None, spans: bool = False) -> list[RawPage]:
-    """Read one dataset file in any of its three forms (see the format doc). When `raws` is
-    given it is filled with {id(page body): the body's exact text in the file} (`spans`: as
-    `_load_file_with_raw` gives it)."""
+    """Read one dataset file in any of its three forms (see the format doc). When `raws` is given it is filled with
+    {id(page body): the body's exact text in the file} (`spans`: as `_load_file_with_raw` gives it)."""
     content, found = _load_file_with_raw(path, skipper, spans)
     if raws is not None:
         raws.update(found)
@@ -489,8 +486,7 @@ def _page_hashed(page: RawPage, raws: dict[int, Any]) -> tuple[str, tuple[tuple[
     if type(span) is not tuple:  # no span: the file read by the stdlib after all, or a body that is the whole file
         text, cut = _page_text(page, raws)
         return hashlib.sha256(text.encode()).hexdigest(), cut
-    text, data = raws[FILE]
-    marks = raws.get(ITEMS + id(page.body))
+    (text, data), marks = raws[FILE], raws.get(ITEMS + id(page.body))
     body = memoryview(data)[span[0]:span[1]] if data is not None and len(data) == len(text) else \
         text[span[0]:span[1]].encode()
     return hashlib.sha256(body).hexdigest(), tuple(marks) if marks is not None else None

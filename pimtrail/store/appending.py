@@ -72,8 +72,7 @@ class Prepared:
     audit: list[tuple[str, str, datetime, str, dict]] = field(default_factory=list)
     updated: list[tuple] = field(default_factory=list)  # stored activations: ACTIVATION_COLUMNS, tenant, correlation
     new: list[tuple] = field(default_factory=list)  # new activations: tenant, correlation, ACTIVATION_COLUMNS
-    # (none here when they are in a file instead:)
-    acts_in: tuple[str, int] | None = None  # or (the file holding them, how many): `rowsfile.activations`
+    acts_in: tuple[str, int] | None = None  # or (the file holding them, how many), `new` empty: `rowsfile.activations`
 
 
 def _stored(conn: Connection, tenant: str, events: list[EventRecord]
