@@ -5,7 +5,7 @@ the stdlib's `raw_decode` gives and orjson does not; orjson parses ~1.6 times as
 ~180,000 audit events and ~240,000 directory elements). Export files hold one element a line, as Graph's pages
 are written (`{...},\\n{...}`), and a JSON string cannot hold a raw newline, so the element starting at `i` is
 offered to orjson as the text up to the end of its line, without the trailing comma. orjson's value is taken
-only where it is the value the stdlib scanner (`exportdir._DECODER`) gives for the same text:
+only where it is the value the stdlib scanner (`rawjson._DECODER`) gives for the same text:
 
 - Only objects are offered. orjson reads the text as one JSON value or refuses it; an object ends at its closing
   brace, so one that fills the candidate text is the one `raw_decode` finds at `i`, and ends there too.
@@ -33,7 +33,7 @@ _WS = " \t\r"
 
 
 class Elements:
-    """orjson for the elements of one file's bodies (`exportdir._value_array`); `parse` gives (value, end) or
+    """orjson for the elements of one file's bodies (`rawjson._value_array`); `parse` gives (value, end) or
     None where the stdlib scanner is to read the element."""
 
     __slots__ = ("text", "data", "on")

@@ -12,7 +12,7 @@ import re
 from functools import partial
 from itertools import takewhile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pimtrail.bulk import paused_gc
 from pimtrail.errors import InputError
@@ -22,10 +22,10 @@ from pimtrail.store.hashing import cuts_digest
 from pimtrail.timeutil import parse_iso
 
 from . import datasets as ds
-from .elementjson import Elements
 from .normalize import (SKIPPABLE, DatasetPages, RawPage, audit, normalize, record_sign_in_source, sign_in_source,
                         unobserved_kinds)
 from .unparsed import LineCut, Skipper
+from .rawjson import BODY_SPEC, FILE, ITEMS, _FILE_SPEC, _file_spec, _finite, _no_constant, load_with_raw
 
 FORMAT = "pimtrail-export/1"
 SOURCES = {"graph", "sample", "manual", "export"}
@@ -49,186 +49,12 @@ def _load_json(path: Path) -> Any:
         raise InputError(f"malformed JSON: {exc}", path=str(path), fix="fix the JSON or export the dataset again") from None
 
 
-class NotJSON(ValueError):
-    """NaN, Infinity, -Infinity, and numbers too large for a float (1e400): Python's json reads them as
-    non-finite floats, JSON has no such values and Graph never writes them (the canonical encoder,
-    `pimtrail.store.hashing`, could not write them back as they were)."""
-
-
-def _no_constant(name: str) -> Any:
-    raise NotJSON(f"{name} is not a JSON value")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise NotJSON(f"{text[:40]} is too large for a number")
-    return value
-
-
 def _when(value: Any, path: Path, field: str) -> Any:
     try:
         return parse_iso(value)
     except (ValueError, TypeError):
         raise InputError(f"not a date-time: {value!r}", path=str(path), field=field,
                          fix="use ISO 8601 with a zone, e.g. 2026-07-01T06:00:00Z") from None
-
-
-# Receipts keep each body's exact text. `load_with_raw` parses a document once and remembers the
-# source text of the objects a `spec` points at: {"raw": True} records the value itself,
-# {"object": {key: spec}} and {"array": spec} descend. Anything else is decoded as usual.
-_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
-_WS = " \t\n\r"
-BODY_SPEC: dict[str, Any] = {"raw": True, "body": True}
-
-
-def _file_spec(body: dict[str, Any]) -> dict[str, Any]:
-    return {"raw": True, "array": body, "object": {"pages": {"array": {"object": {"body": body}}}}}
-
-
-_FILE_SPEC = _file_spec(BODY_SPEC)
-
-
-def _skip(text: str, i: int) -> int:
-    while i < len(text) and text[i] in _WS:
-        i += 1
-    return i
-
-
-def _members(text: str, i: int, member: Callable[[str, int], tuple[Any, int]]) -> tuple[dict[str, Any], int]:
-    """Walk the object whose `{` is at `i`: `member(key, j)` decodes the value at `j` and returns
-    (value, end). Returns the object and the position after its `}`."""
-    value: dict[str, Any] = {}
-    i = _skip(text, i + 1)
-    while text[i] != "}":
-        key, i = _DECODER.raw_decode(text, i)
-        i = _skip(text, i)
-        if not isinstance(key, str) or text[i] != ":":
-            raise ValueError("expected a key")
-        value[key], i = member(key, _skip(text, i + 1))
-        i = _skip(text, i)
-        if text[i] == ",":
-            i = _skip(text, i + 1)
-        elif text[i] != "}":
-            raise ValueError("expected , or }")
-    return value, i + 1
-
-
-def _elements(text: str, i: int, element: Callable[[int], tuple[Any, int]]) -> tuple[list[Any], int]:
-    """Walk the array whose `[` is at `i`, `element(j)` decoding each element."""
-    items: list[Any] = []
-    i = _skip(text, i + 1)
-    while text[i] != "]":
-        item, i = element(i)
-        items.append(item)
-        i = _skip(text, i)
-        if text[i] == ",":
-            i = _skip(text, i + 1)
-        elif text[i] != "]":
-            raise ValueError("expected , or ]")
-    return items, i + 1
-
-
-def _value_array(text: str, i: int, start: int, marks: list[tuple[int, int]],
-                 skipper: Skipper | None = None, fast: Elements | None = None) -> tuple[list[Any], int]:
-    """`_elements` for a body's `value` array, each element's (start, end) relative to `start` added to
-    `marks`: one loop without calls per element but the parser's (100,000 users a day). With a
-    `skipper`, an element it recognises is not parsed: `SKIPPED` stands in for it. With `fast`, elements
-    are parsed by orjson where it gives what the C scanner would (`collectors.elementjson`)."""
-    items: list[Any] = []
-    decode, append, mark, ws = _DECODER.raw_decode, items.append, marks.append, _WS
-    known = skipper.end if skipper is not None else None
-    if fast is not None:
-        fast.on = True
-    i = _skip(text, i + 1)
-    if text[i] == "]":
-        return items, i + 1
-    while True:
-        end = known(text, i) if known is not None else -1
-        if end < 0:
-            parsed = fast.parse(i) if fast is not None and fast.on else None
-            if parsed is None:
-                item, end = decode(text, i)
-            else:
-                item, end = parsed
-            if skipper is not None:
-                skipper.parsed(text, i, end)
-        else:
-            item = SKIPPED
-        append(item)
-        mark((i - start, end - start))
-        char = text[end]
-        if char in ws:
-            end = _skip(text, end)
-            char = text[end]
-        if char == "]":
-            return items, end + 1
-        if char != ",":
-            raise ValueError("expected , or ]")
-        i = end + 1
-        if text[i] in ws:  # one newline between elements as exports write them: no call for it
-            i += 1
-            if text[i] in ws:
-                i = _skip(text, i)
-
-
-def _walk_body(text: str, i: int, raws: dict[int, str], skipper: Skipper | None = None,
-               fast: Elements | None = None, spans: bool = False) -> tuple[Any, int]:
-    """A Graph body `{..., "value": [...], ...}`: its exact text goes to `raws` under id(body) (`spans`: where it
-    lies in `text`, (start, end), not copied) and the (start, end) offsets of each element of `value` (relative to
-    the body) under ITEMS + id(body). Elements are decoded one at a time (`_value_array`)."""
-    start = i
-    marks: list[tuple[int, int]] | None = None
-
-    def member(key: str, j: int) -> tuple[Any, int]:
-        nonlocal marks
-        if key == "value" and text[j] == "[":
-            marks = []
-            return _value_array(text, j, start, marks, skipper, fast)
-        if key == "value":
-            marks = None
-        return _DECODER.raw_decode(text, j)
-
-    body, end = _members(text, i, member)
-    raws[id(body)] = (start, end) if spans else text[start:end]  # type: ignore[assignment]
-    if marks is not None:
-        raws[ITEMS + id(body)] = marks  # type: ignore[assignment]
-    return body, end
-
-
-ITEMS = 1 << 80  # key offset of a body's element offsets in `raws` (ids are below 2**64)
-FILE = -1  # key in `raws` of the file's (text, bytes) when bodies are kept as where they lie (`spans`)
-
-
-def _walk(text: str, i: int, spec: dict[str, Any], raws: dict[int, str],
-          fast: Elements | None = None) -> tuple[Any, int]:
-    start, char = i, text[i]
-    if char == "{" and spec.get("body"):
-        return _walk_body(text, i, raws, spec.get("skip"), fast, spec.get("spans", False))
-    if char == "{" and "object" in spec:
-        value, end = _members(text, i, lambda key, j: _walk(text, j, spec["object"].get(key, {}), raws, fast))
-    elif char == "[" and "array" in spec:
-        value, end = _elements(text, i, lambda j: _walk(text, j, spec["array"], raws, fast))
-    else:
-        value, end = _DECODER.raw_decode(text, i)
-    if spec.get("raw") and isinstance(value, dict):
-        raws[id(value)] = text[start:end]
-    return value, end
-
-
-def load_with_raw(text: str, spec: dict[str, Any], data: bytes | None = None) -> tuple[Any, dict[int, str]]:
-    """Parse `text` like json.loads; also return {id(object): its exact source text} for the
-    objects `spec` marks. Raises ValueError (or IndexError) on malformed JSON. `data`: the text's
-    UTF-8 bytes, if the caller has them (made here otherwise)."""
-    raws: dict[int, str] = {}
-    try:
-        fast: Elements | None = Elements(text, data if data is not None else text.encode())
-    except UnicodeEncodeError:  # a str with lone surrogates (not from a file): the stdlib reads all of it
-        fast = None
-    value, end = _walk(text, _skip(text, 0), spec, raws, fast)
-    if _skip(text, end) != len(text):
-        raise ValueError("extra data")
-    return value, raws
 
 
 def _load_file_with_raw(path: Path, skipper: Skipper | LineCut | None = None,

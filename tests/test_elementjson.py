@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from pimtrail.collectors import elementjson
-from pimtrail.collectors.exportdir import _DECODER, _FILE_SPEC, ITEMS, NotJSON, load_with_raw
+from pimtrail.collectors.rawjson import _DECODER, _FILE_SPEC, ITEMS, NotJSON, load_with_raw
 
 
 def same(a, b) -> bool:

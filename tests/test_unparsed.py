@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import update
 
 from pimtrail.collect import _ingest, read_against
-from pimtrail.collectors.exportdir import BODY_SPEC, load_with_raw, read_export
+from pimtrail.collectors.exportdir import read_export
+from pimtrail.collectors.rawjson import BODY_SPEC, load_with_raw
 from pimtrail.collectors.unparsed import Skipper
 from pimtrail.model import SKIPPED
 from pimtrail.store import HistoryStore
