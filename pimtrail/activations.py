@@ -271,7 +271,12 @@ def activity_of(text: str) -> str | None:
         end = text.find('"', 13)
         if end > 0 and "\\" not in text[13:end] and text[end + 1:end + 2] in (",", "}"):
             return text[13:end]
-    activity = json.loads(text).get("activity")
+    return activity_value(json.loads(text).get("activity"))
+
+
+def activity_value(activity: Any) -> str | None:
+    """An event's `activity` as `activity_of` reads it from the event's text: "" when it has none, None when it is
+    not text."""
     return "" if activity is None else activity if isinstance(activity, str) else None
 
 

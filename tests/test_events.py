@@ -62,10 +62,10 @@ def test_an_activations_times_are_stored_as_their_parsed_moments_are():
 
 
 def test_an_events_activity_is_read_from_its_dict_as_from_its_text():
-    """`_activations` finds each new event's activity kind from the dict its text encodes (`appending._activity`),
+    """`_activations` finds each new event's activity kind from the dict its text encodes (`activity_value`),
     as `activity_of` finds it from the text: missing, null, not text, escaped."""
     from pimtrail.activations import activity_of
-    from pimtrail.store.appending import _activity
+    from pimtrail.activations import activity_value as _activity
     from pimtrail.store.hashing import encode
 
     for data in ({}, {"activity": None}, {"activity": 7}, {"activity": ["x"]}, {"activity": ""},

@@ -30,7 +30,6 @@ from datetime import datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Callable
 
-from pimtrail.errors import HistoryError
 from pimtrail.model import CollectedSnapshot, EventRecord
 from pimtrail.store import hashing
 from pimtrail.store import rowsfile as _rowsfile
@@ -154,13 +153,14 @@ def _activations(conn: Connection | None, tenant: str, seq: int, audit: list, co
     folded on from their stored rows, as if from all their events (`verify` folds all of them and compares),
     and each joined again from all its events (`activation.joined`, what a view reads). `conn` None: the
     tenant's first snapshot, nothing stored to read."""
-    from pimtrail.activations import activation_texts, activity_kind, fold_kind, stored_slot
+    from pimtrail.activations import activation_row, activation_texts, activity_kind, activity_value, fold_kind
+    from pimtrail.activations import stored_slot
     from pimtrail.store import joined as _joined
 
     # the events of activations, each with its kind (found once: folding and joining both need it), from the
     # activity of the dict each text encodes (`activity_of` reads it from the text)
     events = [(*a, kind) for a in audit
-              if (kind := activity_kind(_activity(a[4].get("activity")) or "")) is not None]
+              if (kind := activity_kind(activity_value(a[4].get("activity")) or "")) is not None]
     fresh: dict[str, list] = {}
     for correlation, source, occurred_at, text, _, kind in events:
         fold_kind(fresh, correlation, source, occurred_at, text, kind)
@@ -183,13 +183,14 @@ def _activations(conn: Connection | None, tenant: str, seq: int, audit: list, co
                                  [(slot[0], slot[1]) for slot in stored.values()])
 
     def values(correlation: str, slot: list) -> list:  # ACTIVATION_COLUMNS; datetimes as time_param gives them
-        row = activation_texts(slot)
         joined = joins.get(correlation)
         if sqlite:  # isoformat: faster than time_param
+            row = activation_texts(slot)
             times = [None if t is None else t.isoformat(" ", "microseconds") for t in (row["first_at"], row["last_at"])]
             times += [_sqlite_time(row["at"]), _sqlite_time(row["asked"])]
         else:
-            times = [row["first_at"], row["last_at"], _parsed(row["at"]), _parsed(row["asked"])]
+            row = activation_row(slot)
+            times = [row["first_at"], row["last_at"], row["at"], row["asked"]]
         return [*times, row["approved"], row["denied"], row["state"],
                 None if joined is None else codec.compress(_joined.encode(joined))]
 
@@ -200,15 +201,6 @@ def _activations(conn: Connection | None, tenant: str, seq: int, audit: list, co
     return updated, new
 
 
-def _activity(value: object) -> str | None:
-    """`activity_of` of the text that encodes an event whose `activity` is `value`."""
-    return "" if value is None else value if isinstance(value, str) else None
-
-
-def _parsed(text: str | None) -> datetime | None:
-    return None if text is None else parse_iso(text)
-
-
 def _sqlite_time(text: str | None) -> str | None:
     """`parse_iso(text).isoformat(" ", "microseconds")` of an activation's time (`activation_texts`), as the rows
     are written into SQLite, without parsing it when it is canonical: a time the fold took from a parsed moment
@@ -217,7 +209,7 @@ def _sqlite_time(text: str | None) -> str | None:
         return None
     if is_canonical(text):
         return f"{text[:10]} {text[11:19]}.000000"
-    return _parsed(text).isoformat(" ", "microseconds")  # type: ignore[union-attr]
+    return parse_iso(text).isoformat(" ", "microseconds")
 
 
 def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool, rows_file: str | None = None
@@ -354,8 +346,15 @@ class FirstEvents:
         if prepared.rows_in is None:
             return True
         path, n = prepared.rows_in
-        return path == self.rows_file and n == len(prepared.added) and not prepared.late and not prepared.rows \
-            and conn is not None and conn.dialect.name == "sqlite" and _rowsfile.attach(conn, path, n)
+        return n == len(prepared.added) and not prepared.late and not prepared.rows \
+            and self._attached(conn, path, self.rows_file, n, _rowsfile.SCHEMA)
+
+    @staticmethod
+    def _attached(conn: Connection | None, path: str, ours: str | None, n: int, schema: str) -> bool:
+        """Whether the worker's file is the one at `ours` and `conn` (the ingest's, SQLite) attached it as `schema`
+        holding its `n` rows (`rowsfile.attach`)."""
+        return path == ours and conn is not None and conn.dialect.name == "sqlite" \
+            and _rowsfile.attach(conn, path, n, schema)
 
     def activations(self, conn: Connection | None = None) -> tuple | None:
         """What the worker made after the rows `rows` took: the activations (updated, new, None), or (updated, [],
@@ -369,11 +368,8 @@ class FirstEvents:
         if acts_in is None:
             return value
         path, n = acts_in
-        if self.rows_file is not None and path == _rowsfile.activations(self.rows_file) and not value[1] \
-                and conn is not None and conn.dialect.name == "sqlite" \
-                and _rowsfile.attach(conn, path, n, _rowsfile.ACTS_SCHEMA):
-            return value
-        return None
+        ours = _rowsfile.activations(self.rows_file) if self.rows_file is not None else None
+        return value if not value[1] and self._attached(conn, path, ours, n, _rowsfile.ACTS_SCHEMA) else None
 
     def cancel(self) -> None:
         """Stop the worker and remove its scratch files (on a system that lets an open file go, even while the ingest's
@@ -440,9 +436,9 @@ def _write_events(conn: Connection, tenant: str, seq: int, prepared: Prepared) -
     with indexes_after(conn, event_table):
         if prepared.rows_in is None:
             insert(conn, event_table, EVENT_COLUMNS, prepared.rows)
-        elif _rowsfile.insert(conn, event_table.name, FILE_COLUMNS,
-                              {"tenant_id": tenant, "first_seen": seq}) != prepared.rows_in[1]:
-            raise HistoryError("the first snapshot's event rows were not all copied from the worker's file")
+        else:
+            _rowsfile.copy(conn, event_table.name, FILE_COLUMNS, {"tenant_id": tenant, "first_seen": seq},
+                           prepared.rows_in[1])
 
 
 def _write_activations(conn: Connection, tenant: str, prepared: Prepared) -> None:
@@ -453,9 +449,9 @@ def _write_activations(conn: Connection, tenant: str, prepared: Prepared) -> Non
     with indexes_after(conn, activation_table):
         if prepared.acts_in is None:
             insert(conn, activation_table, ("tenant_id", "correlation_id") + ACTIVATION_COLUMNS, prepared.new)
-        elif _rowsfile.insert(conn, activation_table.name, ACTS_FILE_COLUMNS, {"tenant_id": tenant},
-                              _rowsfile.ACTS_SCHEMA) != prepared.acts_in[1]:
-            raise HistoryError("the first snapshot's activations were not all copied from the worker's file")
+        else:
+            _rowsfile.copy(conn, activation_table.name, ACTS_FILE_COLUMNS, {"tenant_id": tenant},
+                           prepared.acts_in[1], _rowsfile.ACTS_SCHEMA)
 
 
 def append_events(conn: Connection, tenant: str, seq: int, events: list[EventRecord],

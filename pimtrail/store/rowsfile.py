@@ -38,6 +38,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
+from pimtrail.errors import HistoryError
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
@@ -129,6 +131,13 @@ def insert(conn: Connection, table: str, columns: tuple[str, ...], same: dict[st
     return conn.connection.driver_connection.execute(
         f"INSERT INTO {table} ({names}) SELECT {values} FROM {schema}.rows ORDER BY rowid",
         tuple(same.values())).rowcount
+
+
+def copy(conn: Connection, table: str, columns: tuple[str, ...], same: dict[str, object], count: int,
+         schema: str = SCHEMA) -> None:
+    """`insert`, raising HistoryError when it copied other than the `count` rows `attach` found."""
+    if insert(conn, table, columns, same, schema) != count:
+        raise HistoryError(f"the first snapshot's {table} rows were not all copied from the worker's file")
 
 
 @contextmanager
