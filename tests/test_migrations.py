@@ -82,6 +82,31 @@ def test_reopening_is_idempotent_and_uses_wal(db):
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
+def _page_size(db: str) -> int:
+    with HistoryStore.open(db) as store:
+        with store.engine.connect() as conn:
+            return conn.exec_driver_sql("PRAGMA page_size").scalar()
+
+
+def test_a_new_history_has_large_pages_and_an_old_one_keeps_its_own(db, tmp_path, monkeypatch):
+    """A new SQLite file is made with `PAGE_SIZE` pages (set before the file goes to WAL, which fixes them); a
+    history made with SQLite's 4 kB pages keeps them when opened again, and takes snapshots."""
+    import pimtrail.store.engine as store_engine
+    from pimtrail import collect
+
+    HistoryStore.open(db, create=True).close()
+    assert _page_size(db) == store_engine.PAGE_SIZE == 16384
+    old = str(tmp_path / "old.db")
+    with monkeypatch.context() as patched:
+        patched.setattr(store_engine, "PAGE_SIZE", 4096)
+        HistoryStore.open(old, create=True).close()
+    assert _page_size(old) == 4096
+    with HistoryStore.open(old) as store:
+        collect.ingest_all(store, collect.sample_snapshots()[:2])
+        assert store.verify().ok
+    assert _page_size(old) == 4096
+
+
 def test_a_history_from_before_0004_gets_its_activations_and_verifies(db_url, tmp_path):
     """A history written before the `activation` table (revision 0003) is upgraded in place: the rows are
     folded from its stored audit events, equal to those ingest keeps, no snapshot hash changes, the chain
