@@ -73,7 +73,7 @@ def _load_file_with_raw(path: Path, skipper: Skipper | LineCut | None = None,
         return value, raws
     except (ValueError, IndexError, UnicodeDecodeError, FileNotFoundError):
         if isinstance(skipper, LineCut):  # a line it cut may not be an element, the rest then no JSON: read in full
-            return _load_file_with_raw(path)
+            return _load_file_with_raw(path, spans=spans)
         if skipper is not None:  # nothing recognised counts: the plain reader parses every element
             skipper.kept.clear()
             skipper.found.clear()
@@ -203,7 +203,7 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
             skipper = LineCut()
         elif dataset.name in SKIPPABLE:
             skipper = Skipper.of(known, dataset.name, dataset.volatile)
-        pages = DatasetPages(dataset.name, str(path), _pages(dataset, path, raws, skipper))
+        pages = DatasetPages(dataset.name, str(path), _pages(dataset, path, raws, skipper, spans=True))
         if skipper is not None and skipper.kept:
             snap.based_on = known.snapshot_id  # type: ignore[union-attr]
         collected[dataset.name] = pages
@@ -231,18 +231,22 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
 
 def _snapshot_pages(dataset: ds.Dataset, pages: DatasetPages, raws: dict[int, str],
                     skipper: Skipper | LineCut | None) -> list[Page]:
-    """The receipts of a dataset's pages: their texts as the file holds them, where their elements lie, and which
-    elements `skipper` recognised (`Page.skipped`)."""
+    """The receipts of a dataset's pages: their texts as the file holds them, where their elements lie, which
+    elements `skipper` recognised (`Page.skipped`), and their bytes in the file's when it is ASCII (`Page.data`)."""
     out = []
     found = 0  # of skipper.found, handed to the pages in their order
     for index, page in enumerate(pages.pages):
-        text, items = _page_text(page, raws)
+        span = raws.get(id(page.body))
+        if type(span) is tuple:  # read with `spans`: where the body lies in the file
+            text, items, data = _file_text(raws)[span[0]:span[1]], _items(page, raws), _body_bytes(span, raws)
+        else:
+            (text, items), data = _page_text(page, raws), None
         skipped: dict[int, tuple[bytes, str | None]] = {}
         if skipper is not None and skipper.found and items is not None:
             at = [i for i, value in enumerate(page.body["value"]) if value is SKIPPED]
             skipped = dict(zip(at, skipper.found[found:found + len(at)]))
             found += len(at)
-        out.append(Page(dataset.name, index, page.parent, page.request, text, items, dataset.volatile, skipped))
+        out.append(Page(dataset.name, index, page.parent, page.request, text, items, dataset.volatile, skipped, data))
     return out
 
 
@@ -284,8 +288,23 @@ def _page_text(page: RawPage, raws: dict[int, str]) -> tuple[str, tuple[tuple[in
     raw = raws.get(id(page.body))
     if raw is None:
         return json.dumps(page.body, ensure_ascii=False, separators=(",", ":")), None
+    return raw, _items(page, raws)
+
+
+def _items(page: RawPage, raws: dict[int, Any]) -> tuple[tuple[int, int], ...] | None:
     marks = raws.get(ITEMS + id(page.body))
-    return raw, (tuple(marks) if marks is not None else None)
+    return tuple(marks) if marks is not None else None
+
+
+def _file_text(raws: dict[int, Any]) -> str:
+    return raws[FILE][0]
+
+
+def _body_bytes(span: tuple[int, int], raws: dict[int, Any]) -> memoryview | None:
+    """The bytes of the body at `span` in a file read with `spans`, a view of the file's: when the file is ASCII
+    (character offsets are the bytes' then), else None."""
+    text, data = raws[FILE]
+    return memoryview(data)[span[0]:span[1]] if data is not None and len(data) == len(text) else None
 
 
 def audit_pages(source: Path | list[tuple[str, str, str]]) -> tuple[list[str], str, list[EventRecord]]:
@@ -312,10 +331,9 @@ def _page_hashed(page: RawPage, raws: dict[int, Any]) -> tuple[str, tuple[tuple[
     if type(span) is not tuple:  # no span: the file read by the stdlib after all, or a body that is the whole file
         text, cut = _page_text(page, raws)
         return hashlib.sha256(text.encode()).hexdigest(), cut
-    (text, data), marks = raws[FILE], raws.get(ITEMS + id(page.body))
-    body = memoryview(data)[span[0]:span[1]] if data is not None and len(data) == len(text) else \
-        text[span[0]:span[1]].encode()
-    return hashlib.sha256(body).hexdigest(), tuple(marks) if marks is not None else None
+    body = _body_bytes(span, raws)
+    return hashlib.sha256(_file_text(raws)[span[0]:span[1]].encode() if body is None else body).hexdigest(), \
+        _items(page, raws)
 
 
 def _check_tenant(organization: DatasetPages | None, tenant_id: str) -> None:

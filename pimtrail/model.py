@@ -35,10 +35,14 @@ class Page:
     # (`CollectedSnapshot.based_on`), so their facts are the open facts naming that element. By index:
     # (its digest, the value of its volatile key as it stands in `text`, None without one)
     skipped: dict[int, tuple[bytes, str | None]] = field(default_factory=dict)
+    # the body's UTF-8 bytes where the reader has them at hand (a view of the file's bytes, which stay in memory with
+    # the page) and they are its characters one for one (ASCII): the receipts hash the body and store its elements
+    # from them, without encoding the text again. None: the text is encoded where bytes are needed
+    data: Any = field(default=None, compare=False, repr=False)
 
     @property
     def payload(self) -> bytes:
-        return self.text.encode()
+        return self.text.encode() if self.data is None else bytes(self.data)
 
 
 @dataclass

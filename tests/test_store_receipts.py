@@ -360,3 +360,56 @@ def test_packs_take_elements_until_they_hold_chars_characters(monkeypatch):
         for _, first, count, _, joined, data in made:
             assert joined == b"".join(digests[first - 5:first - 5 + count])
             assert packs.unpack(packs.compress(data)) == texts[first - 5:first - 5 + count]
+
+
+@pytest.mark.parametrize("edit", ["as-written", "non-ascii", "crlf"])
+def test_a_pages_bytes_give_the_receipts_its_text_gives(tmp_path, edit):
+    """A page read from an ASCII file carries its bytes, a view of the file's (`Page.data`): they are its text's
+    UTF-8, and what the receipts make of them (the page's sha256, its elements' digests and layout, the packs) is
+    what they make of its text. A file that is not ASCII, or whose CRLF line ends are read as universal newlines,
+    gives its pages no bytes. Registration details cut a volatile key out of each element: from the text."""
+    import dataclasses
+
+    from pimtrail.store.receipts import cut_pages, new_packs
+
+    (root,) = generate(tmp_path / "exports", "small", days=1)
+    ascii_files = set()
+    for path in root.glob("*.json"):
+        data = path.read_bytes()
+        if edit == "non-ascii":
+            data = data.replace(b'"displayName":"', '"displayName":"Zoë '.encode())
+        elif edit == "crlf":
+            data = data.replace(b"\n", b"\r\n")
+        path.write_bytes(data)
+        if data.isascii() and b"\r" not in data:
+            ascii_files.add(path.name)
+    files = {name: entry["file"] for name, entry in json.loads((root / "manifest.json").read_text())["datasets"].items()}
+    pages = read_export(root).pages
+    with_bytes = [p for p in pages if p.data is not None]
+    # a file holding one body, not pages, keeps it whole and read by the stdlib: its text only
+    assert [p.dataset for p in with_bytes] == [p.dataset for p in pages
+                                               if p.items is not None and files[p.dataset] in ascii_files]
+    assert len(with_bytes) > 100 if edit == "as-written" else len(with_bytes) < len(pages) / 2
+    assert all(bytes(p.data) == p.text.encode() for p in with_bytes)
+    assert {p.dataset for p in with_bytes if p.volatile} >= ({"registration_details"} if with_bytes else set())
+
+    def receipts(pages):
+        cuts = cut_pages(pages)
+        rows = new_packs("t", cuts, {}, 1).rows()
+        return [(c.sha, c.digests, c.prefix, c.suffix, c.gaps, c.volatile) for cs in cuts.values() for c in cs], rows
+
+    made = receipts(pages)
+    assert made == receipts([dataclasses.replace(p, data=None) for p in pages])
+    assert sum(len(c[1]) for c in made[0]) > 1000 and len(made[1]) > 1
+
+
+def test_packs_join_elements_given_as_bytes_as_their_texts():
+    """`packs.made` takes an element as its ASCII bytes (a view of its page's) as it takes its text."""
+    from pimtrail.store import packs
+
+    texts = ['{"a":1}', '{"b":"x"}', "{}"] * 50
+    digests = [bytes([i]) * 16 for i in range(len(texts))]
+    mixed = [memoryview(t.encode()) if i % 3 else t for i, t in enumerate(texts)]
+    assert list(packs.made("t", 1, mixed, digests)) == list(packs.made("t", 1, texts, digests))
+    assert list(packs.made("t", 1, [memoryview(t.encode()) for t in texts], digests)) == \
+        list(packs.made("t", 1, texts, digests))

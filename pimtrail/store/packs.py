@@ -27,16 +27,23 @@ HEAD_MAX = 16 << 20  # bytes the lengths of a pack's elements may take (~1 MB of
 _ZSTD = b"\x28\xb5\x2f\xfd"  # a zstd frame's magic; a zlib stream begins with 0x?8
 
 
-def made(tenant: str, first: int, texts: list[str],
+def made(tenant: str, first: int, texts: list[str | memoryview],
          digests: list[bytes]) -> Iterator[tuple[str, int, int, int, bytes, bytes]]:
     """(tenant, first_n, count, chars, digests, uncompressed data) per pack of new elements: each pack takes elements
-    until they hold `CHARS` characters or more (at least one), its end found by bisecting their running total."""
+    until they hold `CHARS` characters or more (at least one), its end found by bisecting their running total. An
+    element may be given as its ASCII bytes (a view of its page's, `receipts._Cut.texts`): its length is its
+    characters' count then, and its bytes are joined as they are."""
     lengths = list(map(len, texts))
     total = list(itertools.accumulate(lengths))
     start, before = 0, 0
     while start < len(texts):
         end = min(bisect.bisect_left(total, before + CHARS, start) + 1, len(texts))
-        data = (json.dumps(lengths[start:end]) + "\n" + "".join(texts[start:end])).encode()
+        part = texts[start:end]
+        head = json.dumps(lengths[start:end]) + "\n"
+        if all(type(text) is str for text in part):
+            data = (head + "".join(part)).encode()
+        else:
+            data = b"".join([head.encode(), *[text.encode() if type(text) is str else text for text in part]])
         yield tenant, first + start, end - start, total[end - 1] - before, b"".join(digests[start:end]), data
         start, before = end, total[end - 1]
 

@@ -89,7 +89,7 @@ class _Cut:
 
     def __init__(self, page: Page, hashed: tuple[bytes, str] | None = None):  # its UTF-8 bytes and sha256, if known
         self.page, text = page, page.text
-        data, self.sha = hashed or _hashed(text)
+        data, self.sha = hashed or _hashed(page)
         spans = page.items
         self.digests: list[bytes] = []
         self.volatile: list[list[str | None]] = []
@@ -121,9 +121,14 @@ class _Cut:
                             for i, (s, e) in enumerate(spans)] if known else \
                 [blake2b(view[s:e], digest_size=16).digest() for s, e in spans]
 
-    def texts(self, indices: list[int]) -> list[str]:
-        """The elements at `indices` as stored (volatile values cut out)."""
-        text, spans, keys = self.page.text, self.page.items, self.page.volatile
+    def texts(self, indices: list[int]) -> list[str | memoryview]:
+        """The elements at `indices` as stored (volatile values cut out): views of the page's bytes when it has them
+        (ASCII, `Page.data`) and no values are cut out, not copied (`packs.made` joins them)."""
+        page = self.page
+        spans, keys, data = page.items, page.volatile, page.data
+        if data is not None and not keys:
+            return [data[spans[i][0]:spans[i][1]] for i in indices]
+        text = page.text
         elements = [text[spans[i][0]:spans[i][1]] for i in indices]
         return [strip(element, keys)[0] for element in elements] if keys else elements
 
@@ -316,8 +321,9 @@ def listings(cuts: dict[str, list[_Cut]], known: dict[bytes, int]
     return entries, named, blobs
 
 
-def _hashed(text: str) -> tuple[bytes, str]:
-    data = text.encode()
+def _hashed(page: Page) -> tuple[bytes | memoryview, str]:
+    """A page's UTF-8 bytes (`Page.data` when it has them, else its text encoded) and their sha256."""
+    data = page.text.encode() if page.data is None else page.data
     return data, hashlib.sha256(data).hexdigest()
 
 
@@ -334,7 +340,7 @@ def cut_pages(pages: Iterable[Page], batch: int = 16) -> dict[str, list[_Cut]]:
     pages, large = list(pages), 1 << 16
     with ThreadPoolExecutor(2) as pool:
         for part in (pages[at:at + batch] for at in range(0, len(pages), batch)):
-            hashed = iter(list(pool.map(_hashed, [p.text for p in part if len(p.text) >= large])))
+            hashed = iter(list(pool.map(_hashed, [p for p in part if len(p.text) >= large])))
             for page in part:
                 cuts[page.dataset].append(_Cut(page, next(hashed) if len(page.text) >= large else None))
     return cuts
