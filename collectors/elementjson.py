@@ -14,7 +14,8 @@ only where it is the value the stdlib scanner (`rawjson._DECODER`) gives for the
   characters, nesting past 1,024, anything not JSON. Refused, the element is read by the stdlib scanner, and
   orjson is not offered the rest of that body (a body written on one line is read as before).
 - Integers outside 64 bits it reads as floats (the stdlib as ints): an element whose text holds a run of 19 or
-  more digits anywhere is read by the stdlib scanner (found by C loops: a translation and a search).
+  more digits anywhere is read by the stdlib scanner (found by C loops, a translation and a search: once for an
+  ASCII file's bytes, each element then offered to orjson as a view of them, not copied; else element by element).
 - Floats: orjson's parsers (yyjson, or serde_json with `float_roundtrip`) round correctly, as Python's
   `float()` does: the same double for every finite decimal text.
 - Duplicate keys: the last value, at the first key's place, as the stdlib's dict does.
@@ -23,6 +24,7 @@ tests/test_elementjson.py holds both to this on edge cases and random documents.
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 import orjson
@@ -30,17 +32,32 @@ import orjson
 _DIGIT_MAP = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))  # digits -> "0", anything else -> " "
 _RUN = b"0" * 19  # 2**63 has 19 digits: any integer orjson could read as a float has a run this long
 _WS = " \t\r"
+_CHUNK = 1 << 16  # bytes translated at a time when a file is searched for long runs of digits
+
+
+def _long_runs(data: bytes) -> list[int]:
+    """Where a run of 19 digits starts in `data`, every such place (a run of 20 starts two), in order."""
+    found, step = [], _CHUNK
+    for at in range(0, len(data), step):
+        chunk = data[at:at + step + len(_RUN) - 1].translate(_DIGIT_MAP)  # a run that starts in this step ends in it
+        k = chunk.find(_RUN)
+        while 0 <= k < step:
+            found.append(at + k)
+            k = chunk.find(_RUN, k + 1)
+    return found
 
 
 class Elements:
     """orjson for the elements of one file's bodies (`rawjson._value_array`); `parse` gives (value, end) or
     None where the stdlib scanner is to read the element."""
 
-    __slots__ = ("text", "data", "on")
+    __slots__ = ("text", "view", "runs", "on")
 
     def __init__(self, text: str, data: bytes):
         self.text = text
-        self.data = data if len(data) == len(text) else None  # ASCII: character offsets are the bytes' too
+        ascii_ = len(data) == len(text)  # character offsets are the bytes' too
+        self.view = memoryview(data) if ascii_ else None
+        self.runs: list[int] | None = None  # of an ASCII file, searched once at its first element: they are views of it
         self.on = True  # off for the rest of a body once orjson refused an element of it
 
     def parse(self, i: int) -> tuple[Any, int] | None:
@@ -61,9 +78,20 @@ class Elements:
                     end -= 1
             if end <= i:
                 return None
-        raw = self.data[i:end] if self.data is not None else text[i:end].encode()
-        if raw.translate(_DIGIT_MAP).find(_RUN) >= 0:  # a long integer, maybe: the stdlib's (C loops, ~2 us)
-            return None
+        view = self.view
+        if view is None:
+            raw: bytes | memoryview = text[i:end].encode()
+            if raw.translate(_DIGIT_MAP).find(_RUN) >= 0:  # a long integer, maybe: the stdlib's (C loops, ~2 us)
+                return None
+        else:
+            runs = self.runs
+            if runs is None:  # not when no element is parsed (a file cut into lines, `unparsed.LineCut`)
+                runs = self.runs = _long_runs(view.obj)  # type: ignore[arg-type]
+            if runs:
+                at = bisect.bisect_left(runs, i)
+                if at < len(runs) and runs[at] + len(_RUN) <= end:  # a long integer, maybe: the stdlib's
+                    return None
+            raw = view[i:end]
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError:
