@@ -99,3 +99,26 @@ def test_a_dataset_not_collected_leaves_its_facts_as_last_seen(export, db_url):
     assert [(v["valid_from"], v["valid_to"]) for v in bob] == [(1, None)]  # still held, as last seen
     assert [(v["valid_from"], v["valid_to"]) for v in alice] == [(1, 2)]  # collected, and really gone
     assert second.fact_count == valid_at_2  # the carried-forward eligibility counts as held
+
+
+def test_new_versions_are_written_in_kind_and_key_order(db):
+    """A snapshot's new fact versions get their rows (and ids) in (kind, key) order, so that two of `fact`'s
+    indexes take them in order: the first snapshot's all, and a later one's rows past the first's (a changed
+    fact's new version takes its old row)."""
+    import sqlite3
+
+    from pimtrail import collect
+
+    snaps = collect.sample_snapshots()
+    with HistoryStore.open(db, create=True) as store:
+        collect.ingest_all(store, snaps[:1])
+    rows = sqlite3.connect(db).execute("SELECT kind, key FROM fact ORDER BY id").fetchall()
+    assert len({kind for kind, _ in rows}) > 5 and rows == sorted(rows)
+    with HistoryStore.open(db) as store:
+        collect.ingest_all(store, snaps[1:4])
+    with sqlite3.connect(db) as conn:
+        for seq in (2, 3, 4):
+            later = conn.execute("SELECT kind, key FROM fact WHERE id > (SELECT max(id) FROM fact WHERE valid_from < ?)"
+                                 " AND valid_from = ? ORDER BY id", (seq, seq)).fetchall()
+            assert later == sorted(later)
+        assert conn.execute("SELECT count(*) FROM fact WHERE valid_from > 1").fetchone()[0] > 3

@@ -126,6 +126,8 @@ def close(conn: Connection, tenant: str, seq: int, closing: list[tuple[str, str]
     for records in closed.values():
         records.sort()  # by id: the order they were written in
     write(conn, tenant, seq, closed)
+    if not ids:  # nothing closed (a first snapshot): every row is new
+        return opening
     at = {name: n for n, name in enumerate(COLUMNS)}
     kind_at, key_at = at["kind"], at["key"]
     updated = ("principal_id", "role_id", "group_id", "digest", "data", "valid_from", "element_n")

@@ -242,7 +242,8 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
     Kept facts are compared as key sets: only the built ones are looked at one by one. Each fact
     written or kept names its element (`element_n`), renumbered when that changed. New versions are written in
     (kind, key) order: two of the three indexes of `fact` then take their entries in runs, in order (the large
-    first snapshot's 258,000 rows: 3.0-3.6 s -> 2.3-3.0 s with a 256 MB page cache)."""
+    first snapshot's 258,000 rows: 3.0-3.6 s -> 2.3-3.0 s with a 256 MB page cache). Kind by kind, each sorted by
+    its keys alone: strings, which sort 4 times faster than (kind, key) tuples (0.55 -> 0.13 s)."""
     to_close: list[tuple[str, str]] = []
     to_insert: list[tuple] = []
     to_renumber: list[tuple[int | None, str, str, str]] = []
@@ -266,7 +267,8 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
         if was != ("" if n is None else str(n)):
             to_renumber.append((n, tenant, kind, key))
 
-    for kind in open_by_kind.keys() | facts.built.keys():
+    for kind in sorted(open_by_kind.keys() | facts.built.keys()):
+        first_new = len(to_insert)
         open_facts, open_numbers, by_element, unparsed = open_by_kind.get(kind, ({}, {}, {}, 0))
         built, kept = facts.built.get(kind, {}), facts.kept.get(kind, {})
         if unparsed:  # carried as they are, but for those seen again (kept and built keys are apart: `Facts`)
@@ -306,7 +308,8 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
                 open_version(kind, key, fact, *hashing.encode(fact.data))
             else:
                 renumber(kind, key, fact, was)
-    to_insert.sort(key=itemgetter(1, 2))
+        if len(to_insert) - first_new > 1:  # the kind's new versions by key (unique: `Facts`), kinds in order
+            to_insert[first_new:] = sorted(to_insert[first_new:], key=itemgetter(2))
     rows = to_insert
     columns = _archive.COLUMNS
     _check_columns(fact_table, {name: list(map(itemgetter(columns.index(name)), rows))
