@@ -144,6 +144,13 @@ class EventRecord:
     def correlation_id(self) -> str | None:
         return self._built()._correlation_id
 
+    def columns(self) -> tuple[dict[str, Any], str | None, str | None, str | None]:
+        """(data, principal_id, role_id, correlation_id), built once: for a loop over many records (one call
+        each instead of four)."""
+        if self._build is not None:
+            self._built()
+        return self._data, self._principal_id, self._role_id, self._correlation_id  # type: ignore[return-value]
+
     def _key(self) -> tuple:
         return (self.kind, self.source_id, self.occurred_at, self.data, self.principal_id, self.role_id,
                 self.correlation_id)

@@ -72,3 +72,22 @@ def test_an_events_activity_is_read_from_its_dict_as_from_its_text():
                  {"activity": 'Add member to role completed (PIM activation) "\\'},
                  {"activity": "Add member to role requested (PIM activation)", "category": "RoleManagement"}):
         assert _activity(data.get("activity")) == activity_of(encode(data)[0])
+
+
+def test_an_events_columns_are_built_once_and_read_as_its_fields():
+    """`EventRecord.columns` gives what its four built fields give, building them on first use, once."""
+    from datetime import datetime
+
+    from pimtrail.model import EventRecord
+
+    calls = []
+
+    def build():
+        calls.append(1)
+        return {"id": "e1"}, "p1", "r1", "c1"
+
+    lazy = EventRecord("audit", "e1", datetime(2026, 7, 1), build=build)
+    assert lazy.columns() == ({"id": "e1"}, "p1", "r1", "c1") and calls == [1]
+    assert (lazy.data, lazy.principal_id, lazy.role_id, lazy.correlation_id) == lazy.columns() and calls == [1]
+    given = EventRecord("audit", "e2", datetime(2026, 7, 1), {"id": "e2"}, None, "r2", None)
+    assert given.columns() == ({"id": "e2"}, None, "r2", None)

@@ -116,24 +116,25 @@ def _new_events(tenant: str, seq: int, events: list[EventRecord], known: set[tup
     """The events not `known`: their rows (frames made by `codec_for(their texts)`), or archived days' entries."""
     out = Prepared()
     rows = []
+    encode, added, audit = hashing.encode, out.added.append, out.audit.append
     for ev in events:
-        ident = (ev.kind, ev.source_id)
+        kind, source, at = ev.kind, ev.source_id, ev.occurred_at
+        ident = (kind, source)
         if ident in known:
             continue
         known.add(ident)
-        text, digest = hashing.encode(ev.data)
-        out.added.append((ev.kind, ev.source_id, digest))
-        edge = edges.get(ev.kind)
-        if edge is not None and ev.occurred_at < edge:  # an archived day's: joins its batch
+        data, principal, role, correlation = ev.columns()
+        text, digest = encode(data)
+        added((kind, source, digest))
+        edge = edges.get(kind)
+        if edge is not None and at < edge:  # an archived day's: joins its batch
             from pimtrail.store.event_archive import Archived
 
-            out.late.append((ev.kind, Archived(ev.occurred_at, ev.source_id, ev.principal_id, ev.role_id,
-                                               ev.correlation_id, seq, text)))
+            out.late.append((kind, Archived(at, source, principal, role, correlation, seq, text)))
         else:  # EVENT_COLUMNS, the text where its frame goes
-            rows.append((tenant, ev.kind, ev.source_id, time_param(sqlite, ev.occurred_at), ev.principal_id,
-                         ev.role_id, ev.correlation_id, text, seq))
-        if ev.kind == "audit" and ev.correlation_id:
-            out.audit.append((ev.correlation_id, ev.source_id, ev.occurred_at, text, ev.data))
+            rows.append((tenant, kind, source, time_param(sqlite, at), principal, role, correlation, text, seq))
+        if kind == "audit" and correlation:
+            audit((correlation, source, at, text, data))
     late = [(k, e.source_id, e.principal_id, e.role_id, e.correlation_id) for k, e in out.late]
     check_columns(EVENT, {name: [*map(itemgetter(at), rows), *map(itemgetter(at_late), late)]
                                 for name, at, at_late in (("kind", 1, 0), ("source_id", 2, 1), ("principal_id", 4, 2),
