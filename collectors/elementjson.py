@@ -14,8 +14,9 @@ only where it is the value the stdlib scanner (`rawjson._DECODER`) gives for the
   characters, nesting past 1,024, anything not JSON. Refused, the element is read by the stdlib scanner, and
   orjson is not offered the rest of that body (a body written on one line is read as before).
 - Integers outside 64 bits it reads as floats (the stdlib as ints): an element whose text holds a run of 19 or
-  more digits anywhere is read by the stdlib scanner (found by C loops, a translation and a search: once for an
-  ASCII file's bytes, each element then offered to orjson as a view of them, not copied; else element by element).
+  more digits anywhere is read by the stdlib scanner (found by C loops, a translation and a search: in an ASCII
+  file's bytes 64 kB at a time, each part once, when an element in it is parsed, each element then offered to
+  orjson as a view of the bytes, not copied; else element by element).
 - Floats: orjson's parsers (yyjson, or serde_json with `float_roundtrip`) round correctly, as Python's
   `float()` does: the same double for every finite decimal text.
 - Duplicate keys: the last value, at the first key's place, as the stdlib's dict does.
@@ -24,7 +25,6 @@ tests/test_elementjson.py holds both to this on edge cases and random documents.
 
 from __future__ import annotations
 
-import bisect
 from typing import Any
 
 import orjson
@@ -32,18 +32,20 @@ import orjson
 _DIGIT_MAP = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))  # digits -> "0", anything else -> " "
 _RUN = b"0" * 19  # 2**63 has 19 digits: any integer orjson could read as a float has a run this long
 _WS = " \t\r"
-_CHUNK = 1 << 16  # bytes translated at a time when a file is searched for long runs of digits
+_CHUNK = 1 << 16  # bytes of a file searched at a time for long runs of digits
 
 
-def _long_runs(data: bytes) -> list[int]:
-    """Where a run of 19 digits starts in `data`, every such place (a run of 20 starts two), in order."""
-    found, step = [], _CHUNK
-    for at in range(0, len(data), step):
-        chunk = data[at:at + step + len(_RUN) - 1].translate(_DIGIT_MAP)  # a run that starts in this step ends in it
-        k = chunk.find(_RUN)
-        while 0 <= k < step:
-            found.append(at + k)
-            k = chunk.find(_RUN, k + 1)
+def _chunk_runs(data: bytes, chunk: int) -> list[int]:
+    """Where a run of 19 digits starts in the `chunk`th `_CHUNK` bytes of `data`, every such place (a run of 20
+    starts two), in order: the bytes after it that such a run reaches into are searched with it."""
+    step = _CHUNK
+    at = chunk * step
+    part = data[at:at + step + len(_RUN) - 1].translate(_DIGIT_MAP)
+    found = []
+    k = part.find(_RUN)
+    while 0 <= k < step:
+        found.append(at + k)
+        k = part.find(_RUN, k + 1)
     return found
 
 
@@ -56,9 +58,23 @@ class Elements:
     def __init__(self, text: str, data: bytes):
         self.text = text
         ascii_ = len(data) == len(text)  # character offsets are the bytes' too
-        self.view = memoryview(data) if ascii_ else None
-        self.runs: list[int] | None = None  # of an ASCII file, searched once at its first element: they are views of it
+        self.view = memoryview(data) if ascii_ else None  # an ASCII file's bytes: elements go to orjson as views
+        # by chunk (`_CHUNK` bytes), where runs of 19 digits start in an ASCII file's bytes: each chunk searched when
+        # an element in it is first parsed (a daily read parses few: `unparsed.Skipper`)
+        self.runs: dict[int, list[int]] = {}
         self.on = True  # off for the rest of a body once orjson refused an element of it
+
+    def _long_run(self, i: int, last: int) -> bool:
+        """Whether a run of 19 digits starts in the ASCII file's bytes between `i` and `last` (both included)."""
+        runs, step = self.runs, _CHUNK
+        for chunk in range(i // step, last // step + 1):
+            starts = runs.get(chunk)
+            if starts is None:
+                starts = runs[chunk] = _chunk_runs(self.view.obj, chunk)  # type: ignore[union-attr,arg-type]
+            for start in starts:
+                if i <= start <= last:
+                    return True
+        return False
 
     def parse(self, i: int) -> tuple[Any, int] | None:
         text = self.text
@@ -84,13 +100,9 @@ class Elements:
             if raw.translate(_DIGIT_MAP).find(_RUN) >= 0:  # a long integer, maybe: the stdlib's (C loops, ~2 us)
                 return None
         else:
-            runs = self.runs
-            if runs is None:  # not when no element is parsed (a file cut into lines, `unparsed.LineCut`)
-                runs = self.runs = _long_runs(view.obj)  # type: ignore[arg-type]
-            if runs:
-                at = bisect.bisect_left(runs, i)
-                if at < len(runs) and runs[at] + len(_RUN) <= end:  # a long integer, maybe: the stdlib's
-                    return None
+            last = end - len(_RUN)
+            if last >= i and self._long_run(i, last):  # a long integer, maybe: the stdlib's
+                return None
             raw = view[i:end]
         try:
             value = orjson.loads(raw)

@@ -181,12 +181,14 @@ def test_a_text_with_a_lone_surrogate_is_read_by_the_stdlib():
 
 @pytest.mark.parametrize("chunk", [1, 7, 19, 64, 1 << 16])
 def test_an_ascii_files_long_digit_runs_are_found_across_its_chunks(chunk, monkeypatch):
-    """An ASCII file is searched once, `_CHUNK` bytes at a time, for every place a run of 19 digits starts (a run
-    across two chunks too), and an element holding one is left to the stdlib; the others are taken by orjson."""
+    """An ASCII file is searched `_CHUNK` bytes at a time for every place a run of 19 digits starts (a run across
+    two chunks too), and an element holding one is left to the stdlib; the others are taken by orjson."""
     monkeypatch.setattr(elementjson, "_CHUNK", chunk)
     rng = random.Random(chunk)
     data = bytes(rng.choice(b"0123456789x") for _ in range(3000))
-    assert elementjson._long_runs(data) == [i for i in range(len(data) - 18) if data[i:i + 19].isdigit()]
+    chunks = range((len(data) + chunk - 1) // chunk)
+    assert [at for n in chunks for at in elementjson._chunk_runs(data, n)] == \
+        [i for i in range(len(data) - 18) if data[i:i + 19].isdigit()]
     elements = ['{"id":"%d","n":%s}' % (k, rng.choice(["1" * 18, "7" * 19, "12345", '"x%sx"' % ("9" * 25)]))
                 for k in range(80)]
     taken = check(elements, monkeypatch)

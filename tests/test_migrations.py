@@ -119,7 +119,7 @@ def test_a_history_from_before_0004_gets_its_activations_and_verifies(db_url, tm
     from pimtrail.collectors.exportdir import read_export
     from pimtrail.config import load_config
     from pimtrail.evidence.series import range_weeks, read_weeks
-    from pimtrail.store.schema import activation_table, snapshot_table
+    from pimtrail.store.schema import snapshot_table
     from pimtrail.synthetic import generate
 
     roots = generate(tmp_path / "exports", "small", days=2, churn=0.05, seed=3)

@@ -117,8 +117,10 @@ def test_new_versions_are_written_in_kind_and_key_order(db):
     with HistoryStore.open(db) as store:
         collect.ingest_all(store, snaps[1:4])
     with sqlite3.connect(db) as conn:
+        inserted = []
         for seq in (2, 3, 4):
             later = conn.execute("SELECT kind, key FROM fact WHERE id > (SELECT max(id) FROM fact WHERE valid_from < ?)"
                                  " AND valid_from = ? ORDER BY id", (seq, seq)).fetchall()
             assert later == sorted(later)
-        assert conn.execute("SELECT count(*) FROM fact WHERE valid_from > 1").fetchone()[0] > 3
+            inserted.append(len(later))
+    assert max(inserted) > 1  # a later snapshot inserted rows of its own, not only versions in old rows

@@ -118,7 +118,7 @@ def _new_events(tenant: str, seq: int, events: list[EventRecord], known: set[tup
     rows = []
     encode, added, audit = hashing.encode, out.added.append, out.audit.append
     for ev in events:
-        kind, source, at = ev.kind, ev.source_id, ev.occurred_at
+        kind, source, occurred = ev.kind, ev.source_id, ev.occurred_at
         ident = (kind, source)
         if ident in known:
             continue
@@ -127,14 +127,14 @@ def _new_events(tenant: str, seq: int, events: list[EventRecord], known: set[tup
         text, digest = encode(data)
         added((kind, source, digest))
         edge = edges.get(kind)
-        if edge is not None and at < edge:  # an archived day's: joins its batch
+        if edge is not None and occurred < edge:  # an archived day's: joins its batch
             from pimtrail.store.event_archive import Archived
 
-            out.late.append((kind, Archived(at, source, principal, role, correlation, seq, text)))
+            out.late.append((kind, Archived(occurred, source, principal, role, correlation, seq, text)))
         else:  # EVENT_COLUMNS, the text where its frame goes
-            rows.append((tenant, kind, source, time_param(sqlite, at), principal, role, correlation, text, seq))
+            rows.append((tenant, kind, source, time_param(sqlite, occurred), principal, role, correlation, text, seq))
         if kind == "audit" and correlation:
-            audit((correlation, source, at, text, data))
+            audit((correlation, source, occurred, text, data))
     late = [(k, e.source_id, e.principal_id, e.role_id, e.correlation_id) for k, e in out.late]
     check_columns(EVENT, {name: [*map(itemgetter(at), rows), *map(itemgetter(at_late), late)]
                                 for name, at, at_late in (("kind", 1, 0), ("source_id", 2, 1), ("principal_id", 4, 2),

@@ -50,14 +50,15 @@ BUSY_MS = 30000  # how long a SQLite connection waits for another's lock
 # bytes a page of a new SQLite history (SQLite's default is 4096). A file keeps the size it was made with: the
 # pragma changes nothing in a file that holds a table. The large first snapshot with 16 kB pages: its commit
 # 0.75 -> 0.5 s, its fact rows' inserts ~0.3 s less, the file 432 -> 412 MB; a daily ingest writes whole pages to
-# the WAL, 4 times larger, and was no slower (docs/benchmarks.md, "First ingest, round 16")
+# the WAL, 4 times larger, and was no slower (docs/benchmarks.md, "First ingest, round 16"). The header written
+# when a new file goes to WAL fixes its page size
 PAGE_SIZE = 16384
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout={BUSY_MS}")
-    cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")  # before WAL: a new file's size is fixed by its first table
+    cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")  # before WAL: switching a new file to it writes its header
     # WAL lets readers (check, pack) work while a snapshot is written; NORMAL is safe under WAL.
     _journal(cursor, "WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")

@@ -87,7 +87,7 @@ class _Cut:
 
     __slots__ = ("page", "sha", "prefix", "suffix", "gaps", "digests", "volatile")
 
-    def __init__(self, page: Page, hashed: tuple[bytes, str] | None = None):  # its UTF-8 bytes and sha256, if known
+    def __init__(self, page: Page, hashed: tuple[bytes | memoryview, str] | None = None):  # its bytes and sha256
         self.page, text = page, page.text
         data, self.sha = hashed or _hashed(page)
         spans = page.items
