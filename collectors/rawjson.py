@@ -65,11 +65,7 @@ def _members(text: str, i: int, member: Callable[[str, int], tuple[Any, int]]) -
         if not isinstance(key, str) or text[i] != ":":
             raise ValueError("expected a key")
         value[key], i = member(key, _skip(text, i + 1))
-        i = _skip(text, i)
-        if text[i] == ",":
-            i = _skip(text, i + 1)
-        elif text[i] != "}":
-            raise ValueError("expected , or }")
+        i = _next(text, i, "}")
     return value, i + 1
 
 
@@ -80,12 +76,18 @@ def _elements(text: str, i: int, element: Callable[[int], tuple[Any, int]]) -> t
     while text[i] != "]":
         item, i = element(i)
         items.append(item)
-        i = _skip(text, i)
-        if text[i] == ",":
-            i = _skip(text, i + 1)
-        elif text[i] != "]":
-            raise ValueError("expected , or ]")
+        i = _next(text, i, "]")
     return items, i + 1
+
+
+def _next(text: str, i: int, close: str) -> int:
+    """After a member or element ending at `i`: where the next begins (past a comma), or the `close` that ends them."""
+    i = _skip(text, i)
+    if text[i] == ",":
+        return _skip(text, i + 1)
+    if text[i] != close:
+        raise ValueError(f"expected , or {close}")
+    return i
 
 
 def _value_array(text: str, i: int, start: int, marks: list[tuple[int, int]],
