@@ -33,7 +33,7 @@ def _when(value: Any) -> tuple[str | None, datetime | None]:
     text = str(value)
     try:
         if is_canonical(text):
-            return text, parse_iso(text)
+            return text, datetime.fromisoformat(text[:19])  # as parse_iso reads that form
         return iso(parse_iso(text)), None
     except ValueError:
         return None, None
@@ -108,8 +108,10 @@ class ActivationJoin:
         self._last: dict[str, tuple[str, str]] = {}  # correlation id -> (time, id) of its latest event
         self._moments: dict[str, tuple[datetime | None, datetime | None]] = {}  # start, end as parsed, when canonical
 
-    def add(self, ev: dict[str, Any]) -> bool:
-        kind = activity_kind(ev.get("activity") or "")
+    def add(self, ev: dict[str, Any], kind: str | None = None) -> bool:
+        """Take one event (`kind`: its `activity_kind` when the caller found it, not None)."""
+        if kind is None:
+            kind = activity_kind(ev.get("activity") or "")
         correlation = ev.get("correlation_id")
         if kind is None or not correlation:
             return True
@@ -158,6 +160,12 @@ class ActivationJoin:
             if kind == "denied":
                 act.outcome = "denied"
         return True
+
+    def start_of(self, correlation: str) -> str | None:
+        """The start of activation `correlation` as joined so far: right after `add` took a completion of it, that
+        completion's (`_detail(details, START_KEYS) or time` of its dict, as `fold` finds it in its text)."""
+        act = self._acts.get(correlation)
+        return None if act is None else act.start
 
     def activations(self) -> list[Activation]:
         """The activations joined so far, finished, in `join_activations`' order."""
@@ -301,18 +309,20 @@ def outline_activations(rows: Iterable[tuple[str | None, str, str, str, str | No
     return [outline(correlation, e) for correlation, e in latest.items()]
 
 
-def fold(entry: list[Any], kind: str, time: str, source: str, data: str | None = None) -> None:
+def fold(entry: list[Any], kind: str, time: str, source: str, data: str | None = None,
+         started: str | None = None) -> None:
     """Apply one event of an activation (`kind` as `activity_kind` names it; `data`: a completion's stored
-    JSON, for its start) to its entry: [request key, decision key, completion key, denial key, request time,
-    decision kind, completion start], each key the (time, source id) of the latest event of that kind.
-    The same events in any order, or split over several folds of one entry, leave the same entry."""
+    JSON, for its start, unless the caller found that already: `started`, `_started(data, time)`) to its entry:
+    [request key, decision key, completion key, denial key, request time, decision kind, completion start], each
+    key the (time, source id) of the latest event of that kind. The same events in any order, or split over
+    several folds of one entry, leave the same entry."""
     key = (time, source)
     if kind == "requested":
         if entry[0] is None or key > entry[0]:
             entry[0], entry[4] = key, time
     elif kind == "completed":
         if entry[2] is None or key > entry[2]:
-            entry[2], entry[6] = key, _started(data, time) if data else time
+            entry[2], entry[6] = key, started if started is not None else _started(data, time) if data else time
     else:
         if entry[1] is None or key > entry[1]:
             entry[1], entry[5] = key, kind
@@ -339,8 +349,9 @@ def fold_stored(slots: dict[str, list[Any]], correlation: str | None, source: st
 
 
 def fold_kind(slots: dict[str, list[Any]], correlation: str, source: str, occurred_at: datetime, data: str,
-              kind: str, seq: int = 0) -> None:
-    """`fold_stored` of an event of an activation whose `activity_kind` is known (`kind`, not None)."""
+              kind: str, seq: int = 0, started: str | None = None) -> None:
+    """`fold_stored` of an event of an activation whose `activity_kind` is known (`kind`, not None); `started` as
+    `fold` takes it."""
     slot = slots.get(correlation)
     if slot is None:
         slot = slots[correlation] = [occurred_at, occurred_at, [None] * 7, seq]
@@ -349,7 +360,7 @@ def fold_kind(slots: dict[str, list[Any]], correlation: str, source: str, occurr
     elif occurred_at > slot[1]:
         slot[1] = occurred_at
     slot[3] = max(slot[3], seq)
-    fold(slot[2], kind, occurred_at.isoformat(timespec="seconds") + "Z", source, data)  # iso(occurred_at)
+    fold(slot[2], kind, occurred_at.isoformat(timespec="seconds") + "Z", source, data, started)  # iso(occurred_at)
 
 
 def activation_row(slot: list[Any]) -> dict[str, Any]:

@@ -158,3 +158,45 @@ def test_start_and_activity_cut_from_the_stored_text_equal_the_decoded_event(det
                           "details": details, "id": "e1", "time": "2026-07-01T10:00:00Z"})
         assert start_detail(text) == _detail(details, START_KEYS)
         assert activity_of(text) == (activity or "")
+
+
+def test_a_first_snapshots_fold_made_in_its_join_pass_equals_the_fold_of_its_events():
+    """`joined.join_first` takes each completion's start from the join (`fold`'s `started`): the slots it makes
+    equal `fold_kind`'s of the same events in any order, and the activations equal `join_activations`' of them,
+    whatever the details name (the start cases `start_detail` reads from the text), with ties within a second."""
+    from datetime import datetime
+
+    from pimtrail.activations import activity_kind, fold_kind, join_activations
+    from pimtrail.store.hashing import encode
+    from pimtrail.store.joined import join_first
+
+    details = [{}, {"StartTime": "2026-07-01T10:07:00Z", "ExpirationTime": "2026-07-01T18:07:00Z"},
+               {"StartTime": "2026-02-30T10:07:00Z"}, {"StartTime": "2026-07-01T10:07:00.5+02:00"},
+               {"Start time": "2026-07-01T10:06:30Z", "StartTime": "x"}, {"startDateTime": "2026-07-01T10:06:30Z"},
+               {"note": "starting soon", "StartTime": "2026-07-01T10:08:00Z"}, {"StartTime": ""},
+               {"z": "} \"start time\"", "start time": "2026-07-01T11:00:00Z"}, {"StartTime": 20260701}]
+    acts = {"requested": "Add member to role requested (PIM activation)",
+            "approved": "Add member to role request approved (PIM activation)",
+            "denied": "Add member to role request denied (PIM activation)",
+            "completed": "Add member to role completed (PIM activation)"}
+    events = []
+    for n, detail in enumerate(details):
+        for i, (kind, minute, extra) in enumerate([("requested", 0, {}), ("approved", 5, {}),
+                                                    ("completed", 6, detail), ("completed", 4, {}),
+                                                    ("denied", 6 + n % 2, {})]):
+            source = f"e{n}-{i}"
+            data = {"activity": acts[kind], "category": "RoleManagement", "correlation_id": f"c{n}",
+                    "details": extra, "id": source, "time": f"2026-07-01T10:{minute:02d}:00Z",
+                    "principal": {"id": "u1", "upn": "a@x"}, "initiated_by": {"id": "u2", "upn": "b@x"}}
+            events.append((f"c{n}", source, datetime(2026, 7, 1, 10, minute), encode(data)[0], data,
+                           activity_kind(acts[kind])))
+    for order in (events, events[::-1], events[1::2] + events[::2]):
+        joins, slots = join_first(order)
+        folded: dict = {}
+        for correlation, source, at, text, _, kind in order:
+            fold_kind(folded, correlation, source, at, text, kind)
+        assert slots == folded
+        assert sorted(joins.values(), key=lambda a: a.correlation_id) == \
+            sorted(join_activations(data for *_, data, _ in order), key=lambda a: a.correlation_id)
+    assert [slots[f"c{n}"][2][6] for n in (1, 3, 6)] == \
+        ["2026-07-01T10:07:00Z", "2026-07-01T08:07:00Z", "2026-07-01T10:08:00Z"]

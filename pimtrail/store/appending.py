@@ -162,26 +162,29 @@ def _activations(conn: Connection | None, tenant: str, seq: int, audit: list, co
     # activity of the dict each text encodes (`activity_of` reads it from the text)
     events = [(*a, kind) for a in audit
               if (kind := activity_kind(activity_value(a[4].get("activity")) or "")) is not None]
-    fresh: dict[str, list] = {}
-    for correlation, source, occurred_at, text, _, kind in events:
-        fold_kind(fresh, correlation, source, occurred_at, text, kind)
     stored: dict[str, list] = {}
-    if conn is not None and seq > 1:
-        from sqlalchemy import select
+    if seq == 1:  # the tenant's first snapshot: its events are all there are, folded as they are joined
+        joins, fresh = _joined.join_first(events)
+    else:
+        fresh = {}
+        for correlation, source, occurred_at, text, _, kind in events:
+            fold_kind(fresh, correlation, source, occurred_at, text, kind)
+        if conn is not None:
+            from sqlalchemy import select
 
-        from pimtrail.store.ingest import chunks
-        from pimtrail.store.schema import activation_table as act
+            from pimtrail.store.ingest import chunks
+            from pimtrail.store.schema import activation_table as act
 
-        for part in chunks(sorted(fresh), 500):
-            for correlation, first_at, last_at, state in conn.execute(
-                    select(act.c.correlation_id, act.c.first_at, act.c.last_at, act.c.state).where(
-                        act.c.tenant_id == tenant, act.c.correlation_id.in_(part))):
-                stored[correlation] = stored_slot(first_at, last_at, state)
-    for correlation, source, occurred_at, text, _, kind in events:
-        if correlation in stored:
-            fold_kind(stored, correlation, source, occurred_at, text, kind)
-    joins = _joined.join_touched(conn, tenant, seq, codec.decompress, events,
-                                 [(slot[0], slot[1]) for slot in stored.values()])
+            for part in chunks(sorted(fresh), 500):
+                for correlation, first_at, last_at, state in conn.execute(
+                        select(act.c.correlation_id, act.c.first_at, act.c.last_at, act.c.state).where(
+                            act.c.tenant_id == tenant, act.c.correlation_id.in_(part))):
+                    stored[correlation] = stored_slot(first_at, last_at, state)
+        for correlation, source, occurred_at, text, _, kind in events:
+            if correlation in stored:
+                fold_kind(stored, correlation, source, occurred_at, text, kind)
+        joins = _joined.join_touched(conn, tenant, seq, codec.decompress, events,
+                                     [(slot[0], slot[1]) for slot in stored.values()])
 
     def values(correlation: str, slot: list) -> list:  # ACTIVATION_COLUMNS; datetimes as time_param gives them
         joined = joins.get(correlation)

@@ -145,6 +145,12 @@ def join_in_order(events: Iterable[dict[str, Any]], again: Callable[[set[str]], 
     for event in events:
         if not join.add(event):
             disordered.add(event["correlation_id"])
+    return _joined(join, disordered, again)
+
+
+def _joined(join: ActivationJoin, disordered: set[str], again: Callable[[set[str]], Iterable[dict[str, Any]]]
+            ) -> dict[str, Activation]:
+    """`join_in_order`'s value once `join` took the events (`disordered`: the activations `add` refused one of)."""
     out = {a.correlation_id: a for a in join.activations()}
     if disordered:
         for act in join_activations(e for e in again(disordered) if e.get("correlation_id") in disordered):
@@ -171,10 +177,9 @@ def join_touched(conn: Connection | None, tenant: str, seq: int, decompress: Cal
     (first_at, last_at), when `seq` is not the tenant's first). Each event as stored, as a view would read it: its
     canonical text decoded, or the dict it was encoded from as that would read (`joinable`; only a completion's
     details are read, so only a completion's dict is made so)."""
-    fresh = sorted(((at, source, joinable(data, text) if kind == "completed" else data)
-                    for _, source, at, text, data, kind in new), key=itemgetter(0, 1))
     if seq == 1:  # the tenant's first snapshot: its events are all there are (`conn` may be None)
-        return join_in_order(map(itemgetter(2), fresh), lambda ids: [e for _, _, e in fresh])
+        return join_first(new)[0]
+    fresh = _fresh(new)
     touched = {correlation for correlation, *_ in new}
     spans = list(spans)
     earlier: Iterable[tuple[Any, str, dict[str, Any]]] = ()
@@ -184,5 +189,31 @@ def join_touched(conn: Connection | None, tenant: str, seq: int, decompress: Cal
         earlier = ((naive(at), source, e) for at, source, e in stored_events(
             conn, tenant, decompress, min(s for s, _ in spans), max(e for _, e in spans), touched, before_seq=seq))
     events = heapq.merge(earlier, fresh, key=lambda e: (e[0], e[1]))
-    return join_in_order((e for _, _, e in events),
+    return join_in_order(map(itemgetter(2), events),
                          lambda ids: [e for _, _, e in stored_events(conn, tenant, decompress, correlations=ids)])
+
+
+def _fresh(new: list[tuple[str, str, datetime, str, dict[str, Any], str]]) -> list[tuple]:
+    """(occurred_at, source id, the event as the join reads it, correlation id, stored text, kind) of `new` (as
+    `join_touched` takes them), by time and source id."""
+    return sorted(((at, source, joinable(data, text) if kind == "completed" else data, correlation, text, kind)
+                   for correlation, source, at, text, data, kind in new), key=itemgetter(0, 1))
+
+
+def join_first(new: list[tuple[str, str, datetime, str, dict[str, Any], str]]
+               ) -> tuple[dict[str, Activation], dict[str, list]]:
+    """`join_touched` of a tenant's first snapshot (its `new` events are all there are), and their fold in the same
+    pass (`fold_kind`'s slots, as `_activations` folds new events): taking the events in order, the join finds each
+    completion's start, which the fold would find again in the event's text (`fold`'s `started`; 0.4 s of the
+    large first snapshot's 57,000 completions)."""
+    from pimtrail.activations import fold_kind
+
+    fresh = _fresh(new)
+    join, disordered, slots = ActivationJoin(), set(), {}
+    for at, source, event, correlation, text, kind in fresh:
+        added = join.add(event, kind)
+        if not added:
+            disordered.add(event["correlation_id"])
+        fold_kind(slots, correlation, source, at, text, kind,
+                  started=join.start_of(correlation) if added and kind == "completed" else None)
+    return _joined(join, disordered, lambda ids: list(map(itemgetter(2), fresh))), slots
