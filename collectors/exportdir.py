@@ -237,8 +237,10 @@ def _snapshot_pages(dataset: ds.Dataset, pages: DatasetPages, raws: dict[int, st
     found = 0  # of skipper.found, handed to the pages in their order
     for index, page in enumerate(pages.pages):
         span = raws.get(id(page.body))
-        if type(span) is tuple:  # read with `spans`: where the body lies in the file
-            text, items, data = _file_text(raws)[span[0]:span[1]], _items(page, raws), _body_bytes(span, raws)
+        if type(span) is tuple:  # read with `spans`: where the body lies in the file; its text made of its bytes
+            # when they are ASCII and it is read (`Page.text`)
+            items, data = _items(page, raws), _body_bytes(span, raws)
+            text = _file_text(raws)[span[0]:span[1]] if data is None else None
         else:
             (text, items), data = _page_text(page, raws), None
         skipped: dict[int, tuple[bytes, str | None]] = {}

@@ -15,6 +15,24 @@ OK, ERROR, MISSING = "ok", "error", "missing"
 COMPLETE, PARTIAL = "complete", "partial"
 
 
+class _Text:
+    """`Page.text`, for a page read from an ASCII file with its bytes (`data`) and no text (None): made of them when
+    first read, and kept. Not made for the receipts (`Page.decoded`): a large tenant's export is 368 MB, and its
+    pages' texts, cut out of the files' as they were read, were made only to be hashed and stored from their bytes
+    (docs/architecture.md, "Pages' bytes for their receipts")."""
+
+    def __get__(self, page: "Page | None", owner: type | None = None) -> str:
+        if page is None:
+            raise AttributeError("text")  # no default (dataclasses asks the class)
+        text = page.__dict__["_text"]
+        if text is None:
+            text = page.__dict__["_text"] = str(page.data, "ascii")
+        return text
+
+    def __set__(self, page: "Page", value: str | None) -> None:
+        page.__dict__["_text"] = value
+
+
 @dataclass(frozen=True)
 class Page:
     """One Graph response body as received: the raw receipt.
@@ -28,7 +46,7 @@ class Page:
     index: int  # position within the dataset, from 0
     parent: str  # parent object id for per-parent datasets, "" otherwise
     request: str
-    text: str
+    text: str = _Text()  # type: ignore[assignment]  # None: made of `data` when first read
     items: tuple[tuple[int, int], ...] | None = None
     volatile: tuple[str, ...] = ()
     # elements not parsed: their text is that of an element the previous snapshot held
@@ -43,6 +61,16 @@ class Page:
     @property
     def payload(self) -> bytes:
         return self.text.encode() if self.data is None else bytes(self.data)
+
+    @property
+    def size(self) -> int:
+        """len(text), without making it."""
+        return len(self.data) if self.__dict__["_text"] is None else len(self.text)
+
+    def decoded(self) -> str:
+        """The text, made of the bytes for the caller only when the page was given none (`text`)."""
+        text = self.__dict__["_text"]
+        return str(self.data, "ascii") if text is None else text
 
 
 @dataclass

@@ -88,7 +88,7 @@ class _Cut:
     __slots__ = ("page", "sha", "prefix", "suffix", "gaps", "digests", "volatile")
 
     def __init__(self, page: Page, hashed: tuple[bytes | memoryview, str] | None = None):  # its bytes and sha256
-        self.page, text = page, page.text
+        self.page, text = page, page.decoded()
         data, self.sha = hashed or _hashed(page)
         spans = page.items
         self.digests: list[bytes] = []
@@ -128,7 +128,7 @@ class _Cut:
         spans, keys, data = page.items, page.volatile, page.data
         if data is not None and not keys:
             return [data[spans[i][0]:spans[i][1]] for i in indices]
-        text = page.text
+        text = page.decoded()
         elements = [text[spans[i][0]:spans[i][1]] for i in indices]
         return [strip(element, keys)[0] for element in elements] if keys else elements
 
@@ -309,7 +309,7 @@ def listings(cuts: dict[str, list[_Cut]], known: dict[bytes, int]
             if page.items:
                 layout = cut.layout(list(map(known.__getitem__, cut.digests)))
             else:
-                blobs[cut.sha] = page.text.encode()
+                blobs[cut.sha] = page.payload
             listing.append({"page": page.index, "parent": page.parent, "request": page.request[:2000],
                             "sha256": cut.sha, "layout": layout})
             entries.append({"dataset": name, "page": page.index, "parent": page.parent,
@@ -340,9 +340,9 @@ def cut_pages(pages: Iterable[Page], batch: int = 16) -> dict[str, list[_Cut]]:
     pages, large = list(pages), 1 << 16
     with ThreadPoolExecutor(2) as pool:
         for part in (pages[at:at + batch] for at in range(0, len(pages), batch)):
-            hashed = iter(list(pool.map(_hashed, [p for p in part if len(p.text) >= large])))
+            hashed = iter(list(pool.map(_hashed, [p for p in part if p.size >= large])))
             for page in part:
-                cuts[page.dataset].append(_Cut(page, next(hashed) if len(page.text) >= large else None))
+                cuts[page.dataset].append(_Cut(page, next(hashed) if page.size >= large else None))
     return cuts
 
 
