@@ -193,8 +193,8 @@ def test_a_first_snapshots_fold_made_in_its_join_pass_equals_the_fold_of_its_eve
     for order in (events, events[::-1], events[1::2] + events[::2]):
         joins, slots = join_first(order)
         folded: dict = {}
-        for correlation, source, at, text, _, kind in order:
-            fold_kind(folded, correlation, source, at, text, kind)
+        for correlation, source, at, stored, _, kind in order:
+            fold_kind(folded, correlation, source, at, stored, kind)
         assert slots == folded
         assert sorted(joins.values(), key=lambda a: a.correlation_id) == \
             sorted(join_activations(data for *_, data, _ in order), key=lambda a: a.correlation_id)
