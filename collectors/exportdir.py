@@ -214,7 +214,7 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
         snap.pages += _snapshot_pages(dataset, pages, raws, skipper)
 
     _check_tenant(collected.get("organization"), tenant_id)
-    sign_ins = sign_in_source(manifest["datasets"], (p.text for p in snap.pages if p.dataset == "users"))
+    sign_ins = sign_in_source(manifest["datasets"], (p.decoded() for p in snap.pages if p.dataset == "users"))
     record_sign_in_source(snap.coverage, sign_ins)
     audit_log = collected.get(ds.AUDIT_DATASET)
     deferred = audit_log is not None and any(v is SKIPPED for p in audit_log.pages for v in p.body["value"])
@@ -231,8 +231,9 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
 
 def _snapshot_pages(dataset: ds.Dataset, pages: DatasetPages, raws: dict[int, str],
                     skipper: Skipper | LineCut | None) -> list[Page]:
-    """The receipts of a dataset's pages: their texts as the file holds them, where their elements lie, which
-    elements `skipper` recognised (`Page.skipped`), and their bytes in the file's when it is ASCII (`Page.data`)."""
+    """The receipts of a dataset's pages: their texts as the file holds them (made when read, of their bytes, when
+    the file is ASCII: `Page.text`), where their elements lie, which elements `skipper` recognised (`Page.skipped`),
+    and their bytes in the file's when it is ASCII (`Page.data`)."""
     out = []
     found = 0  # of skipper.found, handed to the pages in their order
     for index, page in enumerate(pages.pages):
@@ -261,7 +262,7 @@ def _undefer(file: str, snap: CollectedSnapshot) -> bool:
     raws: dict[int, str] = {}
     with paused_gc():
         try:
-            pages = DatasetPages(dataset.name, file, [RawPage(p.parent, p.request, _page_body(p.text, raws))
+            pages = DatasetPages(dataset.name, file, [RawPage(p.parent, p.request, _page_body(p.decoded(), raws))
                                                       for p in (snap.pages[i] for i in at)])
         except (ValueError, IndexError):  # as the file's reading would say it
             _load_json(Path(file))

@@ -163,7 +163,8 @@ class ActivationJoin:
 
     def start_of(self, correlation: str) -> str | None:
         """The start of activation `correlation` as joined so far: right after `add` took a completion of it, that
-        completion's (`_detail(details, START_KEYS) or time` of its dict, as `fold` finds it in its text)."""
+        completion's (`_detail(details, START_KEYS) or time` of its dict: what `fold` finds in its text when the
+        fold's time is the dict's)."""
         act = self._acts.get(correlation)
         return None if act is None else act.start
 

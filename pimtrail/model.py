@@ -67,6 +67,10 @@ class Page:
         """len(text), without making it."""
         return len(self.data) if self.__dict__["_text"] is None else len(self.text)
 
+    def __post_init__(self) -> None:
+        if self.__dict__["_text"] is None and self.data is None:
+            raise TypeError("a page given no text needs its bytes (data)")
+
     def decoded(self) -> str:
         """The text, made of the bytes for the caller only when the page was given none (`text`)."""
         text = self.__dict__["_text"]

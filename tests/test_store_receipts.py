@@ -410,6 +410,7 @@ def test_a_pages_bytes_give_the_receipts_its_text_gives(tmp_path, edit):
     made = receipts(pages)
     # a page with bytes is given no text, and the receipts made none (`Page.text`): it is made when read
     assert not [p for p in with_bytes if p.__dict__["_text"] is not None]
+    assert all(p.size == len(p.data) for p in with_bytes)
     assert all(bytes(p.data) == p.text.encode() and p.size == len(p.text) for p in with_bytes)
     assert made == receipts([dataclasses.replace(p, data=None) for p in pages])
     assert sum(len(c[1]) for c in made[0]) > 1000 and len(made[1]) > 1
@@ -425,3 +426,12 @@ def test_packs_join_elements_given_as_bytes_as_their_texts():
     assert list(packs.made("t", 1, mixed, digests)) == list(packs.made("t", 1, texts, digests))
     assert list(packs.made("t", 1, [memoryview(t.encode()) for t in texts], digests)) == \
         list(packs.made("t", 1, texts, digests))
+
+
+def test_a_page_given_no_text_needs_its_bytes():
+    """`Page.text` None is made of `data` when read: a page given neither is refused where it is made."""
+    with pytest.raises(TypeError, match="needs its bytes"):
+        Page("users", 0, "", "/users", None)
+    page = Page("users", 0, "", "/users", None, ((10, 12),), data=memoryview(b'{"value":[{}]}'))
+    assert (page.size, page.decoded(), page.__dict__["_text"]) == (14, '{"value":[{}]}', None)
+    assert page.text == '{"value":[{}]}' and page.__dict__["_text"] == page.text

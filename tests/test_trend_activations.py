@@ -190,6 +190,15 @@ def test_a_first_snapshots_fold_made_in_its_join_pass_equals_the_fold_of_its_eve
                     "principal": {"id": "u1", "upn": "a@x"}, "initiated_by": {"id": "u2", "upn": "b@x"}}
             events.append((f"c{n}", source, datetime(2026, 7, 1, 10, minute), encode(data)[0], data,
                            activity_kind(acts[kind])))
+    # times written otherwise than the fold's (`iso(occurred_at)`), which a start not in the details falls back to:
+    # the fold reads those from the text. "+02:00" also sorts after a later event's time: that activation's events
+    # come to the join out of order, and it is joined again from them sorted
+    for correlation, source, kind, at, time in [("cx", "x1", "completed", datetime(2026, 7, 1, 10, 6), "2026-07-01T10:06:00.000Z"),
+                                                ("cy", "y1", "completed", datetime(2026, 7, 1, 10, 6), "2026-07-01T12:06:00+02:00"),
+                                                ("cy", "y2", "requested", datetime(2026, 7, 1, 11, 0), "2026-07-01T11:00:00Z")]:
+        data = {"activity": acts[kind], "category": "RoleManagement", "correlation_id": correlation, "details": {},
+                "id": source, "time": time, "principal": {"id": "u1", "upn": "a@x"}}
+        events.append((correlation, source, at, encode(data)[0], data, kind))
     for order in (events, events[::-1], events[1::2] + events[::2]):
         joins, slots = join_first(order)
         folded: dict = {}
@@ -198,5 +207,6 @@ def test_a_first_snapshots_fold_made_in_its_join_pass_equals_the_fold_of_its_eve
         assert slots == folded
         assert sorted(joins.values(), key=lambda a: a.correlation_id) == \
             sorted(join_activations(data for *_, data, _ in order), key=lambda a: a.correlation_id)
-    assert [slots[f"c{n}"][2][6] for n in (1, 3, 6)] == \
-        ["2026-07-01T10:07:00Z", "2026-07-01T08:07:00Z", "2026-07-01T10:08:00Z"]
+    assert [slots[f"c{n}"][2][6] for n in (1, 3, 6)] + [slots["cx"][2][6], slots["cy"][2][6]] == \
+        ["2026-07-01T10:07:00Z", "2026-07-01T08:07:00Z", "2026-07-01T10:08:00Z", "2026-07-01T10:06:00Z",
+         "2026-07-01T10:06:00Z"]

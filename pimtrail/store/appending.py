@@ -413,7 +413,7 @@ def start_first(conn: Connection, snap: CollectedSnapshot, seq: int) -> FirstEve
         return FirstEvents()
     try:
         if early is None:
-            texts = [(p.parent, p.request, p.text) for p in snap.pages if p.dataset == remake.dataset]
+            texts = [(p.parent, p.request, p.decoded()) for p in snap.pages if p.dataset == remake.dataset]
             early = FirstEvents.start(remake.fn, texts, snap.tenant_id, sqlite, sum(len(t) for _, _, t in texts))
         return early.finish(snap)
     except BaseException:
