@@ -193,9 +193,10 @@ def test_a_first_snapshots_fold_made_in_its_join_pass_equals_the_fold_of_its_eve
     # times written otherwise than the fold's (`iso(occurred_at)`), which a start not in the details falls back to:
     # the fold reads those from the text. "+02:00" also sorts after a later event's time: that activation's events
     # come to the join out of order, and it is joined again from them sorted
-    for correlation, source, kind, at, time in [("cx", "x1", "completed", datetime(2026, 7, 1, 10, 6), "2026-07-01T10:06:00.000Z"),
-                                                ("cy", "y1", "completed", datetime(2026, 7, 1, 10, 6), "2026-07-01T12:06:00+02:00"),
-                                                ("cy", "y2", "requested", datetime(2026, 7, 1, 11, 0), "2026-07-01T11:00:00Z")]:
+    ten_six, eleven = datetime(2026, 7, 1, 10, 6), datetime(2026, 7, 1, 11, 0)
+    for correlation, source, kind, at, time in [("cx", "x1", "completed", ten_six, "2026-07-01T10:06:00.000Z"),
+                                                ("cy", "y1", "completed", ten_six, "2026-07-01T12:06:00+02:00"),
+                                                ("cy", "y2", "requested", eleven, "2026-07-01T11:00:00Z")]:
         data = {"activity": acts[kind], "category": "RoleManagement", "correlation_id": correlation, "details": {},
                 "id": source, "time": time, "principal": {"id": "u1", "upn": "a@x"}}
         events.append((correlation, source, at, encode(data)[0], data, kind))

@@ -229,9 +229,10 @@ def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool, r
     of the snapshot's events (built: `_as_tuple`). Then, as `append_events` would make them, the events' rows,
     given at once (`give`) with the pages' sha256 and the events' `_ids`, which the ingest compares with its own,
     so that it inserts them while the worker goes on (with how many events they are and their digest,
-    `Prepared.digested`); its value the activations (`_activations`' (updated, new), and None). None: the ingest did not send
-    the rest. `rows_file`: the rows go there instead (`pimtrail.store.rowsfile`), the part naming it and their
-    count; and the new activations into the file beside it, the value naming that file and their count instead."""
+    `Prepared.digested`); its value the activations (`_activations`' (updated, new), and None). None: the ingest
+    did not send the rest. `rows_file`: the rows go there instead (`pimtrail.store.rowsfile`), the part naming it
+    and their count; and the new activations into the file beside it, the value naming that file and their count
+    instead."""
     shas, cuts, made = remake(source)
     for ev in made:
         ev.data  # noqa: B018 -- normalised now, before the rest comes
