@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from pimtrail.store.hashing import compact
-from pimtrail.timeutil import is_canonical, iso, parse_iso
+from pimtrail.timeutil import is_canonical, iso, parse_canonical, parse_iso
 
 START_KEYS = ("starttime", "startdatetime", "start time")
 END_KEYS = ("expirationtime", "enddatetime", "endtime", "expiration time")
@@ -33,7 +33,7 @@ def _when(value: Any) -> tuple[str | None, datetime | None]:
     text = str(value)
     try:
         if is_canonical(text):
-            return text, datetime.fromisoformat(text[:19])  # as parse_iso reads that form
+            return text, parse_canonical(text)
         return iso(parse_iso(text)), None
     except ValueError:
         return None, None

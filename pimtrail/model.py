@@ -59,8 +59,13 @@ class Page:
     data: Any = field(default=None, compare=False, repr=False)
 
     @property
+    def utf8(self) -> bytes | memoryview:
+        """The body's UTF-8: its bytes (`data`, a view of the file's) when it has them, else its text encoded."""
+        return self.text.encode() if self.data is None else self.data
+
+    @property
     def payload(self) -> bytes:
-        return self.text.encode() if self.data is None else bytes(self.data)
+        return bytes(self.utf8)
 
     @property
     def size(self) -> int:

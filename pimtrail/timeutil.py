@@ -16,13 +16,18 @@ def is_canonical(value: str) -> bool:
     return len(value) == 20 and _CANONICAL.fullmatch(value) is not None
 
 
+def parse_canonical(value: str) -> datetime:
+    """`parse_iso` of a text `is_canonical` holds, without matching it again. Raises ValueError (no moment)."""
+    return datetime.fromisoformat(value[:19])
+
+
 def parse_iso(value: str) -> datetime:
     """Parse an ISO-8601 timestamp with a zone (Graph's `2026-07-14T01:27:00Z`, or with
     7-digit fractions) into a naive UTC datetime. Raises ValueError."""
     if not isinstance(value, str) or not value:
         raise ValueError(f"not a timestamp: {value!r}")
-    if len(value) == 20 and _CANONICAL.fullmatch(value):
-        return datetime.fromisoformat(value[:19])
+    if is_canonical(value):
+        return parse_canonical(value)
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import partial
 from typing import Any
 
 from pimtrail.model import EventRecord
+from pimtrail.timeutil import parse_canonical
 
 from .base import DatasetPages, Item
 
@@ -28,13 +28,13 @@ def _actor(initiated: dict[str, Any]) -> dict[str, Any] | None:
 def directory_audits(pages: DatasetPages) -> list[EventRecord]:
     """One event per entry. The id and time are checked here; the rest is normalised when the store
     asks for it, which it does only for entries it does not hold yet (`EventRecord`)."""
-    events, moment = [], datetime.fromisoformat
+    events = []
     for item in pages.items():
         occurred = item.when("activityDateTime")  # YYYY-MM-DDTHH:MM:SSZ, checked to be a real moment
         if occurred is None:
             raise item.error("activityDateTime", "missing")
-        # read as parse_iso reads that form, without checking it again (0.68 -> 0.26 us an entry)
-        events.append(EventRecord("audit", item.required("id"), moment(occurred[:19]),
+        # read without checking that form again (0.68 -> 0.26 us an entry)
+        events.append(EventRecord("audit", item.required("id"), parse_canonical(occurred),
                                   build=partial(_normalise, item, occurred)))
     return events
 

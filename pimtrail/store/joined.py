@@ -174,13 +174,10 @@ def join_touched(conn: Connection | None, tenant: str, seq: int, decompress: Cal
     """The activations some new audit events belong to (`new`: (correlation id, source id, occurred_at, stored
     text, the dict it encodes, its `activity_kind`) of the events of activations snapshot `seq` brings, not stored
     before it), joined from those and their earlier stored events (read from within `spans`, the activations'
-    (first_at, last_at), when `seq` is not the tenant's first). Each event as stored, as a view would read it: its
+    (first_at, last_at)); `seq` is not the tenant's first (`join_first` joins that one). Each event as stored, as a view would read it: its
     canonical text decoded, or the dict it was encoded from as that would read (`joinable`; only a completion's
     details are read, so only a completion's dict is made so)."""
     fresh = _fresh(new)
-    if seq == 1:  # the tenant's first snapshot: its events are all there are (`conn` may be None; `join_first` folds
-        # them in the same pass)
-        return join_in_order(map(itemgetter(2), fresh), lambda ids: list(map(itemgetter(2), fresh)))
     touched = {correlation for correlation, *_ in new}
     spans = list(spans)
     earlier: Iterable[tuple[Any, str, dict[str, Any]]] = ()

@@ -322,8 +322,8 @@ def listings(cuts: dict[str, list[_Cut]], known: dict[bytes, int]
 
 
 def _hashed(page: Page) -> tuple[bytes | memoryview, str]:
-    """A page's UTF-8 bytes (`Page.data` when it has them, else its text encoded) and their sha256."""
-    data = page.text.encode() if page.data is None else page.data
+    """A page's UTF-8 (`Page.utf8`) and its sha256."""
+    data = page.utf8
     return data, hashlib.sha256(data).hexdigest()
 
 
