@@ -9,7 +9,7 @@ from sqlalchemy import inspect
 from pimtrail.store import HistoryStore
 from pimtrail.store.schema import metadata
 
-HEAD = "0010"  # the newest revision
+HEAD = "0011"  # the newest revision
 
 
 def test_migrated_schema_matches_the_models(db_url):

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Iterable, Iterator
 
 from sqlalchemy import and_, false, or_, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Connection, Engine
 
 from pimtrail.bulk import paused_gc
@@ -23,7 +24,7 @@ from pimtrail.store.appending import Recut
 from pimtrail.store.engine import byte_order, ingest_cache, new_file_journal, open_engine, read_consistently
 from pimtrail.store.event_reads import EventReads
 from pimtrail.store.rowsfile import detached
-from pimtrail.store.schema import coverage_table, fact_table, receipt_list_table, snapshot_table
+from pimtrail.store.schema import PRINCIPAL_NOT_KEY, coverage_table, fact_table, receipt_list_table, snapshot_table
 
 ROLE_KINDS = ("role_assignment", "role_eligibility")
 
@@ -200,17 +201,23 @@ class HistoryStore(EventReads):
         """kind -> the facts of those kinds about some principals as they stood in snapshot `seq`, each
         kind in key order (as `facts` gives them): one pass over ix_fact_principal per chunk of ids."""
         kinds = list(kinds)
-        # SQLite, without statistics, would walk ix_fact_open (every fact of the kind) once per chunk
-        hint = " INDEXED BY ix_fact_principal" if self.engine.dialect.name == "sqlite" else ""
-        sql = (f"SELECT kind, key, data FROM fact{hint} WHERE tenant_id = ? AND kind IN ({', '.join('?' * len(kinds))}) "
-               "AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) AND principal_id IN ")
+        sqlite = self.engine.dialect.name == "sqlite"
+        where = (f"WHERE tenant_id = ? AND kind IN ({', '.join('?' * len(kinds))}) "
+                 "AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) AND ")
         out: dict[str, list[Any]] = {kind: [] for kind in kinds}
         ids = sorted({p for p in principal_ids if p})
         with self._reading() as conn:  # through the driver, as `facts`
             for n in range(0, len(ids), self.CHUNK):
                 chunk = ids[n:n + self.CHUNK]
-                for kind, key, data in _receipts.raw_rows(conn, sql + f"({', '.join('?' * len(chunk))})",
-                                                          (tenant_id, *kinds, seq, seq, *chunk)):
+                listed = f"({', '.join('?' * len(chunk))})"
+                # the facts ix_fact_principal holds, and those keyed by their principal (`_by_principal`); SQLite,
+                # without statistics, would walk ix_fact_open (every fact of the kind) once per chunk
+                sql = " UNION ALL ".join(
+                    f"SELECT kind, key, data FROM fact{f' INDEXED BY {index}' if sqlite else ''} {where}{condition}"
+                    for index, condition in (("ix_fact_principal", f"principal_id IN {listed} AND {PRINCIPAL_NOT_KEY}"),
+                                             ("ix_fact_key", f"key IN {listed} AND principal_id = key")))
+                params = (tenant_id, *kinds, seq, seq, *chunk)
+                for kind, key, data in _receipts.raw_rows(conn, sql, params + params):
                     out[kind].append((key, data))
             for v in self._archived(conn, tenant_id, kinds, seq, seq, ids):
                 out[v.kind].append((v.key, v.data))
@@ -240,8 +247,10 @@ class HistoryStore(EventReads):
         if principal_ids is None:
             return conn.execute(query).all()
         ids = sorted({p for p in principal_ids if p})
-        return [r for n in range(0, len(ids), self.CHUNK)
-                for r in conn.execute(query.where(column.in_(ids[n:n + self.CHUNK]))).all()]
+        chunks = [ids[n:n + self.CHUNK] for n in range(0, len(ids), self.CHUNK)]
+        if column is not fact_table.c.principal_id:
+            return [r for chunk in chunks for r in conn.execute(query.where(column.in_(chunk))).all()]
+        return [r for chunk in chunks for narrowed in _by_principal(query, chunk) for r in conn.execute(narrowed).all()]
 
     def _contains(self, column, texts: Iterable[str]):
         """`column` holds one of `texts`, letter case ignored (LIKE on SQLite, ILIKE elsewhere), or None
@@ -446,6 +455,13 @@ class HistoryStore(EventReads):
         with self._reading() as conn:  # rows and archives as of one moment, while collectors may write
             checks = [c for t in tenants for c in _verify.verify_tenant(conn, t)]
         return _verify.VerifyReport(checks)
+
+
+def _by_principal(query, ids: list[str]) -> tuple:
+    """`query` (of `fact`) narrowed to facts of the principals `ids`, as two queries: those ix_fact_principal holds
+    (its condition named as written, so that the index is usable), and those keyed by their principal."""
+    column, key = fact_table.c.principal_id, fact_table.c.key
+    return query.where(column.in_(ids), sql_text(PRINCIPAL_NOT_KEY)), query.where(key.in_(ids), column == key)
 
 
 def _listed(items: Iterable[str] | None) -> list[str] | None:

@@ -11,7 +11,7 @@ behind each model (`Snapshot.__table__`), never ORM objects one by one. The firs
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint, false
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 from pimtrail.store.columns import HASH, KEY, NAME, TENANT  # column widths
@@ -104,6 +104,10 @@ class ItemPack(SQLModel, table=True):
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
+# the facts ix_fact_principal holds; a query through it names this condition as written (`HistoryStore.facts`)
+PRINCIPAL_NOT_KEY = "principal_id <> key"
+
+
 class Fact(SQLModel, table=True):
     """A versioned state fact: valid from snapshot seq `valid_from` up to (excluding) `valid_to`.
 
@@ -115,7 +119,10 @@ class Fact(SQLModel, table=True):
     __table_args__ = (
         Index("ix_fact_open", "tenant_id", "kind", "valid_to", "element_n"),  # element_n: migration 0010
         Index("ix_fact_key", "tenant_id", "kind", "key"),
-        Index("ix_fact_principal", "tenant_id", "principal_id", "kind"),
+        # only the facts whose principal is not their key (migration 0011): a principal's, its registration's and
+        # its sign-ins' fact is found by its key (ix_fact_key), and these are 200,000 of a large tenant's 258,000
+        Index("ix_fact_principal", "tenant_id", "principal_id", "kind", sqlite_where=text(PRINCIPAL_NOT_KEY),
+              postgresql_where=text(PRINCIPAL_NOT_KEY)),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
