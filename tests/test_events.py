@@ -50,8 +50,8 @@ def test_self_approval_is_recognised(export, db_url):
 
 def test_an_activations_times_are_stored_as_their_parsed_moments_are():
     """The ingest writes an activation's `at` and `asked` into SQLite from their texts without parsing a canonical
-    one (`appending._sqlite_time`): the text the driver would be given for the moment parsed (a year past 999)."""
-    from pimtrail.store.appending import _sqlite_time
+    one (`newacts._sqlite_time`): the text the driver would be given for the moment parsed (a year past 999)."""
+    from pimtrail.store.newacts import _sqlite_time
     from pimtrail.store.driver import time_param
     from pimtrail.timeutil import parse_iso
 
@@ -62,7 +62,7 @@ def test_an_activations_times_are_stored_as_their_parsed_moments_are():
 
 
 def test_an_events_activity_is_read_from_its_dict_as_from_its_text():
-    """`_activations` finds each new event's activity kind from the dict its text encodes (`activity_value`),
+    """`activation_rows` finds each new event's activity kind from the dict its text encodes (`activity_value`),
     as `activity_of` finds it from the text: missing, null, not text, escaped."""
     from pimtrail.activations import activity_of
     from pimtrail.activations import activity_value as _activity

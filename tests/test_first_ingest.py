@@ -184,7 +184,7 @@ def _rows_only(remake, source, tenant, sqlite, rows_file=None):
     def failing(*args):
         raise RuntimeError("after the rows")
 
-    appending._activations = failing
+    appending.activation_rows = failing
     return appending.prepare_audit(remake, source, tenant, sqlite, rows_file)
 
 
