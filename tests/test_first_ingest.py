@@ -296,15 +296,19 @@ def _indexes(db: str) -> list[tuple]:
 
 
 def test_a_first_snapshot_into_empty_tables_indexes_them_after_as_they_were(roots, tmp_path, monkeypatch):
-    """`indexes_after`: the event and activation tables of a new SQLite history are indexed after their rows went
-    in, by the statements that made their indexes: the same indexes, the same rows (the store's checks and
-    `verify` read through them). A second tenant's first snapshot finds rows there: nothing is dropped."""
+    """`indexes_after`: the event and activation tables of a new SQLite history, and the fact table's open-facts
+    index, are indexed after their rows went in, by the statements that made their indexes: the same indexes, the
+    same rows (the store's checks and `verify` read through them). A second tenant's first snapshot finds rows
+    there: nothing is dropped."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
     from pimtrail.store import driver
 
     db = str(tmp_path / "h.db")
     HistoryStore.open(db, create=True).close()
     before = _indexes(db)
-    dropped = []
+    dropped, statements = [], []
     real = driver.raw_rows
 
     def spy(conn, sql, params):
@@ -312,16 +316,26 @@ def test_a_first_snapshot_into_empty_tables_indexes_them_after_as_they_were(root
             dropped.append(params[0])
         return real(conn, sql, params)
 
+    def traced(conn, cursor, sql, *args):
+        if sql.startswith("DROP INDEX"):
+            statements.append(sql)
+
     monkeypatch.setattr(driver, "raw_rows", spy)
-    _ingest(db, roots)  # verified
-    assert dropped == ["event", "activation"]  # the first snapshot's only: the second finds rows
-    assert _indexes(db) == before
-    with HistoryStore.open(db) as store:  # another tenant's first snapshot
-        snap = read_export(roots[0])
-        snap.tenant_id = "11111111-2222-3333-4444-555555555555"
-        store.ingest(snap)
-        assert store.verify().ok
-    assert dropped == ["event", "activation"] and _indexes(db) == before
+    event.listen(Engine, "before_cursor_execute", traced)
+    try:
+        _ingest(db, roots)  # verified
+        assert dropped == ["fact", "event", "activation"]  # the first snapshot's only: the second finds rows
+        assert _indexes(db) == before
+        # of the fact table's, only the index whose later entries come at the end of their kind's run
+        assert [s for s in statements if "ix_fact" in s] == ['DROP INDEX "ix_fact_open"']
+        with HistoryStore.open(db) as store:  # another tenant's first snapshot
+            snap = read_export(roots[0])
+            snap.tenant_id = "11111111-2222-3333-4444-555555555555"
+            store.ingest(snap)
+            assert store.verify().ok
+    finally:
+        event.remove(Engine, "before_cursor_execute", traced)
+    assert dropped == ["fact", "event", "activation"] and _indexes(db) == before
 
 
 def test_a_failure_after_the_indexes_were_dropped_leaves_them(roots, tmp_path, monkeypatch):

@@ -27,6 +27,7 @@ from pimtrail.store.columns import width as _width
 from pimtrail.store import hashing
 from pimtrail.store import openfacts as _openfacts
 from pimtrail.store import receipts as _receipts
+from pimtrail.store.driver import indexes_after
 from pimtrail.store.engine import lock_tenant
 from pimtrail.store import event_archive as _earc
 from pimtrail.store.schema import (coverage_table, fact_by_key, fact_table, receipt_list_table,
@@ -316,7 +317,8 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
                                 for name in ("kind", "key", "principal_id", "role_id", "group_id")})
     # closed versions go to the archive; a changed fact's new version takes its old row (pimtrail.store.archive)
     rows = _archive.close(conn, tenant, seq, to_close, rows)
-    _receipts.insert(conn, fact_table, columns, rows)
+    with indexes_after(conn, fact_table, only=("ix_fact_open",)):  # a new history's: its rows come in key order
+        _receipts.insert(conn, fact_table, columns, rows)
     _receipts.raw_many(conn, f"UPDATE {fact_by_key(conn.dialect.name)} SET element_n = ? WHERE tenant_id = ? "
                              "AND kind = ? AND key = ? AND valid_to IS NULL", to_renumber)
     return format(total % hashing.MOD, "064x"), carried
