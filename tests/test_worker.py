@@ -164,7 +164,7 @@ def test_the_worker_making_a_first_snapshots_rows_starts_without_the_schema():
              "folder = tempfile.mkdtemp()\n"
              "rowsfile.write(os.path.join(folder, 'rows.db'), appending.FILE_COLUMNS, "
              "[r[1:-1] for r in prepared.rows])\n"
-             "updated, new = appending._activations(None, 't', 1, prepared.audit, codec, True)\n"
+             "updated, new = appending.activation_rows(None, 't', 1, prepared.audit, codec, True)\n"
              "assert len(new) == 1\n"
              "print(sorted(m for m in ('sqlalchemy', 'sqlmodel', 'pimtrail.store.schema', 'pimtrail.store.history')"
              " if m in sys.modules))")
