@@ -14,7 +14,7 @@ from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
-from pimtrail.bulk import paused_gc
+from pimtrail.bulk import kept_heap, paused_gc
 from pimtrail.errors import InputError
 from pimtrail.model import (ERROR, MISSING, OK, SKIPPED, CollectedSnapshot, DatasetCoverage, EventRecord, Known, Page,
                             Remake)
@@ -160,7 +160,7 @@ def read_export(root: Path, *, tenant: str | None = None, source: str | None = N
     elements of big datasets that snapshot held are recognised without being parsed (`collectors.unparsed`).
     `defer`: the audit log is cut into its elements but not parsed, its events left to a worker reading the same
     file (`CollectedSnapshot.deferred`)."""
-    with paused_gc():
+    with paused_gc(), kept_heap():
         return _read_export(Path(root), tenant, source, known, defer)
 
 

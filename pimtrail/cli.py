@@ -108,38 +108,43 @@ def collect(
 ) -> None:
     """Collect one snapshot (live from Graph, from an export directory, or the sample quarter)."""
     import os
+    from contextlib import nullcontext
 
     from pimtrail import collect as service
+    from pimtrail.bulk import kept_heap
     from pimtrail.store import HistoryStore
 
-    run = None
-    if source == "graph":
-        from pimtrail.collectors import datasets as ds
-        from pimtrail.collectors.graph import CredentialConfig, GraphSettings, HttpSettings, collect_graph
-        from pimtrail.collectors.graph.progress import Progress
-        from pimtrail.collectors.graph.window import previous_audit_windows
-        from pimtrail.config import load_config
-        from pimtrail.errors import InputError
+    # an export read and written in one scope of memory kept for reuse: the read frees what the ingest allocates
+    # again (`bulk.kept_heap`). Not for Graph, whose collector's peak memory is held to a target (docs/benchmarks.md)
+    with kept_heap() if source != "graph" else nullcontext():
+        run = None
+        if source == "graph":
+            from pimtrail.collectors import datasets as ds
+            from pimtrail.collectors.graph import CredentialConfig, GraphSettings, HttpSettings, collect_graph
+            from pimtrail.collectors.graph.progress import Progress
+            from pimtrail.collectors.graph.window import previous_audit_windows
+            from pimtrail.config import load_config
+            from pimtrail.errors import InputError
 
-        for name in also or []:
-            if name not in ds.BY_NAME:
-                raise InputError(f"unknown dataset {name!r}", field="--also", fix="see `pimtrail permissions`")
-        credential = CredentialConfig.from_env(auth, tenant or os.environ.get("AZURE_TENANT_ID"),
-                                               client_id, certificate)
-        settings = GraphSettings(http=HttpSettings(base_url=graph_url, concurrency=concurrency, timeout=timeout),
-                                 also=tuple(also or ()),
-                                 previous_audit={} if full_audit else previous_audit_windows(db),
-                                 break_glass=tuple(load_config(config).break_glass.accounts))
-        typer.echo(f"Reading {graph_url} (sign-in: {credential.describe()})", err=True)
-        run = collect_graph(credential, settings, export=export, tenant=tenant, progress=Progress())
-        snaps = [run.snapshot]
-    else:
-        snaps = service.sample_snapshots(tenant) if source == "sample" else \
-            service.read_exports([Path(source)], tenant=tenant, db=db)
-    service.check_before_creating(db, snaps)
-    with HistoryStore.open(db, create=True) as store:
-        say(f"Collecting {len(snaps)} snapshot(s) into {store.engine.url.render_as_string(hide_password=True)}")
-        results = service.ingest_all(store, snaps, progress=_report)
+            for name in also or []:
+                if name not in ds.BY_NAME:
+                    raise InputError(f"unknown dataset {name!r}", field="--also", fix="see `pimtrail permissions`")
+            credential = CredentialConfig.from_env(auth, tenant or os.environ.get("AZURE_TENANT_ID"),
+                                                   client_id, certificate)
+            settings = GraphSettings(http=HttpSettings(base_url=graph_url, concurrency=concurrency, timeout=timeout),
+                                     also=tuple(also or ()),
+                                     previous_audit={} if full_audit else previous_audit_windows(db),
+                                     break_glass=tuple(load_config(config).break_glass.accounts))
+            typer.echo(f"Reading {graph_url} (sign-in: {credential.describe()})", err=True)
+            run = collect_graph(credential, settings, export=export, tenant=tenant, progress=Progress())
+            snaps = [run.snapshot]
+        else:
+            snaps = service.sample_snapshots(tenant) if source == "sample" else \
+                service.read_exports([Path(source)], tenant=tenant, db=db)
+        service.check_before_creating(db, snaps)
+        with HistoryStore.open(db, create=True) as store:
+            say(f"Collecting {len(snaps)} snapshot(s) into {store.engine.url.render_as_string(hide_password=True)}")
+            results = service.ingest_all(store, snaps, progress=_report)
     if run is not None and run.export_dir is not None:
         say(f"Raw Graph responses kept in {run.export_dir}")
     partial = [r for r in results if r.snapshot is not None and r.gaps]

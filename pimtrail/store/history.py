@@ -12,7 +12,7 @@ from sqlalchemy import and_, false, or_, select
 from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Connection, Engine
 
-from pimtrail.bulk import paused_gc
+from pimtrail.bulk import kept_heap, paused_gc
 from pimtrail.errors import HistoryError
 from pimtrail.model import CollectedSnapshot, Known
 from pimtrail.store import archive as _archive
@@ -96,7 +96,8 @@ class HistoryStore(EventReads):
             return self._ingest_once(snap)
 
     def _ingest_once(self, snap: CollectedSnapshot) -> SnapshotInfo:
-        with paused_gc(), self.engine.connect() as conn, ingest_cache(conn), new_file_journal(conn), detached(conn):
+        with paused_gc(), kept_heap(), self.engine.connect() as conn, ingest_cache(conn), new_file_journal(conn), \
+                detached(conn):
             with conn.begin():  # committed before the cache shrinks back (and the worker's rows file is detached)
                 _openfacts.check_sign_in_source(conn, snap)
                 row = _ingest.ingest(conn, snap)

@@ -44,6 +44,8 @@ import time
 import weakref
 from typing import Any, Callable
 
+from pimtrail.bulk import keep_heap
+
 # `-P` leaves the current directory off the path, `-E` the PYTHON* variables; the first message's path is the caller's
 _MAIN = ("import sys, pickle; sys.path[:] = pickle.load(sys.stdin.buffer); "
          "from pimtrail.store.worker import main; sys.exit(main())")
@@ -292,6 +294,7 @@ def _write(kind: bytes, value: Any) -> None:
 
 def main() -> int:
     gc.disable()  # millions of small objects, no cycles, and the process ends with the call
+    keep_heap()  # its freed memory reused, not given back and faulted in again
     try:  # when memory runs out, the kernel kills this process first: the caller goes on without it
         with open("/proc/self/oom_score_adj", "w") as adj:
             adj.write("1000")
