@@ -138,14 +138,17 @@ class ActivationJoin:
                 act.requested_at = time
                 act.justification = ev.get("result_reason") or act.justification
             else:
-                start = end = None  # _detail(details, START_KEYS) and (.., END_KEYS), in one pass
+                # _detail(details, START_KEYS) and (.., END_KEYS) of the details in key order, as canonical JSON
+                # sorts them, in one pass over them in any order: of the names that match, the least wins
+                start = end = start_name = end_name = None
                 for name, value in (ev.get("details") or {}).items():
                     if value:
-                        name = name.lower()
-                        if start is None and name in START_KEYS:
-                            start = value
-                        elif end is None and name in END_KEYS:
-                            end = value
+                        low = name.lower()
+                        if low in START_KEYS:
+                            if start_name is None or name < start_name:
+                                start, start_name = value, name
+                        elif low in END_KEYS and (end_name is None or name < end_name):
+                            end, end_name = value, name
                 start, began = _when(start) if start is not None else (None, None)
                 act.end, ended = _when(end) if end is not None else (None, None)
                 act.start = start or time
@@ -170,6 +173,10 @@ class ActivationJoin:
 
     def activations(self) -> list[Activation]:
         """The activations joined so far, finished, in `join_activations`' order."""
+        return sorted(self.finished(), key=lambda a: (a.requested_at or a.start or "", a.correlation_id))
+
+    def finished(self) -> Iterable[Activation]:
+        """The activations joined so far, finished, in the order of their first events."""
         for act in self._acts.values():
             requester = act.principal_id
             act.self_approved = any(a["id"] and a["id"] == requester and a["decision"] == "approved"
@@ -178,20 +185,17 @@ class ActivationJoin:
                 began, ended = self._moments.get(act.correlation_id, (None, None))
                 act.duration_hours = round(((ended or parse_iso(act.end)) - (began or parse_iso(act.start)))
                                            .total_seconds() / 3600, 2)
-        return sorted(self._acts.values(), key=lambda a: (a.requested_at or a.start or "", a.correlation_id))
+        return self._acts.values()
 
 
 def joinable(data: dict[str, Any], text: str) -> dict[str, Any]:
     """An audit event's dict as `ActivationJoin` would read it decoded from `text`, its canonical JSON: the same
-    values, and where `add` walks a dict's members (`details`: the first start or end key found wins) in the
-    order canonical JSON sorts them. JSON turns a key that is not a string (a detail named 7) into one, so such a
-    dict is read from its text after all. No copy unless `details` has two members or more."""
+    values (`add` reads `details` in any order as canonical JSON sorts them). JSON turns a key that is not a string
+    (a detail named 7) into one, so such a dict is read from its text after all."""
     details = data.get("details")
-    if type(details) is not dict or not details:
-        return data
-    if not all(type(name) is str for name in details):
+    if type(details) is dict and details and not all(type(name) is str for name in details):
         return decode_for_join(text)
-    return {**data, "details": dict(sorted(details.items()))} if len(details) > 1 else data
+    return data
 
 
 def decode_for_join(text: str) -> dict[str, Any]:

@@ -211,3 +211,23 @@ def test_a_first_snapshots_fold_made_in_its_join_pass_equals_the_fold_of_its_eve
     assert [slots[f"c{n}"][2][6] for n in (1, 3, 6)] + [slots["cx"][2][6], slots["cy"][2][6]] == \
         ["2026-07-01T10:07:00Z", "2026-07-01T08:07:00Z", "2026-07-01T10:08:00Z", "2026-07-01T10:06:00Z",
          "2026-07-01T10:06:00Z"]
+
+
+def test_a_completion_reads_its_details_in_any_order_as_sorted():
+    """`ActivationJoin.add` takes the start and end the details give in key order (as canonical JSON sorts them)
+    whatever order the dict has them in: of the names that match, the least (`joinable` no longer sorts a copy)."""
+    from itertools import permutations
+
+    from pimtrail.activations import ActivationJoin
+
+    details = [("startDateTime", "2026-06-30T09:00:00Z"), ("StartTime", "2026-06-30T10:00:00Z"),
+               ("start time", ""), ("endDateTime", "2026-06-30T12:00:00Z"), ("ExpirationTime", "2026-06-30T11:00:00Z"),
+               ("Other", "x")]
+    seen = set()
+    for order in permutations(details):
+        join = ActivationJoin()
+        join.add({"id": "e1", "time": "2026-06-30T10:00:00Z", "correlation_id": "c1", "details": dict(order),
+                  "activity": "Add member to role completed (PIM activation)"})
+        (act,) = join.activations()
+        seen.add((act.start, act.end))
+    assert seen == {("2026-06-30T10:00:00Z", "2026-06-30T11:00:00Z")}  # "StartTime" < "startDateTime", "E" < "e"

@@ -151,7 +151,7 @@ def join_in_order(events: Iterable[dict[str, Any]], again: Callable[[set[str]], 
 def _joined(join: ActivationJoin, disordered: set[str], again: Callable[[set[str]], Iterable[dict[str, Any]]]
             ) -> dict[str, Activation]:
     """`join_in_order`'s value once `join` took the events (`disordered`: the activations `add` refused one of)."""
-    out = {a.correlation_id: a for a in join.activations()}
+    out = {a.correlation_id: a for a in join.finished()}
     if disordered:
         for act in join_activations(e for e in again(disordered) if e.get("correlation_id") in disordered):
             out[act.correlation_id] = act
