@@ -20,6 +20,42 @@ def test_a_worker_gives_its_value_or_nothing():
     assert Worker(os.getpid, needs=1 << 60).result() is None  # no memory for it: none started
 
 
+def test_a_workers_value_is_taken_before_its_process_ended_and_the_process_is_reaped():
+    """`result()` gives the value once read, not once the process ended (a thread reaps it); `cancel()` right after
+    finds nothing to stop, and the process is reaped whichever comes first."""
+    import gc
+    import threading
+
+    for cancel in (False, True):
+        job = Worker(sum, [1, 2])
+        assert job.result() == 3 and not job.running
+        if cancel:
+            job.cancel()
+        for thread in threading.enumerate():
+            if thread.name == "pimtrail-worker-reap":
+                thread.join(10)
+        assert not [t for t in threading.enumerate() if t.name.startswith("pimtrail-worker")]
+        gc.collect()
+        children = [p for p in os.listdir("/proc") if p.isdigit() and _parent(p) == os.getpid()]
+        assert not [p for p in children if _state(p) == "Z"]  # no zombie left
+
+
+def _parent(pid: str) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def _state(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
 def test_a_worker_takes_a_second_message_when_it_comes():
     job = Worker(_both, "first")
     job.send({"second": 2})

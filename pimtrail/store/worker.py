@@ -146,14 +146,15 @@ class Worker:
 
     def _wait(self) -> int:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return -1
+        return -1 if proc is None else self._reap(proc)
+
+    def _reap(self, proc: subprocess.Popen) -> int:
         self._outbox.put(None)  # no (further) message is coming
         for thread in self._threads:
             thread.join()
         proc.stdout.close()  # type: ignore[union-attr]
         code = proc.wait()
-        self._finalizer.detach()
+        self._finalizer.detach()  # type: ignore[union-attr]
         return code
 
     def part(self) -> Any:
@@ -188,15 +189,19 @@ class Worker:
             self._wait()
             return None
         # its value is the last thing it writes, whole once read (`_drain`): taken without waiting for the process to
-        # end, as its exit unmaps what it held (~0.1 s for a large first snapshot's 1.6 GB); a thread reaps it
-        threading.Thread(target=self._wait, name="pimtrail-worker-reap", daemon=True).start()
+        # end, as its exit unmaps what it held (~0.1 s for a large first snapshot's 1.6 GB); a thread reaps it (and
+        # `cancel` meanwhile finds no process here: its finalizer kills and reaps it, if still there)
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            threading.Thread(target=self._reap, args=(proc,), name="pimtrail-worker-reap", daemon=True).start()
         return _loads(frame[1])
 
     def cancel(self) -> None:
         """Stop the worker (the caller failed or no longer needs it; also after a `result()` cut short)."""
         self._ended = True
-        if self._proc is not None:
-            self._proc.kill()
+        proc = self._proc
+        if proc is not None:
+            proc.kill()
             self._wait()
         elif self._finalizer is not None and self._finalizer.alive:
             self._finalizer()
