@@ -61,8 +61,8 @@ class Prepared:
     """What the events of a snapshot add, computed (the writes of `append_events`)."""
 
     added: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, source id, digest)
-    # or (how many, their `hashing.events_digest`), `added` empty: counted and digested where the rows were made (a
-    # worker: 180,000 triples neither piped nor sorted and digested by the ingest, ~0.4 s of the large first snapshot's)
+    # or (how many, their `hashing.events_digest`), `added` empty: counted and digested by a worker, its rows piped
+    # (180,000 triples not piped), or by the ingest from the digests in the worker's rows file (`FirstEvents.rows`)
     digested: tuple[int, str] | None = None
     rows: list[tuple] = field(default_factory=list)  # `event` rows (EVENT_COLUMNS), zdata compressed
     # or (the file holding them, how many): `pimtrail.store.rowsfile`; with their events' digests, `added` empty
@@ -295,13 +295,18 @@ class FirstEvents:
         return None
 
     def _rows_whole(self, prepared: Prepared, conn: Connection | None) -> bool:
-        """Whether the rows are all there: given in the part, or in the file this caller made for them, one for each
-        event the worker added (a first snapshot archives none), the file attached to `conn` (`rowsfile.attach`)."""
+        """Whether the rows are all there: given in the part, or in the file this caller made for them (a first
+        snapshot archives none), the file attached to `conn` (`rowsfile.attach`) holding as many as the worker named,
+        each with its event's digest, which are counted and digested there now (`Prepared.digested`), before any
+        row is written: a file that does not give them is not taken."""
         if prepared.rows_in is None:
             return True
         path, n = prepared.rows_in
-        return not prepared.added and prepared.digested is None and not prepared.late and not prepared.rows \
-            and self._attached(conn, path, self.rows_file, n, _rowsfile.SCHEMA)
+        if prepared.added or prepared.digested is not None or prepared.late or prepared.rows \
+                or not self._attached(conn, path, self.rows_file, n, _rowsfile.SCHEMA):
+            return False
+        prepared.digested = _rowsfile.digested(conn, n)  # type: ignore[arg-type]
+        return prepared.digested is not None
 
     @staticmethod
     def _attached(conn: Connection | None, path: str, ours: str | None, n: int, schema: str) -> bool:
@@ -417,8 +422,7 @@ def append_events(conn: Connection, tenant: str, seq: int, events: list[EventRec
     prepared = first.rows(page_shas or [], conn) if first is not None else None
     if prepared is not None:
         _write_events(conn, tenant, seq, prepared)
-        rows_in = prepared.rows_in
-        added, digest = prepared.counted() if rows_in is None else _rowsfile.digested(conn, rows_in[1])
+        added, digest = prepared.counted()  # counted and digested by the worker, or from its file (`_rows_whole`)
         made = first.activations(conn)  # type: ignore[union-attr]
         if made is None:  # it gave the rows only: the rest made here, as the worker makes it
             events = _read_here(first, events)

@@ -175,9 +175,9 @@ class HistoryStore(EventReads):
 
     def facts(self, tenant_id: str, kind: str, seq: int, principal_ids: Iterable[str] | None = None,
               contains: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """The facts of one kind as they stood in snapshot `seq`, in key order. `principal_ids`: only the
-        facts of those principals (the fact's principal column, read through ix_fact_principal a chunk of
-        ids at a time). `contains`: only facts whose stored JSON holds one of these texts, letter case
+        """The facts of one kind as they stood in snapshot `seq`, in key order. `principal_ids`: only the facts of
+        those principals (the principal column, read through ix_fact_principal and ix_fact_key a chunk of ids at a
+        time: `_by_principal`). `contains`: only facts whose stored JSON holds one of these texts, letter case
         ignored: a cheap filter in SQL that may let more through, so the caller checks the field it means."""
         principal_ids, contains = _listed(principal_ids), _listed(contains)  # each read twice: rows and archive
         if principal_ids is None and contains is None:
@@ -200,7 +200,7 @@ class HistoryStore(EventReads):
     def principal_facts(self, tenant_id: str, kinds: Iterable[str], seq: int,
                         principal_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
         """kind -> the facts of those kinds about some principals as they stood in snapshot `seq`, each
-        kind in key order (as `facts` gives them): one pass over ix_fact_principal per chunk of ids."""
+        kind in key order (as `facts` gives them): one statement per chunk of ids, two branches (`_by_principal`)."""
         kinds = list(kinds)
         sqlite = self.engine.dialect.name == "sqlite"
         where = (f"WHERE tenant_id = ? AND kind IN ({', '.join('?' * len(kinds))}) "
@@ -208,8 +208,8 @@ class HistoryStore(EventReads):
         out: dict[str, list[Any]] = {kind: [] for kind in kinds}
         ids = sorted({p for p in principal_ids if p})
         with self._reading() as conn:  # through the driver, as `facts`
-            for n in range(0, len(ids), self.CHUNK):
-                chunk = ids[n:n + self.CHUNK]
+            for n in range(0, len(ids), self.CHUNK // 2):  # each branch names the chunk: under 999 parameters
+                chunk = ids[n:n + self.CHUNK // 2]
                 listed = f"({', '.join('?' * len(chunk))})"
                 # the facts ix_fact_principal holds, and those keyed by their principal (`_by_principal`); SQLite,
                 # without statistics, would walk ix_fact_open (every fact of the kind) once per chunk

@@ -201,9 +201,9 @@ def _fresh(new: list[tuple[str, str, datetime, str, dict[str, Any], str]]) -> li
 def join_first(new: list[tuple[str, str, datetime, str, dict[str, Any], str]]
                ) -> tuple[dict[str, Activation], dict[str, list]]:
     """`join_touched` of a tenant's first snapshot (its `new` events are all there are), and their fold in the same
-    pass (`fold_kind`'s slots, as `_activations` folds new events): taking the events in order, the join finds each
-    completion's start, which the fold would find again in the event's text (`fold`'s `started`; 0.4 s of the
-    large first snapshot's 57,000 completions). Only where the join read it as the fold would: the event taken in
+    pass (`fold_kind`'s slots, as `newacts.activation_rows` folds new events): taking the events in order, the join
+    finds each completion's start, which the fold would find again in the event's text (`fold`'s `started`; 0.4 s of
+    the large first snapshot's 57,000 completions). Only where the join read it as the fold would: the event taken in
     order, of the activation the fold puts it in, its time the fold's (`iso(occurred_at)`, which a start not in
     its details falls back to); else the fold reads the text."""
     from pimtrail.activations import fold_kind

@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # as in `appending`: the worker starts without SQLAlchemy
 
 
 def activation_rows(conn: Connection | None, tenant: str, seq: int, audit: list, codec: Codec, sqlite: bool
-                 ) -> tuple[list[tuple], list[tuple]]:
+                    ) -> tuple[list[tuple], list[tuple]]:
     """(rows of stored activations to update, new rows) for the activations the new `audit` events belong to:
     folded on from their stored rows, as if from all their events (`verify` folds all of them and compares),
     and each joined again from all its events (`activation.joined`, what a view reads). `conn` None: the
