@@ -79,14 +79,11 @@ def kept_heap() -> Iterator[None]:
     heap trimmed again (`_AFTER`: as glibc's own defaults have slid to once large blocks were freed), and the free
     memory is given back (`malloc_trim`). Nested use is fine."""
     global _held
-    libc = _glibc()
-    with _lock:
-        _held += 1
-        if libc is not None and _held == 1:
-            _set(libc, _KEPT)
+    keep_heap()
     try:
         yield
     finally:
+        libc = _glibc()
         with _lock:
             _held -= 1
             if libc is not None and _held == 0:
