@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import threading
@@ -46,6 +47,13 @@ def _glibc() -> Any:
     (`MALLOC_*_`, `GLIBC_TUNABLES`: theirs stand), else None."""
     if any(name.startswith("MALLOC_") or name == "GLIBC_TUNABLES" for name in os.environ):
         return None
+    return _libc()
+
+
+@functools.cache
+def _libc() -> Any:
+    """glibc with `mallopt` and `malloc_trim` typed, found once (each scope is entered and left by every read and
+    ingest), or None."""
     try:
         if not os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc"):
             return None

@@ -174,9 +174,9 @@ def join_touched(conn: Connection | None, tenant: str, seq: int, decompress: Cal
     """The activations some new audit events belong to (`new`: (correlation id, source id, occurred_at, stored
     text, the dict it encodes, its `activity_kind`) of the events of activations snapshot `seq` brings, not stored
     before it), joined from those and their earlier stored events (read from within `spans`, the activations'
-    (first_at, last_at)); `seq` is not the tenant's first (`join_first` joins that one). Each event as stored, as a view would read it: its
-    canonical text decoded, or the dict it was encoded from as that would read (`joinable`; only a completion's
-    details are read, so only a completion's dict is made so)."""
+    (first_at, last_at)); `seq` is not the tenant's first (`join_first` joins that one). Each event as stored, as
+    a view would read it: its canonical text decoded, or the dict it was encoded from as that would read
+    (`joinable`; only a completion's details are read, so only a completion's dict is checked)."""
     fresh = _fresh(new)
     touched = {correlation for correlation, *_ in new}
     spans = list(spans)

@@ -104,8 +104,10 @@ class ItemPack(SQLModel, table=True):
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
-# the facts ix_fact_principal holds; a query through it names this condition as written (`HistoryStore.facts`)
+# the facts ix_fact_principal holds; a query through it names this condition as written (`HistoryStore.facts`).
+# The others with a principal are keyed by it, found through ix_fact_key: both together are principal_id IN (...)
 PRINCIPAL_NOT_KEY = "principal_id <> key"
+PRINCIPAL_IS_KEY = "principal_id = key"
 
 
 class Fact(SQLModel, table=True):
