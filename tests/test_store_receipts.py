@@ -435,3 +435,36 @@ def test_a_page_given_no_text_needs_its_bytes():
     page = Page("users", 0, "", "/users", None, ((10, 12),), data=memoryview(b'{"value":[{}]}'))
     assert (page.size, page.decoded(), page.__dict__["_text"]) == (14, '{"value":[{}]}', None)
     assert page.text == '{"value":[{}]}' and page.__dict__["_text"] == page.text
+
+
+def test_packs_data_is_made_by_the_compressing_threads_and_not_held(monkeypatch):
+    """`new_packs` hands each pack's elements to the threads, which join them into its data (`packs.data`) and
+    compress it: once compressed, no pack's data is held (the large first snapshot's 364 MB were, until the rows
+    were written), and the rows are those `packs.made` gives, compressed."""
+    import gc
+    import weakref
+
+    from pimtrail.store import packs, receipts
+
+    class Data(bytearray):  # bytes take no weak reference
+        pass
+
+    made: list[weakref.ref] = []
+    real = packs.data
+
+    def data(part):
+        out = Data(real(part))
+        made.append(weakref.ref(out))
+        return out
+
+    monkeypatch.setattr(packs, "CHARS", 64)
+    monkeypatch.setattr(packs, "data", data)
+    texts = [f'{{"id":"{i}","name":"{"x" * (i % 17)}"}}' for i in range(300)]
+    digests = [i.to_bytes(16, "big") for i in range(len(texts))]
+    compressing = receipts.Compressing(list(packs.parts("t", 1, texts, digests)))
+    for future in compressing.compressed:
+        future.result()
+    gc.collect()
+    assert len(made) > 10 and not [ref for ref in made if ref() is not None]
+    monkeypatch.setattr(packs, "data", real)
+    assert compressing.rows() == [(*row[:5], packs.compress(row[5])) for row in packs.made("t", 1, texts, digests)]

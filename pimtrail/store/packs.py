@@ -29,23 +29,34 @@ _ZSTD = b"\x28\xb5\x2f\xfd"  # a zstd frame's magic; a zlib stream begins with 0
 
 def made(tenant: str, first: int, texts: list[str | memoryview],
          digests: list[bytes]) -> Iterator[tuple[str, int, int, int, bytes, bytes]]:
-    """(tenant, first_n, count, chars, digests, uncompressed data) per pack of new elements: each pack takes elements
+    """(tenant, first_n, count, chars, digests, uncompressed data) per pack of new elements (`parts`, each joined into
+    its `data`)."""
+    for *pack, part in parts(tenant, first, texts, digests):
+        yield (*pack, data(part))  # type: ignore[misc]
+
+
+def parts(tenant: str, first: int, texts: list[str | memoryview],
+          digests: list[bytes]) -> Iterator[tuple[str, int, int, int, bytes, list[str | memoryview]]]:
+    """(tenant, first_n, count, chars, digests, its elements' texts) per pack of new elements: each pack takes elements
     until they hold `CHARS` characters or more (at least one), its end found by bisecting their running total. An
     element may be given as its ASCII bytes (a view of its page's, `receipts._Cut.texts`): its length is its
-    characters' count then, and its bytes are joined as they are."""
-    lengths = list(map(len, texts))
-    total = list(itertools.accumulate(lengths))
+    characters' count then."""
+    total = list(itertools.accumulate(map(len, texts)))
     start, before = 0, 0
     while start < len(texts):
         end = min(bisect.bisect_left(total, before + CHARS, start) + 1, len(texts))
-        part = texts[start:end]
-        head = json.dumps(lengths[start:end]) + "\n"
-        if all(type(text) is str for text in part):
-            data = (head + "".join(part)).encode()
-        else:
-            data = b"".join([head.encode(), *[text.encode() if type(text) is str else text for text in part]])
-        yield tenant, first + start, end - start, total[end - 1] - before, b"".join(digests[start:end]), data
+        yield tenant, first + start, end - start, total[end - 1] - before, b"".join(digests[start:end]), \
+            texts[start:end]
         start, before = end, total[end - 1]
+
+
+def data(part: list[str | memoryview]) -> bytes:
+    """A pack's uncompressed data: the lengths of its elements' texts as a JSON array, a line break, the texts (those
+    given as bytes joined as they are)."""
+    head = json.dumps(list(map(len, part))) + "\n"
+    if all(type(text) is str for text in part):
+        return (head + "".join(part)).encode()
+    return b"".join([head.encode(), *[text.encode() if type(text) is str else text for text in part]])
 
 
 def compress(data: bytes) -> bytes:

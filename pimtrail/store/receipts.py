@@ -258,20 +258,26 @@ class Plan:
 
 
 class Compressing:
-    """item_pack rows whose texts two threads compress meanwhile (zstd lets go of the GIL: the other core)."""
+    """item_pack rows whose texts two threads join and compress meanwhile (zstd lets go of the GIL: the other core).
+    A pack's data is made only there and dropped once compressed: the large first snapshot's 364 MB of elements are
+    never all in memory at once, only their views of the pages' bytes."""
 
-    def __init__(self, packs: list[tuple[str, int, int, int, bytes, bytes]]):
-        self.packs = packs
+    def __init__(self, packs: list[tuple[str, int, int, int, bytes, list[str | memoryview]]]):
         self.pool = ThreadPoolExecutor(2) if packs else None
-        self.compressed = [self.pool.submit(_packs.compress, p[5]) for p in packs] if self.pool else []
+        self.compressed = [self.pool.submit(_compressed, p[5]) for p in packs] if self.pool else []
+        self.packs = [p[:5] for p in packs]
 
     def rows(self) -> list[tuple[str, int, int, int, bytes, bytes]]:
         """(tenant, first_n, count, chars, digests, compressed texts) per pack, once compressed."""
         try:
-            return [(t, f, c, size, d, z.result()) for (t, f, c, size, d, _), z in zip(self.packs, self.compressed)]
+            return [(*pack, z.result()) for pack, z in zip(self.packs, self.compressed)]
         finally:
             if self.pool is not None:
                 self.pool.shutdown()
+
+
+def _compressed(part: list[str | memoryview]) -> bytes:
+    return _packs.compress(_packs.data(part))
 
 
 def new_packs(tenant: str, cuts: dict[str, list[_Cut]], known: dict[bytes, int], next_n: int) -> Compressing:
@@ -290,7 +296,7 @@ def new_packs(tenant: str, cuts: dict[str, list[_Cut]], known: dict[bytes, int],
                     next_n += 1
             if fresh:
                 texts += cut.texts(fresh)
-    return Compressing(list(_packs.made(tenant, first_new, texts, digests)))
+    return Compressing(list(_packs.parts(tenant, first_new, texts, digests)))
 
 
 def listings(cuts: dict[str, list[_Cut]], known: dict[bytes, int]
