@@ -438,10 +438,12 @@ def test_a_page_given_no_text_needs_its_bytes():
 
 
 def test_packs_data_is_made_by_the_compressing_threads_and_not_held(monkeypatch):
-    """`new_packs` hands each pack's elements to the threads, which join them into its data (`packs.data`) and
-    compress it: once compressed, no pack's data is held (the large first snapshot's 364 MB were, until the rows
-    were written), and the rows are those `packs.made` gives, compressed."""
+    """`Compressing` (what `new_packs` gives) hands each pack's elements to its threads, which join them into its data
+    (`packs.data`) and compress it: no pack's data is made on the caller's thread, none is held once compressed (the
+    large first snapshot's 364 MB were, until the rows were written), and the rows are those `packs.made` gives,
+    compressed."""
     import gc
+    import threading
     import weakref
 
     from pimtrail.store import packs, receipts
@@ -450,11 +452,13 @@ def test_packs_data_is_made_by_the_compressing_threads_and_not_held(monkeypatch)
         pass
 
     made: list[weakref.ref] = []
+    threads: set[int] = set()
     real = packs.data
 
     def data(part):
         out = Data(real(part))
         made.append(weakref.ref(out))
+        threads.add(threading.get_ident())
         return out
 
     monkeypatch.setattr(packs, "CHARS", 64)
@@ -466,5 +470,6 @@ def test_packs_data_is_made_by_the_compressing_threads_and_not_held(monkeypatch)
         future.result()
     gc.collect()
     assert len(made) > 10 and not [ref for ref in made if ref() is not None]
+    assert threads and threading.get_ident() not in threads
     monkeypatch.setattr(packs, "data", real)
     assert compressing.rows() == [(*row[:5], packs.compress(row[5])) for row in packs.made("t", 1, texts, digests)]

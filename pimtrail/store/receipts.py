@@ -123,7 +123,8 @@ class _Cut:
 
     def texts(self, indices: list[int]) -> list[str | memoryview]:
         """The elements at `indices` as stored (volatile values cut out): views of the page's bytes when it has them
-        (ASCII, `Page.data`) and no values are cut out, not copied (`packs.made` joins them)."""
+        (ASCII, `Page.data`) and no values are cut out, not copied (`packs.data` joins them, in the compressing
+        threads: `Compressing`)."""
         page = self.page
         spans, keys, data = page.items, page.volatile, page.data
         if data is not None and not keys:
@@ -260,7 +261,8 @@ class Plan:
 class Compressing:
     """item_pack rows whose texts two threads join and compress meanwhile (zstd lets go of the GIL: the other core).
     A pack's data is made only there and dropped once compressed: the large first snapshot's 364 MB of elements are
-    never all in memory at once, only their views of the pages' bytes."""
+    never all in memory at once. Its elements wait as `_Cut.texts` gives them: views of the pages' bytes, or texts
+    (volatile values cut out, a page without bytes)."""
 
     def __init__(self, packs: list[tuple[str, int, int, int, bytes, list[str | memoryview]]]):
         self.pool = ThreadPoolExecutor(2) if packs else None
