@@ -24,7 +24,7 @@ from pimtrail.store.appending import Recut
 from pimtrail.store.engine import byte_order, ingest_cache, new_file_journal, open_engine, read_consistently
 from pimtrail.store.event_reads import EventReads
 from pimtrail.store.rowsfile import detached
-from pimtrail.store.schema import PRINCIPAL_IS_KEY, PRINCIPAL_NOT_KEY
+from pimtrail.store.schema import PRINCIPAL_BRANCHES
 from pimtrail.store.schema import coverage_table, fact_table, receipt_list_table, snapshot_table
 
 ROLE_KINDS = ("role_assignment", "role_eligibility")
@@ -215,9 +215,8 @@ class HistoryStore(EventReads):
                 # the facts ix_fact_principal holds, and those keyed by their principal (`_by_principal`); SQLite,
                 # without statistics, would walk ix_fact_open (every fact of the kind) once per chunk
                 sql = " UNION ALL ".join(
-                    f"SELECT kind, key, data FROM fact{f' INDEXED BY {index}' if sqlite else ''} {where}{condition}"
-                    for index, condition in (("ix_fact_principal", f"principal_id IN {listed} AND {PRINCIPAL_NOT_KEY}"),
-                                             ("ix_fact_key", f"key IN {listed} AND {PRINCIPAL_IS_KEY}")))
+                    f"SELECT kind, key, data FROM fact{f' INDEXED BY {index}' if sqlite else ''} "
+                    f"{where}{column} IN {listed} AND {condition}" for index, column, condition in PRINCIPAL_BRANCHES)
                 params = (tenant_id, *kinds, seq, seq, *chunk)
                 for kind, key, data in _receipts.raw_rows(conn, sql, params + params):
                     out[kind].append((key, data))
@@ -462,8 +461,8 @@ class HistoryStore(EventReads):
 def _by_principal(query, ids: list[str]) -> tuple:
     """`query` (of `fact`) narrowed to facts of the principals `ids`, as two queries: those ix_fact_principal holds
     (its condition named as written, so that the index is usable), and those keyed by their principal."""
-    return (query.where(fact_table.c.principal_id.in_(ids), sql_text(PRINCIPAL_NOT_KEY)),
-            query.where(fact_table.c.key.in_(ids), sql_text(PRINCIPAL_IS_KEY)))
+    return tuple(query.where(fact_table.c[column].in_(ids), sql_text(condition))
+                 for _, column, condition in PRINCIPAL_BRANCHES)
 
 
 def _listed(items: Iterable[str] | None) -> list[str] | None:

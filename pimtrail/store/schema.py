@@ -108,6 +108,9 @@ class ItemPack(SQLModel, table=True):
 # The others with a principal are keyed by it, found through ix_fact_key: both together are principal_id IN (...)
 PRINCIPAL_NOT_KEY = "principal_id <> key"
 PRINCIPAL_IS_KEY = "principal_id = key"
+# the two ways to the facts of some principals, each (its index, the column the ids are looked up in, its condition)
+PRINCIPAL_BRANCHES = (("ix_fact_principal", "principal_id", PRINCIPAL_NOT_KEY),
+                      ("ix_fact_key", "key", PRINCIPAL_IS_KEY))
 
 
 class Fact(SQLModel, table=True):
