@@ -128,18 +128,19 @@ def global_admin_count(view: SnapshotView, params: dict) -> list[Finding]:
               if h.role_id != GLOBAL_ADMIN and privileged(view, h, (0, 1)) and h.principal_id not in holders}
     findings = []
     label = "Global Administrator holders" + ("" if params.get("count_break_glass_as_ga") else " besides break-glass")
+    allowed = f"{low}" if low == high else f"at most {high}" if low == 0 else f"{low}–{high}"
     if not low <= len(counted) <= high:
         for pid, h in sorted(counted.items(), key=lambda kv: kv[1].principal_name):
             findings.append(Finding(Status.FAIL, f"{h.principal_name} holds Global Administrator ({h.state}) — "
-                            f"{len(counted)} {label}, allowed {low}–{high}", holding_subject(h),
+                            f"{len(counted)} {label}, allowed {allowed}", holding_subject(h),
                             holding_evidence(h, count=len(counted), bounds=[low, high])))
         if not counted:
-            findings.append(Finding(Status.FAIL, f"{len(counted)} {label}, allowed {low}–{high}",
+            findings.append(Finding(Status.FAIL, f"{len(counted)} {label}, allowed {allowed}",
                                     evidence={"count": 0, "bounds": [low, high]}))
     ratio = len(holders) / len(others) if others else float("inf") if holders else 0.0
     if holders and ratio > float(params["ga_ratio_max"]):
         findings.append(Finding(Status.FAIL, f"{len(holders)} Global Administrators for {len(others)} holders of other "
                         f"privileged roles (ratio {ratio:.2f}, at most {params['ga_ratio_max']})",
                         evidence={"global_admins": len(holders), "other_privileged": len(others)}))
-    return findings or [passed(f"{len(counted)} {label} (allowed {low}–{high}); ratio to other privileged users "
+    return findings or [passed(f"{len(counted)} {label} (allowed {allowed}); ratio to other privileged users "
                                f"{ratio:.2f}", count=len(counted), other_privileged=len(others))]

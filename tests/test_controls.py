@@ -175,9 +175,13 @@ def test_exception_excepts_until_it_expires(tmp_path):
 
 
 def test_profiles_set_the_global_admin_bounds(tmp_path):
-    assert check(tmp_path / "d", add_eligible_ga)["PIM-GA-005"].status is Status.FAIL
+    default = check(tmp_path / "d", add_eligible_ga)["PIM-GA-005"]
+    assert default.status is Status.FAIL
+    # the default profile's bounds are 0-0: said as one number, not as a range
+    assert default.findings[0].message.endswith("1 Global Administrator holders besides break-glass, allowed 0")
     # CIS counts every holder (break-glass too): 3 Global Administrators lies within 2-4
-    assert check(tmp_path / "c", add_eligible_ga, profile="cis-m365")["PIM-GA-005"].status is Status.PASS
+    cis = check(tmp_path / "c", add_eligible_ga, profile="cis-m365")["PIM-GA-005"]
+    assert cis.status is Status.PASS and "(allowed 2–4)" in cis.findings[0].message
 
 
 def test_cis_profile_wants_two_approvers_for_global_admin(tmp_path):
