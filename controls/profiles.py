@@ -98,6 +98,9 @@ def _raw(name: str) -> dict[str, Any]:
 
 def load_profile(name: str | None, config: Config | None = None) -> Profile:
     config = config or Config()
+    if config.profile is not None and config.profile not in available_profiles():
+        raise InputError(f"unknown profile {config.profile!r}", path=config.source, field="profile",
+                         fix=f"one of: {', '.join(available_profiles())}")
     raw = _raw(name or config.profile or "pimtrail")
     params = dict(raw.get("params", {}))
     for key, value in config.params.items():

@@ -34,6 +34,12 @@ class Format(str, Enum):
     json = "json"
 
 
+class CatalogueFormat(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
 def say(text: str = "") -> None:
     typer.echo(text)
 
@@ -70,6 +76,14 @@ def _report(outcome) -> None:
 
 ConfigOption = Annotated[Optional[str], typer.Option(
     "--config", envvar="PIMTRAIL_CONFIG", help="pimtrail.toml (default ./pimtrail.toml if present).")]
+
+
+def _settings(config: Optional[str]):
+    """pimtrail.toml as `--config` names it; its `database` and `tenant` are the defaults of --db and --tenant in
+    every command that reads or writes the history."""
+    from pimtrail.config import load_config
+
+    return load_config(config)
 
 
 @app.command()
@@ -114,6 +128,8 @@ def collect(
     from pimtrail.bulk import kept_heap
     from pimtrail.store import HistoryStore
 
+    settings = _settings(config)
+    db = db or settings.database
     # an export read and written in one scope of memory kept for reuse: the read frees what the ingest allocates
     # again (`bulk.kept_heap`). Not for Graph, whose collector's peak memory is held to a target (docs/benchmarks.md)
     with kept_heap() if source != "graph" else nullcontext():
@@ -123,7 +139,6 @@ def collect(
             from pimtrail.collectors.graph import CredentialConfig, GraphSettings, HttpSettings, collect_graph
             from pimtrail.collectors.graph.progress import Progress
             from pimtrail.collectors.graph.window import previous_audit_windows
-            from pimtrail.config import load_config
             from pimtrail.errors import InputError
 
             for name in also or []:
@@ -131,12 +146,12 @@ def collect(
                     raise InputError(f"unknown dataset {name!r}", field="--also", fix="see `pimtrail permissions`")
             credential = CredentialConfig.from_env(auth, tenant or os.environ.get("AZURE_TENANT_ID"),
                                                    client_id, certificate)
-            settings = GraphSettings(http=HttpSettings(base_url=graph_url, concurrency=concurrency, timeout=timeout),
-                                     also=tuple(also or ()),
-                                     previous_audit={} if full_audit else previous_audit_windows(db),
-                                     break_glass=tuple(load_config(config).break_glass.accounts))
+            graph = GraphSettings(http=HttpSettings(base_url=graph_url, concurrency=concurrency, timeout=timeout),
+                                  also=tuple(also or ()),
+                                  previous_audit={} if full_audit else previous_audit_windows(db),
+                                  break_glass=tuple(settings.break_glass.accounts))
             typer.echo(f"Reading {graph_url} (sign-in: {credential.describe()})", err=True)
-            run = collect_graph(credential, settings, export=export, tenant=tenant, progress=Progress())
+            run = collect_graph(credential, graph, export=export, tenant=tenant, progress=Progress())
             snaps = [run.snapshot]
         else:
             snaps = service.sample_snapshots(tenant) if source == "sample" else \
@@ -160,14 +175,16 @@ def collect(
 def snapshots(
     db: DbOption = None,
     tenant: TenantOption = None,
-    format: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
+    config: ConfigOption = None,
+    format: Annotated[Format, typer.Option("--format", help="table, or json with each dataset's coverage")] = Format.table,
 ) -> None:
-    """List the snapshots in the history, with per-dataset coverage."""
+    """List the snapshots in the history: a line each, or with per-dataset coverage (--format json)."""
     from pimtrail.store import HistoryStore
     from pimtrail.views import snapshot_listing
 
-    with HistoryStore.open(db) as store:
-        listing = snapshot_listing(store, tenant)
+    settings = _settings(config)
+    with HistoryStore.open(db or settings.database) as store:
+        listing = snapshot_listing(store, tenant or settings.tenant)
     if format is Format.json:
         say(json.dumps(listing, indent=2))
         return
@@ -181,11 +198,13 @@ def snapshots(
 
 @app.command()
 @handle_errors
-def verify(db: DbOption = None, tenant: TenantOption = None) -> None:
+def verify(db: DbOption = None, tenant: TenantOption = None, config: ConfigOption = None) -> None:
     """Recompute the hash chain over every snapshot; name the first that does not match."""
     from pimtrail.store import HistoryStore
 
-    with HistoryStore.open(db) as store:
+    settings = _settings(config)
+    tenant = tenant or settings.tenant
+    with HistoryStore.open(db or settings.database) as store:
         report = store.verify(store.tenant(tenant) if tenant else None)
     if not report.checks:
         say("no snapshots to verify")
@@ -239,7 +258,6 @@ def check(
 ) -> None:
     """Evaluate the controls on a stored snapshot (exit 1 when a control fails)."""
     from pimtrail.check import run_check
-    from pimtrail.config import load_config
     from pimtrail.controls.model import Severity, Status
     from pimtrail.errors import InputError
     from pimtrail.evidence import machine
@@ -248,7 +266,7 @@ def check(
     levels = [s.value for s in Severity] + ["never"]
     if fail_on not in levels:
         raise InputError(f"unknown severity {fail_on!r}", field="--fail-on", fix=f"one of {', '.join(levels)}")
-    settings = load_config(config)
+    settings = _settings(config)
     with HistoryStore.open(db or settings.database) as store:
         report = run_check(store, settings, tenant=tenant, snapshot=snapshot, profile=profile,
                            period_from=_day(period_from, "--from"), period_to=_day(period_to, "--to"))
@@ -268,15 +286,15 @@ def check(
 @app.command()
 @handle_errors
 def controls(
-    format: Annotated[str, typer.Option("--format", help="table, json or markdown")] = "table",
+    format: Annotated[CatalogueFormat, typer.Option("--format")] = CatalogueFormat.table,
 ) -> None:
     """The control catalogue: ids, severities, what each needs, and framework mappings."""
     from pimtrail.controls.docs import catalogue_json, catalogue_markdown
     from pimtrail.controls.registry import all_controls
 
-    if format == "json":
+    if format is CatalogueFormat.json:
         say(json.dumps(catalogue_json(), indent=2))
-    elif format == "markdown":
+    elif format is CatalogueFormat.markdown:
         say(catalogue_markdown())
     else:
         for c in all_controls():
@@ -301,7 +319,6 @@ def trend(
     """Trend dashboard of standing privileged access over the snapshots in range (one HTML file)."""
     from datetime import timedelta
 
-    from pimtrail.config import load_config
     from pimtrail.errors import InputError
     from pimtrail.evidence.dashboard import write_trend
     from pimtrail.store import HistoryStore
@@ -315,7 +332,7 @@ def trend(
                          fix="give the earlier day to --from")
     if out.is_dir():
         raise InputError("is a folder", path=str(out), fix="give a file name, e.g. --out dashboard.html")
-    settings = load_config(config)
+    settings = _settings(config)
     with HistoryStore.open(db or settings.database) as store:
         series, files = write_trend(store, settings, out, tenant=tenant, profile=profile, start=start, end=end,
                                     csv_dir=csv_dir, generated_at=iso(utcnow()))
@@ -342,7 +359,6 @@ def pack(
                                                          "pack.css overriding the built-in templates")] = None,
 ) -> None:
     """Write the auditor evidence pack (PDF, workbook, JSON, manifest, SHA256SUMS) for a period."""
-    from pimtrail.config import load_config
     from pimtrail.controls.profiles import load_profile
     from pimtrail.evidence.pack import parse_formats, write_pack
     from pimtrail.evidence.period import parse_period
@@ -350,7 +366,7 @@ def pack(
 
     formats = parse_formats(format)
     chosen = parse_period(period, period_from, period_to)
-    settings = load_config(config)
+    settings = _settings(config)
     with HistoryStore.open(db or settings.database) as store:
         tenant_id = store.tenant(tenant or settings.tenant)
         result = write_pack(store, tenant_id, chosen, load_profile(profile, settings), settings, out, formats,
@@ -364,25 +380,23 @@ def pack(
 @app.command()
 @handle_errors
 def permissions(
-    format: Annotated[str, typer.Option("--format", help="table, markdown or json")] = "table",
+    format: Annotated[CatalogueFormat, typer.Option("--format")] = CatalogueFormat.table,
 ) -> None:
     """The Graph requests pimtrail makes and the least read permission each needs."""
+    from pimtrail.collectors.graph.permissions_doc import granted_permissions, permission_table
     from pimtrail.views import permission_rows
 
     rows = permission_rows()
-    if format == "json":
+    if format is CatalogueFormat.json:
         say(json.dumps(rows, indent=2))
-    elif format == "markdown":
-        say("| dataset | request | application permission | licence | optional |")
-        say("|---|---|---|---|---|")
-        for r in rows:
-            say(f"| {r['dataset']} | `{r['request']}` | {r['permission']} | {r['licence']} | "
-                f"{'yes' if r['optional'] else ''} |")
+    elif format is CatalogueFormat.markdown:
+        say("\n".join(permission_table()))
     else:
         for r in rows:
             say(f"{r['permission']:<48} {r['dataset']:<30} {'(optional)' if r['optional'] else ''}")
-        needed = sorted({r["permission"] for r in rows if not r["optional"]})
-        say(f"\nRequired application permissions ({len(needed)}): {', '.join(needed)}")
+        required, optional = granted_permissions()  # as docs/permissions.md lists them: each permission once
+        say(f"\nRequired application permissions ({len(required)}): {', '.join(required)}")
+        say(f"Recommended, for optional datasets ({len(optional)}): {', '.join(optional)}")
 
 
 @app.command()
@@ -405,11 +419,11 @@ app.add_typer(db_app, name="db")
 @handle_errors
 def db_copy(to: Annotated[str, typer.Option("--to", help="The empty target database: a URL "
                                             "(postgresql+psycopg://user@host/db) or a SQLite file path.")],
-            db: DbOption = None) -> None:
+            db: DbOption = None, config: ConfigOption = None) -> None:
     """Copy the whole history (every tenant, ids kept) into an empty database, then verify it there."""
     from pimtrail.store.copy import copy_history
 
-    report = copy_history(db, to)
+    report = copy_history(db or _settings(config).database, to)
     say(report.summary())
     if report.problem:
         typer.echo(report.problem, err=True)

@@ -106,6 +106,14 @@ class Config(Strict):
             raise ValueError(f"tiers must be 0, 1 or 2: {bad}")
         return value
 
+    @field_validator("tier_policy")
+    @classmethod
+    def _tier_policy(cls, value: dict[str, TierPolicy]) -> dict[str, TierPolicy]:
+        bad = sorted(k for k in value if k not in ("0", "1", "2"))
+        if bad:  # a policy for a tier no profile has would be ignored without a word
+            raise ValueError(f"tier_policy is per tier 0, 1 or 2, not {', '.join(map(repr, bad))}")
+        return value
+
 
 def load_config(path: str | Path | None) -> Config:
     """`--config`, else $PIMTRAIL_CONFIG, else ./pimtrail.toml if present, else defaults."""

@@ -107,3 +107,37 @@ def test_results_are_stored_per_snapshot(cli, history):
         posture = store.control_posture(store.tenant(None), "pimtrail")
     [(snapshot_id, statuses)] = posture.items()
     assert statuses["PIM-STD-002"] == "fail" and len(statuses) == 23
+
+
+@pytest.mark.parametrize("text, where", [
+    ("[tier_policy.3]\nmax_activation_hours = 1\n", "tier_policy"),  # a tier no profile has: it would be ignored
+    ('profile = "nope"\n', "profile"),  # the file's key is named, not --profile
+])
+def test_config_values_no_profile_uses_stop_with_the_key(cli, history, tmp_path, text, where):
+    db, _ = history
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    result = cli("check", "--db", db, "--config", config)
+    assert result.exit_code == 2
+    assert f"bad.toml: {where}:" in result.output
+
+
+def test_config_database_and_tenant_are_every_command_s_defaults(cli, history, tmp_path, monkeypatch):
+    db, _ = history
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    config = other / "pimtrail.toml"
+    config.write_text(f'database = "{db}"\ntenant = "{t.TENANT}"\n')
+    monkeypatch.chdir(other)  # ./pimtrail.toml is read, and ./pimtrail.db is not the history
+    listed = cli("snapshots", "--format", "json")
+    assert listed.exit_code == 0 and [s["tenant_id"] for s in json.loads(listed.output)] == [t.TENANT]
+    assert cli("verify").output.startswith("verified: 1 snapshot(s) of 1 tenant(s)")
+    assert cli("check", "--format", "json").exit_code in (0, 1)
+    copied = cli("db", "copy", "--to", other / "copy.db")
+    assert copied.exit_code == 0, copied.output
+    collected = cli("collect", "--source", tmp_path / "e")  # the same export again, into the configured history
+    assert collected.exit_code == 0 and f"into sqlite:///{db}" in collected.output
+    assert "already in the history" in collected.output
+    assert not (other / "pimtrail.db").exists()
+    config.write_text(f'database = "{db}"\ntenant = "00000000-0000-0000-0000-000000000000"\n')
+    assert cli("snapshots").exit_code == 2  # the configured tenant is asked for

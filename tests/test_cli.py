@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from pimtrail.cli import app
 from pimtrail.collectors.datasets import DATASETS
 
@@ -39,3 +41,20 @@ def test_permissions_list_every_dataset(cli):
     rows = json.loads(cli("permissions", "--format", "json").output)
     assert [r["dataset"] for r in rows] == [d.name for d in DATASETS]
     assert all(".Read" in r["permission"] for r in rows if not r["optional"])
+
+
+def test_permissions_summary_names_each_permission_once(cli):
+    from pimtrail.collectors.graph.permissions_doc import granted_permissions
+
+    required, optional = granted_permissions()
+    lines = cli("permissions").output.splitlines()
+    summary = next(line for line in lines if line.startswith("Required application permissions"))
+    # sign_in_activity needs two permissions, one of them AuditLog.Read.All as directory_audits does
+    assert summary == f"Required application permissions ({len(required)}): {', '.join(required)}"
+    assert len(set(required)) == len(required) and "AuditLog.Read.All" in required
+
+
+@pytest.mark.parametrize("command", ["controls", "permissions", "snapshots"])
+def test_an_unknown_format_is_a_usage_error(cli, command):
+    result = cli(command, "--format", "xml")
+    assert result.exit_code == 2 and "'xml' is not one of" in result.output

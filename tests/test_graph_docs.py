@@ -35,3 +35,10 @@ def test_setup_guide_grants_exactly_the_read_permissions():
     assert "ReadWrite" not in "".join(required + optional)
     for topic in ("cron", "GitHub Actions", "Azure DevOps", "30 days", "certificate"):
         assert topic in guide
+
+
+def test_export_format_lists_the_requests_the_collector_sends():
+    current = (DOCS / "export-format.md").read_text()
+    assert current == permissions_doc.export_doc(current), \
+        "docs/export-format.md is stale: run .venv/bin/python -m pimtrail.collectors.graph.permissions_doc --write"
+    assert "`/v1.0/auditLogs/directoryAudits?$filter=category eq 'RoleManagement'" in current

@@ -1,4 +1,5 @@
-"""docs/permissions.md, generated from collectors/datasets.py (the declarations the collector uses).
+"""docs/permissions.md and export-format.md's table of datasets, generated from collectors/datasets.py (the
+declarations the collector uses).
 
     .venv/bin/python -m pimtrail.collectors.graph.permissions_doc --write   # regenerate
     .venv/bin/python -m pimtrail.collectors.graph.permissions_doc --check   # exit 1 when stale
@@ -12,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pimtrail.collectors.datasets import DATASETS
+from pimtrail.collectors.datasets import DATASETS, USERS_PER_REQUEST
 
 from .collector import default_datasets
 
@@ -98,18 +99,45 @@ def render() -> str:
     return "\n".join(out)
 
 
+EXPORT_DOC = DOC.with_name("export-format.md")
+_PARENTS = {"none": "", "review_definition": "review definition", "review_instance": "review instance",
+            "users": f"users, {USERS_PER_REQUEST} a request"}
+
+
+def dataset_table() -> list[str]:
+    """docs/export-format.md's table of datasets: each one's request (as `pimtrail permissions` gives it), the
+    parent object it is asked for per, and whether it is optional."""
+    from pimtrail.views import permission_rows
+
+    lines = ["| dataset | request | parent | optional |", "|---|---|---|---|"]
+    for d, r in zip(DATASETS, permission_rows()):
+        lines.append(f"| {d.name} | `{r['request']}` | {_PARENTS.get(d.parent.value, d.parent.value)} | "
+                     f"{'yes' if d.optional else ''} |")
+    return lines
+
+
+def export_doc(current: str) -> str:
+    """docs/export-format.md with its table of datasets made anew (the lines from its header row to the next
+    blank line)."""
+    lines = current.split("\n")
+    start = lines.index(dataset_table()[0])
+    end = lines.index("", start)
+    return "\n".join(lines[:start] + dataset_table() + lines[end:])
+
+
 def main(argv: list[str]) -> int:
-    text = render()
+    docs = {DOC: render(), EXPORT_DOC: export_doc(EXPORT_DOC.read_text(encoding="utf-8"))}
     if "--write" in argv:
-        DOC.write_text(text, encoding="utf-8")
+        for path, text in docs.items():
+            path.write_text(text, encoding="utf-8")
         return 0
     if "--check" in argv:
-        stale = not DOC.exists() or DOC.read_text(encoding="utf-8") != text
-        if stale:
-            print(f"{DOC} is stale: run python -m pimtrail.collectors.graph.permissions_doc --write",
+        stale = [path for path, text in docs.items() if not path.exists() or path.read_text(encoding="utf-8") != text]
+        for path in stale:
+            print(f"{path} is stale: run python -m pimtrail.collectors.graph.permissions_doc --write",
                   file=sys.stderr)
         return 1 if stale else 0
-    sys.stdout.write(text)
+    sys.stdout.write(docs[DOC])
     return 0
 
 
