@@ -18,7 +18,7 @@ test: venv test-system-deps
 	$(BIN)/pytest -q
 
 # Benchmarks at large-tenant size (issue 7; docs/benchmarks.md): one table, and bench/results.json.
-# About 20-25 minutes on 2 cores; BENCH_ARGS passes options, e.g. BENCH_ARGS="--repeat 1".
+# About 5 minutes on 2 cores; BENCH_ARGS passes options, e.g. BENCH_ARGS="--repeat 1".
 bench: venv
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

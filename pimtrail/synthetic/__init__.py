@@ -32,7 +32,7 @@ __all__ = ["PRESETS", "Preset", "Generator", "generate", "DEFAULT_START", "AUDIT
 
 DEFAULT_START = date(2026, 7, 1)
 # A daily collection asks for the audit events since the previous one, less this overlap (as
-# `pimtrail collect graph --db` does): events arriving late are not missed, known ones are skipped.
+# `pimtrail collect --source graph --db` does): events arriving late are not missed, known ones are skipped.
 AUDIT_OVERLAP = timedelta(hours=1)
 _USERS = "users(id,userPrincipalName,displayName,userType,accountEnabled,onPremisesSyncEnabled,createdDateTime)"
 _GROUPS = "groups(id,displayName,description,isAssignableToRole,securityEnabled,mailEnabled,groupTypes)"
