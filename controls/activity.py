@@ -13,7 +13,7 @@ from pimtrail.timeutil import parse_iso
 from .base import each, holding_evidence, holding_subject, passed, short
 from .model import Finding, Status, Subject
 from .registry import control
-from .view import SnapshotView
+from .view import HOLDING_DATA, TIER_DATA, SnapshotView
 
 ACTIVITY_DATA = ("role_definitions", "role_policy_assignments", "directory_audits")
 
@@ -142,8 +142,7 @@ def reactivations(view: SnapshotView, params: dict) -> list[Finding]:
          rationale="An eligibility nobody uses is risk without benefit (PIM's own 'administrators aren't using "
                    "their privileged roles' alert).",
          remediation="Remove eligibilities not activated within the threshold, or record why they are kept.",
-         datasets=("role_definitions", "role_eligibility_instances", "directory_audits"),
-         params=("stale_eligibility_days",))
+         datasets=TIER_DATA + HOLDING_DATA + ("directory_audits",), params=("stale_eligibility_days",))
 def stale_eligibility(view: SnapshotView, params: dict) -> list[Finding]:
     days = int(params["stale_eligibility_days"])
     now = view.snapshot.collected_at
@@ -171,8 +170,7 @@ def stale_eligibility(view: SnapshotView, params: dict) -> list[Finding]:
 @control("PIM-ACT-018", "Stale privileged accounts", "medium",
          rationale="Accounts that hold privilege but do not sign in are forgotten until an attacker finds them.",
          remediation="Disable the account or remove its roles; confirm with its owner.",
-         datasets=("role_definitions", "role_assignment_instances", "role_eligibility_instances", "users",
-                   "sign_in_activity"),
+         datasets=TIER_DATA + HOLDING_DATA + ("sign_in_activity",),
          params=("stale_account_days",))
 def stale_accounts(view: SnapshotView, params: dict) -> list[Finding]:
     """Sign-ins come from the `sign_in_activity` dataset (asked for the privileged users only), or in a snapshot

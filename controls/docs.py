@@ -23,6 +23,12 @@ def catalogue_markdown() -> str:
              "file is stale. Statuses: `pass`, `fail`, `warn`, `not_assessable` (a dataset the control needs was not",
              "collected — never read as a pass), `not_applicable`, `excepted` (an unexpired exception from",
              "`pimtrail.toml` matched).", "",
+             "What a control reads through role holdings (groups' members, PIM for Groups memberships, the",
+             "groups' own roles) it names among what it needs. `privileged_role_definitions` (Microsoft's",
+             "isPrivileged flag, optional) gives the tier of a role no profile names: without it such a control is",
+             "not assessable only when someone holds a role like that. `directory_audits` must cover the period:",
+             "between collections, and at its ends beyond the profile's `history_gap_max_days` (a 31-day period",
+             "before a first collection, whose log reaches back 30 days, is assessed; a 90-day one is not).", "",
              "| id | severity | title |", "|---|---|---|"]
     controls = all_controls()
     lines += [f"| [{c.id}](#{c.id.lower()}) | {c.severity.value} | {c.title} |" for c in controls]

@@ -6,7 +6,7 @@ from .base import passed
 from .model import Finding, Status, Subject
 from .policy import policy_gaps
 from .registry import control
-from .view import SnapshotView
+from .view import TIER_DATA, SnapshotView
 
 
 @control("PIM-GRP-021", "Role-assignable groups with privileged roles are run through PIM", "high",
@@ -14,7 +14,7 @@ from .view import SnapshotView
                    "PIM has standing privilege, and a weak group policy undoes the role's policy.",
          remediation="Onboard the group to PIM for Groups; make memberships eligible; give the group's member "
                      "policy the activation settings of the most sensitive role it confers.",
-         datasets=("role_definitions", "role_assignment_instances", "role_eligibility_instances",
+         datasets=TIER_DATA + ("role_assignment_instances", "role_eligibility_instances",
                    "role_assignable_groups", "group_members", "group_assignment_instances",
                    "group_eligibility_instances", "group_policy_assignments"))
 def privileged_groups(view: SnapshotView, params: dict) -> list[Finding]:

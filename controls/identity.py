@@ -5,8 +5,7 @@ from __future__ import annotations
 from .base import PHISHING_RESISTANT_STRENGTH, each, holding_evidence, holding_subject, passed, principal_subject
 from .model import Finding, Status, Subject
 from .registry import control
-from .standing import ROLE_DATA
-from .view import GLOBAL_ADMIN, SnapshotView
+from .view import ACTIVE_HOLDING_DATA, GLOBAL_ADMIN, HOLDING_DATA, TIER_DATA, SnapshotView
 
 
 def phishing_resistant(view: SnapshotView, user_id: str) -> tuple[bool, dict]:
@@ -22,7 +21,7 @@ def phishing_resistant(view: SnapshotView, user_id: str) -> tuple[bool, dict]:
                    "active Global Administrator, protected by a phishing-resistant method.",
          remediation="Register 2 break-glass accounts in pimtrail.toml [break_glass]; keep them cloud-only, "
                      "enabled, permanent Global Administrator, each with a FIDO2 key stored safely.",
-         datasets=ROLE_DATA + ("registration_details", "fido2_methods"),
+         datasets=ACTIVE_HOLDING_DATA + ("registration_details", "fido2_methods"),
          params=("break_glass_min", "break_glass_max"))
 def break_glass_ready(view: SnapshotView, params: dict) -> list[Finding]:
     configured = view.config.break_glass.accounts
@@ -60,7 +59,7 @@ def break_glass_ready(view: SnapshotView, params: dict) -> list[Finding]:
                    "NIST IA-2(1)).",
          remediation="Have the person register a FIDO2 security key, passkey or Windows Hello for Business, then "
                      "require it through an authentication strength.",
-         datasets=ROLE_DATA + ("role_eligibility_instances", "registration_details", "fido2_methods"))
+         datasets=HOLDING_DATA + ("registration_details", "fido2_methods"))
 def tier0_phishing_resistant(view: SnapshotView, params: dict) -> list[Finding]:
     seen: set[str] = set()
 
@@ -154,7 +153,7 @@ def ca_phishing_resistant_roles(view: SnapshotView, params: dict) -> list[Findin
                    "organisation (CIS 1.1.1). Service principals with privileged roles bypass MFA and PIM.",
          remediation="Use dedicated cloud-only admin accounts; remove guests from privileged roles; review each "
                      "service principal's role and prefer narrower application permissions.",
-         datasets=ROLE_DATA + ("role_eligibility_instances",))
+         datasets=TIER_DATA + HOLDING_DATA)
 def account_hygiene(view: SnapshotView, params: dict) -> list[Finding]:
     findings, seen = [], set()
     for h in view.user_holdings():

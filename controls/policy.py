@@ -5,7 +5,7 @@ from __future__ import annotations
 from .base import passed
 from .model import Finding, Status, Subject
 from .registry import control
-from .view import SnapshotView
+from .view import TIER_DATA, SnapshotView
 
 
 def policy_gaps(policy: dict, rule) -> list[str]:
@@ -33,7 +33,7 @@ def policy_gaps(policy: dict, rule) -> list[str]:
          remediation="PIM > Microsoft Entra roles > Settings > the role: set the maximum activation duration, "
                      "require MFA or an authentication context, justification, and approval with named approvers "
                      "as the tier requires.",
-         datasets=("role_definitions", "role_policy_assignments"))
+         datasets=TIER_DATA + ("role_policy_assignments",))
 def activation_policy(view: SnapshotView, params: dict) -> list[Finding]:
     findings = []
     for policy in sorted(view.facts.get("role_policy", []), key=lambda p: p.get("role_name") or ""):
@@ -60,7 +60,7 @@ def activation_policy(view: SnapshotView, params: dict) -> list[Finding]:
          remediation="In each tier-0 role's settings, add a monitored mailbox (e.g. the SOC) as additional "
                      "recipient of 'role assignment alert' for eligible and active assignments and of "
                      "'role activation alert'.",
-         datasets=("role_definitions", "role_policy_assignments"), params=("notification_extra_recipients_tiers",))
+         datasets=TIER_DATA + ("role_policy_assignments",), params=("notification_extra_recipients_tiers",))
 def notifications(view: SnapshotView, params: dict) -> list[Finding]:
     tiers = set(params["notification_extra_recipients_tiers"])
     wanted = ("Notification_Admin_Admin_Eligibility", "Notification_Admin_Admin_Assignment",

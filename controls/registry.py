@@ -26,7 +26,7 @@ def control(id: str, title: str, severity: str, *, rationale: str, remediation: 
             raise RegistryError(f"duplicate control id {id}")
         family = evaluate.__module__.rsplit(".", 1)[-1]
         _REGISTRY[id] = Control(id, title, Severity(severity), rationale.strip(), remediation.strip(),
-                                tuple(datasets), tuple(params), evaluate, family)
+                                tuple(dict.fromkeys(datasets)), tuple(params), evaluate, family)
         return evaluate
 
     return register

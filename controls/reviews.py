@@ -7,7 +7,7 @@ from pimtrail.timeutil import parse_iso
 from .base import passed
 from .model import Finding, Status, Subject
 from .registry import control
-from .view import SnapshotView
+from .view import HOLDING_DATA, TIER_DATA, SnapshotView
 
 REVIEW_DATA = ("role_definitions", "access_review_definitions", "access_review_instances",
                "access_review_decisions")
@@ -32,7 +32,7 @@ def reviewed_roles(definition: dict) -> set[str]:
          remediation="Create a recurring access review of the role's eligible and active assignments, reviewers "
                      "other than the reviewed (e.g. managers), auto-apply on, and 'Remove access' when reviewers "
                      "do not respond.",
-         datasets=REVIEW_DATA, params=("review_max_interval_days",))
+         datasets=TIER_DATA + REVIEW_DATA, params=("review_max_interval_days",))
 def review_coverage(view: SnapshotView, params: dict) -> list[Finding]:
     max_days = int(params["review_max_interval_days"])
     good: dict[str, dict] = {}
@@ -77,7 +77,7 @@ def review_coverage(view: SnapshotView, params: dict) -> list[Finding]:
          rationale="A review only reduces access if reviewers decide and the denials are carried out.",
          remediation="Chase open reviews; turn on auto-apply; remove the access of every applied Deny that "
                      "still shows up.",
-         datasets=REVIEW_DATA + ("role_assignment_instances", "role_eligibility_instances"),
+         datasets=REVIEW_DATA + HOLDING_DATA,
          params=("review_not_reviewed_max",))
 def review_outcomes(view: SnapshotView, params: dict) -> list[Finding]:
     bound = float(params["review_not_reviewed_max"])

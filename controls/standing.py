@@ -9,10 +9,7 @@ from pimtrail.timeutil import parse_iso
 from .base import each, holding_evidence, holding_subject, passed, privileged
 from .model import Finding, Status, Subject
 from .registry import control
-from .view import GLOBAL_ADMIN, SnapshotView
-
-ROLE_DATA = ("role_definitions", "role_assignment_instances", "users", "role_assignable_groups",
-             "group_members", "group_assignment_instances")
+from .view import ACTIVE_HOLDING_DATA, GLOBAL_ADMIN, HOLDING_DATA, TIER_DATA, SnapshotView
 
 
 @control("PIM-GA-001", "Standing Global Administrator only for break-glass accounts", "critical",
@@ -21,7 +18,7 @@ ROLE_DATA = ("role_definitions", "role_assignment_instances", "users", "role_ass
                    "just in time.",
          remediation="Convert the assignment to an eligible one (PIM > Roles > Global Administrator > Assignments), "
                      "or register the account as break-glass in pimtrail.toml if that is what it is.",
-         datasets=ROLE_DATA)
+         datasets=ACTIVE_HOLDING_DATA)
 def standing_global_admin(view: SnapshotView, params: dict) -> list[Finding]:
     break_glass = view.break_glass_ids()
 
@@ -45,7 +42,7 @@ def standing_global_admin(view: SnapshotView, params: dict) -> list[Finding]:
                    "is standing access too.",
          remediation="Make the assignment eligible with an end date, or remove it; for groups, make the "
                      "membership eligible in PIM for Groups.",
-         datasets=ROLE_DATA)
+         datasets=TIER_DATA + ACTIVE_HOLDING_DATA)
 def permanent_privileged(view: SnapshotView, params: dict) -> list[Finding]:
     break_glass = view.break_glass_ids()
 
@@ -54,7 +51,7 @@ def permanent_privileged(view: SnapshotView, params: dict) -> list[Finding]:
             return None
         if h.principal_id in break_glass or h.principal.get("type") == "group":
             return None
-        how = {"direct": "directly", "group": f"through group membership",
+        how = {"direct": "directly", "group": "through group membership",
                "pim_group": "through a permanent PIM for Groups membership"}[h.via]
         return Finding(Status.FAIL, f"{h.principal_name} holds {h.role.get('name')} (tier {view.tier(h.role_id)}) "
                        f"permanently, {how}", holding_subject(h), holding_evidence(h, tier=view.tier(h.role_id)))
@@ -91,7 +88,7 @@ def outside_pim(view: SnapshotView, params: dict) -> list[Finding]:
 @control("PIM-STD-004", "Eligibility for tier-0/tier-1 roles expires", "medium",
          rationale="Permanent eligibility never forces a decision on whether the person still needs the role.",
          remediation="Set an end date on the eligibility (PIM role settings: 'Allow permanent eligible assignment' off).",
-         datasets=("role_definitions", "role_eligibility_instances", "users"),
+         datasets=TIER_DATA + ("role_eligibility_instances", "users"),
          params=("permanent_eligibility_max_days",))
 def eligibility_expires(view: SnapshotView, params: dict) -> list[Finding]:
     limit = timedelta(days=int(params["permanent_eligibility_max_days"]))
@@ -116,7 +113,7 @@ def eligibility_expires(view: SnapshotView, params: dict) -> list[Finding]:
                    "grained roles should outnumber Global Administrator (CISA SCuBA MS.AAD.7.1, 7.2; CIS 1.1.3).",
          remediation="Move people to finer-grained roles (e.g. User, Exchange, Security Administrator) and keep "
                      "Global Administrator for the few who need it, eligible.",
-         datasets=ROLE_DATA + ("role_eligibility_instances",),
+         datasets=TIER_DATA + HOLDING_DATA,
          params=("ga_holders_min", "ga_holders_max", "ga_ratio_max", "count_break_glass_as_ga"))
 def global_admin_count(view: SnapshotView, params: dict) -> list[Finding]:
     break_glass = view.break_glass_ids()

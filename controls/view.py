@@ -23,6 +23,16 @@ from .period_events import period_activations
 from .profiles import Profile
 
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
+# The datasets `SnapshotView.holdings` is made of, for controls to name (`datasets=`): a dataset a control reads
+# through holdings and does not name would, when not collected, leave holdings out and let it pass. Active holdings:
+# roles' active instances, and groups with their members and active PIM memberships; all holdings: eligible ones too.
+ACTIVE_HOLDING_DATA = ("role_definitions", "role_assignment_instances", "users", "role_assignable_groups",
+                       "group_members", "group_assignment_instances")
+HOLDING_DATA = ACTIVE_HOLDING_DATA + ("role_eligibility_instances", "group_eligibility_instances")
+# A role's tier: the profile's, else Microsoft's isPrivileged flag (optional, beta). Controls that judge by tier name
+# both; the flag is missed only when someone holds a role the profile does not name (`SnapshotView.missing`).
+TIER_FLAGS = "privileged_role_definitions"
+TIER_DATA = ("role_definitions", TIER_FLAGS)
 
 FACT_KINDS = ("tenant", "licence", "principal", "sign_in_activity", "group_member", "pim_group",
               "role_definition", "role_assignment", "role_eligibility", "direct_role_assignment",
@@ -92,7 +102,14 @@ class SnapshotView:
         source = self.sign_in_source() or SIGN_IN_DATASET
         for name in dict.fromkeys(source if n == SIGN_IN_DATASET else n for n in datasets):
             cov = self.coverage.get(name)
-            if cov is None or cov["status"] == "missing":
+            if name == TIER_FLAGS and (cov is None or cov["status"] != "ok"):
+                unnamed = self.unnamed_held_roles()
+                if unnamed:  # their tier would come from the flag: privileged or not is unknown
+                    more = f" and {len(unnamed) - 3} more" if len(unnamed) > 3 else ""
+                    code = "not collected" if cov is None or cov["status"] == "missing" else \
+                        cov.get("error_code") or cov.get("http_status") or "error"
+                    out.append(f"{name}, for the tier of {', '.join(unnamed[:3])}{more} ({code})")
+            elif cov is None or cov["status"] == "missing":
                 out.append(f"{name} (not collected)")
             elif cov["status"] != "ok":
                 code = cov.get("error_code") or cov.get("http_status") or "error"
@@ -102,6 +119,13 @@ class SnapshotView:
                 more = f" and {len(self.audit_gaps) - 3} more" if len(self.audit_gaps) > 3 else ""
                 out.append(f"{name} (no collection covers {holes}{more})")
         return out
+
+    def unnamed_held_roles(self) -> list[str]:
+        """The names of the roles someone holds that the profile gives no tier and whose isPrivileged flag this
+        snapshot lacks (`TIER_FLAGS` not collected): whether they are privileged is unknown."""
+        unnamed = {h.role_id: h.role.get("name") or h.role_id for h in self.holdings()
+                   if self.tier(h.role_id) is None and (self.roles.get(h.role_id) or {}).get("privileged") is None}
+        return sorted(map(str, unnamed.values()))
 
     # -- lookups -----------------------------------------------------------------------
     def by_id(self, kind: str, key: str = "id") -> dict[str, dict[str, Any]]:
@@ -272,21 +296,29 @@ def _build_view(store: HistoryStore, tenant: str, snapshot: SnapshotInfo, profil
         named |= {p["id"] for p in break_glass_principals(store, tenant, snapshot.seq, config)}
         named.discard(None)
         facts.update(store.principal_facts(tenant, PER_USER_KINDS, snapshot.seq, named))
-    gaps = audit_gaps(store.windows(tenant, "directory_audits", snapshot.seq), start, end)
+    slack = timedelta(days=float(profile.params.get("history_gap_max_days", 0)))
+    gaps = audit_gaps(store.windows(tenant, "directory_audits", snapshot.seq), start, end, slack)
     return SnapshotView(snapshot, store.snapshots(tenant), start, end, coverage, facts, audit, profile, config,
                         activations, policies, gaps)
 
 
-def audit_gaps(windows: list[tuple[datetime, datetime]], start: datetime, end: datetime
-               ) -> list[tuple[datetime, datetime]]:
-    """The stretches of [start, end) between collected audit windows (sorted by their start). Before
-    the first window there is nothing to miss: the log's retention, not the history, decides that."""
+def audit_gaps(windows: list[tuple[datetime, datetime]], start: datetime, end: datetime,
+               slack: timedelta = timedelta(0)) -> list[tuple[datetime, datetime]]:
+    """The stretches of [start, end) no collected audit window covers (`windows` sorted by their start): between
+    windows, and at the period's ends (before the first window, after the newest) when longer than `slack`, the
+    collection cadence the profile accepts (`history_gap_max_days`). Those events are not in the history: a
+    period of 31 days before a first collection, whose log reaches back 30, lacks a day; one of 90 lacks 60."""
     gaps: list[tuple[datetime, datetime]] = []
     covered: datetime | None = None
     for begin, finish in windows:
-        if covered is not None and begin > covered and begin > start and covered < end:
+        if covered is None:
+            if begin > start and (begin - start > slack or begin >= end):
+                gaps.append((start, min(begin, end)))
+        elif begin > covered and begin > start and covered < end:
             gaps.append((max(covered, start), min(begin, end)))
         covered = finish if covered is None else max(covered, finish)
+    if covered is not None and covered < end and (end - covered > slack or covered <= start):
+        gaps.append((max(covered, start), end))
     return gaps
 
 

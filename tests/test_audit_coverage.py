@@ -4,7 +4,7 @@ assessable, never passed on the events that happen to be there."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import exports
 import tenant as t
@@ -29,8 +29,16 @@ def test_gaps_are_the_stretches_of_the_period_no_window_covers():
                        (D(2026, 9, 19), D(2026, 10, 1))], start, end) == []
     assert audit_gaps([(D(2026, 7, 1), D(2026, 7, 10)), (D(2026, 8, 1), D(2026, 10, 1))], start, end) == []
     assert audit_gaps([(D(2026, 8, 1), D(2026, 10, 1)), (D(2026, 10, 5), D(2026, 10, 6))], start, end) == []
-    # before the first window there is nothing to miss (the log's retention decides that)
-    assert audit_gaps([(D(2026, 9, 15), D(2026, 10, 1))], start, end) == []
+    # before the first window and after the newest: the period's events there are not in the history either,
+    # beyond the collection cadence the profile accepts (`slack`)
+    assert audit_gaps([(D(2026, 9, 15), D(2026, 10, 1))], start, end) == [(D(2026, 9, 1), D(2026, 9, 15))]
+    assert audit_gaps([(D(2026, 9, 2), D(2026, 10, 1))], start, end, timedelta(days=7)) == []
+    assert audit_gaps([(D(2026, 8, 1), D(2026, 9, 20))], start, end, timedelta(days=7)) == [
+        (D(2026, 9, 20), D(2026, 10, 1))]
+    assert audit_gaps([(D(2026, 8, 1), D(2026, 9, 28))], start, end, timedelta(days=7)) == []
+    # a window wholly outside the period covers none of it, whatever the slack
+    assert audit_gaps([(D(2026, 7, 1), D(2026, 8, 1))], start, end, timedelta(days=60)) == [(start, end)]
+    assert audit_gaps([(D(2026, 10, 2), D(2026, 10, 5))], start, end, timedelta(days=60)) == [(start, end)]
 
 
 def _check(tmp_path, second_from: str) -> dict:
@@ -57,3 +65,32 @@ def test_a_hole_between_audit_windows_makes_audit_controls_not_assessable(tmp_pa
         assert "no collection covers 2026-09-23T06:00:00Z to 2026-09-26T00:00:00Z" in holed[control_id].reason
     others = [c for c in holed if c not in reading]
     assert all(holed[c].status is contiguous[c].status for c in others)
+
+
+def _only(tmp_path, window_from: str, window_to: str, period_from=None):
+    tmp_path.mkdir(parents=True)
+    when = "2026-09-30T06:00:00Z"
+    data = t.compliant(when)
+    data["_manifest"]["datasets"]["directory_audits"] = {
+        "file": "directory_audits.json", "window": {"from": window_from, "to": window_to}}
+    with HistoryStore.open(str(tmp_path / "h.db"), create=True) as store:
+        store.ingest(read_export(exports.write(tmp_path / "e", data)))
+        report = run_check(store, parse_config(data["_config"]), period_from=period_from, save=False)
+    return {r.control.id: r for r in report.results}
+
+
+def test_a_period_the_audit_windows_do_not_reach_makes_audit_controls_not_assessable(tmp_path):
+    from pimtrail.timeutil import parse_iso
+
+    reading = [c.id for c in all_controls() if "directory_audits" in c.datasets and c.id != "PIM-TEN-023"]
+    whole = _only(tmp_path / "whole", "2026-08-31T06:00:00Z", "2026-09-30T06:00:00Z")  # 30 of the 31 days
+    assert all(whole[c].status is not Status.NOT_ASSESSABLE for c in reading)
+    cases = {"two days": ("2026-09-28T06:00:00Z", "2026-09-30T06:00:00Z", None, "2026-08-30T06:00:00Z to "),
+             "ends early": ("2026-08-31T06:00:00Z", "2026-09-10T06:00:00Z", None, "2026-09-10T06:00:00Z to "),
+             "90 days asked": ("2026-08-31T06:00:00Z", "2026-09-30T06:00:00Z", parse_iso("2026-07-02T06:00:00Z"),
+                               "2026-07-02T06:00:00Z to 2026-08-31T06:00:00Z")}
+    for name, (window_from, window_to, period_from, hole) in cases.items():
+        results = _only(tmp_path / name.replace(" ", "-"), window_from, window_to, period_from)
+        for control_id in reading:
+            assert results[control_id].status is Status.NOT_ASSESSABLE, (name, control_id)
+            assert f"no collection covers {hole}" in results[control_id].reason, (name, results[control_id].reason)
