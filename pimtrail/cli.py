@@ -127,6 +127,7 @@ def collect(
     from pimtrail import collect as service
     from pimtrail.bulk import kept_heap
     from pimtrail.store import HistoryStore
+    from pimtrail.store.engine import shown_url
 
     settings = _settings(config)
     db = db or settings.database
@@ -158,7 +159,7 @@ def collect(
                 service.read_exports([Path(source)], tenant=tenant, db=db)
         service.check_before_creating(db, snaps)
         with HistoryStore.open(db, create=True) as store:
-            say(f"Collecting {len(snaps)} snapshot(s) into {store.engine.url.render_as_string(hide_password=True)}")
+            say(f"Collecting {len(snaps)} snapshot(s) into {shown_url(store.engine.url)}")
             results = service.ingest_all(store, snaps, progress=_report)
     if run is not None and run.export_dir is not None:
         say(f"Raw Graph responses kept in {run.export_dir}")

@@ -16,7 +16,7 @@ from sqlalchemy import Table, func, inspect, select, text
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from pimtrail.errors import HistoryError
-from pimtrail.store.engine import open_engine, read_consistently, resolve_url
+from pimtrail.store.engine import open_engine, read_consistently, resolve_url, shown_url
 from pimtrail.store.schema import metadata
 from pimtrail.store.verify import VerifyReport
 
@@ -49,7 +49,7 @@ class CopyReport:
 
 
 def _shown(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
+    return shown_url(engine.url)
 
 
 def _tables(engine: Engine) -> list[Table]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import ColumnElement, create_engine, event, inspect, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from pimtrail.errors import HistoryError
@@ -22,6 +22,30 @@ ENV_DB = "PIMTRAIL_DB"
 # Namespace (first key) of pimtrail's PostgreSQL advisory locks, so they cannot collide with the
 # locks of other applications sharing the database: "pimt" as a 32-bit integer.
 LOCK_NAMESPACE = 0x70696D74
+
+# libpq also takes a password from the query (`?password=`); sslpassword unlocks a client key
+_SECRET_PARAMETERS = ("password", "sslpassword")
+
+
+def shown_url(url: URL) -> str:
+    """A database URL as pimtrail prints it: `***` for the password in its user part and in its query, and for a
+    host that holds an "@" (a password with an "@" left unencoded, so the URL's host begins with the rest of it)."""
+    query = {k: "***" if k.lower() in _SECRET_PARAMETERS else v for k, v in url.query.items()}
+    url = url.set(query=query, host="***" if url.host and "@" in url.host else url.host)
+    return url.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+
+
+def scrubbed(text: str, url: URL) -> str:
+    """`text` (a driver's message about `url`) without the secrets `shown_url` hides, should it repeat them (those of
+    four characters or more: a shorter one would mask letters of the message, and gives little away)."""
+    secrets = [url.password, url.host if url.host and "@" in url.host else None]
+    for key, value in url.query.items():  # a parameter given twice has a tuple of values
+        if key.lower() in _SECRET_PARAMETERS:
+            secrets += [value] if isinstance(value, str) else list(value)
+    for secret in secrets:
+        if secret and len(str(secret)) >= 4:
+            text = text.replace(str(secret), "***")
+    return text
 
 
 def resolve_url(db: str | None) -> str:
@@ -112,7 +136,8 @@ def open_engine(db: str | None, *, create: bool) -> Engine:
     except DBAPIError as exc:  # server down, wrong password, no such database, no privilege
         engine.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
-        raise HistoryError(f"{engine.url}: cannot use this database ({reason})") from exc
+        raise HistoryError(f"{shown_url(engine.url)}: cannot use this database ({scrubbed(reason, engine.url)})") \
+            from exc
     except BaseException:
         engine.dispose()
         raise
@@ -125,7 +150,7 @@ def _check_postgresql(engine: Engine) -> None:
     with engine.connect() as conn:
         encoding = conn.exec_driver_sql("SHOW server_encoding").scalar()
     if str(encoding).upper() not in ("UTF8", "UTF-8"):
-        raise HistoryError(f"{engine.url}: database encoding is {encoding}, pimtrail needs UTF8 "
+        raise HistoryError(f"{shown_url(engine.url)}: database encoding is {encoding}, pimtrail needs UTF8 "
                            "(CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0; see docs/postgresql.md)")
 
 
@@ -145,9 +170,9 @@ def migrate(engine: Engine, *, create: bool) -> None:
             return
         if not create:
             if current is None and not inspect(conn).get_table_names():
-                raise HistoryError(f"{engine.url}: empty database (run `pimtrail collect` first)")
+                raise HistoryError(f"{shown_url(engine.url)}: empty database (run `pimtrail collect` first)")
         if current is None and inspect(conn).has_table("snapshot"):
-            raise HistoryError(f"{engine.url}: tables exist but carry no schema version; not a pimtrail history")
+            raise HistoryError(f"{shown_url(engine.url)}: tables exist but carry no schema version; not a pimtrail history")
     with engine.begin() as conn:
         # Two collectors opening a new database at once: the second waits here, then finds the
         # schema built (DDL is transactional on both) and Alembic has nothing left to do.
