@@ -267,7 +267,7 @@ def _undefer(file: str, snap: CollectedSnapshot) -> bool:
         except (ValueError, IndexError):  # as the file's reading would say it
             _load_json(Path(file))
             raise InputError("a page is not JSON as read before", path=file, fix="export the dataset again") from None
-        events = audit.directory_audits(pages)
+        events = pages.normalised(audit.directory_audits)
     remade = _snapshot_pages(dataset, pages, raws, None)
     same = all(snap.pages[i].items == page.items for i, page in zip(at, remade))
     for i, page in zip(at, remade):
@@ -322,8 +322,8 @@ def audit_pages(source: Path | list[tuple[str, str, str]]) -> tuple[list[str], s
         pages = [RawPage(parent, request, _page_body(text, raws)) for parent, request, text in source]
         hashed = [(hashlib.sha256(text.encode()).hexdigest(), cut)
                   for text, cut in (_page_text(page, raws) for page in pages)]
-    events = audit.directory_audits(DatasetPages(ds.AUDIT_DATASET, str(source) if isinstance(source, Path) else
-                                                 "(pages)", pages))
+    events = DatasetPages(ds.AUDIT_DATASET, str(source) if isinstance(source, Path) else "(pages)",
+                          pages).normalised(audit.directory_audits)
     return [sha for sha, _ in hashed], cuts_digest([cut for _, cut in hashed]), events
 
 

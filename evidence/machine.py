@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -12,6 +13,11 @@ from pimtrail import __version__
 from pimtrail.controls.engine import CheckReport, mappings
 from pimtrail.controls.model import Status
 from pimtrail.timeutil import iso
+
+# Characters XML 1.0 cannot carry (C0 controls but tab, LF, CR; lone surrogates; U+FFFE/U+FFFF)
+XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# What a terminal would act on in tenant text (escape sequences that retitle or rewrite it, new lines that fake rows)
+_TERMINAL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -82,7 +88,9 @@ def to_junit(report: CheckReport) -> str:
             ET.SubElement(case, "skipped", message=r.reason or "not applicable")
         else:
             ET.SubElement(case, "system-out").text = lines
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(_wrap(suite), encoding="unicode")
+    # tenant text can hold characters XML cannot: U+FFFD in their place keeps the report well-formed
+    return XML_ILLEGAL.sub("\ufffd", '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(_wrap(suite),
+                                                                                              encoding="unicode"))
 
 
 def _wrap(suite: ET.Element) -> ET.Element:
@@ -149,7 +157,7 @@ def to_table(report: CheckReport, max_findings: int = 5) -> str:
         lines.append(f"{r.status.value.upper():<15} {r.control.severity.value:<8} {r.control.id:<13} {r.control.title}")
         shown = [f for f in r.findings if f.status is not Status.PASS] if r.status is not Status.PASS else []
         for f in shown[:max_findings]:
-            lines.append(f"{'':<15} - [{f.status.value}] {f.message}")
+            lines.append(f"{'':<15} - [{f.status.value}] {_TERMINAL.sub(chr(0xFFFD), f.message)}")
         if len(shown) > max_findings:
             lines.append(f"{'':<15}   ... and {len(shown) - max_findings} more (--format json for all)")
     counts = report.counts()

@@ -22,6 +22,14 @@ class Period:
 
 
 def parse_period(period: str | None, start: str | None = None, end: str | None = None) -> Period:
+    try:
+        return _parsed(period, start, end)
+    except (ValueError, OverflowError) as exc:  # a year the calendar cannot end (9999-Q4), or year 0
+        raise InputError(f"{period or f'{start} to {end}'} is outside the calendar ({exc})",
+                         field="--period" if period else "--from/--to", fix="give a period of a real year") from None
+
+
+def _parsed(period: str | None, start: str | None, end: str | None) -> Period:
     if period:
         quarter = re.fullmatch(r"(\d{4})-Q([1-4])", period)
         month = re.fullmatch(r"(\d{4})-(\d{2})", period)

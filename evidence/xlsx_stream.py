@@ -31,7 +31,7 @@ from openpyxl.utils import get_column_letter as letter
 from openpyxl.writer.theme import theme_xml
 from openpyxl.xml.functions import tostring
 
-from pimtrail.evidence.machine import FORMULA_START
+from pimtrail.evidence.machine import FORMULA_START, XML_ILLEGAL
 
 MAX_TEXT = 32_767  # Excel's limit per cell
 DT_FORMAT, DATE_FORMAT, HOURS_FORMAT = "yyyy-mm-dd hh:mm", "yyyy-mm-dd", "0.00"
@@ -41,8 +41,6 @@ DXF = {"fail": "FFF8CBAD", "warn": "FFFFE699", "pass": "FFC6EFCE", "not_assessab
        "excepted": "FFDDEBF7", "highlight": "FFFCE4D6"}  # conditional fills, in their dxf order
 FLUSH_ROWS = 512
 
-# Characters XML 1.0 cannot carry (C0 controls but tab, LF, CR; lone surrogates; U+FFFE/U+FFFF): replaced.
-ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # Text that needs more than copying: markup, CR (an XML parser would read it as LF) and illegal characters;
 # so does text with "_x", in case it holds what Excel would decode as one of its `_xHHHH_` escapes.
 UNSAFE = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -59,7 +57,7 @@ XML_DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 def excel_text(text: str) -> str:
     """The text as the workbook stores it: characters XML cannot carry replaced by U+FFFD, and cut to Excel's
     limit per cell (with a visible mark)."""
-    text = ILLEGAL.sub("\ufffd", text)
+    text = XML_ILLEGAL.sub("\ufffd", text)
     if len(text) > MAX_TEXT:
         text = text[:MAX_TEXT - 12] + " [truncated]"
     return text

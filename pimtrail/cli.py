@@ -53,6 +53,10 @@ def handle_errors(command):
         except PimtrailError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # a file or folder it cannot read or write (--out on a file, no space, no right)
+            where = f"{exc.filename}: " if exc.filename else ""
+            typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
         except Exception as exc:
             # a database refusing us (permissions, server gone) is an environment problem, not a bug:
             # one line, not a traceback; anything else is a bug and keeps its traceback

@@ -124,11 +124,11 @@ def normalize(datasets: dict[str, DatasetPages],
     events: list[EventRecord] = []
     have = datasets.get
 
-    privileged = roles.privileged_ids(have("privileged_role_definitions")) \
+    privileged = have("privileged_role_definitions").normalised(roles.privileged_ids) \
         if have("privileged_role_definitions") else None
     role_names: dict[str, str] = {}
     if have("role_definitions"):
-        definitions = roles.role_definitions(datasets["role_definitions"], privileged)
+        definitions = datasets["role_definitions"].normalised(roles.role_definitions, privileged)
         role_names = {f.key: f.data["name"] for f in definitions}
         facts += definitions
 
@@ -145,28 +145,28 @@ def normalize(datasets: dict[str, DatasetPages],
     }
     for name, build in simple.items():
         if have(name):
-            facts += build(datasets[name])
+            facts += datasets[name].normalised(build)
     if have("group_assignment_instances"):
-        facts += groups_pim.group_instances(datasets["group_assignment_instances"], "active")
+        facts += datasets["group_assignment_instances"].normalised(groups_pim.group_instances, "active")
     if have("group_eligibility_instances"):
-        facts += groups_pim.group_instances(datasets["group_eligibility_instances"], "eligible")
+        facts += datasets["group_eligibility_instances"].normalised(groups_pim.group_instances, "eligible")
     from_users = source == "users"
     if have("users"):
-        principals, sign_ins = directory.users(datasets["users"], sign_ins=from_users)
+        principals, sign_ins = datasets["users"].normalised(directory.users, from_users)
         facts += principals + sign_ins
     if have(SIGN_IN_DATASET) and source == SIGN_IN_DATASET:
-        facts += directory.sign_ins(datasets[SIGN_IN_DATASET])
+        facts += datasets[SIGN_IN_DATASET].normalised(directory.sign_ins)
 
     expanded: list[dict] = []
     for name, state in (("role_assignment_instances", "active"), ("role_eligibility_instances", "eligible")):
         if have(name):
-            instance_facts, principals = roles.role_instances(datasets[name], state, role_names)
+            instance_facts, principals = datasets[name].normalised(roles.role_instances, state, role_names)
             facts += instance_facts
             expanded += principals
     if have("role_assignments"):
-        facts += roles.direct_assignments(datasets["role_assignments"], role_names)
+        facts += datasets["role_assignments"].normalised(roles.direct_assignments, role_names)
     if have("role_policy_assignments"):
-        facts += policies.role_policies(datasets["role_policy_assignments"], role_names)
+        facts += datasets["role_policy_assignments"].normalised(policies.role_policies, role_names)
 
     # Holders the users/groups datasets do not cover (service principals, or users when the users
     # dataset failed) still need a principal fact: take what $expand=principal returned.
@@ -178,7 +178,7 @@ def normalize(datasets: dict[str, DatasetPages],
                                     fallback=True))
 
     if have("directory_audits"):
-        events += audit.directory_audits(datasets["directory_audits"])
+        events += datasets["directory_audits"].normalised(audit.directory_audits)
     if have("role_assignment_requests"):
-        events += roles.requests(datasets["role_assignment_requests"], role_names)
+        events += datasets["role_assignment_requests"].normalised(roles.requests, role_names)
     return facts, events

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from pimtrail.errors import InputError
 from pimtrail.model import SKIPPED, FactRecord
@@ -41,6 +41,13 @@ def canonical_time(value: Any) -> str:
     return iso(parse_iso(value))
 
 
+T = TypeVar("T")
+# What code reading a Graph element raises on a value of another shape than Graph's: a list where Graph gives an
+# object, a number for a text, an object for a duration
+SHAPE_ERRORS = (TypeError, AttributeError, KeyError, ValueError, IndexError)
+SHAPE_FIX = "each element must have the shape Graph returns (docs/export-format.md); re-export the dataset"
+
+
 @dataclass
 class RawPage:
     parent: str
@@ -55,6 +62,7 @@ class DatasetPages:
     name: str
     file: str
     pages: list[RawPage] = field(default_factory=list)
+    current: "Item | None" = field(default=None, repr=False, compare=False)  # the item `items` gave last
 
     def items(self) -> Iterator["Item"]:
         single = len(self.pages) == 1
@@ -62,11 +70,23 @@ class DatasetPages:
             for index, value in enumerate(page.body.get("value", [])):
                 if value is SKIPPED:  # recognised unparsed: its facts are the ones the history holds
                     continue
-                item = Item(self.file, page.parent, value, page_no, index, single, self.name)
+                item = self.current = Item(self.file, page.parent, value, page_no, index, single, self.name)
                 if not isinstance(value, dict):
                     raise InputError("expected an object", path=self.file, field=item.where,
                                      fix="each entry of 'value' is one Graph object")
                 yield item
+
+    def normalised(self, build: Callable[..., T], *args: Any) -> T:
+        """`build(self, *args)`, a dataset's normaliser: a value of another shape than Graph's raises InputError
+        naming the file and the element it was reading (`current`), not a traceback."""
+        try:
+            return build(self, *args)
+        except InputError:
+            raise
+        except SHAPE_ERRORS as exc:
+            where = self.current.where if self.current is not None else None
+            raise InputError(f"unexpected value ({type(exc).__name__}: {exc})", path=self.file, field=where,
+                             fix=SHAPE_FIX) from None
 
     @property
     def rows(self) -> int:
@@ -96,14 +116,28 @@ class Item:
     def error(self, name: str, message: str, fix: str | None = None) -> InputError:
         return InputError(message, path=self.file, field=f"{self.where}.{name}", fix=fix)
 
+    def built(self, build: Callable[..., T], *args: Any) -> T:
+        """`build(self, *args)`, normalising this element when the store first asks for it (`FactRecord`,
+        `EventRecord`): a value of another shape than Graph's raises InputError naming the element."""
+        try:
+            return build(self, *args)
+        except InputError:
+            raise
+        except SHAPE_ERRORS as exc:
+            raise InputError(f"unexpected value ({type(exc).__name__}: {exc})", path=self.file, field=self.where,
+                             fix=SHAPE_FIX) from None
+
     def get(self, name: str, default: Any = None) -> Any:
         value = self.data.get(name, default)
         return default if value is None else value
 
-    def required(self, name: str) -> Any:
+    def required(self, name: str) -> str:
+        """A text field Graph always gives (ids, names): missing, empty or not text raises InputError."""
         value = self.data.get(name)
         if value is None or value == "":
             raise self.error(name, "missing", fix="Graph always returns this field; re-export the dataset")
+        if type(value) is not str:
+            raise self.error(name, f"expected text, found {type(value).__name__}")
         return value
 
     def text(self, name: str) -> str | None:
@@ -113,6 +147,14 @@ class Item:
         if not isinstance(value, str):
             raise self.error(name, f"expected text, found {type(value).__name__}")
         return value
+
+    def text_in(self, data: dict[str, Any], name: str, field: str) -> str | None:
+        """`data[name]`, of an object nested in the element (`field`: where, for the error), when it is text or
+        absent; else InputError (stored as it is, another type would break the readers of the history)."""
+        value = data.get(name)
+        if value is None or isinstance(value, str):
+            return value
+        raise self.error(field, f"expected text, found {type(value).__name__}")
 
     def flag(self, name: str) -> bool | None:
         value = self.data.get(name)
@@ -163,5 +205,5 @@ def per_user(pages: "DatasetPages", kind: str, build: Callable[["Item", str], di
     for item in pages.items():
         user_id = item.required("id")
         facts.append(FactRecord(kind, user_id, principal_id=user_id, element=item.origin,
-                                build=lambda item=item, user_id=user_id: build(item, user_id)))
+                                build=lambda item=item, user_id=user_id: item.built(build, user_id)))
     return facts

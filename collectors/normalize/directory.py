@@ -50,10 +50,10 @@ def users(pages: DatasetPages, sign_ins: bool = True) -> tuple[list[FactRecord],
     for item in pages.items():
         user_id = item.required("id")
         principals.append(FactRecord("principal", user_id, principal_id=user_id, element=item.origin,
-                                     build=lambda item=item, user_id=user_id: _user(item, user_id)))
+                                     build=lambda item=item, user_id=user_id: item.built(_user, user_id)))
         if sign_ins and item.data.get("signInActivity"):
             sign_in_facts.append(FactRecord("sign_in_activity", user_id, principal_id=user_id, element=item.origin,
-                                            build=lambda item=item, user_id=user_id: _sign_in(item, user_id)))
+                                            build=lambda item=item, user_id=user_id: item.built(_sign_in, user_id)))
     return principals, sign_in_facts
 
 
@@ -128,6 +128,9 @@ def principal_from_expand(obj: dict) -> dict | None:
     holder not in the users dataset)."""
     if not obj or not obj.get("id"):
         return None
+    for name in ("id", "displayName", "userPrincipalName", "appId"):  # stored as they are: text, or nothing
+        if obj.get(name) is not None and type(obj[name]) is not str:
+            raise TypeError(f"principal.{name} is {type(obj[name]).__name__}, not text")
     kind = odata_type(obj) or "unknown"
     return {"id": obj["id"], "type": kind, "name": obj.get("displayName"),
             "upn": obj.get("userPrincipalName"), "app_id": obj.get("appId"),

@@ -20,6 +20,10 @@ def _identity(obj: dict[str, Any] | None) -> dict[str, Any] | None:
             "upn": obj.get("userPrincipalName"), "type": odata_type(obj)}
 
 
+def _queries(item: Item, scope: dict[str, Any], name: str) -> list[str | None] | None:
+    return [item.text_in(s, "query", f"scope.{name}[{i}].query") for i, s in enumerate(scope.get(name) or [])] or None
+
+
 def definitions(pages: DatasetPages) -> list[FactRecord]:
     facts = []
     for item in pages.items():
@@ -29,10 +33,10 @@ def definitions(pages: DatasetPages) -> list[FactRecord]:
         facts.append(FactRecord("access_review_definition", item.required("id"), {
             "id": item.required("id"), "name": item.text("displayName"), "status": item.text("status"),
             "description": item.text("descriptionForAdmins"),
-            "scope_query": scope.get("query"), "scope_type": odata_type(scope),
-            "scopes": [s.get("query") for s in scope.get("principalScopes") or []] or None,
-            "resource_scopes": [s.get("query") for s in scope.get("resourceScopes") or []] or None,
-            "reviewers": [r.get("query") for r in item.get("reviewers", [])],
+            "scope_query": item.text_in(scope, "query", "scope.query"), "scope_type": odata_type(scope),
+            "scopes": _queries(item, scope, "principalScopes"), "resource_scopes": _queries(item, scope, "resourceScopes"),
+            "reviewers": [item.text_in(r, "query", f"reviewers[{i}].query")
+                          for i, r in enumerate(item.get("reviewers", []))],
             "default_decision": settings.get("defaultDecision"),
             "default_decision_enabled": settings.get("defaultDecisionEnabled"),
             "auto_apply": settings.get("autoApplyDecisionsEnabled"),
@@ -62,8 +66,9 @@ def decisions(pages: DatasetPages) -> list[FactRecord]:
         decision_id = item.required("id")
         principal = item.get("principal")
         facts.append(FactRecord("access_review_decision", f"{instance_id}|{decision_id}",
-                                principal_id=principal.get("id") if isinstance(principal, dict) else None,
-                                element=item.origin, build=lambda item=item: _decision(item)))
+                                principal_id=item.text_in(principal, "id", "principal.id")
+                                if isinstance(principal, dict) else None,
+                                element=item.origin, build=lambda item=item: item.built(_decision)))
     return facts
 
 

@@ -79,7 +79,7 @@ def role_instances(pages: DatasetPages, state: str, role_names: dict[str, str]
         principal_id, role_id = item.required("principalId"), item.required("roleDefinitionId")
         facts.append(FactRecord(kind, item.required("id"), principal_id=principal_id, role_id=role_id,
                                 element=item.origin, depends=_NAMES,
-                                build=lambda item=item: _instance(item, state, role_names)))
+                                build=lambda item=item: item.built(_instance, state, role_names)))
         principal = item.get("principal")
         if principal:
             if not isinstance(principal, dict):

@@ -42,6 +42,10 @@ def check_columns(table: Table | Widths, values: dict[str, list[str | None]]) ->
     for column, given in values.items():
         limit = width(table, column)
         present = list(filter(None, given))
+        if not set(map(type, present)) <= {str}:  # a number or an object where Graph gives an id
+            odd = next(v for v in present if type(v) is not str)
+            raise InputError(f"{table.name}.{column} must be text, found {type(odd).__name__}: {str(odd)[:80]!r}",
+                             fix="not a Graph identifier; check the export")
         if present and max(map(len, present)) > limit:
             longest = max(present, key=len)
             raise InputError(f"{table.name}.{column} is longer than {limit} characters: {longest[:80]!r}",

@@ -1,0 +1,60 @@
+"""A value of another shape than Graph's (a number for a text, a list for an object, an object for a duration) anywhere
+in an element: exit code 2 and one line naming the file and the element, no traceback, and no history made; what is
+stored is text where readers expect text, so a history that took an export never breaks a later command."""
+
+from __future__ import annotations
+
+import pytest
+
+import exports
+import tenant as t
+
+NOW = "2026-09-30T06:00:00Z"
+
+
+def _first(data, name):
+    body = data[name]
+    return (body["pages"][0]["body"] if "pages" in body else body)["value"][0]
+
+
+def _rule(data):
+    rules = _first(data, "role_policy_assignments")["policy"]["rules"]
+    return next(r for r in rules if "maximumDuration" in r)
+
+
+SHAPES = {  # where, a change of shape, what the error names
+    "audit details not a list": ("directory_audits", lambda d: _first(d, "directory_audits").update(
+        additionalDetails=True), "directory_audits.json: value[0]"),
+    "audit target not an object": ("directory_audits", lambda d: _first(d, "directory_audits").update(
+        targetResources=[7]), "directory_audits.json: value[0]"),
+    "a number among CA roles": ("ca_policies", lambda d: _first(d, "ca_policies")["conditions"]["users"][
+        "includeRoles"].append(5), "ca_policies.json: value[0]"),
+    "licence units not an object": ("subscribed_skus", lambda d: _first(d, "subscribed_skus").update(prepaidUnits=5),
+                                    "subscribed_skus.json: value[0]"),
+    "duration an object": ("role_policy_assignments", lambda d: _rule(d).update(maximumDuration={"h": 1}),
+                           "role_policy_assignments.json: value[0]"),
+    "role id a number": ("role_eligibility_instances", lambda d: _first(d, "role_eligibility_instances").update(
+        roleDefinitionId=1.5), "role_eligibility_instances.json: value[0].roleDefinitionId"),
+    "expanded principal id a number": ("role_eligibility_instances", lambda d: _first(d, "role_eligibility_instances")[
+        "principal"].update(id=5), "role_eligibility_instances.json: value[0]"),
+    "review scope query not text": ("access_review_definitions", lambda d: _first(d, "access_review_definitions")[
+        "scope"]["resourceScopes"][1].update(query=True),
+        "access_review_definitions.json: value[0].scope.resourceScopes[1].query"),
+    "strength combination a list": ("authentication_strengths", lambda d: _first(d, "authentication_strengths")[
+        "allowedCombinations"].append(["fido2"]), "authentication_strengths.json: value[0]"),
+    "decision principal id a number": ("access_review_decisions", lambda d: _first(d, "access_review_decisions")[
+        "principal"].update(id=5), "access_review_decisions.json: value[0].principal.id"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SHAPES))
+def test_a_value_of_another_shape_is_one_line_and_exit_2(case, tmp_path, cli):
+    _, change, named = SHAPES[case]
+    data = t.compliant(NOW)
+    change(data)
+    target = tmp_path / "new.db"
+    result = cli("collect", "--source", exports.write(tmp_path / "e", data), "--db", target)
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and named in errors[0], result.output
+    assert "Traceback" not in result.output and not target.exists()
