@@ -160,3 +160,16 @@ def test_missing_dataset_makes_a_partial_snapshot_and_exit_3(export, db, cli):
     assert listing[0]["status"] == "partial"
     assert (users["status"], users["http_status"], users["error_code"]) == ("error", 403, "Authorization_RequestDenied")
     assert exports.TENANT == listing[0]["tenant_id"]
+
+
+def test_a_period_or_an_output_folder_that_cannot_be_is_a_usage_error(history, tmp_path, cli):
+    existing = tmp_path / "a-file"
+    existing.write_text("")
+    for args in (["--period", "9999-Q4", "--out", tmp_path / "p"], ["--from", "2026-07-01", "--to", "9999-12-31",
+                                                                    "--out", tmp_path / "p"],
+                 ["--period", "2026-Q3", "--out", existing, "--format", "json"]):
+        result = cli("pack", "--db", history, *args)
+        assert result.exit_code == 2, result.output
+        assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("error: ")
+    result = cli("trend", "--db", history, "--out", existing / "t.html")
+    assert result.exit_code == 2 and result.output.startswith(f"error: {existing}")

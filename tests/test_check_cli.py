@@ -141,3 +141,18 @@ def test_config_database_and_tenant_are_every_command_s_defaults(cli, history, t
     assert not (other / "pimtrail.db").exists()
     config.write_text(f'database = "{db}"\ntenant = "00000000-0000-0000-0000-000000000000"\n')
     assert cli("snapshots").exit_code == 2  # the configured tenant is asked for
+
+
+def test_tenant_control_characters_neither_break_junit_nor_reach_the_terminal(cli, tmp_path):
+    data = t.compliant()
+    data["role_assignment_instances"]["value"].append(t.instance("ra-bob", t.BOB, t.EXCHANGE_ADMIN,
+                                                                 t.parse_iso(data["_manifest"]["collected_at"])))
+    bob = next(u for u in data["users"]["value"] if u["id"] == t.BOB)
+    bob["userPrincipalName"] = "bob\x1b]0;PWNED\x07\x08@contoso-test.example"  # retitles a terminal; illegal in XML
+    db = str(tmp_path / "c.db")
+    assert cli("collect", "--source", exports.write(tmp_path / "e", data), "--db", db).exit_code == 0
+    junit = cli("check", "--db", db, "--format", "junit").output
+    failed = [c.find("failure").text for c in ET.fromstring(junit).iter("testcase") if c.find("failure") is not None]
+    assert any("bob\ufffd]0;PWNED\ufffd\ufffd@contoso-test.example" in text for text in failed)
+    table = cli("check", "--db", db).output
+    assert "PWNED" in table and not any(c in table for c in "\x1b\x07\x08")
