@@ -51,30 +51,51 @@ class RoleRollForward:
 
 
 def _expected(change: str, h: Holding) -> tuple[str, ...]:
-    if h.via != "direct":
-        return ("add member to group", "(pim activation)", "in pim") if change == "added" else \
-               ("remove member from group", "(pim activation", "in pim", "expired")
+    if h.via == "group":  # a plain membership
+        return ("add member to group",) if change == "added" else ("remove member from group",)
+    if h.via == "pim_group":
+        return ("member to group", "(pim activation)", "in pim") if change == "added" else \
+               ("member from group", "(pim activation", "in pim", "expired")
     if change == "added":
         return ("add eligible member to role",) if h.state == "eligible" else ("add member to role",)
     return ("remove eligible member from role",) if h.state == "eligible" else \
            ("remove member from role", "remove permanent direct role assignment")
 
 
-def explain(change: str, h: Holding, events: list[dict], decisions: list[dict], role_ids: set[str]) -> dict | None:
+def _moves(change: str, h: Holding, activity: str) -> bool:
+    """Whether an audit entry's activity (lower case) moves this kind of holding this way: an addition adds, a
+    removal removes (or an activation expires), and an eligibility moves by an entry that names one."""
     wanted = _expected(change, h)
+    if not any(w in activity for w in wanted):
+        return False
+    if not (activity.startswith("add") if change == "added" else
+            activity.startswith("remove") or "expired" in activity):
+        return False  # "... in PIM" alone fits both ways
+    return h.via == "direct" or ("eligible" in activity) == (h.state == "eligible")
+
+
+def explain(change: str, h: Holding, events: list[dict], decisions: list[dict], role_ids: set[str]) -> dict | None:
+    """The audit entry that made the change (of those about the holder, in the window it happened in): of those
+    that move this holding this way, the latest, which is the one whose effect the later snapshot shows (an
+    activation that ended inside the window is not the one a snapshot shows held); else an applied review
+    decision, for a removal."""
     subject = h.group_id if h.via == "direct" and h.principal.get("type") == "group" else h.principal_id
+    found = None
     for ev in events:
-        activity = (ev.get("activity") or "").lower()
-        if not any(w in activity for w in wanted):
+        if not _moves(change, h, (ev.get("activity") or "").lower()):
             continue
         target = (ev.get("principal") or {}).get("id")
         if h.via == "direct":
             if target != subject or (ev.get("role_id") not in role_ids):
                 continue
-        elif target != h.principal_id or ev.get("group_id") not in (h.group_id, None):
+        elif target != h.principal_id or ev.get("group_id") not in ((h.group_id,) if h.via == "group" else
+                                                                     (h.group_id, None)):
             continue
-        return {"source": "audit", "id": ev["id"], "time": ev["time"], "activity": ev.get("activity"),
-                "by": (ev.get("initiated_by") or {}).get("upn") or (ev.get("initiated_by") or {}).get("name")}
+        if found is None or (ev["time"], ev["id"]) > (found["time"], found["id"]):
+            found = ev
+    if found is not None:
+        return {"source": "audit", "id": found["id"], "time": found["time"], "activity": found.get("activity"),
+                "by": (found.get("initiated_by") or {}).get("upn") or (found.get("initiated_by") or {}).get("name")}
     if change == "removed":
         for d in decisions:
             if (d.get("principal") or {}).get("id") == h.principal_id and \
