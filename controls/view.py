@@ -63,6 +63,7 @@ class Holding:
     instance: dict[str, Any]
     start: str | None = None
     end: str | None = None
+    activated: bool = False  # active by a just-in-time activation: the role's, or the PIM for Groups membership's
 
     @property
     def principal_name(self) -> str:
@@ -217,9 +218,10 @@ class SnapshotView:
                 role = self.roles.get(inst["role_id"]) or {"id": inst["role_id"], "name": inst.get("role_name")}
                 holder = self.principal(inst["principal_id"])
                 outside = bool(inst.get("outside_pim"))
+                activated = is_activated(inst)
                 out.append(Holding(inst["principal_id"], holder, inst["role_id"], role, state,
                                    inst["permanent"], "direct", None, outside, inst, inst.get("start"),
-                                   inst.get("end")))
+                                   inst.get("end"), activated))
                 if holder.get("type") != "group":
                     continue
                 for member_id, how, permanent, record in self.group_members(inst["principal_id"]):
@@ -228,7 +230,8 @@ class SnapshotView:
                         member_id, self.principal(member_id), inst["role_id"], role, member_state,
                         inst["permanent"] and permanent, "group" if how == "membership" else "pim_group",
                         inst["principal_id"], outside or bool(record.get("outside_pim")), inst,
-                        record.get("start"), record.get("end") if record.get("end") else inst.get("end")))
+                        record.get("start"), record.get("end") if record.get("end") else inst.get("end"),
+                        activated or how == "group_pim_assignment" and is_activated(record)))
         self._cache["holdings"] = out
         return out
 
@@ -237,6 +240,12 @@ class SnapshotView:
         if "user_holdings" not in self._cache:
             self._cache["user_holdings"] = [h for h in self.holdings() if h.principal.get("type") != "group"]
         return list(self._cache["user_holdings"])
+
+
+def is_activated(record: dict[str, Any]) -> bool:
+    """Whether a role instance or a PIM for Groups membership is active by an activation (Graph's assignmentType:
+    "Activated" for roles, "activated" for groups), not assigned."""
+    return str(record.get("assignment_type") or "").lower() == "activated"
 
 
 # One fact per user of the tenant (100,000 on a large one): read only for the principals the view names.

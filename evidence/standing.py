@@ -32,7 +32,7 @@ from typing import Any
 
 from pimtrail.config import Config, is_break_glass
 from pimtrail.controls.profiles import Profile
-from pimtrail.controls.view import GLOBAL_ADMIN, HOLDING_KINDS, HoldingsHistory, is_member, paused_gc
+from pimtrail.controls.view import GLOBAL_ADMIN, HOLDING_KINDS, HoldingsHistory, is_activated, is_member, paused_gc
 from pimtrail.errors import HistoryError
 from pimtrail.store import HistoryStore, SnapshotInfo
 
@@ -48,14 +48,14 @@ Holding = tuple[str, int, str, bool, str | None, str, str, str | None, str | Non
 Instance = tuple[str, str, str, Any, str | None, str | None, bool]
 # What a holding takes from a membership record: group, member (as `member_records` and `via_pim` file it), the
 # principal its holdings name, permanent, via (group / pim_group; None: it gives none, an owner's record), the
-# state it sets (eligible for a PIM for Groups eligibility, else None: the instance's), and whether it is an active
-# PIM for Groups membership (which stands for the member's plain membership record).
-Record = tuple[str, str, Any, Any, str | None, str | None, bool]
+# state it sets (eligible for a PIM for Groups eligibility, else None: the instance's), whether it is an active
+# PIM for Groups membership (which stands for the member's plain membership record), and whether that is activated.
+Record = tuple[str, str, Any, Any, str | None, str | None, bool, bool]
 MEMBER_ORDER = {kind: n for n, kind in enumerate(MEMBER_KINDS)}  # as SnapshotView.group_members lists them
 # The fields of the facts a sweep reads, by kind (role definitions: whole, for the profile's tiers). A trend's
 # holdings history reads only these (`trend_history`): SQLite cuts them out, and only they are decoded here.
 _INSTANCE_FIELDS = ("id", "principal_id", "role_id", "permanent", "assignment_type", "role_name", "outside_pim")
-_PIM_FIELDS = ("id", "group_id", "principal_id", "member_id", "access", "permanent")
+_PIM_FIELDS = ("id", "group_id", "principal_id", "member_id", "access", "permanent", "assignment_type")
 SWEEP_FIELDS = {"role_assignment": _INSTANCE_FIELDS, "role_eligibility": _INSTANCE_FIELDS,
                 "group_member": ("group_id", "member_id", "principal_id"), "group_pim_assignment": _PIM_FIELDS,
                 "group_pim_eligibility": _PIM_FIELDS, "principal": ("id", "type", "upn", "name")}
@@ -229,7 +229,8 @@ class Sweep:
                 continue
             role_id = inst[1]
             tier = tiers[role_id] if role_id in tiers else self._tier(role_id)
-            out.append(None if tier is None else (pid, tier, rec[5] or inst[2], inst[3] and rec[3], inst[4], role_id,
+            kind = "Activated" if rec[7] else inst[4]  # the membership's activation activates the role too
+            out.append(None if tier is None else (pid, tier, rec[5] or inst[2], inst[3] and rec[3], kind, role_id,
                                                   via, group, inst[5]))
         return out
 
@@ -433,8 +434,9 @@ def _instance_parts(kind: str, data: dict[str, Any]) -> Instance:
     pid, role_id, permanent = get("principal_id"), get("role_id"), get("permanent")
     if pid is None or role_id is None or permanent is None or get("id") is None:
         _refuse(kind, data, ("id", "principal_id", "role_id", "permanent"))
-    return (pid, role_id, "active" if kind == "role_assignment" else "eligible", permanent, get("assignment_type"),
-            get("role_name"), kind == "role_assignment" and bool(get("outside_pim")))
+    return (pid, role_id, "active" if kind == "role_assignment" else "eligible", permanent,
+            "Activated" if is_activated(data) else get("assignment_type"), get("role_name"),
+            kind == "role_assignment" and bool(get("outside_pim")))
 
 
 def _record_parts(kind: str, data: dict[str, Any]) -> Record:
@@ -445,16 +447,16 @@ def _record_parts(kind: str, data: dict[str, Any]) -> Record:
     if kind == "group_member":
         if group is None or get("member_id") is None:
             _refuse(kind, data, ("group_id", "member_id"))
-        return group, _member(data), data["member_id"], True, "group", None, False
+        return group, _member(data), data["member_id"], True, "group", None, False, False
     if not is_member(data):  # an owner's record gives no holding
         if group is None or get("id") is None:
             _refuse(kind, data, ("id", "group_id"))
-        return group, _member(data), None, None, None, None, False
+        return group, _member(data), None, None, None, None, False, False
     pid, permanent = get("principal_id"), get("permanent")
     if group is None or pid is None or permanent is None or get("id") is None:
         _refuse(kind, data, ("id", "group_id", "principal_id", "permanent"))
     return (group, _member(data), pid, permanent, "pim_group", "eligible" if kind == "group_pim_eligibility" else None,
-            kind == "group_pim_assignment")
+            kind == "group_pim_assignment", kind == "group_pim_assignment" and is_activated(data))
 
 
 def _refuse(kind: str, data: dict[str, Any], names: tuple[str, ...]) -> None:

@@ -73,7 +73,9 @@ def random_state(rng: random.Random, state: dict | None) -> dict:
             else:
                 put(kind, pid, {"id": pid, "group_id": rng.choice(GROUPS), "principal_id": rng.choice(USERS),
                                 "access": rng.choice(("member", "member", "owner")), "permanent": rng.random() < 0.5,
-                                "end": rng.choice((None, "2026-12-31"))})
+                                "end": rng.choice((None, "2026-12-31")),
+                                # an activated PIM for Groups membership activates the group's roles (as Graph spells it)
+                                "assignment_type": rng.choice(("assigned", "activated"))})
         elif op in (5, 6):  # a principal's fields that touch no holding (name, last sign-in) or break-glass UPN
             pid = rng.choice(USERS + GROUPS)
             if ("principal", pid) in s:
@@ -233,3 +235,22 @@ def test_a_fact_without_what_a_holding_is_made_of_is_refused(kind, field, config
     history, snaps = history_of([state], config)
     with pytest.raises(HistoryError, match=f"{kind} fact .* has no {field}"):
         standing_points(narrowed(history), snaps)
+
+
+@pytest.mark.parametrize("narrow", [False, True], ids=["whole facts", "sweep fields"])
+def test_an_activated_pim_for_groups_membership_counts_as_activated_not_assigned(narrow, config):
+    """A group assigned a role, and a member whose PIM for Groups membership is activated (Graph: "activated"):
+    the member holds the role just in time (the sample's Q3 pack counted it as assigned, found by reconciling)."""
+    base = random_state(random.Random(0), None)
+    base = {k: v for k, v in base.items() if k[0] in ("principal", "role_definition")}
+    base[("role_assignment", "a-g0")] = {"id": "a-g0", "role_id": "r1", "principal_id": "g0", "permanent": True,
+                                         "assignment_type": "Assigned", "outside_pim": False}
+    states = []
+    for how in ("assigned", "activated"):
+        states.append(base | {("group_pim_assignment", "p-u1"): {
+            "id": "p-u1", "group_id": "g0", "principal_id": "u1", "access": "member", "permanent": False,
+            "end": "2026-12-31", "assignment_type": how}})
+    history, snaps = history_of(states, config)
+    points = [point(history.view(s)) for s in snaps]
+    assert [(p.active_assigned, p.activated) for p in points] == [(1, 0), (0, 1)]
+    assert standing_points(narrowed(history) if narrow else history, snaps) == points
