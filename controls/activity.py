@@ -103,12 +103,13 @@ def off_hours_activations(view: SnapshotView, params: dict) -> list[Finding]:
 
     def check(act):
         when = act.start or act.requested_at
-        if act.scope != "role" or view.tier(act.role_id) != 0 or not when or act.outcome == "denied":
+        # a PIM for Groups activation gives the group's roles: tier 0 when one of them is
+        if view.activation_tier(act) != 0 or not when or act.outcome == "denied":
             return None
         if not off_hours(parse_iso(when), hours):
             return None
-        return Finding(Status.WARN, f"{when}: {act.principal_name} activated {act.role_name} outside business "
-                       f"hours ({hours.start:%H:%M}–{hours.end:%H:%M} {hours.time_zone})",
+        return Finding(Status.WARN, f"{when}: {act.principal_name} activated {view.activation_role(act)} outside "
+                       f"business hours ({hours.start:%H:%M}–{hours.end:%H:%M} {hours.time_zone})",
                        _subject(view, act), _evidence(act))
 
     return each(view.activations, check, "no tier-0 activation outside business hours")

@@ -37,8 +37,9 @@ def history_gaps(view: SnapshotView, params: dict) -> list[Finding]:
     findings = []
     if first_ever > view.period_start:
         # the history begins inside the period: say so, but it is not a lapse in collection
-        findings.append(Finding(Status.WARN, f"history begins {first_ever:%Y-%m-%d}, after the period start "
-                                f"{view.period_start:%Y-%m-%d}: the time before is not covered",
+        shown = "%Y-%m-%d" if first_ever.date() != view.period_start.date() else "%Y-%m-%d %H:%M UTC"  # same day
+        findings.append(Finding(Status.WARN, f"history begins {first_ever:{shown}}, after the period start "
+                                f"{view.period_start:{shown}}: the time before is not covered",
                                 evidence={"first_snapshot": first_ever.isoformat()}))
     bounds = [max(view.period_start, first_ever)] + times + [view.period_end]
     for before, after in zip(bounds, bounds[1:]):

@@ -184,6 +184,30 @@ class SnapshotView:
             tiers[role_id] = self.profile.tier_of(self.roles.get(role_id) or {"id": role_id})
         return tiers[role_id]
 
+    def group_tier(self, group_id: str | None) -> int | None:
+        """The most sensitive tier of the roles a group holds, active or eligible: what its membership gives (a PIM
+        for Groups activation activates them all). None: it holds no role of a tier."""
+        tiers = self._cache.get("group_tiers")
+        if tiers is None:
+            tiers = self._cache["group_tiers"] = {}
+            for kind in ("role_assignment", "role_eligibility"):
+                for inst in self.facts.get(kind, []):
+                    tier, holder = self.tier(inst["role_id"]), inst["principal_id"]
+                    if tier is not None and tier < tiers.get(holder, 3):
+                        tiers[holder] = tier
+        return tiers.get(group_id) if group_id else None
+
+    def activation_tier(self, act: Activation) -> int | None:
+        """The tier an activation gives: its role's, or for a PIM for Groups activation the group's roles'."""
+        return self.tier(act.role_id) if act.scope == "role" else self.group_tier(act.group_id)
+
+    def activation_role(self, act: Activation) -> str | None:
+        """What an activation gives, as a reader names it: the role, or the membership and its group."""
+        if act.scope == "role":
+            return act.role_name
+        group = self.principal(act.group_id).get("name") if act.group_id else None
+        return f"{act.role_name or 'Member'} of {group or act.group_id or 'a group'}"
+
     def break_glass_ids(self) -> set[str]:
         if "break_glass" not in self._cache:
             wanted = self.config.break_glass.wanted()

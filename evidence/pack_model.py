@@ -250,7 +250,8 @@ def _activations(view: SnapshotView) -> tuple[Rows, Rows]:
         for a in view.activations:
             when = a.start or a.requested_at
             yield {"correlation_id": a.correlation_id, "scope": a.scope, "principal": a.principal_name,
-                   "principal_id": a.principal_id, "role": a.role_name, "role_id": a.role_id, "group_id": a.group_id,
+                   "principal_id": a.principal_id, "role": view.activation_role(a), "role_id": a.role_id,
+                   "group_id": a.group_id,
                    "requested_at": a.requested_at, "start": a.start, "end": a.end, "duration_hours": a.duration_hours,
                    "justification": a.justification, "approval": a.approval, "outcome": a.outcome,
                    "approvers": ", ".join(x.get("upn") or x.get("id") or "?" for x in a.approvers),
@@ -260,7 +261,7 @@ def _activations(view: SnapshotView) -> tuple[Rows, Rows]:
     def approvals():
         for a in view.activations:
             for x in a.approvers:
-                yield {"correlation_id": a.correlation_id, "requester": a.principal_name, "role": a.role_name,
+                yield {"correlation_id": a.correlation_id, "requester": a.principal_name, "role": view.activation_role(a),
                        "approver": x.get("upn") or x.get("id"), "decision": x["decision"], "time": x["time"],
                        "self_approval": bool(x.get("id")) and x.get("id") == a.principal_id}
 

@@ -100,3 +100,29 @@ def test_a_role_no_profile_names_takes_its_tier_from_the_flag_or_is_not_assessed
         assert "privileged_role_definitions, for the tier of Custom Tenant Admin (not collected)" in \
             unknown[control_id].reason
     assert unknown["PIM-GA-001"].status is Status.PASS  # Global Administrator's own control needs no tier
+
+
+def group_activation_at_night(group_tier_0: bool):
+    """Dan activates his PIM for Groups membership of the Exchange Ops group at 01:27; the group holds Exchange
+    Administrator (tier 1), and Security Administrator (tier 0) too when `group_tier_0`."""
+    def change(data):
+        start = parse_iso("2026-09-24T01:27:00Z")
+        for event in t.activation(9, t.DAN, t.EXCHANGE_ADMIN, start, None):
+            event["category"] = "GroupManagement"
+            # as Entra logs a PIM for Groups activation: the access as the "role", the member, the group last
+            event["targetResources"] = [{"id": "member", "type": "Role", "displayName": "Member"},
+                                        {"id": t.DAN, "type": "User", "userPrincipalName": t.upn(t.DAN)},
+                                        {"id": t.OPS_GROUP, "type": "Group", "displayName": "Exchange Ops"}]
+            data["directory_audits"]["value"].append(event)
+        if group_tier_0:
+            ops_group_holds(t.SECURITY_ADMIN)(data)
+    return change
+
+
+def test_a_pim_for_groups_activation_is_as_sensitive_as_the_roles_the_group_holds(tmp_path):
+    tier_1 = check(tmp_path / "tier-1", group_activation_at_night(False))["PIM-ACT-015"]
+    assert tier_1.status is Status.PASS, [f.message for f in tier_1.findings]
+    tier_0 = check(tmp_path / "tier-0", group_activation_at_night(True))["PIM-ACT-015"]
+    assert tier_0.status is Status.WARN
+    assert "dan@contoso-test.example activated Member of Exchange Ops outside business hours" in \
+        tier_0.findings[0].message, tier_0.findings[0].message
