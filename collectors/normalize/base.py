@@ -151,10 +151,15 @@ class Item:
     def text_in(self, data: dict[str, Any], name: str, field: str) -> str | None:
         """`data[name]`, of an object nested in the element (`field`: where, for the error), when it is text or
         absent; else InputError (stored as it is, another type would break the readers of the history)."""
+        return self.typed_in(data, name, field, str)
+
+    def typed_in(self, data: dict[str, Any], name: str, field: str, kind: type) -> Any:
+        """`text_in` for values of `kind` (str, bool or int; a bool is not an int here)."""
         value = data.get(name)
-        if value is None or isinstance(value, str):
+        if value is None or type(value) is kind:
             return value
-        raise self.error(field, f"expected text, found {type(value).__name__}")
+        expected = {str: "text", bool: "true/false", int: "a whole number"}.get(kind, kind.__name__)
+        raise self.error(field, f"expected {expected}, found {type(value).__name__}")
 
     def flag(self, name: str) -> bool | None:
         value = self.data.get(name)
