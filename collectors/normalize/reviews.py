@@ -30,24 +30,26 @@ def definitions(pages: DatasetPages) -> list[FactRecord]:
         settings = item.get("settings", {})
         recurrence = (settings.get("recurrence") or {}).get("pattern") or {}
         scope = item.get("scope", {})
+
+        def setting(name: str, kind: type, item: Item = item, settings: dict = settings) -> Any:
+            return item.typed_in(settings, name, f"settings.{name}", kind)
+
         facts.append(FactRecord("access_review_definition", item.required("id"), {
             "id": item.required("id"), "name": item.text("displayName"), "status": item.text("status"),
             "description": item.text("descriptionForAdmins"),
             "scope_query": item.text_in(scope, "query", "scope.query"), "scope_type": odata_type(scope),
-            "scopes": _queries(item, scope, "principalScopes"), "resource_scopes": _queries(item, scope, "resourceScopes"),
+            "scopes": _queries(item, scope, "principalScopes"),
+            "resource_scopes": _queries(item, scope, "resourceScopes"),
             "reviewers": [item.text_in(r, "query", f"reviewers[{i}].query")
                           for i, r in enumerate(item.get("reviewers", []))],
-            "default_decision": item.typed_in(settings, "defaultDecision", "settings.defaultDecision", str),
-            "default_decision_enabled": item.typed_in(settings, "defaultDecisionEnabled",
-                                                      "settings.defaultDecisionEnabled", bool),
-            "auto_apply": item.typed_in(settings, "autoApplyDecisionsEnabled", "settings.autoApplyDecisionsEnabled", bool),
-            "justification_required": item.typed_in(settings, "justificationRequiredOnApproval",
-                                                    "settings.justificationRequiredOnApproval", bool),
-            "recommendations": item.typed_in(settings, "recommendationsEnabled", "settings.recommendationsEnabled", bool),
+            "default_decision": setting("defaultDecision", str),
+            "default_decision_enabled": setting("defaultDecisionEnabled", bool),
+            "auto_apply": setting("autoApplyDecisionsEnabled", bool),
+            "justification_required": setting("justificationRequiredOnApproval", bool),
+            "recommendations": setting("recommendationsEnabled", bool),
             "recurrence": item.typed_in(recurrence, "type", "settings.recurrence.pattern.type", str),
             "recurrence_interval": item.typed_in(recurrence, "interval", "settings.recurrence.pattern.interval", int),
-            "instance_duration_days": item.typed_in(settings, "instanceDurationInDays",
-                                                    "settings.instanceDurationInDays", int),
+            "instance_duration_days": setting("instanceDurationInDays", int),
             "created": item.when("createdDateTime"),
             "created_by": _identity(item.get("createdBy")),
         }))
