@@ -104,13 +104,17 @@ def _pages(dataset: ds.Dataset, path: Path, raws: dict[int, str] | None = None,
             if not isinstance(entry, dict):
                 raise InputError("expected an object with request, parent and body", path=str(path),
                                  field=where, fix=FIX_FORMAT)
-            parent = entry.get("parent") or ""
+            parent, request = entry.get("parent") or "", entry.get("request")
+            for name, value in (("parent", parent), ("request", request)):
+                if value is not None and not isinstance(value, str):
+                    raise InputError(f"expected text, found {type(value).__name__}", path=str(path),
+                                     field=f"{where}.{name}", fix=FIX_FORMAT)
             if per_parent and not parent:
                 raise InputError("missing", path=str(path), field=f"{where}.parent",
                                  fix=f"{dataset.name} is requested per {dataset.parent.value}: "
                                      "give each page the parent object's id")
             body = _check_body(entry.get("body"), path, f"{where}.body")
-            pages.append(RawPage(parent, entry.get("request") or dataset.request(parent), body))
+            pages.append(RawPage(parent, request or dataset.request(parent), body))
         return pages
     if per_parent:
         raise InputError("pages need their parent id", path=str(path),

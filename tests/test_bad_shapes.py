@@ -27,6 +27,10 @@ SHAPES = {  # where, a change of shape, what the error names
         additionalDetails=True), "directory_audits.json: value[0]"),
     "audit target not an object": ("directory_audits", lambda d: _first(d, "directory_audits").update(
         targetResources=[7]), "directory_audits.json: value[0]"),
+    "audit target id an object": ("directory_audits", lambda d: _first(d, "directory_audits")["targetResources"][
+        1].update(id={}), "directory_audits.json: value[0].targetResources"),
+    "audit actor name a list": ("directory_audits", lambda d: _first(d, "directory_audits")["initiatedBy"][
+        "user"].update(displayName=["x"]), "directory_audits.json: value[0].initiatedBy"),
     "a number among CA roles": ("ca_policies", lambda d: _first(d, "ca_policies")["conditions"]["users"][
         "includeRoles"].append(5), "ca_policies.json: value[0]"),
     "licence units not an object": ("subscribed_skus", lambda d: _first(d, "subscribed_skus").update(prepaidUnits=5),

@@ -13,11 +13,13 @@ from pimtrail.model import FactRecord
 from .base import DatasetPages, Item, odata_type
 
 
-def _identity(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+def _identity(item: Item, name: str) -> dict[str, Any] | None:
+    """A user identity the element names in field `name` (its texts checked: stored as they are)."""
+    obj = item.get(name)
     if not obj:
         return None
-    return {"id": obj.get("id"), "name": obj.get("displayName"),
-            "upn": obj.get("userPrincipalName"), "type": odata_type(obj)}
+    return {"id": item.text_in(obj, "id", f"{name}.id"), "name": item.text_in(obj, "displayName", f"{name}.displayName"),
+            "upn": item.text_in(obj, "userPrincipalName", f"{name}.userPrincipalName"), "type": odata_type(obj)}
 
 
 def _queries(item: Item, scope: dict[str, Any], name: str) -> list[str | None] | None:
@@ -51,7 +53,7 @@ def definitions(pages: DatasetPages) -> list[FactRecord]:
             "recurrence_interval": item.typed_in(recurrence, "interval", "settings.recurrence.pattern.interval", int),
             "instance_duration_days": setting("instanceDurationInDays", int),
             "created": item.when("createdDateTime"),
-            "created_by": _identity(item.get("createdBy")),
+            "created_by": _identity(item, "createdBy"),
         }))
     return facts
 
@@ -86,11 +88,12 @@ def _decision(item: Item) -> dict[str, Any]:
         "instance_id": item.text("accessReviewId") or instance_id,
         "decision": item.text("decision"), "recommendation": item.text("recommendation"),
         "justification": item.text("justification"),
-        "reviewed_by": _identity(item.get("reviewedBy")),
+        "reviewed_by": _identity(item, "reviewedBy"),
         "reviewed_at": item.when("reviewedDateTime"),
         "apply_result": item.text("applyResult"), "applied_at": item.when("appliedDateTime"),
-        "applied_by": _identity(item.get("appliedBy")),
-        "principal": _identity(item.get("principal")) or {},
-        "resource": {"id": resource.get("id"), "name": resource.get("displayName"),
-                     "type": resource.get("type")},
+        "applied_by": _identity(item, "appliedBy"),
+        "principal": _identity(item, "principal") or {},
+        "resource": {"id": item.text_in(resource, "id", "resource.id"),
+                     "name": item.text_in(resource, "displayName", "resource.displayName"),
+                     "type": item.text_in(resource, "type", "resource.type")},
     }

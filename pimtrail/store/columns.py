@@ -3,6 +3,9 @@ cut (two would become one), so a history that SQLite accepted can always be copi
 
 from __future__ import annotations
 
+from functools import partial
+from itertools import filterfalse
+from operator import is_
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pimtrail.errors import InputError
@@ -10,6 +13,7 @@ from pimtrail.errors import InputError
 if TYPE_CHECKING:
     from sqlalchemy import Table
 
+_NONE = partial(is_, None)
 TENANT = 64  # column widths of the schema (`pimtrail.store.schema`)
 NAME = 128
 KEY = 400
@@ -41,8 +45,8 @@ def check_columns(table: Table | Widths, values: dict[str, list[str | None]]) ->
     """`check_ids` of a column's values (None for none): the widest found by C loops, not a call per value."""
     for column, given in values.items():
         limit = width(table, column)
-        present = list(filter(None, given))
-        if not set(map(type, present)) <= {str}:  # a number or an object where Graph gives an id
+        present = list(filterfalse(_NONE, given))
+        if not set(map(type, present)) <= {str}:  # a number or an object (even an empty one) where Graph gives an id
             odd = next(v for v in present if type(v) is not str)
             raise InputError(f"{table.name}.{column} must be text, found {type(odd).__name__}: {str(odd)[:80]!r}",
                              fix="not a Graph identifier; check the export")
