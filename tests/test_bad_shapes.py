@@ -33,6 +33,8 @@ SHAPES = {  # where, a change of shape, what the error names
         "user"].update(displayName=["x"]), "directory_audits.json: value[0].initiatedBy"),
     "a number among CA roles": ("ca_policies", lambda d: _first(d, "ca_policies")["conditions"]["users"][
         "includeRoles"].append(5), "ca_policies.json: value[0]"),
+    "CA strength id a list": ("ca_policies", lambda d: _first(d, "ca_policies").setdefault("grantControls", {}).update(
+        authenticationStrength={"id": ["x"]}), "ca_policies.json: value[0].grantControls.authenticationStrength.id"),
     "licence units not an object": ("subscribed_skus", lambda d: _first(d, "subscribed_skus").update(prepaidUnits=5),
                                     "subscribed_skus.json: value[0]"),
     "duration an object": ("role_policy_assignments", lambda d: _rule(d).update(maximumDuration={"h": 1}),

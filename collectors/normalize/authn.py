@@ -46,8 +46,17 @@ def fido2_keys(pages: DatasetPages) -> list[FactRecord]:
     return facts
 
 
-def _sorted(values: list[Any] | None) -> list[Any]:
-    return sorted(values or [])
+def _sorted(item: Item, data: dict[str, Any], name: str, field: str) -> list[str]:
+    """A list of texts in the element (ids, names, values Graph enumerates), sorted; anything else InputError."""
+    values = data.get(name)
+    if values is None:
+        return []
+    if type(values) is not list or not set(map(type, values)) <= {str}:
+        raise item.error(f"{field}.{name}" if field else name, "expected a list of texts")
+    return sorted(values)
+
+
+_STRENGTH, _FREQUENCY = "grantControls.authenticationStrength", "sessionControls.signInFrequency"
 
 
 def ca_policies(pages: DatasetPages) -> list[FactRecord]:
@@ -62,19 +71,22 @@ def ca_policies(pages: DatasetPages) -> list[FactRecord]:
         frequency = session.get("signInFrequency") or {}
         facts.append(FactRecord("ca_policy", item.required("id"), {
             "id": item.required("id"), "name": item.text("displayName"), "state": item.text("state"),
-            "include_users": _sorted(users.get("includeUsers")),
-            "exclude_users": _sorted(users.get("excludeUsers")),
-            "include_groups": _sorted(users.get("includeGroups")),
-            "exclude_groups": _sorted(users.get("excludeGroups")),
-            "include_roles": _sorted(users.get("includeRoles")),
-            "exclude_roles": _sorted(users.get("excludeRoles")),
-            "include_apps": _sorted(apps.get("includeApplications")),
-            "auth_contexts": _sorted(apps.get("includeAuthenticationContextClassReferences")),
-            "client_app_types": _sorted(cond.get("clientAppTypes")),
-            "grant_operator": grant.get("operator"),
-            "grant_controls": _sorted(grant.get("builtInControls")),
-            "auth_strength_id": strength.get("id"), "auth_strength_name": strength.get("displayName"),
-            "sign_in_frequency": ({"value": frequency.get("value"), "type": frequency.get("type")}
+            "include_users": _sorted(item, users, "includeUsers", "conditions.users"),
+            "exclude_users": _sorted(item, users, "excludeUsers", "conditions.users"),
+            "include_groups": _sorted(item, users, "includeGroups", "conditions.users"),
+            "exclude_groups": _sorted(item, users, "excludeGroups", "conditions.users"),
+            "include_roles": _sorted(item, users, "includeRoles", "conditions.users"),
+            "exclude_roles": _sorted(item, users, "excludeRoles", "conditions.users"),
+            "include_apps": _sorted(item, apps, "includeApplications", "conditions.applications"),
+            "auth_contexts": _sorted(item, apps, "includeAuthenticationContextClassReferences",
+                                     "conditions.applications"),
+            "client_app_types": _sorted(item, cond, "clientAppTypes", "conditions"),
+            "grant_operator": item.text_in(grant, "operator", "grantControls.operator"),
+            "grant_controls": _sorted(item, grant, "builtInControls", "grantControls"),
+            "auth_strength_id": item.text_in(strength, "id", f"{_STRENGTH}.id"),
+            "auth_strength_name": item.text_in(strength, "displayName", f"{_STRENGTH}.displayName"),
+            "sign_in_frequency": ({"value": item.typed_in(frequency, "value", f"{_FREQUENCY}.value", int),
+                                   "type": item.text_in(frequency, "type", f"{_FREQUENCY}.type")}
                                   if frequency.get("isEnabled") else None),
             "modified": item.when("modifiedDateTime"),
         }))
@@ -92,6 +104,6 @@ def auth_strengths(pages: DatasetPages) -> list[FactRecord]:
     return [FactRecord("auth_strength", item.required("id"), {
         "id": item.required("id"), "name": item.text("displayName"),
         "policy_type": item.text("policyType"),
-        "combinations": _sorted(item.get("allowedCombinations")),
+        "combinations": _sorted(item, item.data, "allowedCombinations", ""),
         "requirements": item.text("requirementsSatisfied"),
     }) for item in pages.items()]
