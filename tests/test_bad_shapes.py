@@ -43,6 +43,8 @@ SHAPES = {  # where, a change of shape, what the error names
         roleDefinitionId=1.5), "role_eligibility_instances.json: value[0].roleDefinitionId"),
     "expanded principal id a number": ("role_eligibility_instances", lambda d: _first(d, "role_eligibility_instances")[
         "principal"].update(id=5), "role_eligibility_instances.json: value[0]"),
+    "reviewer without a query": ("access_review_definitions", lambda d: _first(d, "access_review_definitions")[
+        "reviewers"].append({"a": 1}), "access_review_definitions.json: value[0].reviewers[1].query"),
     "review recurrence a list": ("access_review_definitions", lambda d: _first(d, "access_review_definitions")[
         "settings"]["recurrence"]["pattern"].update(type=["a"]),
         "access_review_definitions.json: value[0].settings.recurrence.pattern.type"),

@@ -26,6 +26,14 @@ def _queries(item: Item, scope: dict[str, Any], name: str) -> list[str | None] |
     return [item.text_in(s, "query", f"scope.{name}[{i}].query") for i, s in enumerate(scope.get(name) or [])] or None
 
 
+def _reviewer(item: Item, reviewer: dict[str, Any], i: int) -> str:
+    """A reviewer scope's query (who reviews): Graph gives one for each."""
+    query = item.text_in(reviewer, "query", f"reviewers[{i}].query")
+    if not query:
+        raise item.error(f"reviewers[{i}].query", "missing", fix="Graph gives each reviewer scope a query")
+    return query
+
+
 def definitions(pages: DatasetPages) -> list[FactRecord]:
     facts = []
     for item in pages.items():
@@ -42,8 +50,7 @@ def definitions(pages: DatasetPages) -> list[FactRecord]:
             "scope_query": item.text_in(scope, "query", "scope.query"), "scope_type": odata_type(scope),
             "scopes": _queries(item, scope, "principalScopes"),
             "resource_scopes": _queries(item, scope, "resourceScopes"),
-            "reviewers": [item.text_in(r, "query", f"reviewers[{i}].query")
-                          for i, r in enumerate(item.get("reviewers", []))],
+            "reviewers": [_reviewer(item, r, i) for i, r in enumerate(item.get("reviewers", []))],
             "default_decision": setting("defaultDecision", str),
             "default_decision_enabled": setting("defaultDecisionEnabled", bool),
             "auto_apply": setting("autoApplyDecisionsEnabled", bool),
