@@ -97,7 +97,7 @@ def off_hours(when: datetime, hours) -> bool:
          rationale="A Global Administrator activation at 01:27 is either an incident or an attacker; either way "
                    "someone should look.",
          remediation="Confirm each listed activation with the person and the incident or change it served.",
-         datasets=ACTIVITY_DATA)
+         datasets=TIER_DATA + ("role_assignment_instances",) + ACTIVITY_DATA)  # the groups' roles: `activation_tier`
 def off_hours_activations(view: SnapshotView, params: dict) -> list[Finding]:
     hours = view.config.business_hours
 

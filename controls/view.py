@@ -64,6 +64,8 @@ class Holding:
     start: str | None = None
     end: str | None = None
     activated: bool = False  # active by a just-in-time activation: the role's, or the PIM for Groups membership's
+    # through a group: "membership", or the PIM for Groups record's kind (group_pim_assignment / _eligibility)
+    membership: str | None = None
 
     @property
     def principal_name(self) -> str:
@@ -84,8 +86,10 @@ class SnapshotView:
     activations: list[Activation] = field(default_factory=list)
     policy_history: list[dict[str, Any]] = field(default_factory=list)  # role_policy versions up to this snapshot
     # stretches of the period no collected audit window covers (daily collections ask for the events
-    # since the previous one: a lost collection leaves a hole the history cannot fill later)
+    # since the previous one: a lost collection leaves a hole the history cannot fill later), and of those the
+    # holes between windows (the others lie at the period's ends: `audit_gaps`)
     audit_gaps: list[tuple[datetime, datetime]] = field(default_factory=list)
+    audit_holes: list[tuple[datetime, datetime]] = field(default_factory=list)
     _cache: dict[str, Any] = field(default_factory=dict)
 
     # -- availability ------------------------------------------------------------------
@@ -95,10 +99,11 @@ class SnapshotView:
         carried signInActivity instead, None when the export carried no sign-ins."""
         return stored_sign_in_source(self.coverage.get(SIGN_IN_DATASET))
 
-    def missing(self, datasets: tuple[str, ...]) -> list[str]:
+    def missing(self, datasets: tuple[str, ...], audit_edges: bool = True) -> list[str]:
         """Datasets a control needs that this snapshot does not hold, with why. A control that reads sign-ins
         names `sign_in_activity`: it needs whichever dataset this snapshot's sign-ins come from (that dataset
-        itself, missing, when they come from nowhere)."""
+        itself, missing, when they come from nowhere). `audit_edges`: the audit log must reach the period's ends
+        too, not only have no hole between its windows."""
         out = []
         source = self.sign_in_source() or SIGN_IN_DATASET
         for name in dict.fromkeys(source if n == SIGN_IN_DATASET else n for n in datasets):
@@ -115,9 +120,10 @@ class SnapshotView:
             elif cov["status"] != "ok":
                 code = cov.get("error_code") or cov.get("http_status") or "error"
                 out.append(f"{name} ({code})")
-            elif name == "directory_audits" and self.audit_gaps:
-                holes = ", ".join(f"{iso(a)} to {iso(b)}" for a, b in self.audit_gaps[:3])
-                more = f" and {len(self.audit_gaps) - 3} more" if len(self.audit_gaps) > 3 else ""
+            elif name == "directory_audits" and (self.audit_gaps if audit_edges else self.audit_holes):
+                gaps = self.audit_gaps if audit_edges else self.audit_holes
+                holes = ", ".join(f"{iso(a)} to {iso(b)}" for a, b in gaps[:3])
+                more = f" and {len(gaps) - 3} more" if len(gaps) > 3 else ""
                 out.append(f"{name} (no collection covers {holes}{more})")
         return out
 
@@ -185,16 +191,16 @@ class SnapshotView:
         return tiers[role_id]
 
     def group_tier(self, group_id: str | None) -> int | None:
-        """The most sensitive tier of the roles a group holds, active or eligible: what its membership gives (a PIM
-        for Groups activation activates them all). None: it holds no role of a tier."""
+        """The most sensitive tier of the roles a group holds actively: what a PIM for Groups activation of its
+        membership makes active (a role the group is only eligible for stays something to activate). None: it
+        actively holds no role of a tier."""
         tiers = self._cache.get("group_tiers")
         if tiers is None:
             tiers = self._cache["group_tiers"] = {}
-            for kind in ("role_assignment", "role_eligibility"):
-                for inst in self.facts.get(kind, []):
-                    tier, holder = self.tier(inst["role_id"]), inst["principal_id"]
-                    if tier is not None and tier < tiers.get(holder, 3):
-                        tiers[holder] = tier
+            for inst in self.facts.get("role_assignment", []):
+                tier, holder = self.tier(inst["role_id"]), inst["principal_id"]
+                if tier is not None and tier < tiers.get(holder, 3):
+                    tiers[holder] = tier
         return tiers.get(group_id) if group_id else None
 
     def activation_tier(self, act: Activation) -> int | None:
@@ -255,7 +261,7 @@ class SnapshotView:
                         inst["permanent"] and permanent, "group" if how == "membership" else "pim_group",
                         inst["principal_id"], outside or bool(record.get("outside_pim")), inst,
                         record.get("start"), record.get("end") if record.get("end") else inst.get("end"),
-                        activated or how == "group_pim_assignment" and is_activated(record)))
+                        activated or how == "group_pim_assignment" and is_activated(record), how))
         self._cache["holdings"] = out
         return out
 
@@ -330,9 +336,18 @@ def _build_view(store: HistoryStore, tenant: str, snapshot: SnapshotInfo, profil
         named.discard(None)
         facts.update(store.principal_facts(tenant, PER_USER_KINDS, snapshot.seq, named))
     slack = timedelta(days=float(profile.params.get("history_gap_max_days", 0)))
-    gaps = audit_gaps(store.windows(tenant, "directory_audits", snapshot.seq), start, end, slack)
+    windows = store.windows(tenant, "directory_audits", snapshot.seq)
     return SnapshotView(snapshot, store.snapshots(tenant), start, end, coverage, facts, audit, profile, config,
-                        activations, policies, gaps)
+                        activations, policies, audit_gaps(windows, start, end, slack), audit_holes(windows, start, end))
+
+
+def audit_holes(windows: list[tuple[datetime, datetime]], start: datetime, end: datetime
+                ) -> list[tuple[datetime, datetime]]:
+    """Of `audit_gaps`, those between windows, within the period: its ends are not looked at."""
+    if not windows:
+        return []
+    between = audit_gaps(windows, windows[0][0], max(finish for _, finish in windows))
+    return [(max(a, start), min(b, end)) for a, b in between if a < end and b > start]
 
 
 def audit_gaps(windows: list[tuple[datetime, datetime]], start: datetime, end: datetime,

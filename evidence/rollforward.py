@@ -71,7 +71,9 @@ def _moves(change: str, h: Holding, activity: str) -> bool:
     if not (activity.startswith("add") if change == "added" else
             activity.startswith("remove") or "expired" in activity):
         return False  # "... in PIM" alone fits both ways
-    return h.via == "direct" or ("eligible" in activity) == (h.state == "eligible")
+    # a PIM for Groups eligibility moves by an entry that names one, an active membership by one that does not (the
+    # holding's state is the group's role's: a member of a group eligible for a role holds it eligible)
+    return h.via != "pim_group" or ("eligible" in activity) == (h.membership == "group_pim_eligibility")
 
 
 def explain(change: str, h: Holding, events: list[dict], decisions: list[dict], role_ids: set[str]) -> dict | None:
@@ -88,9 +90,9 @@ def explain(change: str, h: Holding, events: list[dict], decisions: list[dict], 
         if h.via == "direct":
             if target != subject or (ev.get("role_id") not in role_ids):
                 continue
-        elif target != h.principal_id or ev.get("group_id") not in ((h.group_id,) if h.via == "group" else
-                                                                     (h.group_id, None)):
-            continue
+        elif target != h.principal_id or ev.get("group_id") != h.group_id and not (
+                h.via == "pim_group" and ev.get("group_id") is None and "group" in (ev.get("activity") or "").lower()):
+            continue  # of the holding's group (a PIM for Groups entry without its group target: when it says group)
         if found is None or (ev["time"], ev["id"]) > (found["time"], found["id"]):
             found = ev
     if found is not None:

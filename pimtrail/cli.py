@@ -57,6 +57,9 @@ def handle_errors(command):
             where = f"{exc.filename}: " if exc.filename else ""
             typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
             raise typer.Exit(EXIT_USAGE) from None
+        except OverflowError as exc:  # a date so near the calendar's ends that the period around it is not one
+            typer.echo(f"error: a date outside the calendar ({exc}): give dates of real years", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
         except Exception as exc:
             # a database refusing us (permissions, server gone) is an environment problem, not a bug:
             # one line, not a traceback; anything else is a bug and keeps its traceback

@@ -94,3 +94,21 @@ def test_a_period_the_audit_windows_do_not_reach_makes_audit_controls_not_assess
         for control_id in reading:
             assert results[control_id].status is Status.NOT_ASSESSABLE, (name, control_id)
             assert f"no collection covers {hole}" in results[control_id].reason, (name, results[control_id].reason)
+
+
+def test_the_history_gap_control_still_reports_a_period_past_the_last_collection(tmp_path):
+    """PIM-TEN-023 says how far the collections reach: a period running past the newest one is its finding, not a
+    reason to be not assessable (the review found its FAIL replaced so); the audit readers are not assessable."""
+    from pimtrail.timeutil import parse_iso
+
+    data = t.compliant("2026-09-30T06:00:00Z")
+    data["_manifest"]["datasets"]["directory_audits"] = {
+        "file": "directory_audits.json", "window": {"from": "2026-08-31T06:00:00Z", "to": "2026-09-30T06:00:00Z"}}
+    with HistoryStore.open(str(tmp_path / "h.db"), create=True) as store:
+        store.ingest(read_export(exports.write(tmp_path / "e", data)))
+        report = run_check(store, parse_config(data["_config"]), period_from=parse_iso("2026-09-01T00:00:00Z"),
+                           period_to=parse_iso("2026-10-31T00:00:00Z"), save=False)
+    results = {r.control.id: r for r in report.results}
+    gaps = results["PIM-TEN-023"]
+    assert gaps.status is Status.FAIL and any("no snapshot between 2026-09-30" in f.message for f in gaps.findings)
+    assert results["PIM-ACT-013"].status is Status.NOT_ASSESSABLE

@@ -173,3 +173,8 @@ def test_a_period_or_an_output_folder_that_cannot_be_is_a_usage_error(history, t
         assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("error: ")
     result = cli("trend", "--db", history, "--out", existing / "t.html")
     assert result.exit_code == 2 and result.output.startswith(f"error: {existing}")
+
+
+def test_a_date_at_the_calendar_s_edge_is_a_usage_error(history, cli):
+    result = cli("check", "--db", history, "--to", "0001-01-05")
+    assert result.exit_code == 2 and result.output.startswith("error: a date outside the calendar")

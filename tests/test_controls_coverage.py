@@ -126,3 +126,21 @@ def test_a_pim_for_groups_activation_is_as_sensitive_as_the_roles_the_group_hold
     assert tier_0.status is Status.WARN
     assert "dan@contoso-test.example activated Member of Exchange Ops outside business hours" in \
         tier_0.findings[0].message, tier_0.findings[0].message
+
+
+def test_a_group_only_eligible_for_tier_0_does_not_make_its_activation_tier_0(tmp_path):
+    def eligible_only(data):
+        group_activation_at_night(False)(data)
+        data["role_eligibility_instances"]["value"].append(
+            t.instance("re-ops-sec", t.OPS_GROUP, t.SECURITY_ADMIN, parse_iso(NOW), end_days=150, kind="group"))
+    assert check(tmp_path / "e", eligible_only)["PIM-ACT-015"].status is Status.PASS
+
+
+def test_a_group_activation_without_the_group_s_roles_is_not_assessed(tmp_path):
+    def without_roles(data):
+        group_activation_at_night(True)(data)
+        data.pop("role_assignment_instances")
+        data["_manifest"]["datasets"]["role_assignment_instances"] = {"error": {
+            "http_status": 403, "code": "Authorization_RequestDenied", "message": "denied"}}
+    result = check(tmp_path / "w", without_roles)["PIM-ACT-015"]
+    assert result.status is Status.NOT_ASSESSABLE and "role_assignment_instances" in result.reason

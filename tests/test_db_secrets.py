@@ -39,3 +39,8 @@ def test_a_refused_connection_does_not_print_the_password(cli):
         result = cli("snapshots", "--db", url)
         assert result.exit_code == 2 and "cannot use this database" in result.output
         assert SECRET not in result.output and "***" in result.output
+
+
+def test_a_url_that_does_not_parse_does_not_quote_its_password(cli):
+    result = cli("snapshots", "--db", "postgresql://bob:p@ss:word99@db.example:5432/pim")
+    assert result.exit_code == 2 and "word99" not in result.output and "cannot open database" in result.output

@@ -86,7 +86,7 @@ class DatasetPages:
         except SHAPE_ERRORS as exc:
             where = self.current.where if self.current is not None else None
             raise InputError(f"unexpected value ({type(exc).__name__}: {exc})", path=self.file, field=where,
-                             fix=SHAPE_FIX) from None
+                             fix=SHAPE_FIX) from exc  # the cause kept: a bug of ours shows in it
 
     @property
     def rows(self) -> int:
@@ -125,7 +125,7 @@ class Item:
             raise
         except SHAPE_ERRORS as exc:
             raise InputError(f"unexpected value ({type(exc).__name__}: {exc})", path=self.file, field=self.where,
-                             fix=SHAPE_FIX) from None
+                             fix=SHAPE_FIX) from exc  # the cause kept: a bug of ours shows in it
 
     def get(self, name: str, default: Any = None) -> Any:
         value = self.data.get(name, default)

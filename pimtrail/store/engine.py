@@ -126,7 +126,11 @@ def open_engine(db: str | None, *, create: bool) -> Engine:
         engine = create_engine(parsed, connect_args=connect_args)
     except Exception as exc:  # bad URL, missing driver
         shown = url.split("://")[0] + "://..." if "://" in url else url  # never echo a password
-        raise HistoryError(f"--db {shown}: cannot open database ({exc})") from exc
+        reason = str(exc)
+        for piece in url.split("://", 1)[-1].rpartition("@")[0].replace("@", ":").split(":"):  # user and password
+            if len(piece) >= 4:  # the parser's words may quote them (what `scrubbed` masks of a URL it could read)
+                reason = reason.replace(piece, "***")
+        raise HistoryError(f"--db {shown}: cannot open database ({reason})") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
