@@ -26,10 +26,11 @@ def catalogue_markdown() -> str:
              "What a control reads through role holdings (groups' members, PIM for Groups memberships, the",
              "groups' own roles) it names among what it needs. `privileged_role_definitions` (Microsoft's",
              "isPrivileged flag, optional) gives the tier of a role no profile names: without it such a control is",
-             "not assessable only when someone holds a role like that. `directory_audits` must cover the period:",
-             "between collections, and at its ends beyond the profile's `history_gap_max_days` (a 31-day period",
-             "before a first collection, whose log reaches back 30 days, is assessed; a 90-day one is not; PIM-TEN-023,",
-             "which reports how far the collections reach, needs only no hole between them).", "",
+             "not assessable only when someone holds a role like that. `directory_audits` must cover the period",
+             "(its windows: an export must give `datasets.directory_audits.window`): between collections, and at its",
+             "ends beyond the profile's `history_gap_max_days` (a 31-day period before a first collection, whose log",
+             "reaches back 30 days, is assessed; a 90-day one is not). PIM-TEN-023, which reports how far the",
+             "collections reach, needs the log collected, not covering.", "",
              "| id | severity | title |", "|---|---|---|"]
     controls = all_controls()
     lines += [f"| [{c.id}](#{c.id.lower()}) | {c.severity.value} | {c.title} |" for c in controls]

@@ -70,7 +70,7 @@ def apply_exceptions(view: SnapshotView, control: Control, findings: list[Findin
 
 def evaluate_control(view: SnapshotView, control: Control) -> Result:
     frameworks = frameworks_for(control.id)
-    missing = view.missing(control.datasets, control.audit_edges)
+    missing = view.missing(control.datasets, control.audit_coverage)
     if missing:
         reasons = []
         for item in missing:

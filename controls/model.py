@@ -66,9 +66,9 @@ class Control:
     params: tuple[str, ...]
     evaluate: Callable[..., list[Finding]]
     family: str = ""
-    # whether the audit log must reach the evaluation period's ends (`SnapshotView.missing`): not for the control
-    # that reports how far the collections reach, which would otherwise be not assessable where it has most to say
-    audit_edges: bool = True
+    # whether the audit windows must cover the evaluation period (`SnapshotView.missing`): not for the control that
+    # reports how far the collections reach, which would otherwise be not assessable where it has most to say
+    audit_coverage: bool = True
 
 
 @dataclass

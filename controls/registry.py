@@ -16,7 +16,7 @@ class RegistryError(ValueError):
 
 
 def control(id: str, title: str, severity: str, *, rationale: str, remediation: str,
-            datasets: tuple[str, ...], params: tuple[str, ...] = (), audit_edges: bool = True) -> Callable:
+            datasets: tuple[str, ...], params: tuple[str, ...] = (), audit_coverage: bool = True) -> Callable:
     """Decorator: declare `evaluate(view, params) -> list[Finding]` as a control."""
 
     def register(evaluate: Callable[..., list[Finding]]) -> Callable[..., list[Finding]]:
@@ -26,7 +26,7 @@ def control(id: str, title: str, severity: str, *, rationale: str, remediation: 
             raise RegistryError(f"duplicate control id {id}")
         family = evaluate.__module__.rsplit(".", 1)[-1]
         _REGISTRY[id] = Control(id, title, Severity(severity), rationale.strip(), remediation.strip(),
-                                tuple(dict.fromkeys(datasets)), tuple(params), evaluate, family, audit_edges)
+                                tuple(dict.fromkeys(datasets)), tuple(params), evaluate, family, audit_coverage)
         return evaluate
 
     return register

@@ -29,7 +29,7 @@ def licence(view: SnapshotView, params: dict) -> list[Finding]:
          rationale="Entra keeps audit logs 30 days: a gap between collections longer than that loses "
                    "activations for good, and long gaps hide short-lived standing access.",
          remediation="Schedule collection at least weekly (see docs/setup.md); investigate failed runs.",
-         datasets=("directory_audits",), params=("history_gap_max_days",), audit_edges=False)
+         datasets=("directory_audits",), params=("history_gap_max_days",), audit_coverage=False)
 def history_gaps(view: SnapshotView, params: dict) -> list[Finding]:
     limit = timedelta(days=float(params["history_gap_max_days"]))
     first_ever = view.snapshots[0].collected_at

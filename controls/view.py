@@ -86,10 +86,9 @@ class SnapshotView:
     activations: list[Activation] = field(default_factory=list)
     policy_history: list[dict[str, Any]] = field(default_factory=list)  # role_policy versions up to this snapshot
     # stretches of the period no collected audit window covers (daily collections ask for the events
-    # since the previous one: a lost collection leaves a hole the history cannot fill later), and of those the
-    # holes between windows (the others lie at the period's ends: `audit_gaps`)
-    audit_gaps: list[tuple[datetime, datetime]] = field(default_factory=list)
-    audit_holes: list[tuple[datetime, datetime]] = field(default_factory=list)
+    # since the previous one: a lost collection leaves a hole the history cannot fill later); None: no audit read
+    # said which stretch it covered (an export without `datasets.directory_audits.window`)
+    audit_gaps: list[tuple[datetime, datetime]] | None = field(default_factory=list)
     _cache: dict[str, Any] = field(default_factory=dict)
 
     # -- availability ------------------------------------------------------------------
@@ -99,11 +98,10 @@ class SnapshotView:
         carried signInActivity instead, None when the export carried no sign-ins."""
         return stored_sign_in_source(self.coverage.get(SIGN_IN_DATASET))
 
-    def missing(self, datasets: tuple[str, ...], audit_edges: bool = True) -> list[str]:
+    def missing(self, datasets: tuple[str, ...], audit_coverage: bool = True) -> list[str]:
         """Datasets a control needs that this snapshot does not hold, with why. A control that reads sign-ins
         names `sign_in_activity`: it needs whichever dataset this snapshot's sign-ins come from (that dataset
-        itself, missing, when they come from nowhere). `audit_edges`: the audit log must reach the period's ends
-        too, not only have no hole between its windows."""
+        itself, missing, when they come from nowhere). `audit_coverage`: the audit windows must cover the period."""
         out = []
         source = self.sign_in_source() or SIGN_IN_DATASET
         for name in dict.fromkeys(source if n == SIGN_IN_DATASET else n for n in datasets):
@@ -120,8 +118,11 @@ class SnapshotView:
             elif cov["status"] != "ok":
                 code = cov.get("error_code") or cov.get("http_status") or "error"
                 out.append(f"{name} ({code})")
-            elif name == "directory_audits" and (self.audit_gaps if audit_edges else self.audit_holes):
-                gaps = self.audit_gaps if audit_edges else self.audit_holes
+            elif name == "directory_audits" and audit_coverage and self.audit_gaps is None:
+                out.append(f"{name} (no window: the exports do not say which stretch of the log they read; "
+                           "give datasets.directory_audits.window)")
+            elif name == "directory_audits" and audit_coverage and self.audit_gaps:
+                gaps = self.audit_gaps
                 holes = ", ".join(f"{iso(a)} to {iso(b)}" for a, b in gaps[:3])
                 more = f" and {len(gaps) - 3} more" if len(gaps) > 3 else ""
                 out.append(f"{name} (no collection covers {holes}{more})")
@@ -338,16 +339,7 @@ def _build_view(store: HistoryStore, tenant: str, snapshot: SnapshotInfo, profil
     slack = timedelta(days=float(profile.params.get("history_gap_max_days", 0)))
     windows = store.windows(tenant, "directory_audits", snapshot.seq)
     return SnapshotView(snapshot, store.snapshots(tenant), start, end, coverage, facts, audit, profile, config,
-                        activations, policies, audit_gaps(windows, start, end, slack), audit_holes(windows, start, end))
-
-
-def audit_holes(windows: list[tuple[datetime, datetime]], start: datetime, end: datetime
-                ) -> list[tuple[datetime, datetime]]:
-    """Of `audit_gaps`, those between windows, within the period: its ends are not looked at."""
-    if not windows:
-        return []
-    between = audit_gaps(windows, windows[0][0], max(finish for _, finish in windows))
-    return [(max(a, start), min(b, end)) for a, b in between if a < end and b > start]
+                        activations, policies, audit_gaps(windows, start, end, slack) if windows else None)
 
 
 def audit_gaps(windows: list[tuple[datetime, datetime]], start: datetime, end: datetime,

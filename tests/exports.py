@@ -72,6 +72,14 @@ def baseline(collected_at: str = "2026-07-01T06:00:00Z") -> dict[str, Any]:
     }
 
 
+def audit_window(collected_at: str, days: int = 30) -> dict[str, str]:
+    """The audit log's window as Graph keeps it: the `days` before the collection (its retention)."""
+    from datetime import datetime, timedelta
+
+    end = datetime.fromisoformat(collected_at.replace("Z", "+00:00"))
+    return {"from": (end - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ"), "to": collected_at}
+
+
 def write(root: Path, data: dict[str, Any]) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     manifest = copy.deepcopy(data["_manifest"])
@@ -79,6 +87,8 @@ def write(root: Path, data: dict[str, Any]) -> Path:
         if name.startswith("_"):
             continue
         (root / f"{name}.json").write_text(json.dumps(body, indent=1))
-        manifest["datasets"].setdefault(name, {"file": f"{name}.json"})
+        entry = manifest["datasets"].setdefault(name, {"file": f"{name}.json"})
+        if name == "directory_audits" and "file" in entry and "window" not in entry:  # what a collection asked for
+            entry["window"] = audit_window(manifest["collected_at"])
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return root

@@ -55,7 +55,7 @@ def _check(tmp_path, second_from: str) -> dict:
 
 
 def test_a_hole_between_audit_windows_makes_audit_controls_not_assessable(tmp_path):
-    reading = [c.id for c in all_controls() if "directory_audits" in c.datasets]
+    reading = [c.id for c in all_controls() if "directory_audits" in c.datasets and c.audit_coverage]
     assert reading
     contiguous = _check(tmp_path / "contiguous", "2026-09-23T05:00:00Z")  # an hour of overlap
     assert all(contiguous[c].status is not Status.NOT_ASSESSABLE for c in reading)
@@ -82,7 +82,7 @@ def _only(tmp_path, window_from: str, window_to: str, period_from=None):
 def test_a_period_the_audit_windows_do_not_reach_makes_audit_controls_not_assessable(tmp_path):
     from pimtrail.timeutil import parse_iso
 
-    reading = [c.id for c in all_controls() if "directory_audits" in c.datasets and c.id != "PIM-TEN-023"]
+    reading = [c.id for c in all_controls() if "directory_audits" in c.datasets and c.audit_coverage]
     whole = _only(tmp_path / "whole", "2026-08-31T06:00:00Z", "2026-09-30T06:00:00Z")  # 30 of the 31 days
     assert all(whole[c].status is not Status.NOT_ASSESSABLE for c in reading)
     cases = {"two days": ("2026-09-28T06:00:00Z", "2026-09-30T06:00:00Z", None, "2026-08-30T06:00:00Z to "),
@@ -112,3 +112,19 @@ def test_the_history_gap_control_still_reports_a_period_past_the_last_collection
     gaps = results["PIM-TEN-023"]
     assert gaps.status is Status.FAIL and any("no snapshot between 2026-09-30" in f.message for f in gaps.findings)
     assert results["PIM-ACT-013"].status is Status.NOT_ASSESSABLE
+
+
+def test_an_export_that_does_not_say_what_its_audit_read_covered_is_not_assessed(tmp_path):
+    """No `datasets.directory_audits.window`: which stretch of the log the export holds is unknown, so the controls
+    that read it are not assessable (they passed on whatever events happened to be there); PIM-TEN-023 is."""
+    data = t.compliant("2026-09-30T06:00:00Z")
+    data["_manifest"]["datasets"]["directory_audits"] = {"file": "directory_audits.json", "window": None}
+    with HistoryStore.open(str(tmp_path / "h.db"), create=True) as store:
+        store.ingest(read_export(exports.write(tmp_path / "e", data)))
+        report = run_check(store, parse_config(data["_config"]), save=False)
+    results = {r.control.id: r for r in report.results}
+    for control_id in (c.id for c in all_controls() if "directory_audits" in c.datasets and c.audit_coverage):
+        assert results[control_id].status is Status.NOT_ASSESSABLE
+        assert "no window" in results[control_id].reason and "datasets.directory_audits.window" in \
+            results[control_id].reason
+    assert results["PIM-TEN-023"].status is not Status.NOT_ASSESSABLE
