@@ -110,14 +110,9 @@ class SnapshotView:
                 unnamed = self.unnamed_held_roles()
                 if unnamed:  # their tier would come from the flag: privileged or not is unknown
                     more = f" and {len(unnamed) - 3} more" if len(unnamed) > 3 else ""
-                    code = "not collected" if cov is None or cov["status"] == "missing" else \
-                        cov.get("error_code") or cov.get("http_status") or "error"
-                    out.append(f"{name}, for the tier of {', '.join(unnamed[:3])}{more} ({code})")
-            elif cov is None or cov["status"] == "missing":
-                out.append(f"{name} (not collected)")
-            elif cov["status"] != "ok":
-                code = cov.get("error_code") or cov.get("http_status") or "error"
-                out.append(f"{name} ({code})")
+                    out.append(f"{name}, for the tier of {', '.join(unnamed[:3])}{more} ({_why(cov)})")
+            elif cov is None or cov["status"] != "ok":
+                out.append(f"{name} ({_why(cov)})")
             elif name == "directory_audits" and audit_coverage and self.audit_gaps is None:
                 out.append(f"{name} (no window: the exports do not say which stretch of the log they read; "
                            "give datasets.directory_audits.window)")
@@ -271,6 +266,13 @@ class SnapshotView:
         if "user_holdings" not in self._cache:
             self._cache["user_holdings"] = [h for h in self.holdings() if h.principal.get("type") != "group"]
         return list(self._cache["user_holdings"])
+
+
+def _why(cov: dict[str, Any] | None) -> str:
+    """Why a dataset a snapshot lacks is missing: not collected, or Graph's error code (or HTTP status)."""
+    if cov is None or cov["status"] == "missing":
+        return "not collected"
+    return cov.get("error_code") or cov.get("http_status") or "error"
 
 
 def is_activated(record: dict[str, Any]) -> bool:

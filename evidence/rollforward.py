@@ -84,14 +84,15 @@ def explain(change: str, h: Holding, events: list[dict], decisions: list[dict], 
     subject = h.group_id if h.via == "direct" and h.principal.get("type") == "group" else h.principal_id
     found = None
     for ev in events:
-        if not _moves(change, h, (ev.get("activity") or "").lower()):
+        activity = (ev.get("activity") or "").lower()
+        if not _moves(change, h, activity):
             continue
         target = (ev.get("principal") or {}).get("id")
         if h.via == "direct":
             if target != subject or (ev.get("role_id") not in role_ids):
                 continue
         elif target != h.principal_id or ev.get("group_id") != h.group_id and not (
-                h.via == "pim_group" and ev.get("group_id") is None and "group" in (ev.get("activity") or "").lower()):
+                h.via == "pim_group" and ev.get("group_id") is None and "group" in activity):
             continue  # of the holding's group (a PIM for Groups entry without its group target: when it says group)
         if found is None or (ev["time"], ev["id"]) > (found["time"], found["id"]):
             found = ev

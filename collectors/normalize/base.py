@@ -48,6 +48,20 @@ SHAPE_ERRORS = (TypeError, AttributeError, KeyError, ValueError, IndexError)
 SHAPE_FIX = "each element must have the shape Graph returns (docs/export-format.md); re-export the dataset"
 
 
+def _guarded(build: Callable[..., T], source: "DatasetPages | Item", args: tuple) -> T:
+    """`build(source, *args)`: a value of another shape than Graph's raises InputError naming the file and the
+    element (the item, or the one its pages gave last), not a traceback; the cause is kept (a bug of ours shows
+    in it). Called once an element as the store builds it: no closure is made for the error that rarely comes."""
+    try:
+        return build(source, *args)
+    except InputError:
+        raise
+    except SHAPE_ERRORS as exc:
+        item = source.current if isinstance(source, DatasetPages) else source
+        raise InputError(f"unexpected value ({type(exc).__name__}: {exc})", path=source.file,
+                         field=item.where if item is not None else None, fix=SHAPE_FIX) from exc
+
+
 @dataclass
 class RawPage:
     parent: str
@@ -79,14 +93,7 @@ class DatasetPages:
     def normalised(self, build: Callable[..., T], *args: Any) -> T:
         """`build(self, *args)`, a dataset's normaliser: a value of another shape than Graph's raises InputError
         naming the file and the element it was reading (`current`), not a traceback."""
-        try:
-            return build(self, *args)
-        except InputError:
-            raise
-        except SHAPE_ERRORS as exc:
-            where = self.current.where if self.current is not None else None
-            raise InputError(f"unexpected value ({type(exc).__name__}: {exc})", path=self.file, field=where,
-                             fix=SHAPE_FIX) from exc  # the cause kept: a bug of ours shows in it
+        return _guarded(build, self, args)
 
     @property
     def rows(self) -> int:
@@ -119,13 +126,7 @@ class Item:
     def built(self, build: Callable[..., T], *args: Any) -> T:
         """`build(self, *args)`, normalising this element when the store first asks for it (`FactRecord`,
         `EventRecord`): a value of another shape than Graph's raises InputError naming the element."""
-        try:
-            return build(self, *args)
-        except InputError:
-            raise
-        except SHAPE_ERRORS as exc:
-            raise InputError(f"unexpected value ({type(exc).__name__}: {exc})", path=self.file, field=self.where,
-                             fix=SHAPE_FIX) from exc  # the cause kept: a bug of ours shows in it
+        return _guarded(build, self, args)
 
     def get(self, name: str, default: Any = None) -> Any:
         value = self.data.get(name, default)

@@ -36,12 +36,17 @@ def shown_url(url: URL) -> str:
 
 
 def scrubbed(text: str, url: URL) -> str:
-    """`text` (a driver's message about `url`) without the secrets `shown_url` hides, should it repeat them (those of
-    four characters or more: a shorter one would mask letters of the message, and gives little away)."""
+    """`text` (a driver's message about `url`) without the secrets `shown_url` hides, should it repeat them."""
     secrets = [url.password, url.host if url.host and "@" in url.host else None]
     for key, value in url.query.items():  # a parameter given twice has a tuple of values
         if key.lower() in _SECRET_PARAMETERS:
             secrets += [value] if isinstance(value, str) else list(value)
+    return _masked(text, secrets)
+
+
+def _masked(text: str, secrets: list) -> str:
+    """`text` with each secret of four characters or more as `***` (a shorter one would mask letters of the
+    message, and gives little away)."""
     for secret in secrets:
         if secret and len(str(secret)) >= 4:
             text = text.replace(str(secret), "***")
@@ -126,10 +131,8 @@ def open_engine(db: str | None, *, create: bool) -> Engine:
         engine = create_engine(parsed, connect_args=connect_args)
     except Exception as exc:  # bad URL, missing driver
         shown = url.split("://")[0] + "://..." if "://" in url else url  # never echo a password
-        reason = str(exc)
-        for piece in url.split("://", 1)[-1].rpartition("@")[0].replace("@", ":").split(":"):  # user and password
-            if len(piece) >= 4:  # the parser's words may quote them (what `scrubbed` masks of a URL it could read)
-                reason = reason.replace(piece, "***")
+        # the parser's words may quote the user part (user and password), which it could not read apart
+        reason = _masked(str(exc), url.split("://", 1)[-1].rpartition("@")[0].replace("@", ":").split(":"))
         raise HistoryError(f"--db {shown}: cannot open database ({reason})") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -176,7 +179,8 @@ def migrate(engine: Engine, *, create: bool) -> None:
             if current is None and not inspect(conn).get_table_names():
                 raise HistoryError(f"{shown_url(engine.url)}: empty database (run `pimtrail collect` first)")
         if current is None and inspect(conn).has_table("snapshot"):
-            raise HistoryError(f"{shown_url(engine.url)}: tables exist but carry no schema version; not a pimtrail history")
+            raise HistoryError(f"{shown_url(engine.url)}: tables exist but carry no schema version; "
+                               "not a pimtrail history")
     with engine.begin() as conn:
         # Two collectors opening a new database at once: the second waits here, then finds the
         # schema built (DDL is transactional on both) and Alembic has nothing left to do.
