@@ -261,7 +261,8 @@ def _activations(view: SnapshotView) -> tuple[Rows, Rows]:
     def approvals():
         for a in view.activations:
             for x in a.approvers:
-                yield {"correlation_id": a.correlation_id, "requester": a.principal_name, "role": view.activation_role(a),
+                yield {"correlation_id": a.correlation_id, "requester": a.principal_name,
+                       "role": view.activation_role(a),
                        "approver": x.get("upn") or x.get("id"), "decision": x["decision"], "time": x["time"],
                        "self_approval": bool(x.get("id")) and x.get("id") == a.principal_id}
 

@@ -184,7 +184,8 @@ def snapshots(
     db: DbOption = None,
     tenant: TenantOption = None,
     config: ConfigOption = None,
-    format: Annotated[Format, typer.Option("--format", help="table, or json with each dataset's coverage")] = Format.table,
+    format: Annotated[Format, typer.Option("--format",
+                                           help="table, or json with each dataset's coverage")] = Format.table,
 ) -> None:
     """List the snapshots in the history: a line each, or with per-dataset coverage (--format json)."""
     from pimtrail.store import HistoryStore

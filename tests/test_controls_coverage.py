@@ -35,7 +35,8 @@ def dan_eligible_since_january(data):
 
 def erin_member_who_never_signs_in(data):
     data["group_members"]["pages"][0]["body"]["value"].append(
-        {"@odata.type": "#microsoft.graph.user", "id": t.ERIN, "displayName": "erin", "userPrincipalName": t.upn(t.ERIN)})
+        {"@odata.type": "#microsoft.graph.user", "id": t.ERIN, "displayName": "erin",
+         "userPrincipalName": t.upn(t.ERIN)})
     entries = data["sign_in_activity"]["pages"][0]["body"]["value"]
     entries.append({"id": t.ERIN, "signInActivity": {"lastSignInDateTime": "2026-03-01T00:00:00Z"}})
 
@@ -78,8 +79,9 @@ def bob_holds_a_custom_role(flagged: set[str] | None):
     """Bob holds, permanently, a role no profile names; `flagged`: the roles Microsoft's isPrivileged marks
     (privileged_role_definitions), None: that optional dataset not collected (the baseline's case)."""
     def change(data):
-        data["role_definitions"]["value"].append({"id": CUSTOM, "templateId": CUSTOM, "displayName": "Custom Tenant Admin",
-                                                  "isBuiltIn": False, "isEnabled": True, "rolePermissions": []})
+        data["role_definitions"]["value"].append({"id": CUSTOM, "templateId": CUSTOM,
+                                                  "displayName": "Custom Tenant Admin", "isBuiltIn": False,
+                                                  "isEnabled": True, "rolePermissions": []})
         data["role_assignment_instances"]["value"].append(
             t.instance("ra-bob-custom", t.BOB, CUSTOM, parse_iso(NOW), start_days=-300))
         if flagged is not None:

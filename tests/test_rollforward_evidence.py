@@ -55,7 +55,8 @@ def member_of(via: str, role_state: str, membership: str | None) -> Holding:
 def test_a_group_eligible_for_a_role_moves_its_members_by_their_membership_entries():
     events = [event(1, "2026-08-26T10:00:00Z", "Add member to group", GROUP, None),
               event(2, "2026-08-26T11:00:00Z", "Add member to group in PIM completed (timebound)", GROUP, None),
-              event(3, "2026-08-26T12:00:00Z", "Add eligible member to group in PIM completed (timebound)", GROUP, None)]
+              event(3, "2026-08-26T12:00:00Z", "Add eligible member to group in PIM completed (timebound)",
+                    GROUP, None)]
     # the group is eligible for the role: its members hold it eligible, whatever their membership
     assert cited("added", member_of("group", "eligible", "membership"), events[:1]) == "e1"
     assert cited("added", member_of("pim_group", "eligible", "group_pim_assignment"), events) == "e2"

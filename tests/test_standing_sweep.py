@@ -74,7 +74,7 @@ def random_state(rng: random.Random, state: dict | None) -> dict:
                 put(kind, pid, {"id": pid, "group_id": rng.choice(GROUPS), "principal_id": rng.choice(USERS),
                                 "access": rng.choice(("member", "member", "owner")), "permanent": rng.random() < 0.5,
                                 "end": rng.choice((None, "2026-12-31")),
-                                # an activated PIM for Groups membership activates the group's roles (as Graph spells it)
+                                # an activated PIM for Groups membership activates the group's roles (Graph's spelling)
                                 "assignment_type": rng.choice(("assigned", "activated"))})
         elif op in (5, 6):  # a principal's fields that touch no holding (name, last sign-in) or break-glass UPN
             pid = rng.choice(USERS + GROUPS)

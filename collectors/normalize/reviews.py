@@ -18,7 +18,8 @@ def _identity(item: Item, name: str) -> dict[str, Any] | None:
     obj = item.get(name)
     if not obj:
         return None
-    return {"id": item.text_in(obj, "id", f"{name}.id"), "name": item.text_in(obj, "displayName", f"{name}.displayName"),
+    return {"id": item.text_in(obj, "id", f"{name}.id"),
+            "name": item.text_in(obj, "displayName", f"{name}.displayName"),
             "upn": item.text_in(obj, "userPrincipalName", f"{name}.userPrincipalName"), "type": odata_type(obj)}
 
 

@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
                              "as the churn; a real tenant's token refreshes move most users', e.g. 0.8)")
     parser.add_argument("--incremental-audit", action="store_true",
                         help="exports after the first hold the audit events since the previous one "
-                             "(less an hour), as a daily `pimtrail collect --source graph --db` asks; default: the whole window")
+                             "(less an hour), as a daily `pimtrail collect --source graph --db` asks; "
+                             "default: the whole window")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start", type=date.fromisoformat, default=DEFAULT_START, help="first day (YYYY-MM-DD)")
     parser.add_argument("--out", type=Path, required=True, help="folder to write the exports into")
