@@ -25,7 +25,7 @@ tests/test_elementjson.py holds both to this on edge cases and random documents.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
@@ -53,10 +53,13 @@ class Elements:
     """orjson for the elements of one file's bodies (`rawjson._value_array`); `parse` gives (value, end) or
     None where the stdlib scanner is to read the element."""
 
-    __slots__ = ("text", "view", "runs", "on")
+    __slots__ = ("text", "view", "runs", "on", "typed")
 
-    def __init__(self, text: str, data: bytes):
+    def __init__(self, text: str, data: bytes, typed: Callable[[bytes | memoryview], Any] | None = None):
         self.text = text
+        # offered each element first, as orjson would be: its value (a typed object), or None for orjson to parse it
+        # (`collectors.normalize.audit.decode_entry`)
+        self.typed = typed
         ascii_ = len(data) == len(text)  # character offsets are the bytes' too
         self.view = memoryview(data) if ascii_ else None  # an ASCII file's bytes: elements go to orjson as views
         # by chunk (`_CHUNK` bytes), where runs of 19 digits start in an ASCII file's bytes: each chunk searched when
@@ -104,6 +107,10 @@ class Elements:
             if last >= i and self._long_run(i, last):  # a long integer, maybe: the stdlib's
                 return None
             raw = view[i:end]
+        if self.typed is not None:
+            typed = self.typed(raw)
+            if typed is not None:
+                return typed, end
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError:

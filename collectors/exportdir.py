@@ -57,8 +57,8 @@ def _when(value: Any, path: Path, field: str) -> Any:
                          fix="use ISO 8601 with a zone, e.g. 2026-07-01T06:00:00Z") from None
 
 
-def _load_file_with_raw(path: Path, skipper: Skipper | LineCut | None = None,
-                        spans: bool = False) -> tuple[Any, dict[int, str]]:
+def _load_file_with_raw(path: Path, skipper: Skipper | LineCut | None = None, spans: bool = False,
+                        typed: Any = None) -> tuple[Any, dict[int, str]]:
     spec = _FILE_SPEC if skipper is None and not spans else _file_spec(dict(BODY_SPEC, skip=skipper, spans=spans))
     try:
         data = path.read_bytes()
@@ -67,17 +67,21 @@ def _load_file_with_raw(path: Path, skipper: Skipper | LineCut | None = None,
             text, data = text.replace("\r\n", "\n").replace("\r", "\n"), None
         if skipper is not None:
             skipper.bind(text, data)  # the file's bytes: not encoded again to hash elements where they lie
-        value, raws = load_with_raw(text, spec, data)
+        value, raws = load_with_raw(text, spec, data, typed)
         if spans:
             raws[FILE] = (text, data)  # type: ignore[assignment]
         return value, raws
     except (ValueError, IndexError, UnicodeDecodeError, FileNotFoundError):
         if isinstance(skipper, LineCut):  # a line it cut may not be an element, the rest then no JSON: read in full
-            return _load_file_with_raw(path, spans=spans)
+            return _load_file_with_raw(path, spans=spans, typed=typed)
         if skipper is not None:  # nothing recognised counts: the plain reader parses every element
             skipper.kept.clear()
             skipper.found.clear()
         return _load_json(path), {}  # the plain reader names the problem (or parses it anyway)
+
+
+# datasets whose elements of Graph's shape are decoded typed (its normaliser takes both: `normalize.audit`)
+_TYPED = {ds.AUDIT_DATASET: audit.decode_entry}
 
 
 def _check_body(body: Any, path: Path, where: str) -> dict[str, Any]:
@@ -90,8 +94,9 @@ def _check_body(body: Any, path: Path, where: str) -> dict[str, Any]:
 def _pages(dataset: ds.Dataset, path: Path, raws: dict[int, str] | None = None,
            skipper: Skipper | None = None, spans: bool = False) -> list[RawPage]:
     """Read one dataset file in any of its three forms (see the format doc). When `raws` is given it is filled with
-    {id(page body): the body's exact text in the file} (`spans`: as `_load_file_with_raw` gives it)."""
-    content, found = _load_file_with_raw(path, skipper, spans)
+    {id(page body): the body's exact text in the file} (`spans`: as `_load_file_with_raw` gives it). The elements
+    of a dataset in `_TYPED` that have Graph's shape are read as typed objects, not dicts."""
+    content, found = _load_file_with_raw(path, skipper, spans, _TYPED.get(dataset.name))
     if raws is not None:
         raws.update(found)
     per_parent = dataset.parent.named_in_pages

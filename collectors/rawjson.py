@@ -177,13 +177,15 @@ def _walk(text: str, i: int, spec: dict[str, Any], raws: dict[int, str],
     return value, end
 
 
-def load_with_raw(text: str, spec: dict[str, Any], data: bytes | None = None) -> tuple[Any, dict[int, str]]:
+def load_with_raw(text: str, spec: dict[str, Any], data: bytes | None = None,
+                  typed: Callable[[bytes | memoryview], Any] | None = None) -> tuple[Any, dict[int, str]]:
     """Parse `text` like json.loads; also return {id(object): its exact source text} for the
     objects `spec` marks. Raises ValueError (or IndexError) on malformed JSON. `data`: the text's
-    UTF-8 bytes, if the caller has them (made here otherwise)."""
+    UTF-8 bytes, if the caller has them (made here otherwise). `typed`: offered each element of a body's `value`
+    array first (`elementjson.Elements`); what it gives stands for the element instead of its dict."""
     raws: dict[int, str] = {}
     try:
-        fast: Elements | None = Elements(text, data if data is not None else text.encode())
+        fast: Elements | None = Elements(text, data if data is not None else text.encode(), typed)
     except UnicodeEncodeError:  # a str with lone surrogates (not from a file): the stdlib reads all of it
         fast = None
     value, end = _walk(text, _skip(text, 0), spec, raws, fast)

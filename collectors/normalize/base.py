@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterator, TypeVar
 
+from msgspec import Struct
+
 from pimtrail.errors import InputError
 from pimtrail.model import SKIPPED, FactRecord
 from pimtrail.timeutil import iso, parse_iso
@@ -85,7 +87,7 @@ class DatasetPages:
                 if value is SKIPPED:  # recognised unparsed: its facts are the ones the history holds
                     continue
                 item = self.current = Item(self.file, page.parent, value, page_no, index, single, self.name)
-                if not isinstance(value, dict):
+                if not isinstance(value, (dict, Struct)):  # a Struct: decoded typed (`exportdir._TYPED`)
                     raise InputError("expected an object", path=self.file, field=item.where,
                                      fix="each entry of 'value' is one Graph object")
                 yield item

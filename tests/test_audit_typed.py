@@ -1,0 +1,173 @@
+"""Audit entries decoded typed (collectors/normalize/audit.py, `decode_entry`) give the events the dict path gives:
+the same id, time, data and columns, or the same error, for entries of Graph's shape and for every way off it
+(an unknown property, a number, a value of another type, a moment off Graph's form, an out-of-range number, escapes,
+duplicate keys, whitespace). And the typed path is the one taken for Graph's shape."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from typing import Any
+
+import pytest
+
+from pimtrail.collectors.normalize import audit
+from pimtrail.collectors.normalize.base import DatasetPages, RawPage
+from pimtrail.collectors.rawjson import BODY_SPEC, load_with_raw
+from pimtrail.errors import InputError
+
+BASE = {
+    "id": "fb996e7d-23c1-4678-97b4-31cbbb1e43ac", "category": "RoleManagement",
+    "correlationId": "8b5ea349-e7cb-49be-9d2a-38eb46941b50", "result": "success", "resultReason": "Activation expired",
+    "activityDisplayName": "Add member to role completed (PIM activation)", "activityDateTime": "2026-07-01T05:58:00Z",
+    "loggedByService": "PIM", "operationType": "Add",
+    "initiatedBy": {"user": {"id": "ac0bba21-401e-461c-9ac7-0b0c675a9ab2", "displayName": "Jonas Ivanova",
+                             "userPrincipalName": "jonas@contoso.example", "ipAddress": "203.0.113.219"},
+                    "app": None},
+    "targetResources": [
+        {"id": "966707d0-3269-4727-9be2-8c3a10f19b9d", "displayName": "Password Administrator", "type": "Role",
+         "userPrincipalName": None, "groupType": None, "modifiedProperties": []},
+        {"id": "ac0bba21-401e-461c-9ac7-0b0c675a9ab2", "displayName": "Jonas Ivanova", "type": "User",
+         "userPrincipalName": "jonas@contoso.example", "groupType": None,
+         "modifiedProperties": [{"displayName": "Role.DisplayName", "oldValue": None, "newValue": "\"Password\""}]},
+        {"id": "0c1e52a6-52c0-4f3d-9a54-0a4b7f3c1d2e", "displayName": "RG-Helpdesk", "type": "Group",
+         "userPrincipalName": None, "groupType": "azureAD", "modifiedProperties": []},
+    ],
+    "additionalDetails": [{"key": "StartTime", "value": "2026-07-01T05:58:00Z"},
+                          {"key": "ExpirationTime", "value": "2026-07-01T06:58:00Z"}],
+}
+APP = {"appId": "01fc33a7-78ba-4d2f-a4b7-768e336e890e", "displayName": "MS-PIM",
+       "servicePrincipalId": "5c0d847a-21c0-469f-931a-26a1f76b4dca", "servicePrincipalName": None}
+ODD = [None, "", 0, 7, -1.5, True, False, [], [1], {}, {"id": "x"}, "text", "2026-07-01T05:58:00Z"]
+MOMENTS = ["2026-07-01T05:58:00.1234567Z", "2026-07-01T05:58:00+02:00", "2026-02-30T05:58:00Z",
+           "2026-07-01T25:00:00Z", "2026-07-01", "yesterday", "2026-07-01T05:58:00z"]
+TEXTS = ["caf\u00e9", "\U0001f600", "a\"b", "back\\slash", "line\nbreak", "nul\u0000", "", " ", "=1+1"]
+
+
+def _paths(value: Any, at: tuple = ()) -> list[tuple]:
+    """Every place in an entry: the keys and indexes leading to each value."""
+    out = [at]
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            out += _paths(inner, at + (key,))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            out += _paths(inner, at + (index,))
+    return out
+
+
+def _set(entry: Any, at: tuple, value: Any) -> None:
+    for step in at[:-1]:
+        entry = entry[step]
+    entry[at[-1]] = value
+
+
+def _mutated(rng: random.Random) -> dict[str, Any]:
+    entry = copy.deepcopy(BASE)
+    if rng.random() < 0.3:
+        entry["initiatedBy"] = {"user": rng.choice([None, {}, {"id": None}]), "app": dict(APP)}
+    for _ in range(rng.choice([0, 1, 1, 2, 3])):
+        places = [p for p in _paths(entry) if p]
+        at = rng.choice(places)
+        roll = rng.random()
+        if roll < 0.15:  # a property dropped
+            parent = entry
+            for step in at[:-1]:
+                parent = parent[step]
+            if isinstance(parent, dict):
+                del parent[at[-1]]
+        elif roll < 0.3:  # an unknown property beside it
+            parent = entry
+            for step in at[:-1]:
+                parent = parent[step]
+            if isinstance(parent, dict):
+                parent[rng.choice(["userType", "extra", "@odata.type", "homeTenantId"])] = rng.choice(ODD + TEXTS)
+        elif roll < 0.45:
+            _set(entry, at, rng.choice(MOMENTS))
+        elif roll < 0.7:
+            _set(entry, at, rng.choice(TEXTS))
+        else:
+            _set(entry, at, copy.deepcopy(rng.choice(ODD)))
+    return entry
+
+
+def _text(entry: dict[str, Any], rng: random.Random) -> str:
+    """The entry as one line of an export, written in one of the ways JSON allows."""
+    text = json.dumps(entry, ensure_ascii=rng.random() < 0.5, separators=rng.choice([(",", ":"), (", ", ": ")]))
+    roll = rng.random()
+    if roll < 0.05:  # a property twice: the later one counts
+        text = text[:-1] + ', "resultReason": "again"}'
+    elif roll < 0.1:
+        text = text[:-1] + ', "initiatedBy": {"user": null, "app": {"appId": "a", "servicePrincipalId": "b"}}}'
+    elif roll < 0.14:  # numbers JSON has and a float cannot hold, where the entry is not read
+        text = text[:-1] + rng.choice([', "extra": 1e400}', ', "extra": -1e400}', ', "extra": 12345678901234567890123}',
+                                       ', "extra": [1.5e3, -0]}'])
+    elif roll < 0.17:  # an escape of a lone surrogate, a solidus
+        text = text.replace('"Activation expired"', rng.choice(['"\\ud800"', '"a\\/b"', '"\\u00e9\\ud83d\\ude00"']))
+    return text
+
+
+def _read(texts: list[str], typed: bool) -> tuple[list, int]:
+    """The events of a page holding `texts`, one a line, each as (id, time, data, columns), or the error; and how
+    many elements were decoded typed."""
+    body = '{"value":[\n' + ",\n".join(texts) + "\n]}"
+    try:
+        value, raws = load_with_raw(body, BODY_SPEC, typed=audit.decode_entry if typed else None)
+    except ValueError as exc:
+        return [("not JSON", type(exc).__name__)], 0
+    n_typed = sum(type(v) is audit.Entry for v in value["value"])
+    pages = DatasetPages("directory_audits", "directory_audits.json", [RawPage("", "req", value)])
+    try:
+        events = pages.normalised(audit.directory_audits)
+        return [(ev.source_id, ev.occurred_at, ev.columns()) for ev in events], n_typed
+    except InputError as exc:
+        return [("error", str(exc))], n_typed
+
+
+def test_graph_shape_is_taken_typed_and_gives_the_dict_paths_event():
+    entries = [copy.deepcopy(BASE), dict(copy.deepcopy(BASE), initiatedBy={"user": None, "app": APP})]
+    texts = [json.dumps(e) for e in entries]
+    typed, n_typed = _read(texts, True)
+    assert n_typed == 2
+    assert typed == _read(texts, False)[0]
+    data, principal, role, correlation = typed[0][2]
+    assert (principal, role, correlation) == ("ac0bba21-401e-461c-9ac7-0b0c675a9ab2",
+                                              "966707d0-3269-4727-9be2-8c3a10f19b9d", BASE["correlationId"])
+    assert data["group_id"] == "0c1e52a6-52c0-4f3d-9a54-0a4b7f3c1d2e"
+    assert typed[1][2][0]["initiated_by"] == {"type": "app", "id": APP["servicePrincipalId"],
+                                              "app_id": APP["appId"], "name": "MS-PIM"}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_entries_give_the_same_events_or_errors_both_ways(seed):
+    rng = random.Random(seed)
+    n_typed = 0
+    for _ in range(400):
+        text = _text(_mutated(rng), rng)
+        typed, taken = _read([text], True)
+        assert typed == _read([text], False)[0], text
+        n_typed += taken
+    assert 40 < n_typed < 400  # both paths were exercised
+
+
+def test_a_number_too_large_where_the_entry_is_not_read_is_refused_as_before():
+    text = json.dumps(BASE)[:-1] + ', "extra": 1e400}'
+    assert _read([text], True) == _read([text], False) == ([("not JSON", "NotJSON")], 0)
+
+
+def test_fractions_of_a_second_are_dropped_as_the_dict_path_drops_them():
+    text = json.dumps(dict(BASE, activityDateTime="2026-07-01T05:58:00.1234567Z"))
+    typed, taken = _read([text], True)
+    assert taken == 1 and typed == _read([text], False)[0]
+    assert typed[0][2][0]["time"] == "2026-07-01T05:58:00Z"
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"id": ""}, "value[0].id"), ({"id": 7}, "value[0].id"),
+    ({"activityDateTime": "2026-02-30T05:58:00Z"}, "value[0].activityDateTime"),
+    ({"targetResources": [{"type": 5}]}, "value[0]"), ({"initiatedBy": {"user": {"id": 5}}}, "value[0].initiatedBy"),
+])
+def test_entries_off_graphs_shape_are_refused_naming_the_element(change, field):
+    (kind, message), = _read([json.dumps(dict(BASE, **change))], True)[0]
+    assert kind == "error" and f"directory_audits.json: {field}" in message
