@@ -1,10 +1,10 @@
 """Directory audit entries -> append-only events keyed by their audit id.
 
-An entry of Graph's shape is decoded straight into typed objects (`decode_entry`, msgspec) and normalised from them
-(`_typed`); any other entry is parsed into a dict and normalised from that (`_normalise`), which names what is wrong
-with it. Both give the same event for an entry the first takes (tests/test_audit_typed.py): a large tenant's first
-export holds 180,000 entries, and the typed path takes ~2.5 s less of the worker making them (docs/benchmarks.md,
-"First ingest, round 21").
+An entry of Graph's shape is decoded straight into typed objects (`decode_entry`, `collectors.normalize.typed`) and
+normalised from them (`_typed`); any other entry is parsed into a dict and normalised from that (`_normalise`), which
+names what is wrong with it. Both give the same event for an entry the first takes (tests/test_typed_elements.py): a
+large tenant's first export holds 180,000 entries, and the typed path takes ~1.5-2.5 s less of the worker making
+them (docs/benchmarks.md, "First ingest, round 21").
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, Optional
 
-import msgspec
-
 from pimtrail.model import EventRecord
 from pimtrail.timeutil import parse_canonical
 
-from .base import DatasetPages, Item, canonical_time
+from .base import DatasetPages, Item
+from .typed import Text, Typed, decoder, moment
 
 PRINCIPAL_TARGETS = {"user": "user", "group": "group", "serviceprincipal": "service_principal"}
 
@@ -52,94 +51,76 @@ def _actor(item: Item) -> dict[str, Any] | None:
     return actor
 
 
-# -- entries of Graph's shape, typed ------------------------------------------------------------------------
-# Every property Graph's v1.0 directoryAudit has (and its complex types'), each text or null, and no other: an entry
-# with anything else (a number, an unknown property, a value of another type) is not taken here but parsed into a
-# dict (`decode_entry`), so that what this path accepts has no value whose reading could differ from the stdlib's
-# (numbers, out of range or not, are never read here) and every check of `_normalise` holds by its types.
-_Str = Optional[str]
+# -- entries of Graph's shape, typed (`typed`) -------------------------------------------------------------------
+# Graph's v1.0 directoryAudit and its complex types: every property, each text or null
+class _User(Typed):
+    id: Text = None
+    displayName: Text = None
+    userPrincipalName: Text = None
+    ipAddress: Text = None
+    homeTenantId: Text = None
+    homeTenantName: Text = None
 
 
-class _Typed(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    odata_type: _Str = msgspec.field(default=None, name="@odata.type")
+class _App(Typed):
+    appId: Text = None
+    displayName: Text = None
+    servicePrincipalId: Text = None
+    servicePrincipalName: Text = None
 
 
-class _User(_Typed):
-    id: _Str = None
-    displayName: _Str = None
-    userPrincipalName: _Str = None
-    ipAddress: _Str = None
-    homeTenantId: _Str = None
-    homeTenantName: _Str = None
-
-
-class _App(_Typed):
-    appId: _Str = None
-    displayName: _Str = None
-    servicePrincipalId: _Str = None
-    servicePrincipalName: _Str = None
-
-
-class _Initiator(_Typed):
+class _Initiator(Typed):
     user: Optional[_User] = None
     app: Optional[_App] = None
 
 
-class _Property(_Typed):
-    displayName: _Str = None
-    oldValue: _Str = None
-    newValue: _Str = None
+class _Property(Typed):
+    displayName: Text = None
+    oldValue: Text = None
+    newValue: Text = None
 
 
-class _Target(_Typed):
-    id: _Str = None
-    displayName: _Str = None
-    type: _Str = None
-    userPrincipalName: _Str = None
-    groupType: _Str = None
+class _Target(Typed):
+    id: Text = None
+    displayName: Text = None
+    type: Text = None
+    userPrincipalName: Text = None
+    groupType: Text = None
     modifiedProperties: Optional[list[_Property]] = None
 
 
-class _Detail(_Typed):
-    key: _Str = None
-    value: _Str = None
+class _Detail(Typed):
+    key: Text = None
+    value: Text = None
 
 
-class Entry(_Typed, kw_only=True):
+class Entry(Typed, kw_only=True):
     """A directory audit entry of Graph's shape (`decode_entry`); `activityDateTime` in its canonical form."""
 
     id: str
     activityDateTime: str
-    activityDisplayName: _Str = None
-    category: _Str = None
-    correlationId: _Str = None
-    loggedByService: _Str = None
-    operationType: _Str = None
-    result: _Str = None
-    resultReason: _Str = None
+    activityDisplayName: Text = None
+    category: Text = None
+    correlationId: Text = None
+    loggedByService: Text = None
+    operationType: Text = None
+    result: Text = None
+    resultReason: Text = None
     initiatedBy: Optional[_Initiator] = None
     targetResources: Optional[list[_Target]] = None
     additionalDetails: Optional[list[_Detail]] = None
 
 
-_DECODE = msgspec.json.Decoder(Entry).decode
+def _vouch(entry: Entry) -> bool:
+    """A non-empty id and a real moment (written canonically), as `directory_audits` checks them."""
+    when = moment(entry.activityDateTime)
+    if not entry.id or when is False:
+        return False
+    entry.activityDateTime = when  # type: ignore[assignment]
+    return True
 
 
-def decode_entry(raw: bytes | memoryview) -> Entry | None:
-    """The entry whose JSON text is `raw` (UTF-8), typed, when it has Graph's shape, a non-empty id and a real moment
-    as its time; else None: it is to be parsed into a dict, and `_normalise` or `directory_audits` says what is
-    wrong with it (`collectors.elementjson.Elements`, which offers it only what it would give orjson)."""
-    try:
-        entry = _DECODE(raw)
-    except (msgspec.MsgspecError, RecursionError):  # malformed, another shape
-        return None
-    if not entry.id:
-        return None
-    try:
-        entry.activityDateTime = canonical_time(entry.activityDateTime)
-    except ValueError:
-        return None
-    return entry
+decode_entry = decoder(Entry, _vouch)
 
 
 def _typed(entry: Entry) -> tuple[dict[str, Any], str | None, str | None, str | None]:

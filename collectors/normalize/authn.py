@@ -7,6 +7,7 @@ from typing import Any
 from pimtrail.model import FactRecord
 
 from .base import DatasetPages, Item, per_user
+from .typed import Flag, Text, Texts, Typed, decoder
 
 PHISHING_RESISTANT_METHODS = {"fido2", "passKeyDeviceBound", "passKeyDeviceBoundAuthenticator",
                               "passKeyDeviceBoundWindowsHello", "windowsHelloForBusiness",
@@ -14,8 +15,9 @@ PHISHING_RESISTANT_METHODS = {"fido2", "passKeyDeviceBound", "passKeyDeviceBound
 
 
 def registrations(pages: DatasetPages) -> list[FactRecord]:
-    """Registration rows -> facts, each built when first used (the store builds changed rows only)."""
-    return per_user(pages, "auth_registration", _registration)
+    """Registration rows -> facts, each built when first used (the store builds changed rows only); rows of Graph's
+    shape decoded typed (`decode_registration`)."""
+    return per_user(pages, "auth_registration", _registration, (Registration, _typed_registration))
 
 
 def _registration(item: Item, user_id: str) -> dict[str, Any]:
@@ -31,6 +33,43 @@ def _registration(item: Item, user_id: str) -> dict[str, Any]:
         "admin": item.flag("isAdmin"), "default_method": item.text("defaultMfaMethod"),
         # lastUpdatedDateTime is the report's refresh time, not a change of the user's methods:
         # kept in the raw receipt, left out of the fact so an unchanged registration stays one row
+    }
+
+
+class Registration(Typed, kw_only=True):
+    """Graph's v1.0 userRegistrationDetails (and beta's defaultMfaMethod), every property of its type or null."""
+
+    id: str
+    userPrincipalName: Text = None
+    userDisplayName: Text = None
+    userType: Text = None
+    isAdmin: Flag = None
+    isSsprRegistered: Flag = None
+    isSsprEnabled: Flag = None
+    isSsprCapable: Flag = None
+    isMfaRegistered: Flag = None
+    isMfaCapable: Flag = None
+    isPasswordlessCapable: Flag = None
+    methodsRegistered: Texts = None
+    isSystemPreferredAuthenticationMethodEnabled: Flag = None
+    systemPreferredAuthenticationMethods: Texts = None
+    userPreferredMethodForSecondaryAuthentication: Text = None
+    defaultMfaMethod: Text = None
+    lastUpdatedDateTime: Text = None
+
+
+decode_registration = decoder(Registration, lambda row: bool(row.id))  # an id, as `per_user` requires
+
+
+def _typed_registration(row: Registration) -> dict[str, Any]:
+    """`_registration` of a typed row: the same fact."""
+    methods = sorted(row.methodsRegistered or ())
+    return {
+        "user_id": row.id, "upn": row.userPrincipalName, "methods": methods,
+        "phishing_resistant": not PHISHING_RESISTANT_METHODS.isdisjoint(methods),
+        "mfa_registered": row.isMfaRegistered, "mfa_capable": row.isMfaCapable,
+        "passwordless_capable": row.isPasswordlessCapable, "admin": row.isAdmin,
+        "default_method": row.defaultMfaMethod,
     }
 
 

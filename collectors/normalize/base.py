@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -206,11 +207,19 @@ def iso_duration_hours(value: str | None) -> float | None:
     return days * 24 + hours + minutes / 60 + seconds / 3600
 
 
-def per_user(pages: "DatasetPages", kind: str, build: Callable[["Item", str], dict[str, Any]]) -> list[FactRecord]:
+def per_user(pages: "DatasetPages", kind: str, build: Callable[["Item", str], dict[str, Any]],
+             typed: tuple[type, Callable[[Any], dict[str, Any]]] | None = None) -> list[FactRecord]:
     """One fact of `kind` per element of a per-user dataset, keyed by the user's id and naming its element,
-    built (`build(item, user id)`) when first used: the store builds changed elements' facts only."""
+    built (`build(item, user id)`) when first used: the store builds changed elements' facts only. `typed`: the
+    dataset's typed object and the same `build` of it (`collectors.normalize.typed`), for the elements decoded so."""
     facts = []
+    kind_of, typed_build = typed if typed is not None else (None, None)
     for item in pages.items():
+        data = item.data
+        if type(data) is kind_of:  # its id vouched for (`typed.decoder`)
+            facts.append(FactRecord(kind, data.id, principal_id=data.id, element=item.origin,
+                                    build=partial(typed_build, data)))  # type: ignore[arg-type]
+            continue
         user_id = item.required("id")
         facts.append(FactRecord(kind, user_id, principal_id=user_id, element=item.origin,
                                 build=lambda item=item, user_id=user_id: item.built(build, user_id)))

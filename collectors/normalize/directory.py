@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from pimtrail.model import FactRecord
 
 from .base import DatasetPages, Item, odata_type, per_user
+from .typed import Flag, Text, Typed, decoder, moment
 
 P2_PLANS = {"AAD_PREMIUM_P2"}
 P1_PLANS = {"AAD_PREMIUM", "AAD_PREMIUM_P2"}
@@ -48,6 +50,11 @@ def users(pages: DatasetPages, sign_ins: bool = True) -> tuple[list[FactRecord],
     `sign_in_activity` dataset, `sign_in_source`); a users element without `signInActivity` gives none."""
     principals, sign_in_facts = [], []
     for item in pages.items():
+        user = item.data
+        if type(user) is User:  # decoded typed: its id vouched for, and no signInActivity (it has none)
+            principals.append(FactRecord("principal", user.id, principal_id=user.id, element=item.origin,
+                                         build=partial(_typed_user, user)))
+            continue
         user_id = item.required("id")
         principals.append(FactRecord("principal", user_id, principal_id=user_id, element=item.origin,
                                      build=lambda item=item, user_id=user_id: item.built(_user, user_id)))
@@ -72,6 +79,40 @@ def _user(item: Item, user_id: str) -> dict[str, Any]:
             "enabled": item.flag("accountEnabled"),
             "synced": bool(item.flag("onPremisesSyncEnabled")),
             "created": item.when("createdDateTime")}
+
+
+class User(Typed, kw_only=True):
+    """A user as `users` selects it (`datasets._USER_SELECT`), every property of Graph's type or null; with
+    signInActivity (selected on an export's own users list) it is read as a dict."""
+
+    id: str
+    userPrincipalName: Text = None
+    displayName: Text = None
+    userType: Text = None
+    accountEnabled: Flag = None
+    onPremisesSyncEnabled: Flag = None
+    createdDateTime: Text = None
+
+
+def _vouch_user(user: User) -> bool:
+    """An id and a real moment of creation or none (written canonically), as `users` and `_user` check them."""
+    created = moment(user.createdDateTime)
+    if not user.id or created is False:
+        return False
+    user.createdDateTime = created  # type: ignore[assignment]
+    return True
+
+
+decode_user = decoder(User, _vouch_user)
+
+
+def _typed_user(user: User) -> dict[str, Any]:
+    """`_user` of a typed user: the same fact."""
+    user_type, upn = user.userType or "Member", user.userPrincipalName
+    return {"id": user.id, "type": "user", "name": user.displayName, "upn": upn,
+            "user_type": user_type, "guest": user_type == "Guest" or "#EXT#" in (upn or ""),
+            "enabled": user.accountEnabled, "synced": bool(user.onPremisesSyncEnabled),
+            "created": user.createdDateTime}
 
 
 def _sign_in(item: Item, user_id: str) -> dict[str, Any]:

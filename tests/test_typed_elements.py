@@ -1,7 +1,7 @@
-"""Audit entries decoded typed (collectors/normalize/audit.py, `decode_entry`) give the events the dict path gives:
-the same id, time, data and columns, or the same error, for entries of Graph's shape and for every way off it
-(an unknown property, a number, a value of another type, a moment off Graph's form, an out-of-range number, escapes,
-duplicate keys, whitespace). And the typed path is the one taken for Graph's shape."""
+"""Elements decoded typed (collectors/normalize/typed.py: audit entries, users, registration rows) give the records
+the dict path gives: the same events or facts (ids, times, data, columns), or the same error, for elements of Graph's
+shape and for every way off it (an unknown property, a number, a value of another type, a moment off Graph's form, an
+out-of-range number, escapes, duplicate keys, whitespace). And the typed path is the one taken for Graph's shape."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pimtrail.collectors.normalize import audit
+from pimtrail.collectors.normalize import audit, authn, directory
 from pimtrail.collectors.normalize.base import DatasetPages, RawPage
 from pimtrail.collectors.rawjson import BODY_SPEC, load_with_raw
 from pimtrail.errors import InputError
@@ -37,12 +37,23 @@ BASE = {
     "additionalDetails": [{"key": "StartTime", "value": "2026-07-01T05:58:00Z"},
                           {"key": "ExpirationTime", "value": "2026-07-01T06:58:00Z"}],
 }
+USER = {"id": "ac0bba21-401e-461c-9ac7-0b0c675a9ab2", "userPrincipalName": "jonas@contoso.example",
+        "displayName": "Jonas Ivanova", "userType": "Member", "accountEnabled": True, "onPremisesSyncEnabled": None,
+        "createdDateTime": "2024-03-18T19:36:00Z"}
+REGISTRATION = {"id": "ac0bba21-401e-461c-9ac7-0b0c675a9ab2", "userPrincipalName": "jonas@contoso.example",
+                "userDisplayName": "Jonas Ivanova", "userType": "member", "isAdmin": True, "isSsprRegistered": False,
+                "isSsprEnabled": True, "isSsprCapable": False, "isMfaRegistered": True, "isMfaCapable": True,
+                "isPasswordlessCapable": False, "methodsRegistered": ["microsoftAuthenticatorPush", "fido2"],
+                "isSystemPreferredAuthenticationMethodEnabled": True, "systemPreferredAuthenticationMethods": ["Fido2"],
+                "userPreferredMethodForSecondaryAuthentication": "push", "lastUpdatedDateTime": "2026-07-01T02:00:00Z"}
 APP = {"appId": "01fc33a7-78ba-4d2f-a4b7-768e336e890e", "displayName": "MS-PIM",
        "servicePrincipalId": "5c0d847a-21c0-469f-931a-26a1f76b4dca", "servicePrincipalName": None}
-ODD = [None, "", 0, 7, -1.5, True, False, [], [1], {}, {"id": "x"}, "text", "2026-07-01T05:58:00Z"]
+ODD = [None, "", 0, 7, -1.5, True, False, [], [1], ["fido2", 2], ["x"], {}, {"id": "x"}, "text",
+       "2026-07-01T05:58:00Z"]
 MOMENTS = ["2026-07-01T05:58:00.1234567Z", "2026-07-01T05:58:00+02:00", "2026-02-30T05:58:00Z",
            "2026-07-01T25:00:00Z", "2026-07-01", "yesterday", "2026-07-01T05:58:00z"]
-TEXTS = ["caf\u00e9", "\U0001f600", "a\"b", "back\\slash", "line\nbreak", "nul\u0000", "", " ", "=1+1"]
+TEXTS = ["caf\u00e9", "\U0001f600", "a\"b", "back\\slash", "line\nbreak", "nul\u0000", "", " ", "=1+1", "Guest",
+         "x#EXT#@contoso.example"]
 
 
 def _paths(value: Any, at: tuple = ()) -> list[tuple]:
@@ -63,9 +74,9 @@ def _set(entry: Any, at: tuple, value: Any) -> None:
     entry[at[-1]] = value
 
 
-def _mutated(rng: random.Random) -> dict[str, Any]:
-    entry = copy.deepcopy(BASE)
-    if rng.random() < 0.3:
+def _mutated(base: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    entry = copy.deepcopy(base)
+    if base is BASE and rng.random() < 0.3:
         entry["initiatedBy"] = {"user": rng.choice([None, {}, {"id": None}]), "app": dict(APP)}
     for _ in range(rng.choice([0, 1, 1, 2, 3])):
         places = [p for p in _paths(entry) if p]
@@ -82,7 +93,8 @@ def _mutated(rng: random.Random) -> dict[str, Any]:
             for step in at[:-1]:
                 parent = parent[step]
             if isinstance(parent, dict):
-                parent[rng.choice(["userType", "extra", "@odata.type", "homeTenantId"])] = rng.choice(ODD + TEXTS)
+                parent[rng.choice(["userType", "extra", "@odata.type", "homeTenantId", "signInActivity",
+                                   "defaultMfaMethod"])] = rng.choice(ODD + TEXTS)
         elif roll < 0.45:
             _set(entry, at, rng.choice(MOMENTS))
         elif roll < 0.7:
@@ -96,31 +108,45 @@ def _text(entry: dict[str, Any], rng: random.Random) -> str:
     """The entry as one line of an export, written in one of the ways JSON allows."""
     text = json.dumps(entry, ensure_ascii=rng.random() < 0.5, separators=rng.choice([(",", ":"), (", ", ": ")]))
     roll = rng.random()
-    if roll < 0.05:  # a property twice: the later one counts
-        text = text[:-1] + ', "resultReason": "again"}'
-    elif roll < 0.1:
-        text = text[:-1] + ', "initiatedBy": {"user": null, "app": {"appId": "a", "servicePrincipalId": "b"}}}'
+    if roll < 0.1:  # a property twice: the later one counts
+        name = rng.choice(list(entry) or ["id"])
+        text = text[:-1] + ", " + json.dumps({name: rng.choice(ODD + TEXTS)})[1:]
     elif roll < 0.14:  # numbers JSON has and a float cannot hold, where the entry is not read
         text = text[:-1] + rng.choice([', "extra": 1e400}', ', "extra": -1e400}', ', "extra": 12345678901234567890123}',
                                        ', "extra": [1.5e3, -0]}'])
     elif roll < 0.17:  # an escape of a lone surrogate, a solidus
-        text = text.replace('"Activation expired"', rng.choice(['"\\ud800"', '"a\\/b"', '"\\u00e9\\ud83d\\ude00"']))
+        text = text.replace('"Jonas Ivanova"', rng.choice(['"\\ud800"', '"a\\/b"', '"\\u00e9\\ud83d\\ude00"']))
     return text
 
 
-def _read(texts: list[str], typed: bool) -> tuple[list, int]:
-    """The events of a page holding `texts`, one a line, each as (id, time, data, columns), or the error; and how
-    many elements were decoded typed."""
+def _facts(facts) -> list:
+    return [(f.kind, f.key, f.principal_id, f.role_id, f.group_id, f.element, f.data) for f in facts]
+
+
+DATASETS = {  # dataset: (its element of Graph's shape, its normaliser's records as compared, its typed object)
+    "directory_audits": (BASE, lambda pages: [(ev.kind, ev.source_id, ev.occurred_at, ev.columns())
+                                              for ev in pages.normalised(audit.directory_audits)], audit.Entry),
+    "users": (USER, lambda pages: [_facts(part) for part in pages.normalised(directory.users)], directory.User),
+    "registration_details": (REGISTRATION, lambda pages: _facts(pages.normalised(authn.registrations)),
+                             authn.Registration),
+}
+
+
+def _read(texts: list[str], typed: bool, dataset: str = "directory_audits") -> tuple[list, int]:
+    """The records of a page of `dataset` holding `texts`, one a line, as its normaliser makes them, or the error;
+    and how many elements were decoded typed."""
+    from pimtrail.collectors.exportdir import _TYPED
+
+    _, records, kind = DATASETS[dataset]
     body = '{"value":[\n' + ",\n".join(texts) + "\n]}"
     try:
-        value, raws = load_with_raw(body, BODY_SPEC, typed=audit.decode_entry if typed else None)
+        value, raws = load_with_raw(body, BODY_SPEC, typed=_TYPED[dataset] if typed else None)
     except ValueError as exc:
         return [("not JSON", type(exc).__name__)], 0
-    n_typed = sum(type(v) is audit.Entry for v in value["value"])
-    pages = DatasetPages("directory_audits", "directory_audits.json", [RawPage("", "req", value)])
+    n_typed = sum(type(v) is kind for v in value["value"])
+    pages = DatasetPages(dataset, f"{dataset}.json", [RawPage("", "req", value)])
     try:
-        events = pages.normalised(audit.directory_audits)
-        return [(ev.source_id, ev.occurred_at, ev.columns()) for ev in events], n_typed
+        return records(pages), n_typed
     except InputError as exc:
         return [("error", str(exc))], n_typed
 
@@ -131,24 +157,33 @@ def test_graph_shape_is_taken_typed_and_gives_the_dict_paths_event():
     typed, n_typed = _read(texts, True)
     assert n_typed == 2
     assert typed == _read(texts, False)[0]
-    data, principal, role, correlation = typed[0][2]
+    data, principal, role, correlation = typed[0][3]
     assert (principal, role, correlation) == ("ac0bba21-401e-461c-9ac7-0b0c675a9ab2",
                                               "966707d0-3269-4727-9be2-8c3a10f19b9d", BASE["correlationId"])
     assert data["group_id"] == "0c1e52a6-52c0-4f3d-9a54-0a4b7f3c1d2e"
-    assert typed[1][2][0]["initiated_by"] == {"type": "app", "id": APP["servicePrincipalId"],
+    assert typed[1][3][0]["initiated_by"] == {"type": "app", "id": APP["servicePrincipalId"],
                                               "app_id": APP["appId"], "name": "MS-PIM"}
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_random_entries_give_the_same_events_or_errors_both_ways(seed):
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("seed", range(3))
+def test_random_elements_give_the_same_records_or_errors_both_ways(dataset, seed):
     rng = random.Random(seed)
     n_typed = 0
     for _ in range(400):
-        text = _text(_mutated(rng), rng)
-        typed, taken = _read([text], True)
-        assert typed == _read([text], False)[0], text
+        text = _text(_mutated(DATASETS[dataset][0], rng), rng)
+        typed, taken = _read([text], True, dataset)
+        assert typed == _read([text], False, dataset)[0], text
         n_typed += taken
     assert 40 < n_typed < 400  # both paths were exercised
+
+
+@pytest.mark.parametrize("dataset", ["users", "registration_details"])
+def test_users_and_registration_rows_of_graphs_shape_are_taken_typed(dataset):
+    base = DATASETS[dataset][0]
+    texts = [json.dumps(base), json.dumps(dict(base, id="5c0d847a-21c0-469f-931a-26a1f76b4dca"))]
+    typed, n_typed = _read(texts, True, dataset)
+    assert n_typed == 2 and typed == _read(texts, False, dataset)[0]
 
 
 def test_a_number_too_large_where_the_entry_is_not_read_is_refused_as_before():
@@ -160,7 +195,7 @@ def test_fractions_of_a_second_are_dropped_as_the_dict_path_drops_them():
     text = json.dumps(dict(BASE, activityDateTime="2026-07-01T05:58:00.1234567Z"))
     typed, taken = _read([text], True)
     assert taken == 1 and typed == _read([text], False)[0]
-    assert typed[0][2][0]["time"] == "2026-07-01T05:58:00Z"
+    assert typed[0][3][0]["time"] == "2026-07-01T05:58:00Z"
 
 
 @pytest.mark.parametrize("change, field", [
