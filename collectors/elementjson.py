@@ -98,19 +98,18 @@ class Elements:
             if end <= i:
                 return None
         view = self.view
+        raw: bytes | memoryview = text[i:end].encode() if view is None else view[i:end]
+        if self.typed is not None:  # first: it reads no number, so long runs of digits are nothing to it
+            typed = self.typed(raw)
+            if typed is not None:
+                return typed, end
         if view is None:
-            raw: bytes | memoryview = text[i:end].encode()
             if raw.translate(_DIGIT_MAP).find(_RUN) >= 0:  # a long integer, maybe: the stdlib's (C loops, ~2 us)
                 return None
         else:
             last = end - len(_RUN)
             if last >= i and self._long_run(i, last):  # a long integer, maybe: the stdlib's
                 return None
-            raw = view[i:end]
-        if self.typed is not None:
-            typed = self.typed(raw)
-            if typed is not None:
-                return typed, end
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError:

@@ -206,3 +206,12 @@ def test_fractions_of_a_second_are_dropped_as_the_dict_path_drops_them():
 def test_entries_off_graphs_shape_are_refused_naming_the_element(change, field):
     (kind, message), = _read([json.dumps(dict(BASE, **change))], True)[0]
     assert kind == "error" and f"directory_audits.json: {field}" in message
+
+
+def test_a_long_run_of_digits_in_a_text_is_read_typed_and_as_the_dict_path_reads_it():
+    """The typed decoders read no number, so they are offered elements the dict path gives the stdlib's scanner
+    (a run of 19 digits could be an integer orjson reads as a float): the same text either way."""
+    text = json.dumps(dict(BASE, resultReason="ticket 12345678901234567890123456"))
+    typed, taken = _read([text], True)
+    assert taken == 1 and typed == _read([text], False)[0]
+    assert typed[0][3][0]["result_reason"] == "ticket 12345678901234567890123456"
