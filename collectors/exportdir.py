@@ -23,7 +23,7 @@ from pimtrail.timeutil import parse_iso
 
 from . import datasets as ds
 from .normalize import (SKIPPABLE, DatasetPages, RawPage, audit, authn, directory, normalize, record_sign_in_source,
-                        sign_in_source, unobserved_kinds)
+                        reviews, sign_in_source, unobserved_kinds)
 from .unparsed import LineCut, Skipper
 from .rawjson import BODY_SPEC, FILE, ITEMS, _FILE_SPEC, _file_spec, _finite, _no_constant, load_with_raw
 
@@ -82,7 +82,7 @@ def _load_file_with_raw(path: Path, skipper: Skipper | LineCut | None = None, sp
 
 # datasets whose elements of Graph's shape are decoded typed (its normaliser takes both: `normalize.audit`)
 _TYPED = {ds.AUDIT_DATASET: audit.decode_entry, "users": directory.decode_user,
-          "registration_details": authn.decode_registration}
+          "registration_details": authn.decode_registration, "access_review_decisions": reviews.decode_decision}
 
 
 def _check_body(body: Any, path: Path, where: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pimtrail.collectors.normalize import audit, authn, directory
+from pimtrail.collectors.normalize import audit, authn, directory, reviews
 from pimtrail.collectors.normalize.base import DatasetPages, RawPage
 from pimtrail.collectors.rawjson import BODY_SPEC, load_with_raw
 from pimtrail.errors import InputError
@@ -46,6 +46,19 @@ REGISTRATION = {"id": "ac0bba21-401e-461c-9ac7-0b0c675a9ab2", "userPrincipalName
                 "isPasswordlessCapable": False, "methodsRegistered": ["microsoftAuthenticatorPush", "fido2"],
                 "isSystemPreferredAuthenticationMethodEnabled": True, "systemPreferredAuthenticationMethods": ["Fido2"],
                 "userPreferredMethodForSecondaryAuthentication": "push", "lastUpdatedDateTime": "2026-07-01T02:00:00Z"}
+DECISION = {"id": "037dc705-a44c-4084-9511-067651a7b74d", "accessReviewId": "fe331a19-1d9d-47ac-b37b-49ac376fadda",
+            "decision": "Approve", "justification": "Still needed", "recommendation": "Approve",
+            "applyResult": "AppliedSuccessfully", "appliedDateTime": "2026-02-16T08:00:00Z",
+            "appliedBy": {"id": "00000000-0000-0000-0000-000000000000", "displayName": "", "userPrincipalName": ""},
+            "reviewedDateTime": "2026-02-06T16:18:00Z",
+            "reviewedBy": {"id": "7e6e41ad-68be-4ae4-a783-6d5af3ab9d85", "displayName": "Jonas Ivanova",
+                           "userPrincipalName": "jonas@contoso.example"},
+            "principalLink": "https://graph.microsoft.com/v1.0/users/a3cb130f-a894-49c4-a643-f375f0cb6ce2",
+            "resourceLink": "https://graph.microsoft.com/beta/roleManagement/directory/roleDefinitions/9b895d92",
+            "resource": {"id": "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3", "displayName": "Application Administrator",
+                         "type": "directoryRole"},
+            "principal": {"@odata.type": "#microsoft.graph.userIdentity", "id": "a3cb130f-a894-49c4-a643-f375f0cb6ce2",
+                          "displayName": "Grace Dubois", "userPrincipalName": "grace@contoso.example"}}
 APP = {"appId": "01fc33a7-78ba-4d2f-a4b7-768e336e890e", "displayName": "MS-PIM",
        "servicePrincipalId": "5c0d847a-21c0-469f-931a-26a1f76b4dca", "servicePrincipalName": None}
 ODD = [None, "", 0, 7, -1.5, True, False, [], [1], ["fido2", 2], ["x"], {}, {"id": "x"}, "text",
@@ -78,6 +91,8 @@ def _mutated(base: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     entry = copy.deepcopy(base)
     if base is BASE and rng.random() < 0.3:
         entry["initiatedBy"] = {"user": rng.choice([None, {}, {"id": None}]), "app": dict(APP)}
+    if base is DECISION and rng.random() < 0.2:  # an identity empty, or with its properties null
+        entry[rng.choice(["appliedBy", "reviewedBy", "principal"])] = rng.choice([{}, {"id": None}, None])
     for _ in range(rng.choice([0, 1, 1, 2, 3])):
         places = [p for p in _paths(entry) if p]
         at = rng.choice(places)
@@ -129,7 +144,10 @@ DATASETS = {  # dataset: (its element of Graph's shape, its normaliser's records
     "users": (USER, lambda pages: [_facts(part) for part in pages.normalised(directory.users)], directory.User),
     "registration_details": (REGISTRATION, lambda pages: _facts(pages.normalised(authn.registrations)),
                              authn.Registration),
+    "access_review_decisions": (DECISION, lambda pages: _facts(pages.normalised(reviews.decisions)),
+                                reviews.Decision),
 }
+PARENTS = {"access_review_decisions": "0c9d9b2e-def/fe331a19-inst"}  # a decision's page names its review instance
 
 
 def _read(texts: list[str], typed: bool, dataset: str = "directory_audits") -> tuple[list, int]:
@@ -144,7 +162,7 @@ def _read(texts: list[str], typed: bool, dataset: str = "directory_audits") -> t
     except ValueError as exc:
         return [("not JSON", type(exc).__name__)], 0
     n_typed = sum(type(v) is kind for v in value["value"])
-    pages = DatasetPages(dataset, f"{dataset}.json", [RawPage("", "req", value)])
+    pages = DatasetPages(dataset, f"{dataset}.json", [RawPage(PARENTS.get(dataset, ""), "req", value)])
     try:
         return records(pages), n_typed
     except InputError as exc:
@@ -178,8 +196,8 @@ def test_random_elements_give_the_same_records_or_errors_both_ways(dataset, seed
     assert 40 < n_typed < 400  # both paths were exercised
 
 
-@pytest.mark.parametrize("dataset", ["users", "registration_details"])
-def test_users_and_registration_rows_of_graphs_shape_are_taken_typed(dataset):
+@pytest.mark.parametrize("dataset", ["users", "registration_details", "access_review_decisions"])
+def test_users_registration_rows_and_decisions_of_graphs_shape_are_taken_typed(dataset):
     base = DATASETS[dataset][0]
     texts = [json.dumps(base), json.dumps(dict(base, id="5c0d847a-21c0-469f-931a-26a1f76b4dca"))]
     typed, n_typed = _read(texts, True, dataset)

@@ -183,15 +183,22 @@ class Item:
                              fix="use ISO 8601 with a zone, e.g. 2026-07-14T01:27:00Z") from None
 
 
+_ODATA_TYPES = {"user": "user", "group": "group", "servicePrincipal": "service_principal", "device": "device",
+                "orgContact": "contact", "userIdentity": "user", "groupIdentity": "group",
+                "servicePrincipalIdentity": "service_principal"}
+
+
 def odata_type(obj: dict[str, Any] | None) -> str | None:
     """`#microsoft.graph.servicePrincipal` -> `service_principal`."""
     if not obj:
         return None
-    raw = (obj.get("@odata.type") or "").rsplit(".", 1)[-1]
-    mapping = {"user": "user", "group": "group", "servicePrincipal": "service_principal",
-               "device": "device", "orgContact": "contact", "userIdentity": "user",
-               "groupIdentity": "group", "servicePrincipalIdentity": "service_principal"}
-    return mapping.get(raw, raw or None)
+    return odata_name(obj.get("@odata.type"))
+
+
+def odata_name(odata: str | None) -> str | None:
+    """`odata_type` of an object whose `@odata.type` is `odata`."""
+    raw = (odata or "").rsplit(".", 1)[-1]
+    return _ODATA_TYPES.get(raw, raw or None)
 
 
 def iso_duration_hours(value: str | None) -> float | None:

@@ -6,11 +6,13 @@ Decisions are versioned facts, not events: a decision record changes while its i
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Any, Optional
 
 from pimtrail.model import FactRecord
 
-from .base import DatasetPages, Item, odata_type
+from .base import DatasetPages, Item, odata_name, odata_type
+from .typed import Text, Typed, decoder, moment
 
 
 def _identity(item: Item, name: str) -> dict[str, Any] | None:
@@ -75,10 +77,18 @@ def instances(pages: DatasetPages) -> list[FactRecord]:
 
 def decisions(pages: DatasetPages) -> list[FactRecord]:
     """Decisions -> facts, each built when first used: a review of 20,000 assignments changes a few
-    hundred decisions a day, and the store builds only those (`FactRecord`)."""
+    hundred decisions a day, and the store builds only those (`FactRecord`). Decisions of Graph's shape are
+    decoded typed (`decode_decision`)."""
     facts = []
     for item in pages.items():
         instance_id = item.parent.partition("/")[2]
+        decision = item.data
+        if type(decision) is Decision:  # its id, moments and identities vouched for (`_vouch`)
+            principal = decision.principal
+            facts.append(FactRecord("access_review_decision", f"{instance_id}|{decision.id}",
+                                    principal_id=principal.id if principal is not None else None,
+                                    element=item.origin, build=partial(_typed_decision, decision, item.parent)))
+            continue
         decision_id = item.required("id")
         principal = item.get("principal")
         facts.append(FactRecord("access_review_decision", f"{instance_id}|{decision_id}",
@@ -104,4 +114,80 @@ def _decision(item: Item) -> dict[str, Any]:
         "resource": {"id": item.text_in(resource, "id", "resource.id"),
                      "name": item.text_in(resource, "displayName", "resource.displayName"),
                      "type": item.text_in(resource, "type", "resource.type")},
+    }
+
+
+# -- decisions of Graph's shape, typed (`typed`) ---------------------------------------------------------------
+class _Identity(Typed):
+    """Graph's userIdentity."""
+
+    id: Text = None
+    displayName: Text = None
+    userPrincipalName: Text = None
+    ipAddress: Text = None
+
+
+class _Resource(Typed):
+    id: Text = None
+    displayName: Text = None
+    type: Text = None
+
+
+class Decision(Typed, kw_only=True):
+    """Graph's v1.0 accessReviewInstanceDecisionItem (but its insights), every property of its type or null."""
+
+    id: str
+    accessReviewId: Text = None
+    decision: Text = None
+    recommendation: Text = None
+    justification: Text = None
+    applyResult: Text = None
+    appliedDateTime: Text = None
+    appliedBy: Optional[_Identity] = None
+    reviewedDateTime: Text = None
+    reviewedBy: Optional[_Identity] = None
+    principal: Optional[_Identity] = None
+    principalLink: Text = None
+    resource: Optional[_Resource] = None
+    resourceLink: Text = None
+
+
+def _vouch(decision: Decision) -> bool:
+    """An id, real moments (written canonically), and identities that are not empty: `_identity` gives none for
+    `{}`, which a typed identity does not tell from one whose properties are all null (those go the dict path)."""
+    reviewed, applied = moment(decision.reviewedDateTime), moment(decision.appliedDateTime)
+    if not decision.id or reviewed is False or applied is False:
+        return False
+    for ident in (decision.appliedBy, decision.reviewedBy, decision.principal):
+        if ident is not None and ident.id is None and ident.displayName is None and ident.userPrincipalName is None \
+                and ident.ipAddress is None and ident.odata_type is None:
+            return False
+    decision.reviewedDateTime, decision.appliedDateTime = reviewed, applied  # type: ignore[assignment]
+    return True
+
+
+decode_decision = decoder(Decision, _vouch)
+
+
+def _typed_identity(ident: _Identity | None) -> dict[str, Any] | None:
+    if ident is None:
+        return None
+    return {"id": ident.id, "name": ident.displayName, "upn": ident.userPrincipalName,
+            "type": odata_name(ident.odata_type)}
+
+
+def _typed_decision(decision: Decision, parent: str) -> dict[str, Any]:
+    """`_decision` of a typed decision of the instance `parent` names: the same fact."""
+    definition_id, _, instance_id = parent.partition("/")
+    resource = decision.resource
+    return {
+        "id": decision.id, "definition_id": definition_id, "instance_id": decision.accessReviewId or instance_id,
+        "decision": decision.decision, "recommendation": decision.recommendation,
+        "justification": decision.justification,
+        "reviewed_by": _typed_identity(decision.reviewedBy), "reviewed_at": decision.reviewedDateTime,
+        "apply_result": decision.applyResult, "applied_at": decision.appliedDateTime,
+        "applied_by": _typed_identity(decision.appliedBy),
+        "principal": _typed_identity(decision.principal) or {},
+        "resource": {"id": resource.id, "name": resource.displayName, "type": resource.type}
+        if resource is not None else {"id": None, "name": None, "type": None},
     }

@@ -25,7 +25,7 @@ tests/test_typed_elements.py holds each typed normaliser to its dict path on ran
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, TypeVar
+from typing import Callable, Optional, TypeVar
 
 import msgspec
 
