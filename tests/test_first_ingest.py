@@ -36,8 +36,9 @@ def test_events_made_ready_in_a_worker_are_stored_as_the_ingest_makes_them(roots
     updated, new, acts_in = results.acts[0]  # the activations, made while the rows went in
     acts = acts_in[1] if acts_in else len(new)  # into SQLite: in the file beside the rows'
     assert (acts_in is not None) == (not db_url.startswith("postgresql")) and (new == []) == (acts_in is not None)
-    # the worker sends no triples: it counts and digests the events, the plain ingest's events_digest (`_same`: the
-    # snapshots' content hashes)
+    # the worker sends no triples: into SQLite, the ingest counts and digests the events from the digests in the rows
+    # file as it takes it, else the worker did; either way the plain ingest's events_digest (`_same`: the snapshots'
+    # content hashes)
     assert updated == [] and acts > 100 and results[0].added == [] and results[0].digested[0] == rows
     _same(db_url, plain)
 
@@ -85,7 +86,8 @@ def test_a_second_tenants_first_snapshot_takes_its_rows_file_into_a_history_in_w
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-@pytest.mark.parametrize("worker_fn", ["_short_rows_file", "_another_rows_file", "_miscounted_rows"])
+@pytest.mark.parametrize("worker_fn", ["_short_rows_file", "_another_rows_file", "_bad_digest_rows_file",
+                                       "_no_digest_rows_file"])
 def test_a_rows_file_not_whole_or_not_ours_is_not_taken(roots, tmp_path, workers, results, plain, monkeypatch,
                                                         worker_fn):
     """The rows are taken from the file the ingest made for them, holding as many as the worker named: else the
@@ -126,10 +128,18 @@ def _short_rows_file(remake, source, tenant, sqlite, rows_file=None):
     return appending.prepare_audit(remake, source, tenant, sqlite, rows_file)
 
 
-def _miscounted_rows(remake, source, tenant, sqlite, rows_file=None):
-    """`prepare_audit` naming one event fewer than the rows in its file (in the worker: a module's)."""
-    counted = appending.Prepared.counted
-    appending.Prepared.counted = lambda self: (lambda n, digest: (n - 1, digest))(*counted(self))
+def _bad_digest_rows_file(remake, source, tenant, sqlite, rows_file=None):
+    """`prepare_audit` writing one row's event digest cut short (in the worker: a module's)."""
+    write = appending._rowsfile.write
+    appending._rowsfile.write = lambda path, columns, rows: write(path, columns, [r[:-1] + (r[-1][:63],) if i == 5
+                                                                                  else r for i, r in enumerate(rows)])
+    return appending.prepare_audit(remake, source, tenant, sqlite, rows_file)
+
+
+def _no_digest_rows_file(remake, source, tenant, sqlite, rows_file=None):
+    """`prepare_audit` writing its rows without their digests (in the worker: a module's)."""
+    write = appending._rowsfile.write
+    appending._rowsfile.write = lambda path, columns, rows: write(path, columns[:-1], [r[:-1] for r in rows])
     return appending.prepare_audit(remake, source, tenant, sqlite, rows_file)
 
 
