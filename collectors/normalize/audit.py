@@ -16,7 +16,7 @@ from pimtrail.model import EventRecord
 from pimtrail.timeutil import parse_canonical
 
 from .base import DatasetPages, Item
-from .typed import Text, Typed, decoder, moment
+from .typed import Text, Typed, decoder, vouched
 
 PRINCIPAL_TARGETS = {"user": "user", "group": "group", "serviceprincipal": "service_principal"}
 
@@ -111,16 +111,7 @@ class Entry(Typed, kw_only=True):
     additionalDetails: Optional[list[_Detail]] = None
 
 
-def _vouch(entry: Entry) -> bool:
-    """A non-empty id and a real moment (written canonically), as `directory_audits` checks them."""
-    when = moment(entry.activityDateTime)
-    if not entry.id or when is False:
-        return False
-    entry.activityDateTime = when  # type: ignore[assignment]
-    return True
-
-
-decode_entry = decoder(Entry, _vouch)
+decode_entry = decoder(Entry, vouched("activityDateTime"))  # as `directory_audits` checks them
 
 
 def _typed(entry: Entry) -> tuple[dict[str, Any], str | None, str | None, str | None]:

@@ -7,7 +7,7 @@ from typing import Any
 from pimtrail.model import FactRecord
 
 from .base import DatasetPages, Item, per_user
-from .typed import Flag, Text, Texts, Typed, decoder
+from .typed import Flag, Text, Texts, Typed, decoder, vouched
 
 PHISHING_RESISTANT_METHODS = {"fido2", "passKeyDeviceBound", "passKeyDeviceBoundAuthenticator",
                               "passKeyDeviceBoundWindowsHello", "windowsHelloForBusiness",
@@ -58,7 +58,7 @@ class Registration(Typed, kw_only=True):
     lastUpdatedDateTime: Text = None
 
 
-decode_registration = decoder(Registration, lambda row: bool(row.id))  # an id, as `per_user` requires
+decode_registration = decoder(Registration, vouched())  # an id, as `per_user` requires
 
 
 def _typed_registration(row: Registration) -> dict[str, Any]:

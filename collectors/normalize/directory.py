@@ -8,7 +8,7 @@ from typing import Any
 from pimtrail.model import FactRecord
 
 from .base import DatasetPages, Item, odata_type, per_user
-from .typed import Flag, Text, Typed, decoder, moment
+from .typed import Flag, Text, Typed, decoder, vouched
 
 P2_PLANS = {"AAD_PREMIUM_P2"}
 P1_PLANS = {"AAD_PREMIUM", "AAD_PREMIUM_P2"}
@@ -94,16 +94,7 @@ class User(Typed, kw_only=True):
     createdDateTime: Text = None
 
 
-def _vouch_user(user: User) -> bool:
-    """An id and a real moment of creation or none (written canonically), as `users` and `_user` check them."""
-    created = moment(user.createdDateTime)
-    if not user.id or created is False:
-        return False
-    user.createdDateTime = created  # type: ignore[assignment]
-    return True
-
-
-decode_user = decoder(User, _vouch_user)
+decode_user = decoder(User, vouched("createdDateTime"))  # as `users` and `_user` check them
 
 
 def _typed_user(user: User) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any, Optional
 from pimtrail.model import FactRecord
 
 from .base import DatasetPages, Item, odata_name, odata_type
-from .typed import Text, Typed, decoder, moment
+from .typed import Text, Typed, decoder, vouched
 
 
 def _identity(item: Item, name: str) -> dict[str, Any] | None:
@@ -152,21 +152,15 @@ class Decision(Typed, kw_only=True):
     resourceLink: Text = None
 
 
-def _vouch(decision: Decision) -> bool:
-    """An id, real moments (written canonically), and identities that are not empty: `_identity` gives none for
-    `{}`, which a typed identity does not tell from one whose properties are all null (those go the dict path)."""
-    reviewed, applied = moment(decision.reviewedDateTime), moment(decision.appliedDateTime)
-    if not decision.id or reviewed is False or applied is False:
-        return False
-    for ident in (decision.appliedBy, decision.reviewedBy, decision.principal):
-        if ident is not None and ident.id is None and ident.displayName is None and ident.userPrincipalName is None \
-                and ident.ipAddress is None and ident.odata_type is None:
-            return False
-    decision.reviewedDateTime, decision.appliedDateTime = reviewed, applied  # type: ignore[assignment]
-    return True
+def _identities(decision: Decision) -> bool:
+    """Identities that are not empty: `_identity` gives none for `{}`, which a typed identity does not tell from one
+    whose properties are all null (those go the dict path)."""
+    return not any(ident is not None and ident.id is None and ident.displayName is None
+                   and ident.userPrincipalName is None and ident.ipAddress is None and ident.odata_type is None
+                   for ident in (decision.appliedBy, decision.reviewedBy, decision.principal))
 
 
-decode_decision = decoder(Decision, _vouch)
+decode_decision = decoder(Decision, vouched("reviewedDateTime", "appliedDateTime", also=_identities))
 
 
 def _typed_identity(ident: _Identity | None) -> dict[str, Any] | None:

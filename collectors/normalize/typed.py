@@ -59,6 +59,22 @@ def decoder(kind: type[T], vouch: Callable[[T], bool]) -> Callable[[bytes | memo
     return typed
 
 
+def vouched(*moments: str, also: Callable[[T], bool] | None = None) -> Callable[[T], bool]:
+    """The usual `vouch` of a decoder: a non-empty `id`, each property in `moments` a real moment or null (then
+    written in its canonical form, as `Item.when` gives it), and what `also` checks."""
+    def vouch(value: T) -> bool:
+        if not value.id:  # type: ignore[attr-defined]
+            return False
+        found = [moment(getattr(value, name)) for name in moments]
+        if False in found or also is not None and not also(value):
+            return False
+        for name, when in zip(moments, found):
+            setattr(value, name, when)
+        return True
+
+    return vouch
+
+
 def moment(value: str | None) -> str | None | bool:
     """A moment as `Item.when` gives it (`canonical_time`), None for None, or False where `when` would raise."""
     if value is None:
