@@ -21,6 +21,9 @@ only where it is the value the stdlib scanner (`rawjson._DECODER`) gives for the
   `float()` does: the same double for every finite decimal text.
 - Duplicate keys: the last value, at the first key's place, as the stdlib's dict does.
 tests/test_elementjson.py holds both to this on edge cases and random documents.
+
+A dataset with a typed decoder (`collectors.normalize.typed`) has each element offered to it first: it takes only
+elements of Graph's shape, and reads no number, so the search for runs of digits is orjson's alone.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ class Elements:
     def __init__(self, text: str, data: bytes, typed: Callable[[bytes | memoryview], Any] | None = None):
         self.text = text
         # offered each element first, as orjson would be: its value (a typed object), or None for orjson to parse it
-        # (`collectors.normalize.audit.decode_entry`)
+        # (a dataset's decoder of Graph's shape, `collectors.normalize.typed`)
         self.typed = typed
         ascii_ = len(data) == len(text)  # character offsets are the bytes' too
         self.view = memoryview(data) if ascii_ else None  # an ASCII file's bytes: elements go to orjson as views

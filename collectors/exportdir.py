@@ -80,7 +80,7 @@ def _load_file_with_raw(path: Path, skipper: Skipper | LineCut | None = None, sp
         return _load_json(path), {}  # the plain reader names the problem (or parses it anyway)
 
 
-# datasets whose elements of Graph's shape are decoded typed (its normaliser takes both: `normalize.audit`)
+# datasets whose elements of Graph's shape are decoded typed (their normalisers take both: `normalize.typed`)
 _TYPED = {ds.AUDIT_DATASET: audit.decode_entry, "users": directory.decode_user,
           "registration_details": authn.decode_registration, "access_review_decisions": reviews.decode_decision}
 
