@@ -23,7 +23,7 @@ def parse_canonical(value: str) -> datetime:
 
 def parse_iso(value: str) -> datetime:
     """Parse an ISO-8601 timestamp with a zone (Graph's `2026-07-14T01:27:00Z`, or with
-    7-digit fractions) into a naive UTC datetime. Raises ValueError."""
+    7-digit fractions) into a naive UTC datetime. Raises ValueError, also for one out of range in UTC."""
     if not isinstance(value, str) or not value:
         raise ValueError(f"not a timestamp: {value!r}")
     if is_canonical(value):
@@ -40,7 +40,10 @@ def parse_iso(value: str) -> datetime:
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp has no time zone: {value!r}")
-    return parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    try:
+        return parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    except OverflowError:  # real in its zone, before year 1 or past 9999 in UTC (9999-12-31T23:59:59-01:00)
+        raise ValueError(f"timestamp out of range in UTC: {value!r}") from None
 
 
 def iso(value: datetime | None) -> str | None:

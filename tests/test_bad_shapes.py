@@ -55,6 +55,14 @@ SHAPES = {  # where, a change of shape, what the error names
         "allowedCombinations"].append(["fido2"]), "authentication_strengths.json: value[0]"),
     "decision principal id a number": ("access_review_decisions", lambda d: _first(d, "access_review_decisions")[
         "principal"].update(id=5), "access_review_decisions.json: value[0].principal.id"),
+    # moments that are real in their zone and out of Python's range in UTC (OverflowError, a traceback, before)
+    "user created past year 9999 in UTC": ("users", lambda d: _first(d, "users").update(
+        createdDateTime="9999-12-31T23:59:59-01:00"), "users.json: value[0].createdDateTime"),
+    "audit time before year 1 in UTC": ("directory_audits", lambda d: _first(d, "directory_audits").update(
+        activityDateTime="0001-01-01T00:00:00+01:00"), "directory_audits.json: value[0].activityDateTime"),
+    "decision reviewed past year 9999 in UTC": ("access_review_decisions", lambda d: _first(
+        d, "access_review_decisions").update(reviewedDateTime="9999-12-31T23:59:59-01:00"),
+        "access_review_decisions.json: value[0].reviewedDateTime"),
 }
 
 
