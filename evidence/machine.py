@@ -20,11 +20,15 @@ XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"
 _TERMINAL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# in a CSV cell also: the same after leading white space (a spreadsheet may trim it as it imports), and their
+# full-width forms (an East Asian keyboard's; a spreadsheet may read them as the ASCII ones). Not known to be
+# evaluated anywhere, and a doubt costs a quote: prefixed too
+_CSV_START = FORMULA_START + ("\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def safe_cell(value: Any) -> Any:
-    """Tenant text opened in a spreadsheet must not run as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
+    """Tenant text opened in a spreadsheet from a CSV file must not run as a formula: prefixed with a quote."""
+    if isinstance(value, str) and (value.startswith(FORMULA_START) or value.lstrip().startswith(_CSV_START)):
         return "'" + value
     return value
 

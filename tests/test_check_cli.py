@@ -72,6 +72,19 @@ def test_csv_neutralises_formulas(cli, history):
     assert not any(cell.startswith("=") for r in rows for cell in r.values())
 
 
+@pytest.mark.parametrize("text, prefixed", [
+    ("=1+1", True), ("+1", True), ("-1", True), ("@SUM(A1)", True), ("\t=1", True), ("\r=1", True),
+    (" =1+1", True), ("\u3000=1+1", True), ("\xa0+1", True), ("\n@x", True),  # after white space
+    ("\uff1d1+1", True), (" \uff0b1", True), ("\uff0d1", True), ("\uff20x", True),  # full-width forms
+    ("a=1", False), (" text", False), ("", False), ("caf\u00e9 = 1", False),
+])
+def test_csv_cells_that_could_read_as_a_formula_are_quoted(text, prefixed):
+    from pimtrail.evidence.machine import safe_cell
+
+    assert safe_cell(text) == ("'" + text if prefixed else text)
+    assert safe_cell(5) == 5 and safe_cell(None) is None
+
+
 def test_fail_on_threshold(cli, history):
     assert run(cli, history, "--fail-on", "high").exit_code == 1
     assert run(cli, history, "--fail-on", "critical").exit_code == 0
