@@ -16,7 +16,7 @@ from pimtrail.model import EventRecord
 from pimtrail.timeutil import parse_canonical
 
 from .base import DatasetPages, Item
-from .typed import Text, Typed, decoder, vouched
+from .typed import Text, Typed, UserIdentity, decoder, vouched
 
 PRINCIPAL_TARGETS = {"user": "user", "group": "group", "serviceprincipal": "service_principal"}
 
@@ -53,11 +53,9 @@ def _actor(item: Item) -> dict[str, Any] | None:
 
 # -- entries of Graph's shape, typed (`typed`) -------------------------------------------------------------------
 # Graph's v1.0 directoryAudit and its complex types: every property, each text or null
-class _User(Typed):
-    id: Text = None
-    displayName: Text = None
-    userPrincipalName: Text = None
-    ipAddress: Text = None
+class _User(UserIdentity):
+    """Graph's auditUserIdentity."""
+
     homeTenantId: Text = None
     homeTenantName: Text = None
 

@@ -12,7 +12,7 @@ from typing import Any, Optional
 from pimtrail.model import FactRecord
 
 from .base import DatasetPages, Item, odata_name, odata_type
-from .typed import Text, Typed, decoder, vouched
+from .typed import Text, Typed, UserIdentity, decoder, vouched
 
 
 def _identity(item: Item, name: str) -> dict[str, Any] | None:
@@ -118,15 +118,6 @@ def _decision(item: Item) -> dict[str, Any]:
 
 
 # -- decisions of Graph's shape, typed (`typed`) ---------------------------------------------------------------
-class _Identity(Typed):
-    """Graph's userIdentity."""
-
-    id: Text = None
-    displayName: Text = None
-    userPrincipalName: Text = None
-    ipAddress: Text = None
-
-
 class _Resource(Typed):
     id: Text = None
     displayName: Text = None
@@ -143,10 +134,10 @@ class Decision(Typed, kw_only=True):
     justification: Text = None
     applyResult: Text = None
     appliedDateTime: Text = None
-    appliedBy: Optional[_Identity] = None
+    appliedBy: Optional[UserIdentity] = None
     reviewedDateTime: Text = None
-    reviewedBy: Optional[_Identity] = None
-    principal: Optional[_Identity] = None
+    reviewedBy: Optional[UserIdentity] = None
+    principal: Optional[UserIdentity] = None
     principalLink: Text = None
     resource: Optional[_Resource] = None
     resourceLink: Text = None
@@ -163,7 +154,7 @@ def _identities(decision: Decision) -> bool:
 decode_decision = decoder(Decision, vouched("reviewedDateTime", "appliedDateTime", also=_identities))
 
 
-def _typed_identity(ident: _Identity | None) -> dict[str, Any] | None:
+def _typed_identity(ident: UserIdentity | None) -> dict[str, Any] | None:
     if ident is None:
         return None
     return {"id": ident.id, "name": ident.displayName, "upn": ident.userPrincipalName,

@@ -84,3 +84,11 @@ def moment(value: str | None) -> str | None | bool:
     except (ValueError, TypeError):
         return False
 
+
+class UserIdentity(Typed):
+    """Graph's userIdentity (an access review's reviewer or principal; an audit entry's actor extends it)."""
+
+    id: Text = None
+    displayName: Text = None
+    userPrincipalName: Text = None
+    ipAddress: Text = None
