@@ -25,7 +25,7 @@ from . import datasets as ds
 from .normalize import (SKIPPABLE, DatasetPages, RawPage, audit, authn, directory, normalize, record_sign_in_source,
                         reviews, sign_in_source, unobserved_kinds)
 from .unparsed import LineCut, Skipper
-from .rawjson import BODY_SPEC, FILE, ITEMS, _FILE_SPEC, _file_spec, _finite, _no_constant, load_with_raw
+from .rawjson import BODY_SPEC, FILE, ITEMS, _FILE_SPEC, _file_spec, _finite, _no_constant, load_with_raw, whole
 
 FORMAT = "pimtrail-export/1"
 SOURCES = {"graph", "sample", "manual", "export"}
@@ -41,7 +41,7 @@ def _load_json(path: Path) -> Any:
     except UnicodeDecodeError:
         raise InputError("not UTF-8 text", path=str(path), fix="save the file as UTF-8 JSON") from None
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+        return whole(json.loads(text, parse_constant=_no_constant, parse_float=_finite), text)
     except json.JSONDecodeError as exc:
         raise InputError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                          path=str(path), fix="fix the JSON or export the dataset again") from None

@@ -8,6 +8,7 @@ it gives what the stdlib scanner would, `collectors.elementjson`).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable
 
 from pimtrail.model import SKIPPED
@@ -38,6 +39,39 @@ def _finite(text: str) -> float:
 # {"object": {key: spec}} and {"array": spec} descend. Anything else is decoded as usual.
 _DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
 _WS = " \t\n\r"
+# a surrogate's escape (JSON allows one alone, `"\\ud800"`, which is no Unicode text), or a surrogate itself (a str
+# not from a file); a false match (an escaped backslash before "ud800") costs only the walk of the value
+_SURROGATE_ESCAPE = re.compile("\\\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _decode(text: str, i: int) -> tuple[Any, int]:
+    """The stdlib's `raw_decode`, with every lone surrogate in the value's texts (and keys) made U+FFFD, as a text
+    renderer shows it (orjson and msgspec refuse such a value; the stdlib reads it as a str that cannot be encoded,
+    so it could be neither hashed nor stored, and a tenant's text, a display name, would stop every collection).
+    The raw receipt keeps the element's exact text, escape included."""
+    value, end = _DECODER.raw_decode(text, i)
+    return whole(value, text, i, end), end
+
+
+def whole(value: Any, text: str, start: int = 0, end: int | None = None) -> Any:
+    """`value`, which the stdlib parsed from `text[start:end]`, with its lone surrogates made U+FFFD (`_decode`)."""
+    found = _SURROGATE_ESCAPE.search(text, start) if end is None else _SURROGATE_ESCAPE.search(text, start, end)
+    return value if found is None else _whole(value)
+
+
+def _whole(value: Any) -> Any:
+    """`value` with each lone surrogate in its texts and keys replaced by U+FFFD (a pair, already one character as
+    the stdlib reads it, stays)."""
+    kind = type(value)
+    if kind is str:
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace") \
+            if _SURROGATE.search(value) is not None else value
+    if kind is list:
+        return [_whole(v) for v in value]
+    if kind is dict:
+        return {_whole(k): _whole(v) for k, v in value.items()}
+    return value
 BODY_SPEC: dict[str, Any] = {"raw": True, "body": True}
 
 
@@ -60,7 +94,7 @@ def _members(text: str, i: int, member: Callable[[str, int], tuple[Any, int]]) -
     value: dict[str, Any] = {}
     i = _skip(text, i + 1)
     while text[i] != "}":
-        key, i = _DECODER.raw_decode(text, i)
+        key, i = _decode(text, i)
         i = _skip(text, i)
         if not isinstance(key, str) or text[i] != ":":
             raise ValueError("expected a key")
@@ -97,7 +131,7 @@ def _value_array(text: str, i: int, start: int, marks: list[tuple[int, int]],
     `skipper`, an element it recognises is not parsed: `SKIPPED` stands in for it. With `fast`, elements
     are parsed by orjson where it gives what the C scanner would (`collectors.elementjson`)."""
     items: list[Any] = []
-    decode, append, mark, ws = _DECODER.raw_decode, items.append, marks.append, _WS
+    decode, append, mark, ws = _decode, items.append, marks.append, _WS
     known = skipper.end if skipper is not None else None
     if fast is not None:
         fast.on = True
@@ -148,7 +182,7 @@ def _walk_body(text: str, i: int, raws: dict[int, str], skipper: Skipper | None 
             return _value_array(text, j, start, marks, skipper, fast)
         if key == "value":
             marks = None
-        return _DECODER.raw_decode(text, j)
+        return _decode(text, j)
 
     body, end = _members(text, i, member)
     raws[id(body)] = (start, end) if spans else text[start:end]  # type: ignore[assignment]
@@ -171,7 +205,7 @@ def _walk(text: str, i: int, spec: dict[str, Any], raws: dict[int, str],
     elif char == "[" and "array" in spec:
         value, end = _elements(text, i, lambda j: _walk(text, j, spec["array"], raws, fast))
     else:
-        value, end = _DECODER.raw_decode(text, i)
+        value, end = _decode(text, i)
     if spec.get("raw") and isinstance(value, dict):
         raws[id(value)] = text[start:end]
     return value, end

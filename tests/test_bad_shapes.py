@@ -4,6 +4,8 @@ stored is text where readers expect text, so a history that took an export never
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import exports
@@ -77,3 +79,28 @@ def test_a_value_of_another_shape_is_one_line_and_exit_2(case, tmp_path, cli):
     errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and named in errors[0], result.output
     assert "Traceback" not in result.output and not target.exists()
+
+
+def test_a_lone_surrogate_in_a_tenants_text_is_collected_as_u_fffd(tmp_path, cli):
+    """JSON may escape a surrogate alone (a display name Graph holds broken); no Unicode text holds one. Such a text
+    is collected with U+FFFD in its place (it was a traceback, exit 1, and a history file left behind): a name in
+    the tenant cannot stop its collection. Its raw receipt keeps the escape as it came."""
+    from pimtrail.store import HistoryStore
+
+    data = t.compliant(NOW)
+    _first(data, "directory_audits")["resultReason"] = "a\ud800b"
+    _first(data, "users")["displayName"] = "c\udfffd"
+    _first(data, "role_eligibility_instances")["memberType"] = "\udbff"
+    target = tmp_path / "new.db"
+    result = cli("collect", "--source", exports.write(tmp_path / "e", data), "--db", target)
+    assert result.exit_code == 0, result.output
+    with HistoryStore.open(str(target)) as store:
+        snap = store.snapshots()[-1]
+        users = {f["id"]: f for f in store.facts(snap.tenant_id, "principal", snap.seq)}
+        assert users[_first(data, "users")["id"]]["name"] == "c\ufffdd"
+        eligible = store.facts(snap.tenant_id, "role_eligibility", snap.seq)
+        assert "\ufffd" in json.dumps(eligible, ensure_ascii=False)
+        pages = store.receipts(snap.tenant_id, snap.id)
+        audit = [store.receipt(snap.tenant_id, p["sha256"]) for p in pages if p["dataset"] == "directory_audits"]
+        assert any(b"a\\ud800b" in page for page in audit)
+    assert cli("verify", "--db", target).exit_code == 0

@@ -295,11 +295,17 @@ def test_an_event_naming_its_start_twice_is_joined_as_its_stored_text_reads(expo
 
 
 @pytest.mark.parametrize("where", ["first-worker", "first-here", "later"])
-def test_a_detail_not_named_by_a_string_is_joined_as_its_stored_text_reads(export, db_url, monkeypatch, results, where):
+@pytest.mark.parametrize("details", [[{"key": 7, "value": "seven"}],
+                                     [{"key": "StartTime", "value": "2026-06-30T10:30:00Z"}, {"key": 7, "value": "7"},
+                                      {"key": True, "value": "t"}, {"key": 1.5e-7, "value": "f"}]])
+def test_a_detail_not_named_by_a_string_is_joined_as_its_stored_text_reads(export, db_url, monkeypatch, results, where,
+                                                                           details):
     """JSON names every member with a string: an audit detail keyed 7 is "7" in the stored text, which is what the
-    join reads then (`joinable` falls back to the text)."""
-    joined = _joined_after(export, db_url, monkeypatch, results, where, [{"key": 7, "value": "seven"}], 901)
-    assert joined.start == "2026-06-30T10:00:00Z" and joined.outcome == "activated"
+    join reads then. Named so beside a detail named by text, it was a traceback (no canonical JSON sorts a number
+    among texts): it is named as JSON names it ("7", "true", "1.5e-07") when it is normalised."""
+    joined = _joined_after(export, db_url, monkeypatch, results, where, details, 901)
+    assert joined.start == ("2026-06-30T10:00:00Z" if len(details) == 1 else "2026-06-30T10:30:00Z")
+    assert joined.outcome == "activated"
 
 
 def _journal_spy(monkeypatch) -> list[tuple[str, int]]:

@@ -9,6 +9,7 @@ them (docs/benchmarks.md, "First ingest, round 21").
 
 from __future__ import annotations
 
+import json
 from functools import partial
 from typing import Any, Optional
 
@@ -166,6 +167,13 @@ def directory_audits(pages: DatasetPages) -> list[EventRecord]:
     return events
 
 
+def _named(details: dict[Any, Any]) -> dict[str, Any]:
+    """Details named by a number or true (the hashable values JSON has besides texts), as JSON names them ("7",
+    "true", "1.5e-07"): the canonical text reads so, and could not sort such a name among texts (a traceback,
+    before)."""
+    return {key if type(key) is str else json.dumps(key): value for key, value in details.items()}
+
+
 def _normalise(item: Item, occurred: str) -> tuple[dict[str, Any], str | None, str | None, str | None]:
     targets, role, principal, group = [], None, None, None
     for t in item.get("targetResources", []):  # the first target of each type
@@ -179,6 +187,8 @@ def _normalise(item: Item, occurred: str) -> tuple[dict[str, Any], str | None, s
     actor = _actor(item)
     _texts(item, actor, role, principal, group)
     details = {d.get("key"): d.get("value") for d in item.get("additionalDetails", []) if d.get("key")}
+    if not all(type(key) is str for key in details):
+        details = _named(details)
     data = {
         "id": item.required("id"), "time": occurred, "activity": item.text("activityDisplayName"),
         "category": item.text("category"), "service": item.text("loggedByService"),
