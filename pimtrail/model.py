@@ -105,12 +105,13 @@ class FactRecord:
     `kind`, `key` and the id columns are always given."""
 
     __slots__ = ("kind", "key", "_data", "principal_id", "role_id", "group_id", "element", "depends", "_build",
-                 "fallback")
+                 "fallback", "textual")
 
     def __init__(self, kind: str, key: str, data: dict[str, Any] | None = None, principal_id: str | None = None,
                  role_id: str | None = None, group_id: str | None = None,
                  element: tuple[str, int, int] | None = None, *, depends: tuple[str, ...] = (),
-                 build: Callable[[], dict[str, Any]] | None = None, fallback: bool = False):
+                 build: Callable[[], dict[str, Any]] | None = None, fallback: bool = False,
+                 textual: bool = False):
         self.kind, self.key, self._data = kind, key, data
         self.principal_id, self.role_id, self.group_id = principal_id, role_id, group_id
         # (dataset, page, index) of the one raw element this fact is normalised from, with its page's
@@ -122,6 +123,9 @@ class FactRecord:
         # only when no other record of its kind and key is in the snapshot: a role holder as `$expand`
         # gave it, for holders the users dataset did not give (nor a user read unparsed, `Page.skipped`)
         self.fallback = fallback
+        # its data holds no number, only texts, true/false, nulls and lists and objects of them (built from an
+        # element decoded typed, `collectors.normalize.typed`): encoded without looking for floats (`hashing.encode`)
+        self.textual = textual
 
     @property
     def data(self) -> dict[str, Any]:
@@ -149,15 +153,17 @@ class EventRecord:
     `occurred_at` are always given, checked when the export is read."""
 
     __slots__ = ("kind", "source_id", "occurred_at", "_data", "_principal_id", "_role_id",
-                 "_correlation_id", "_build")
+                 "_correlation_id", "_build", "textual")
 
     def __init__(self, kind: str, source_id: str, occurred_at: datetime, data: dict[str, Any] | None = None,
                  principal_id: str | None = None, role_id: str | None = None,
                  correlation_id: str | None = None, *,
-                 build: Callable[[], tuple[dict[str, Any], str | None, str | None, str | None]] | None = None):
+                 build: Callable[[], tuple[dict[str, Any], str | None, str | None, str | None]] | None = None,
+                 textual: bool = False):
         self.kind, self.source_id, self.occurred_at = kind, source_id, occurred_at
         self._data, self._principal_id, self._role_id, self._correlation_id = data, principal_id, role_id, correlation_id
         self._build = build
+        self.textual = textual  # as `FactRecord.textual`
 
     def _built(self) -> "EventRecord":
         if self._build is not None:

@@ -170,7 +170,7 @@ def test_facts_of_unchanged_elements_are_not_encoded_again_and_the_state_is_the_
     snaps = [read_export(root) for root in roots]
     encoded = []
     real = hashing.encode
-    monkeypatch.setattr(hashing, "encode", lambda data: encoded.append(1) or real(data))
+    monkeypatch.setattr(hashing, "encode", lambda data, textual=False: encoded.append(1) or real(data, textual))
 
     def history(name: str, other_version: bool) -> list[tuple]:
         out = []
@@ -184,7 +184,7 @@ def test_facts_of_unchanged_elements_are_not_encoded_again_and_the_state_is_the_
                             _state(store, info.id)))
             assert store.verify().ok
         monkeypatch.undo()
-        monkeypatch.setattr(hashing, "encode", lambda data: encoded.append(1) or real(data))
+        monkeypatch.setattr(hashing, "encode", lambda data, textual=False: encoded.append(1) or real(data, textual))
         return out
 
     skipping = history("skip.db", other_version=False)

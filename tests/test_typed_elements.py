@@ -1,7 +1,9 @@
 """Elements decoded typed (collectors/normalize/typed.py: audit entries, users, registration rows) give the records
 the dict path gives: the same events or facts (ids, times, data, columns), or the same error, for elements of Graph's
 shape and for every way off it (an unknown property, a number, a value of another type, a moment off Graph's form, an
-out-of-range number, escapes, duplicate keys, whitespace). And the typed path is the one taken for Graph's shape."""
+out-of-range number, escapes, duplicate keys, whitespace), with the same canonical text (a typed record holds no
+number, so it is encoded without looking for floats: `hashing.encode`'s `textual`). And the typed path is the one
+taken for Graph's shape."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pimtrail.collectors.normalize import audit, authn, directory, reviews
 from pimtrail.collectors.normalize.base import DatasetPages, RawPage
 from pimtrail.collectors.rawjson import BODY_SPEC, load_with_raw
 from pimtrail.errors import InputError
+from pimtrail.store import hashing
 
 BASE = {
     "id": "fb996e7d-23c1-4678-97b4-31cbbb1e43ac", "category": "RoleManagement",
@@ -135,11 +138,30 @@ def _text(entry: dict[str, Any], rng: random.Random) -> str:
 
 
 def _facts(facts) -> list:
-    return [(f.kind, f.key, f.principal_id, f.role_id, f.group_id, f.element, f.data) for f in facts]
+    return [(f.kind, f.key, f.principal_id, f.role_id, f.group_id, f.element, f.data, _encoded(f)) for f in facts]
+
+
+def _encoded(record: Any) -> tuple[str, str]:
+    """The record's canonical text and digest as the ingest makes them: without looking for floats when it is
+    `textual`, which only a record holding no number may be."""
+    if record.textual:
+        assert not _numbers(record.data), record.data
+    return hashing.encode(record.data, record.textual)
+
+
+def _numbers(value: Any) -> list:
+    """The numbers in a record's data (true and false are not)."""
+    if type(value) in (int, float):
+        return [value]
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _numbers(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in _numbers(v)]
+    return []
 
 
 DATASETS = {  # dataset: (its element of Graph's shape, its normaliser's records as compared, its typed object)
-    "directory_audits": (BASE, lambda pages: [(ev.kind, ev.source_id, ev.occurred_at, ev.columns())
+    "directory_audits": (BASE, lambda pages: [(ev.kind, ev.source_id, ev.occurred_at, ev.columns(), _encoded(ev))
                                               for ev in pages.normalised(audit.directory_audits)], audit.Entry),
     "users": (USER, lambda pages: [_facts(part) for part in pages.normalised(directory.users)], directory.User),
     "registration_details": (REGISTRATION, lambda pages: _facts(pages.normalised(authn.registrations)),
@@ -247,3 +269,29 @@ def test_a_moment_out_of_range_in_utc_is_refused_alike_both_ways(dataset, texts)
     typed = _read(texts, True, dataset)[0]
     assert typed == _read(texts, False, dataset)[0]
     assert typed[0][0] == "error"
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_records_decoded_typed_are_textual_and_others_are_not(dataset):
+    """Only a record built from a typed element skips the search for floats: one read as a dict may hold numbers."""
+    from pimtrail.collectors.exportdir import _TYPED
+
+    _, records, kind = DATASETS[dataset]
+    texts = [json.dumps(DATASETS[dataset][0]), json.dumps(dict(DATASETS[dataset][0], extra=1.5e-7))]
+    for typed in (True, False):
+        value, _ = load_with_raw('{"value":[\n' + ",\n".join(texts) + "\n]}", BODY_SPEC,
+                                 typed=_TYPED[dataset] if typed else None)
+        pages = DatasetPages(dataset, f"{dataset}.json", [RawPage(PARENTS.get(dataset, ""), "req", value)])
+        made = pages.normalised({"directory_audits": audit.directory_audits, "users": lambda p: directory.users(p)[0],
+                                 "registration_details": authn.registrations,
+                                 "access_review_decisions": reviews.decisions}[dataset])
+        assert [r.textual for r in made] == [typed, False]
+
+
+def test_a_float_in_data_is_written_as_the_stdlib_writes_it_unless_the_record_is_textual():
+    """What `textual` skips: orjson writes 1.5e-07 as 1.5e-7, the canonical form is the stdlib's."""
+    data = {"id": "x", "ratio": 1.5e-7}
+    assert hashing.encode(data)[0] == '{"id":"x","ratio":1.5e-07}'
+    for textual in (False, True):  # a lone surrogate (which the reader never gives) is refused either way
+        with pytest.raises(UnicodeEncodeError):
+            hashing.encode({"id": "x", "name": "\ud800"}, textual)

@@ -156,7 +156,7 @@ def directory_audits(pages: DatasetPages) -> list[EventRecord]:
         entry = item.data
         if type(entry) is Entry:  # typed as read (`decode_entry`): its id and time are vouched for
             events.append(EventRecord("audit", entry.id, parse_canonical(entry.activityDateTime),
-                                      build=partial(_typed, entry)))
+                                      build=partial(_typed, entry), textual=True))
             continue
         occurred = item.when("activityDateTime")  # YYYY-MM-DDTHH:MM:SSZ, checked to be a real moment
         if occurred is None:

@@ -225,7 +225,7 @@ def per_user(pages: "DatasetPages", kind: str, build: Callable[["Item", str], di
         data = item.data
         if type(data) is kind_of:  # its id vouched for (`typed.decoder`)
             facts.append(FactRecord(kind, data.id, principal_id=data.id, element=item.origin,
-                                    build=partial(typed_build, data)))  # type: ignore[arg-type]
+                                    build=partial(typed_build, data), textual=True))  # type: ignore[arg-type]
             continue
         user_id = item.required("id")
         facts.append(FactRecord(kind, user_id, principal_id=user_id, element=item.origin,

@@ -53,7 +53,7 @@ def users(pages: DatasetPages, sign_ins: bool = True) -> tuple[list[FactRecord],
         user = item.data
         if type(user) is User:  # decoded typed: its id vouched for, and no signInActivity (it has none)
             principals.append(FactRecord("principal", user.id, principal_id=user.id, element=item.origin,
-                                         build=partial(_typed_user, user)))
+                                         build=partial(_typed_user, user), textual=True))
             continue
         user_id = item.required("id")
         principals.append(FactRecord("principal", user_id, principal_id=user_id, element=item.origin,

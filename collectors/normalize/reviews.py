@@ -87,7 +87,8 @@ def decisions(pages: DatasetPages) -> list[FactRecord]:
             principal = decision.principal
             facts.append(FactRecord("access_review_decision", f"{instance_id}|{decision.id}",
                                     principal_id=principal.id if principal is not None else None,
-                                    element=item.origin, build=partial(_typed_decision, decision, item.parent)))
+                                    element=item.origin, build=partial(_typed_decision, decision, item.parent),
+                                    textual=True))
             continue
         decision_id = item.required("id")
         principal = item.get("principal")

@@ -133,7 +133,7 @@ def _new_events(tenant: str, seq: int, events: list[EventRecord], known: set[tup
             continue
         known.add(ident)
         data, principal, role, correlation = ev.columns()
-        text, digest = encode(data)
+        text, digest = encode(data, ev.textual)
         added((kind, source, digest))
         edge = edges.get(kind)
         if edge is not None and occurred < edge:  # an archived day's: joins its batch

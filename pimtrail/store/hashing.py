@@ -94,10 +94,21 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def encode(data: dict[str, Any]) -> tuple[str, str]:
-    """A fact's or event's data -> (canonical JSON text as stored, its digest)."""
-    raw = canonical(data)
+def encode(data: dict[str, Any], textual: bool = False) -> tuple[str, str]:
+    """A fact's or event's data -> (canonical JSON text as stored, its digest). `textual`: the data holds no number,
+    only texts, true/false, nulls, and lists and objects of them (a record built from an element decoded typed,
+    `FactRecord.textual`), so orjson's text is taken without looking for floats it writes otherwise: the search was
+    ~1.5 us of each of the large first snapshot's 180,000 audit events and 200,000 users and registration rows."""
+    raw = canonical(data) if not textual else _textual(data)
     return raw.decode(), hashlib.sha256(raw).hexdigest()
+
+
+def _textual(value: Any) -> bytes:
+    """`canonical` of a dict holding no number (`encode`'s `textual`)."""
+    try:
+        return orjson.dumps(value, option=_ORJSON)
+    except TypeError:  # a lone surrogate: the stdlib writes it as it always did
+        return _ENCODE(value).encode()
 
 
 def cuts_digest(cuts: list[tuple[tuple[int, int], ...] | None]) -> str:

@@ -133,17 +133,17 @@ class Facts:
             elif fact.fallback:  # encoded when needed: on a daily read most yield to a user read unparsed
                 built_kind[key] = (fact, None, None)
             else:
-                built_kind[key] = (fact, *encode(fact.data))
+                built_kind[key] = (fact, *encode(fact.data, fact.textual))
 
     def _again(self, kind: str, key: str, fact: FactRecord, kept_kind: dict, built_kind: dict) -> None:
         """The same kind and key again: both records must say the same; the later one is kept."""
-        text, digest = hashing.encode(fact.data)
+        text, digest = hashing.encode(fact.data, fact.textual)
         seen = built_kind.get(key)
         if seen is None:
             first = kept_kind.pop(key)
-            seen = built_kind[key] = (first, *hashing.encode(first.data))
+            seen = built_kind[key] = (first, *hashing.encode(first.data, first.textual))
         elif seen[2] is None:  # a fallback fact not encoded yet
-            seen = built_kind[key] = (seen[0], *hashing.encode(seen[0].data))
+            seen = built_kind[key] = (seen[0], *hashing.encode(seen[0].data, seen[0].textual))
         if seen[2] != digest:
             raise InputError(f"two different records for {kind} {key!r}",
                              fix="the export holds the same object twice with different content")
@@ -289,7 +289,7 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
                     raise InputError(f"two different records for {kind} {key!r}",
                                      fix="the export holds the same object twice with different content")
             if digest is None:
-                text, digest = hashing.encode(fact.data)
+                text, digest = hashing.encode(fact.data, fact.textual)
             if open_facts:
                 was = open_facts.get(key)
                 if was == digest:
@@ -306,7 +306,7 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
             if was is None and key in by_element:
                 was = by_element[key][1]
             if was is None:  # its element was unchanged but no version of it is open
-                open_version(kind, key, fact, *hashing.encode(fact.data))
+                open_version(kind, key, fact, *hashing.encode(fact.data, fact.textual))
             else:
                 renumber(kind, key, fact, was)
         if len(to_insert) - first_new > 1:  # the kind's new versions by key (unique: `Facts`), kinds in order
