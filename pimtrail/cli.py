@@ -165,7 +165,7 @@ def collect(
             snaps = service.sample_snapshots(tenant) if source == "sample" else \
                 service.read_exports([Path(source)], tenant=tenant, db=db)
         service.check_before_creating(db, snaps)
-        with HistoryStore.open(db, create=True) as store:
+        with service.removed_if_failed(db), HistoryStore.open(db, create=True) as store:
             say(f"Collecting {len(snaps)} snapshot(s) into {shown_url(store.engine.url)}")
             results = service.ingest_all(store, snaps, progress=_report)
     if run is not None and run.export_dir is not None:

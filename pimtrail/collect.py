@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from pimtrail.errors import HistoryError
 from pimtrail.model import CollectedSnapshot
@@ -103,6 +104,42 @@ def check_before_creating(db: str | None, snaps: list[CollectedSnapshot]) -> Non
             if snap.first_events is not None:
                 snap.first_events.cancel()
         raise
+
+
+@contextmanager
+def removed_if_failed(db: str | None) -> Iterator[None]:
+    """Around opening and writing a history: a SQLite file that did not exist before and holds no snapshot when
+    the block fails is removed (with its journal). `check_before_creating` finds most bad input before the file
+    exists; what only the ingest finds (an identifier too long or holding NUL, `store.columns`) failed after it, and
+    left an empty history behind."""
+    from pimtrail.store.engine import resolve_url, sqlite_path
+
+    path = sqlite_path(resolve_url(db))
+    new = path is not None and not path.exists()
+    try:
+        yield
+    except BaseException:
+        if new and path is not None:
+            _remove_empty(path)
+        raise
+
+
+def _remove_empty(path: Path) -> None:
+    """Remove the SQLite file at `path` and its journal files when it holds no snapshot (another process may have
+    written one meanwhile: then it stays)."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            held = conn.execute("SELECT 1 FROM snapshot LIMIT 1").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:  # no snapshot table yet: made no further; unreadable or locked: left as it is
+        held = None if "no such table" in str(exc) else True
+    if held is None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def _unvouched(snap: CollectedSnapshot) -> list:

@@ -57,6 +57,13 @@ SHAPES = {  # where, a change of shape, what the error names
         "allowedCombinations"].append(["fido2"]), "authentication_strengths.json: value[0]"),
     "decision principal id a number": ("access_review_decisions", lambda d: _first(d, "access_review_decisions")[
         "principal"].update(id=5), "access_review_decisions.json: value[0].principal.id"),
+    # identifiers PostgreSQL cannot hold, found only by the ingest's column checks (a traceback there, before, and
+    # on SQLite an empty history file left behind): refused on both, and no file made
+    "audit id holding NUL": ("directory_audits", lambda d: _first(d, "directory_audits").update(id="id\x00x"),
+                             "event.source_id holds a NUL character"),
+    "user id holding NUL": ("users", lambda d: _first(d, "users").update(id="u\x00x"), "fact.key holds a NUL"),
+    "eligibility id too long": ("role_eligibility_instances", lambda d: _first(d, "role_eligibility_instances").update(
+        id="x" * 401), "fact.key is longer than 400 characters"),
     # moments that are real in their zone and out of Python's range in UTC (OverflowError, a traceback, before)
     "user created past year 9999 in UTC": ("users", lambda d: _first(d, "users").update(
         createdDateTime="9999-12-31T23:59:59-01:00"), "users.json: value[0].createdDateTime"),
@@ -104,3 +111,31 @@ def test_a_lone_surrogate_in_a_tenants_text_is_collected_as_u_fffd(tmp_path, cli
         audit = [store.receipt(snap.tenant_id, p["sha256"]) for p in pages if p["dataset"] == "directory_audits"]
         assert any(b"a\\ud800b" in page for page in audit)
     assert cli("verify", "--db", target).exit_code == 0
+
+
+@pytest.mark.parametrize("case", ["audit id holding NUL", "user id holding NUL"])
+def test_an_identifier_postgresql_cannot_hold_is_refused_on_both_backends(case, tmp_path, cli, db_url):
+    _, change, named = SHAPES[case]
+    data = t.compliant(NOW)
+    change(data)
+    result = cli("collect", "--source", exports.write(tmp_path / "e", data), "--db", db_url)
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert named in result.output
+
+
+def test_a_nul_in_a_datasets_error_message_is_stored_as_u_fffd_on_both_backends(tmp_path, cli, db_url):
+    """An error message is text to show: a NUL in it (PostgreSQL's text holds none: a database error, before)
+    becomes U+FFFD, and the snapshot is collected as incomplete, as any dataset with an error makes it."""
+    from pimtrail.store import HistoryStore
+
+    data = t.compliant(NOW)
+    del data["registration_details"]
+    data["_manifest"]["datasets"]["registration_details"] = {
+        "error": {"http_status": 403, "code": "Forbidden\x00", "message": "no\x00pe"}}
+    result = cli("collect", "--source", exports.write(tmp_path / "e", data), "--db", db_url)
+    assert result.exit_code == 3, result.output
+    with HistoryStore.open(db_url) as store:
+        snap = store.snapshots()[-1]
+        row = next(c for c in store.coverage(snap.id) if c["dataset"] == "registration_details")
+        assert (row["error_code"], row["error_message"]) == ("Forbidden\ufffd", "no\ufffdpe")
+    assert cli("verify", "--db", db_url).exit_code == 0

@@ -1,5 +1,6 @@
 """Column widths: PostgreSQL enforces them, SQLite does not. An identifier that does not fit is refused, never
-cut (two would become one), so a history that SQLite accepted can always be copied into PostgreSQL."""
+cut (two would become one), so a history that SQLite accepted can always be copied into PostgreSQL; so is one
+holding a NUL character, which PostgreSQL's text cannot hold (it was a traceback there, and stored by SQLite)."""
 
 from __future__ import annotations
 
@@ -53,4 +54,8 @@ def check_columns(table: Table | Widths, values: dict[str, list[str | None]]) ->
         if present and max(map(len, present)) > limit:
             longest = max(present, key=len)
             raise InputError(f"{table.name}.{column} is longer than {limit} characters: {longest[:80]!r}",
+                             fix="not a Graph identifier; check the export")
+        if present and "\x00" in "".join(present):  # PostgreSQL's text holds no NUL (one join: C all the way)
+            odd = next(v for v in present if "\x00" in v)
+            raise InputError(f"{table.name}.{column} holds a NUL character: {odd[:80]!r}",
                              fix="not a Graph identifier; check the export")

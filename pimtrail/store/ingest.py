@@ -45,11 +45,14 @@ def chunks(items: list, size: int = CHUNK) -> Iterator[list]:
 def _cut(row: dict[str, Any], table: Table, *columns: str) -> dict[str, Any]:
     """Cut free-text values to their column's width (in place, before anything is hashed).
     Non-text values become text first: SQLite would store them as text anyway (column affinity)
-    and then `verify` would hash "5" where ingest hashed 5; PostgreSQL refuses them outright."""
+    and then `verify` would hash "5" where ingest hashed 5; PostgreSQL refuses them outright, and a NUL
+    character in them, which becomes U+FFFD (an error message Graph or an export gives is text to show)."""
     for column in columns:
         value = row[column]
         if value is not None and not isinstance(value, str):
             value = row[column] = str(value)
+        if value is not None and "\x00" in value:
+            value = row[column] = value.replace("\x00", "\ufffd")
         if value is not None and len(value) > _width(table, column):
             row[column] = value[:_width(table, column)]
     return row
