@@ -473,3 +473,38 @@ def test_packs_data_is_made_by_the_compressing_threads_and_not_held(monkeypatch)
     assert threads and threading.get_ident() not in threads
     monkeypatch.setattr(packs, "data", real)
     assert compressing.rows() == [(*row[:5], packs.compress(row[5])) for row in packs.made("t", 1, texts, digests)]
+
+
+def test_new_elements_are_numbered_in_order_and_one_there_twice_gets_one_number():
+    """`new_packs` numbers the elements `known` lacks in page order; an element in two places (within a page, or in
+    two pages) gets the number of its first place. Pages with no element there twice take a path of C loops, the
+    others a loop per element: both number as the plain rule says."""
+    import random
+
+    from pimtrail.store.receipts import new_packs
+
+    class Cut:  # what new_packs reads of a receipts._Cut
+        def __init__(self, digests):
+            self.digests = digests
+
+        def texts(self, indices):
+            return [self.digests[i].hex() for i in indices]
+
+    rng = random.Random(5)
+    for _ in range(200):
+        pool = [bytes([n]) * 16 for n in range(rng.randint(1, 30))]
+        known = {d: 1000 + n for n, d in enumerate(rng.sample(pool, rng.randint(0, len(pool))))}
+        cuts = {name: [Cut([rng.choice(pool) for _ in range(rng.randint(0, 12))]) for _ in range(rng.randint(1, 3))]
+                for name in ("a", "b")}
+        expected, numbered, texts = dict(known), [], []  # the plain rule, one element at a time
+        for cut in (c for cs in cuts.values() for c in cs):
+            for dig in cut.digests:
+                if dig not in expected:
+                    expected[dig] = 1 + len(numbered)
+                    numbered.append(dig)
+                    texts.append(dig.hex())
+        rows = new_packs("t", cuts, known, 1).rows()
+        assert known == expected
+        assert b"".join(r[4] for r in rows) == b"".join(numbered)
+        assert [r[1] for r in rows][:1] == ([1] if numbered else [])
+        assert sum(r[2] for r in rows) == len(numbered)

@@ -288,14 +288,23 @@ def new_packs(tenant: str, cuts: dict[str, list[_Cut]], known: dict[bytes, int],
     first_new, texts, digests = next_n, [], []
     for dataset_cuts in cuts.values():
         for cut in dataset_cuts:
-            fresh = []  # the digests `known` lacks found by C loops (lazily: one new twice gets one number)
-            for i in itertools.compress(itertools.count(), map(operator.not_, map(known.__contains__, cut.digests))):
-                dig = cut.digests[i]
-                if dig not in known:
-                    known[dig] = next_n
-                    fresh.append(i)
-                    digests.append(dig)
-                    next_n += 1
+            # the digests `known` lacks, found by C loops; when none is there twice (a first snapshot's every
+            # element is new: 438,000 of a large tenant's), numbered in order by C loops too
+            fresh = list(itertools.compress(itertools.count(), map(operator.not_, map(known.__contains__,
+                                                                                       cut.digests))))
+            new = list(map(cut.digests.__getitem__, fresh))
+            if len(set(new)) == len(new):
+                known.update(zip(new, itertools.count(next_n)))
+                digests += new
+                next_n += len(new)
+            else:  # one new twice gets one number, at its first place
+                fresh = []
+                for i, dig in enumerate(cut.digests):
+                    if dig not in known:
+                        known[dig] = next_n
+                        fresh.append(i)
+                        digests.append(dig)
+                        next_n += 1
             if fresh:
                 texts += cut.texts(fresh)
     return Compressing(list(_packs.parts(tenant, first_new, texts, digests)))
