@@ -74,6 +74,8 @@ def _whole(value: Any) -> Any:
     if kind is dict:
         return {_whole(k): _whole(v) for k, v in value.items()}
     return value
+
+
 BODY_SPEC: dict[str, Any] = {"raw": True, "body": True}
 
 

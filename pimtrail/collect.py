@@ -130,7 +130,7 @@ def _remove_empty(path: Path) -> None:
     import sqlite3
 
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
             held = conn.execute("SELECT 1 FROM snapshot LIMIT 1").fetchone()
         finally:
