@@ -203,6 +203,9 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
             cov.error_code, cov.error_message = error.get("code"), (error.get("message") or "")[:2000]
             snap.coverage.append(cov)
             continue
+        if "\x00" in str(entry["file"]):  # no path holds one (resolving it raised ValueError: a traceback, before)
+            raise InputError("not a file name: it holds a NUL character", path=str(manifest_path),
+                             field=f"datasets.{dataset.name}.file", fix="use a file name inside the directory")
         path = root / str(entry["file"])
         if root.resolve() not in path.resolve().parents:
             raise InputError("file is outside the export directory", path=str(manifest_path),

@@ -67,6 +67,8 @@ CASES = {
         ["role_eligibility_instances.json: value[0].endDateTime", "not a date-time"]),
     "bad tenant id": (edit_json("manifest.json", set_key(["tenant_id"], "contoso")),
                       ["manifest.json: tenant_id", "not a tenant id"]),
+    "a NUL in a file name": (edit_json("manifest.json", set_key(["datasets", "users", "file"], "users\x00.json")),
+                             ["manifest.json: datasets.users.file", "not a file name"]),
     # audit entries are normalised inside the ingest (only new ones): a bad one still rolls it all back
     "bad field in a new audit entry": (
         edit_json("directory_audits.json", lambda data: data["value"][0].update(

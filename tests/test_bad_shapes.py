@@ -139,3 +139,16 @@ def test_a_nul_in_a_datasets_error_message_is_stored_as_u_fffd_on_both_backends(
         row = next(c for c in store.coverage(snap.id) if c["dataset"] == "registration_details")
         assert (row["error_code"], row["error_message"]) == ("Forbidden\ufffd", "no\ufffdpe")
     assert cli("verify", "--db", db_url).exit_code == 0
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00Z", "0999-12-31T12:00:00Z"])
+def test_an_audit_event_dated_before_the_year_1000_is_collected_and_read_again(moment, tmp_path, cli):
+    """A time before the year 1000 is written into SQLite as SQLAlchemy writes it, the year in four digits: written
+    without its zeros ("1-01-01"), no reader parsed it again (a traceback as the same ingest read it back)."""
+    data = t.compliant(NOW)
+    _first(data, "directory_audits")["activityDateTime"] = moment
+    target = tmp_path / "new.db"
+    result = cli("collect", "--source", exports.write(tmp_path / "e", data), "--db", target)
+    assert result.exit_code == 0, result.output
+    assert cli("verify", "--db", target).exit_code == 0
+    assert cli("check", "--db", target).exit_code in (0, 1)

@@ -39,9 +39,10 @@ def time_param(sqlite: bool, when: Any) -> Any:
     """`db_time` by dialect, for code that has no connection (a worker process: pimtrail.store.appending)."""
     if not sqlite:
         return when
-    # isoformat writes the same for a naive time of years 1000-9999, in a quarter of strftime's time
-    return when.isoformat(" ", "microseconds") if when.tzinfo is None and when.year >= 1000 else \
-        when.strftime("%Y-%m-%d %H:%M:%S.%f")
+    # SQLAlchemy's form (`%04d-%02d-%02d %02d:%02d:%02d.%06d`, the zone dropped): isoformat writes it for every year,
+    # in a quarter of strftime's time; strftime's %Y writes years before 1000 without their zeros ("1-01-01"), which
+    # no reader parsed again
+    return (when if when.tzinfo is None else when.replace(tzinfo=None)).isoformat(" ", "microseconds")
 
 
 def raw_rows(conn: Connection, sql: str, params: tuple) -> list[tuple]:

@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 from pimtrail.activations import Activation
 from pimtrail.store import event_archive as _earc
 from pimtrail.store import receipts as _receipts
+from pimtrail.store.driver import time_param
 from pimtrail.store.eventdata import Codec, holds
 from pimtrail.store.schema import activation_table, event_table
 from pimtrail.timeutil import iso
@@ -135,7 +136,7 @@ class EventReads:
         hours = None if seconds_of is None else sorted(set(seconds_of))
 
         def bound(when: datetime) -> Any:  # SQLite keeps DateTime as text: compared as SQLAlchemy writes it
-            return when.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else when
+            return time_param(sqlite, when)
 
         only = "" if hours is None else f" AND {hour} IN ({','.join('?' * len(hours))})"
         with self.engine.connect() as conn:
