@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -40,8 +41,24 @@ class CatalogueFormat(str, Enum):
     markdown = "markdown"
 
 
+# what a terminal acts on or shows otherwise than it reads: C0 controls but tab and newline (ESC begins a terminal's
+# commands), DEL and C1 controls, the line and paragraph separators, and the marks and overrides of text direction
+_UNSHOWN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(text: str) -> str:
+    """`text` as it may reach a terminal: each character of `_UNSHOWN` written as its escape, `\\u001b` (tenant text
+    is untrusted: a display name holding ESC could rewrite the screen). JSON reads the escape as the character, so
+    a machine format written to stdout keeps its values; `--output` files keep the text as it is."""
+    return _UNSHOWN.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def say(text: str = "") -> None:
-    typer.echo(text)
+    typer.echo(shown(text))
+
+
+def _error(text: str) -> None:
+    typer.echo(shown(text), err=True)
 
 
 def handle_errors(command):
@@ -51,11 +68,11 @@ def handle_errors(command):
         try:
             return command(*args, **kwargs)
         except PimtrailError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            _error(f"error: {exc}")
             raise typer.Exit(exc.exit_code) from None
         except OSError as exc:  # a file or folder it cannot read or write (--out on a file, no space, no right)
             where = f"{exc.filename}: " if exc.filename else ""
-            typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            _error(f"error: {where}{exc.strerror or exc}")
             raise typer.Exit(EXIT_USAGE) from None
         except OverflowError as exc:  # a date so near the calendar's ends that the period around it is not one
             typer.echo(f"error: a date outside the calendar ({exc}): give dates of real years", err=True)
@@ -65,7 +82,7 @@ def handle_errors(command):
             # one line, not a traceback; anything else is a bug and keeps its traceback
             if type(exc).__module__.startswith("sqlalchemy"):
                 reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-                typer.echo(f"error: database: {reason}", err=True)
+                _error(f"error: database: {reason}")
                 raise typer.Exit(EXIT_USAGE) from None
             raise
     return wrapper
@@ -223,8 +240,8 @@ def verify(db: DbOption = None, tenant: TenantOption = None, config: ConfigOptio
         tenants = len({c.tenant_id for c in report.checks})
         say(f"verified: {len(report.checks)} snapshot(s) of {tenants} tenant(s); hash chain intact")
         return
-    typer.echo(f"verify failed: tenant {broken.tenant_id} snapshot #{broken.seq} (id {broken.snapshot_id}): "
-               f"{'; '.join(broken.problems)}", err=True)
+    _error(f"verify failed: tenant {broken.tenant_id} snapshot #{broken.seq} (id {broken.snapshot_id}): "
+           f"{'; '.join(broken.problems)}")
     raise typer.Exit(EXIT_FAILED)
 
 
@@ -435,7 +452,7 @@ def db_copy(to: Annotated[str, typer.Option("--to", help="The empty target datab
     report = copy_history(db or _settings(config).database, to)
     say(report.summary())
     if report.problem:
-        typer.echo(report.problem, err=True)
+        _error(report.problem)
         raise typer.Exit(EXIT_FAILED)
 
 

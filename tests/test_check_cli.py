@@ -169,3 +169,31 @@ def test_tenant_control_characters_neither_break_junit_nor_reach_the_terminal(cl
     assert any("bob\ufffd]0;PWNED\ufffd\ufffd@contoso-test.example" in text for text in failed)
     table = cli("check", "--db", db).output
     assert "PWNED" in table and not any(c in table for c in "\x1b\x07\x08")
+
+
+def test_tenant_text_reaches_the_terminal_without_its_control_characters(cli, tmp_path):
+    """A name holding ESC (a terminal's commands begin so), a text direction override or a line separator is shown
+    with those written as escapes (`cli.shown`): the table has none of them; JSON on stdout reads the name back as
+    it is; `--output` keeps it as it is."""
+    name = "Exchange \x1b[2J\x1b]0;owned\x07\u202eAdmin\u2028"
+    data = t.compliant()
+    data["role_assignment_instances"]["value"].append(t.instance("ra-bob", t.BOB, t.EXCHANGE_ADMIN,
+                                                                 t.parse_iso(t.compliant()["_manifest"]["collected_at"])))
+    next(r for r in data["role_definitions"]["value"] if r["id"] == t.EXCHANGE_ADMIN)["displayName"] = name
+    db = str(tmp_path / "h.db")
+    assert cli("collect", "--source", exports.write(tmp_path / "e", data), "--db", db).exit_code == 0
+    table = cli("check", "--db", db).output
+    assert "\\u202eAdmin\\u2028" in table  # (the table writes C0 controls as U+FFFD already)
+    assert not any(c in table for c in "\x1b\x07\u202e\u2028")
+    as_json = cli("check", "--db", db, "--format", "json").output
+    assert any(name in text for text in _texts(json.loads(as_json)))
+    out = tmp_path / "check.json"
+    cli("check", "--db", db, "--format", "json", "--output", str(out))
+    assert json.loads(out.read_text(encoding="utf-8")) == json.loads(as_json)
+
+
+def _texts(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return [text for item in items for text in _texts(item)]
