@@ -41,9 +41,11 @@ class CatalogueFormat(str, Enum):
     markdown = "markdown"
 
 
-# what a terminal acts on or shows otherwise than it reads: C0 controls but tab and newline (ESC begins a terminal's
-# commands), DEL and C1 controls, the line and paragraph separators, and the marks and overrides of text direction
-_UNSHOWN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# what a terminal acts on or shows otherwise than it reads: C0 controls but tab, newline and a carriage return that
+# ends a line (the CSV writer's), as ESC begins a terminal's commands, DEL and C1 controls, the line and paragraph
+# separators, and the marks and overrides of text direction
+_UNSHOWN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+                      "|\r(?!\n)")
 
 
 def shown(text: str) -> str:

@@ -187,6 +187,13 @@ def test_tenant_text_reaches_the_terminal_without_its_control_characters(cli, tm
     assert not any(c in table for c in "\x1b\x07\u202e\u2028")
     as_json = cli("check", "--db", db, "--format", "json").output
     assert any(name in text for text in _texts(json.loads(as_json)))
+    import subprocess
+    import sys
+
+    as_csv = subprocess.run([sys.executable, "-c", "from pimtrail.cli import main; main()", "check", "--db", db,
+                             "--format", "csv"], capture_output=True).stdout  # its rows end in CR LF, as written
+    assert b"\\u000d" not in as_csv
+    assert as_csv.count(b"\r\n") == len([row for row in csv.reader(io.StringIO(as_csv.decode())) if row])
     out = tmp_path / "check.json"
     cli("check", "--db", db, "--format", "json", "--output", str(out))
     assert json.loads(out.read_text(encoding="utf-8")) == json.loads(as_json)
