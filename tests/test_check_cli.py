@@ -177,8 +177,8 @@ def test_tenant_text_reaches_the_terminal_without_its_control_characters(cli, tm
     it is; `--output` keeps it as it is."""
     name = "Exchange \x1b[2J\x1b]0;owned\x07\u202eAdmin\u2028"
     data = t.compliant()
-    data["role_assignment_instances"]["value"].append(t.instance("ra-bob", t.BOB, t.EXCHANGE_ADMIN,
-                                                                 t.parse_iso(t.compliant()["_manifest"]["collected_at"])))
+    now = t.parse_iso(data["_manifest"]["collected_at"])
+    data["role_assignment_instances"]["value"].append(t.instance("ra-bob", t.BOB, t.EXCHANGE_ADMIN, now))
     next(r for r in data["role_definitions"]["value"] if r["id"] == t.EXCHANGE_ADMIN)["displayName"] = name
     db = str(tmp_path / "h.db")
     assert cli("collect", "--source", exports.write(tmp_path / "e", data), "--db", db).exit_code == 0
