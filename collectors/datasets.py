@@ -46,7 +46,7 @@ def users_per_request(users: Sequence[T]) -> list[list[T]]:
     return [list(users[n:n + USERS_PER_REQUEST]) for n in range(0, len(users), USERS_PER_REQUEST)]
 
 
-GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")  # an Entra object or tenant id
+GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")  # an Entra object or tenant id
 
 
 @dataclass(frozen=True)

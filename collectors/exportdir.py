@@ -24,18 +24,20 @@ from pimtrail.timeutil import parse_iso
 from . import datasets as ds
 from .normalize import (SKIPPABLE, DatasetPages, RawPage, audit, authn, directory, normalize, record_sign_in_source,
                         reviews, sign_in_source, unobserved_kinds)
+from .normalize.base import quoted
 from .unparsed import LineCut, Skipper
 from .rawjson import BODY_SPEC, FILE, ITEMS, _FILE_SPEC, _file_spec, _finite, _no_constant, load_with_raw, whole
 
 FORMAT = "pimtrail-export/1"
 SOURCES = {"graph", "sample", "manual", "export"}
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# \Z, not $: `$` also matches before a newline at the end ("<tenant id>\n" was taken, and printed so)
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 FIX_FORMAT = "see docs/export-format.md"
 
 
 def _load_json(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte order mark (Windows PowerShell 5.1 writes one): skipped
     except FileNotFoundError:
         raise InputError("file not found", path=str(path), fix=FIX_FORMAT) from None
     except UnicodeDecodeError:
@@ -53,7 +55,7 @@ def _when(value: Any, path: Path, field: str) -> Any:
     try:
         return parse_iso(value)
     except (ValueError, TypeError):
-        raise InputError(f"not a date-time: {value!r}", path=str(path), field=field,
+        raise InputError(f"not a date-time: {quoted(value)}", path=str(path), field=field,
                          fix="use ISO 8601 with a zone, e.g. 2026-07-01T06:00:00Z") from None
 
 
@@ -62,6 +64,8 @@ def _load_file_with_raw(path: Path, skipper: Skipper | LineCut | None = None, sp
     spec = _FILE_SPEC if skipper is None and not spans else _file_spec(dict(BODY_SPEC, skip=skipper, spans=spans))
     try:
         data = path.read_bytes()
+        if data.startswith(b"\xef\xbb\xbf"):  # a byte order mark, before any body: skipped as `_load_json` skips it
+            data = data[3:]
         text = data.decode("utf-8")
         if b"\r" in data:  # as `Path.read_text` gives it: universal newlines
             text, data = text.replace("\r\n", "\n").replace("\r", "\n"), None
@@ -148,6 +152,9 @@ def read_manifest(root: Path) -> dict[str, Any]:
         raise InputError(f"not a tenant id: {tenant!r}", path=str(path), field="tenant_id",
                          fix="use the directory (tenant) id, a GUID")
     manifest["_collected_at"] = _when(manifest.get("collected_at"), path, "collected_at")
+    if manifest["_collected_at"].year >= 9999:  # the periods, ranges and charts around it would leave the calendar
+        raise InputError(f"collected at {manifest['collected_at']}, in the calendar's last year", path=str(path),
+                         field="collected_at", fix="give the time the data was read, e.g. 2026-07-01T06:00:00Z")
     if manifest.get("source", "manual") not in SOURCES:
         raise InputError(f"unknown source {manifest.get('source')!r}", path=str(path), field="source",
                          fix=f"one of {', '.join(sorted(SOURCES))}")
@@ -357,6 +364,6 @@ def _check_tenant(organization: DatasetPages | None, tenant_id: str) -> None:
         return
     ids = [str(item.data.get("id", "")).lower() for item in organization.items()]
     if ids and tenant_id not in ids:
-        raise InputError(f"organization id {ids[0]} does not match the manifest's tenant_id {tenant_id}",
+        raise InputError(f"organization id {ids[0][:80]!r} does not match the manifest's tenant_id {tenant_id}",
                          path=organization.file, field="value[0].id",
                          fix="the files come from different tenants; export them again together")

@@ -115,6 +115,12 @@ def off_hours_activations(view: SnapshotView, params: dict) -> list[Finding]:
     return each(view.activations, check, "no tier-0 activation outside business hours")
 
 
+def _after(start: datetime, window: timedelta) -> datetime:
+    """`start + window`, or the calendar's end for a start that near it (an activation's StartTime in 9999: the
+    history took it, and every check of it stopped with "a date outside the calendar")."""
+    return start + window if start <= datetime.max - window else datetime.max
+
+
 @control("PIM-ACT-016", "Repeated re-activation of the same role", "low",
          rationale="Someone activating the same role many times a week either needs a different role or is "
                    "clicking through prompts (prompt fatigue).",
@@ -130,7 +136,7 @@ def reactivations(view: SnapshotView, params: dict) -> list[Finding]:
     for acts in by_person.values():
         times = sorted(parse_iso(a.start) for a in acts)
         # the most activations in a window starting at one of them: those from it (its first equal) on
-        worst = max(bisect_left(times, start + window) - bisect_left(times, start) for start in times)
+        worst = max(bisect_left(times, _after(start, window)) - bisect_left(times, start) for start in times)
         if worst > limit:
             act = acts[0]
             findings.append(Finding(Status.WARN, f"{act.principal_name} activated {act.role_name or 'a group'} "

@@ -152,3 +152,61 @@ def test_an_audit_event_dated_before_the_year_1000_is_collected_and_read_again(m
     assert result.exit_code == 0, result.output
     assert cli("verify", "--db", target).exit_code == 0
     assert cli("check", "--db", target).exit_code in (0, 1)
+
+
+def _completion(data) -> dict:
+    return next(e for e in data["directory_audits"]["value"] if "completed" in e["activityDisplayName"])
+
+
+DATES_AT_THE_END = {  # dates near the calendar's end a history took, each of which then stopped a later command
+    "activation start in 9999": lambda d: next(
+        x for x in _completion(d)["additionalDetails"] if x["key"] == "StartTime").update(value="9999-12-31T23:59:59Z"),
+    "audit window to 9999": lambda d: d["_manifest"]["datasets"].setdefault("directory_audits", {}).update(
+        file="directory_audits.json", window={"from": "2026-08-01T00:00:00Z", "to": "9999-12-31T23:59:59Z"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DATES_AT_THE_END))
+def test_a_date_near_the_calendars_end_is_collected_and_every_command_reads_it(case, tmp_path, cli):
+    """A date the history takes must not stop a later command: `check`, `pack` and `trend` stopped with "a date
+    outside the calendar" (a control's window past it, the trend's range, the events' horizon)."""
+    data = t.compliant(NOW)
+    DATES_AT_THE_END[case](data)
+    db = str(tmp_path / "h.db")
+    assert cli("collect", "--source", exports.write(tmp_path / "e", data), "--db", db).exit_code == 0
+    assert cli("check", "--db", db, "--fail-on", "never").exit_code == 0
+    assert cli("trend", "--db", db, "--out", str(tmp_path / "t.html")).exit_code == 0
+    assert cli("pack", "--db", db, "--period", "2026-Q3", "--out", str(tmp_path / "pack")).exit_code == 0
+
+
+@pytest.mark.parametrize("change, named", [
+    (lambda d: _first(d, "organization").update(id=t.TENANT + "\nline2"), "organization id '"),
+    (lambda d: d["_manifest"].update(tenant_id=t.TENANT + "\n"), "not a tenant id"),
+    (lambda d: d["_manifest"].update(collected_at="9999-12-31T23:59:59Z"), "in the calendar's last year"),
+    (lambda d: _first(d, "users").update(createdDateTime="2026-07-01T00:00:00Z" + "x" * 100_000), "not a date-time"),
+])
+def test_an_error_quoting_tenant_text_is_one_short_line(change, named, tmp_path, cli):
+    data = t.compliant(NOW)
+    change(data)
+    result = cli("collect", "--source", exports.write(tmp_path / "e", data), "--db", str(tmp_path / "h.db"))
+    assert result.exit_code == 2 and named in result.output
+    assert len(result.output.strip().splitlines()) == 1 and len(result.output) < 600, result.output[:600]
+
+
+def test_files_that_begin_with_a_byte_order_mark_are_read_as_without_one(tmp_path, cli):
+    """Windows PowerShell 5.1 writes UTF-8 with a byte order mark: the manifest and the dataset files so written are
+    read as the same files without it (it was "malformed JSON"), their receipts the same bodies."""
+    from pimtrail.store import HistoryStore
+
+    data = t.compliant(NOW)
+    plain, marked = exports.write(tmp_path / "plain", data), exports.write(tmp_path / "marked", data)
+    for path in marked.glob("*.json"):
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    chains = []
+    for root in (plain, marked):
+        db = str(tmp_path / f"{root.name}.db")
+        assert cli("collect", "--source", root, "--db", db).exit_code == 0
+        with HistoryStore.open(db) as store:
+            snap = store.snapshots()[-1]
+            chains.append((snap.content_hash, [r["sha256"] for r in store.receipts(snap.tenant_id, snap.id)]))
+    assert chains[0][1] == chains[1][1]

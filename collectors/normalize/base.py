@@ -169,7 +169,7 @@ class Item:
         value = self.data.get(name)
         if value is None or isinstance(value, bool):
             return value
-        raise self.error(name, f"expected true/false, found {value!r}")
+        raise self.error(name, f"expected true/false, found {quoted(value)}")
 
     def when(self, name: str, data: dict[str, Any] | None = None) -> str | None:
         """An ISO timestamp field, normalised to `YYYY-MM-DDTHH:MM:SSZ`; None stays None."""
@@ -179,8 +179,15 @@ class Item:
         try:
             return canonical_time(value)
         except (ValueError, TypeError):
-            raise self.error(name, f"not a date-time: {value!r}",
+            raise self.error(name, f"not a date-time: {quoted(value)}",
                              fix="use ISO 8601 with a zone, e.g. 2026-07-14T01:27:00Z") from None
+
+
+def quoted(value: Any) -> str:
+    """A value from the tenant as an error message shows it: its repr, cut to 80 characters (a 100 kB value made a
+    100 kB line)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 _ODATA_TYPES = {"user": "user", "group": "group", "servicePrincipal": "service_principal", "device": "device",

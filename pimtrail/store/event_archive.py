@@ -160,6 +160,8 @@ def horizon(conn: Connection, tenant: str, kind: str, collected_at: datetime) ->
             snapshot_table.c.tenant_id == tenant, c.c.dataset == dataset, c.c.status == "ok",
             c.c.window_from.is_not(None), c.c.window_to.is_not(None))):
         widest = max(widest, high - low)
+    if collected_at - datetime.min <= widest:  # a window as wide as the calendar (one ending in 9999): nothing before
+        return None
     return datetime.combine((collected_at - widest).date(), datetime.min.time())
 
 
