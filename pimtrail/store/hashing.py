@@ -107,7 +107,7 @@ def _textual(value: Any) -> bytes:
     """`canonical` of a dict holding no number (`encode`'s `textual`)."""
     try:
         return orjson.dumps(value, option=_ORJSON)
-    except TypeError:  # a lone surrogate: the stdlib writes it as it always did
+    except TypeError:  # a lone surrogate (the reader gives none): the stdlib raises as it always did
         return _ENCODE(value).encode()
 
 
