@@ -46,7 +46,8 @@ def users_per_request(users: Sequence[T]) -> list[list[T]]:
     return [list(users[n:n + USERS_PER_REQUEST]) for n in range(0, len(users), USERS_PER_REQUEST)]
 
 
-GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")  # an Entra object or tenant id
+# an Entra object or tenant id; \Z, not $: `$` also matches before a newline at the end ("<tenant id>\n" was taken)
+GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from functools import partial
 from itertools import takewhile
 from pathlib import Path
@@ -30,8 +29,6 @@ from .rawjson import BODY_SPEC, FILE, ITEMS, _FILE_SPEC, _file_spec, _finite, _n
 
 FORMAT = "pimtrail-export/1"
 SOURCES = {"graph", "sample", "manual", "export"}
-# \Z, not $: `$` also matches before a newline at the end ("<tenant id>\n" was taken, and printed so)
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 FIX_FORMAT = "see docs/export-format.md"
 
 
@@ -148,7 +145,7 @@ def read_manifest(root: Path) -> dict[str, Any]:
         raise InputError(f"unsupported format {manifest.get('format')!r}", path=str(path), field="format",
                          fix=f'set "format": "{FORMAT}"')
     tenant = manifest.get("tenant_id")
-    if not isinstance(tenant, str) or not GUID.match(tenant):
+    if not isinstance(tenant, str) or not ds.GUID.match(tenant):
         raise InputError(f"not a tenant id: {tenant!r}", path=str(path), field="tenant_id",
                          fix="use the directory (tenant) id, a GUID")
     manifest["_collected_at"] = _when(manifest.get("collected_at"), path, "collected_at")
@@ -364,6 +361,6 @@ def _check_tenant(organization: DatasetPages | None, tenant_id: str) -> None:
         return
     ids = [str(item.data.get("id", "")).lower() for item in organization.items()]
     if ids and tenant_id not in ids:
-        raise InputError(f"organization id {ids[0][:80]!r} does not match the manifest's tenant_id {tenant_id}",
+        raise InputError(f"organization id {quoted(ids[0])} does not match the manifest's tenant_id {tenant_id}",
                          path=organization.file, field="value[0].id",
                          fix="the files come from different tenants; export them again together")

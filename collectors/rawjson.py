@@ -56,10 +56,9 @@ def _decode(text: str, i: int) -> tuple[Any, int]:
     return _whole(value), end
 
 
-def whole(value: Any, text: str, start: int = 0, end: int | None = None) -> Any:
-    """`value`, which the stdlib parsed from `text[start:end]`, with its lone surrogates made U+FFFD (`_decode`)."""
-    found = _SURROGATE_ESCAPE.search(text, start) if end is None else _SURROGATE_ESCAPE.search(text, start, end)
-    return value if found is None else _whole(value)
+def whole(value: Any, text: str) -> Any:
+    """`value`, which the stdlib parsed from `text`, with its lone surrogates made U+FFFD (as `_decode` gives it)."""
+    return value if _SURROGATE_ESCAPE.search(text) is None else _whole(value)
 
 
 def _whole(value: Any) -> Any:
