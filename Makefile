@@ -1,9 +1,18 @@
 # `make demo` and `make test` set up everything a fresh Debian/Ubuntu machine needs, then run.
-PYTHON ?= python3
+# The interpreter: the distribution's own /usr/bin/python3 when it is 3.11 or newer, else python3 on the PATH;
+# PYTHON=... picks another. Debian's python3.11, libpython linked into the binary, took ~7 % less CPU for the large
+# first ingest than pyenv's default build (a shared libpython, no profile-guided optimisation; docs/benchmarks.md,
+# round 23).
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell for p in /usr/bin/python3 python3; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$p; exit; }; done; echo python3)
+endif
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 # WeasyPrint's system libraries; poppler-utils gives pdftotext/pdftoppm for looking at packs.
-SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils
+# The distribution's python3 makes a venv only with python3-venv.
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils \
+	$(if $(filter /usr/bin/python3,$(PYTHON)),python3-venv)
 # Only for `make test`: the dashboard's browser tests drive Debian's chromium headless through
 # playwright (`playwright install` downloads a browser of its own and is never used); the store
 # tests start a throw-away PostgreSQL server from Debian's binaries (tests/pgserver.py).
