@@ -354,9 +354,9 @@ def fold_stored(slots: dict[str, list[Any]], correlation: str | None, source: st
 
 
 def fold_kind(slots: dict[str, list[Any]], correlation: str, source: str, occurred_at: datetime, data: str,
-              kind: str, seq: int = 0, started: str | None = None) -> None:
+              kind: str, seq: int = 0, started: str | None = None, when: str | None = None) -> None:
     """`fold_stored` of an event of an activation whose `activity_kind` is known (`kind`, not None); `started` as
-    `fold` takes it."""
+    `fold` takes it; `when`: `iso(occurred_at)`, when the caller wrote it already."""
     slot = slots.get(correlation)
     if slot is None:
         slot = slots[correlation] = [occurred_at, occurred_at, [None] * 7, seq]
@@ -365,7 +365,7 @@ def fold_kind(slots: dict[str, list[Any]], correlation: str, source: str, occurr
     elif occurred_at > slot[1]:
         slot[1] = occurred_at
     slot[3] = max(slot[3], seq)
-    fold(slot[2], kind, occurred_at.isoformat(timespec="seconds") + "Z", source, data, started)  # iso(occurred_at)
+    fold(slot[2], kind, when or occurred_at.isoformat(timespec="seconds") + "Z", source, data, started)  # iso(at)
 
 
 def activation_row(slot: list[Any]) -> dict[str, Any]:

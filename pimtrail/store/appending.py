@@ -61,12 +61,11 @@ class Prepared:
     """What the events of a snapshot add, computed (the writes of `append_events`)."""
 
     added: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, source id, digest)
-    # or (how many, their `hashing.events_digest`), `added` empty: counted and digested by a worker, its rows piped
-    # (180,000 triples not piped), or by the ingest from the digests in the worker's rows file (`FirstEvents.rows`)
+    # or (how many, their `hashing.events_digest`), `added` empty: counted and digested by a worker (180,000 triples
+    # not piped)
     digested: tuple[int, str] | None = None
     rows: list[tuple] = field(default_factory=list)  # `event` rows (EVENT_COLUMNS), zdata compressed
-    # or (the file holding them, how many): `pimtrail.store.rowsfile`; with their events' digests, `added` empty
-    rows_in: tuple[str, int] | None = None
+    rows_in: tuple[str, int] | None = None  # or (the file holding them, how many): `pimtrail.store.rowsfile`
     late: list[tuple[str, _earc.Archived]] = field(default_factory=list)  # events of archived days
     trained: tuple[int, bytes] | None = None  # the tenant's first dictionary, to store
     # (correlation, source, at, text, data): data is the event's dict the text encodes, which the join reads as
@@ -119,10 +118,9 @@ def _stored(conn: Connection, tenant: str, events: list[EventRecord]
 
 
 def _new_events(tenant: str, seq: int, events: list[EventRecord], known: set[tuple[str, str]],
-                edges: dict[str, datetime | None], sqlite: bool, codec_for: Callable[[list[str]], Codec],
-                digests: list[str] | None = None) -> tuple[Prepared, Codec]:
-    """The events not `known`: their rows (frames made by `codec_for(their texts)`), or archived days' entries.
-    `digests`: given the rows' digests, in the rows' order."""
+                edges: dict[str, datetime | None], sqlite: bool, codec_for: Callable[[list[str]], Codec]
+                ) -> tuple[Prepared, Codec]:
+    """The events not `known`: their rows (frames made by `codec_for(their texts)`), or archived days' entries."""
     out = Prepared()
     rows = []
     encode, added, audit = hashing.encode, out.added.append, out.audit.append
@@ -141,8 +139,7 @@ def _new_events(tenant: str, seq: int, events: list[EventRecord], known: set[tup
 
             out.late.append((kind, Archived(occurred, source, principal, role, correlation, seq, text)))
         else:  # EVENT_COLUMNS, the text where its frame goes
-            rows.append((tenant, kind, source, time_param(sqlite, occurred), principal, role, correlation, text, seq,
-                         digest))
+            rows.append((tenant, kind, source, time_param(sqlite, occurred), principal, role, correlation, text, seq))
         if kind == "audit" and correlation:
             audit((correlation, source, occurred, text, data))
     late = [(k, e.source_id, e.principal_id, e.role_id, e.correlation_id) for k, e in out.late]
@@ -152,8 +149,6 @@ def _new_events(tenant: str, seq: int, events: list[EventRecord], known: set[tup
     # in time order (kind, occurred_at, source id; an audit log comes newest first): ix_event_time is then filled at
     # its end, its pages full
     rows.sort(key=itemgetter(1, 3, 2))
-    if digests is not None:
-        digests += map(itemgetter(9), rows)
     codec = codec_for(list(map(itemgetter(7), rows)))
     compress = codec.compress
     out.rows = [(*row[:7], compress(row[7]), row[8]) for row in rows]
@@ -167,10 +162,10 @@ def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool, r
     given at once (`give`) with the pages' sha256 and the events' `_ids`, which the ingest compares with its own,
     so that it inserts them while the worker goes on (with how many events they are and their digest,
     `Prepared.digested`); its value the activations (`activation_rows`' (updated, new), and None). None: the ingest
-    did not send the rest. `rows_file`: the rows go there instead (`pimtrail.store.rowsfile`), each with its
-    event's digest, which the ingest digests there (`rowsfile.digested`: ~0.4 s less of this process's, which
-    ends later than the ingest's), the part naming the file and their count; and the new activations into the file
-    beside it, the value naming that file and their count instead."""
+    did not send the rest. `rows_file`: the rows go there instead (`pimtrail.store.rowsfile`), the part naming the
+    file and their count; and the new activations into the file beside it, the value naming that file and their count
+    instead. The events are counted and digested here either way (~0.25 s of this process's; the ingest digesting
+    them from the file took ~0.45 s of its own, whose chain now ends later)."""
     shas, cuts, made = remake(source)
     for ev in made:
         ev.data  # noqa: B018 -- normalised now, before the rest comes
@@ -179,22 +174,19 @@ def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool, r
     rest = received()
     if rest is None:
         return None
-    digests: list[str] = []
-    prepared, codec = _new_events(tenant, 1, made + [EventRecord(*r) for r in rest], set(), {}, sqlite, Codec.first,
-                                  digests)
+    prepared, codec = _new_events(tenant, 1, made + [EventRecord(*r) for r in rest], set(), {}, sqlite, Codec.first)
     audit, prepared.trained = prepared.audit, codec.trained
     prepared.audit = []  # folded and joined here: not sent back
     rows = prepared.rows
     if rows_file is not None:
         try:
-            _rowsfile.write(rows_file, FILE_COLUMNS + ("digest",), (row[1:-1] + (d,) for row, d in zip(rows, digests)))
-            prepared.rows, prepared.rows_in, prepared.added = [], (rows_file, len(rows)), []
+            _rowsfile.write(rows_file, FILE_COLUMNS, (row[1:-1] for row in rows))
+            prepared.rows, prepared.rows_in = [], (rows_file, len(rows))
         except (sqlite3.Error, OSError):  # a full or small temporary directory: the rows go through the pipe
             pass
-    if prepared.rows_in is None:
-        prepared.digested, prepared.added = prepared.counted(), []
+    prepared.digested, added, prepared.added = prepared.counted(), prepared.added, []
     give((shas, ids, prepared))
-    keep(made, rest, prepared, audit, rows, digests)  # freed as the worker ends, not as it returns (~0.5 s waited)
+    keep(made, rest, prepared, audit, rows, added)  # freed as the worker ends, not as it returns (~0.5 s waited)
     updated, new = activation_rows(None, tenant, 1, audit, codec, sqlite)
     keep(new)
     if rows_file is not None:
@@ -295,18 +287,18 @@ class FirstEvents:
         return None
 
     def _rows_whole(self, prepared: Prepared, conn: Connection | None) -> bool:
-        """Whether the rows are all there: given in the part, or in the file this caller made for them (a first
-        snapshot archives none), the file attached to `conn` (`rowsfile.attach`) holding as many as the worker named,
-        each with its event's digest, which are counted and digested there now (`Prepared.digested`), before any
-        row is written: a file that does not give them is not taken."""
-        if prepared.rows_in is None:
-            return True
-        path, n = prepared.rows_in
-        if prepared.added or prepared.digested is not None or prepared.late or prepared.rows \
-                or not self._attached(conn, path, self.rows_file, n, _rowsfile.SCHEMA):
+        """Whether the rows are all there, as many as the worker counted and digested (`Prepared.digested`): given in
+        the part, or in the file this caller made for them (a first snapshot archives none), the file attached to
+        `conn` (`rowsfile.attach`) holding as many as the worker named, before any row is written: a file that does
+        not is not taken."""
+        counted = prepared.digested
+        if prepared.added or not (isinstance(counted, tuple) and len(counted) == 2):
             return False
-        prepared.digested = _rowsfile.digested(conn, n)  # type: ignore[arg-type]
-        return prepared.digested is not None
+        if prepared.rows_in is None:
+            return counted[0] == len(prepared.rows) + len(prepared.late)
+        path, n = prepared.rows_in
+        return counted[0] == n and not prepared.late and not prepared.rows \
+            and self._attached(conn, path, self.rows_file, n, _rowsfile.SCHEMA)
 
     @staticmethod
     def _attached(conn: Connection | None, path: str, ours: str | None, n: int, schema: str) -> bool:
@@ -422,7 +414,7 @@ def append_events(conn: Connection, tenant: str, seq: int, events: list[EventRec
     prepared = first.rows(page_shas or [], conn) if first is not None else None
     if prepared is not None:
         _write_events(conn, tenant, seq, prepared)
-        added, digest = prepared.counted()  # counted and digested by the worker, or from its file (`_rows_whole`)
+        added, digest = prepared.counted()  # counted and digested by the worker (`_rows_whole`)
         made = first.activations(conn)  # type: ignore[union-attr]
         if made is None:  # it gave the rows only: the rest made here, as the worker makes it
             events = _read_here(first, events)

@@ -143,13 +143,7 @@ def sub(state: str, value: int) -> str:
 
 def events_digest(items: list[tuple[str, str, str]]) -> str:
     """Digest of the events a snapshot brought: sorted (kind, source_id, digest) triples."""
-    return sorted_events_digest(_sorted_triples(items))
-
-
-def sorted_events_digest(triples: list[tuple[str, str, str]]) -> str:
-    """`events_digest` of triples sorted already (as tuples of str: code-point order, an SQL ORDER BY of the three
-    in byte order)."""
-    return sha256_hex(canonical(triples))
+    return sha256_hex(canonical(_sorted_triples(items)))
 
 
 def _sorted_triples(items: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:

@@ -214,9 +214,8 @@ def join_first(new: list[tuple[str, str, datetime, str, dict[str, Any], str]]
         added = join.add(event, kind)
         if not added:
             disordered.add(event["correlation_id"])
-        started = None
-        if added and kind == "completed" and event.get("correlation_id") == correlation \
-                and event["time"] == at.isoformat(timespec="seconds") + "Z":
+        started, when = None, at.isoformat(timespec="seconds") + "Z"  # iso(at), as the fold takes it
+        if added and kind == "completed" and event.get("correlation_id") == correlation and event["time"] == when:
             started = join.start_of(correlation)
-        fold_kind(slots, correlation, source, at, text, kind, started=started)
+        fold_kind(slots, correlation, source, at, text, kind, started=started, when=when)
     return _joined(join, disordered, lambda ids: list(map(itemgetter(2), fresh))), slots
