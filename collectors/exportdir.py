@@ -221,6 +221,7 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
         elif dataset.name in SKIPPABLE:
             skipper = Skipper.of(known, dataset.name, dataset.volatile)
         pages = DatasetPages(dataset.name, str(path), _pages(dataset, path, raws, skipper, spans=True))
+        snap.files[dataset.name] = str(path)
         if skipper is not None and skipper.kept:
             snap.based_on = known.snapshot_id  # type: ignore[union-attr]
         collected[dataset.name] = pages

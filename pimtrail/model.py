@@ -268,6 +268,9 @@ class CollectedSnapshot:
     # its pages cut for the receipts (`pimtrail.store.receipts.cut_pages`) before the ingest, by
     # `check_before_creating` while the worker reads the audit log; the ingest takes them if they are of its pages
     cuts: Any = None
+    # the file each dataset was read from (`collectors.exportdir.read_export`), for errors found after the reading
+    # (`pimtrail.store.located`)
+    files: dict[str, str] = field(default_factory=dict)
 
     def undefer(self) -> bool:
         """Read the deferred audit log's pages here: their events first in `events`, their elements cut as a full

@@ -58,12 +58,13 @@ SHAPES = {  # where, a change of shape, what the error names
     "decision principal id a number": ("access_review_decisions", lambda d: _first(d, "access_review_decisions")[
         "principal"].update(id=5), "access_review_decisions.json: value[0].principal.id"),
     # identifiers PostgreSQL cannot hold, found only by the ingest's column checks (a traceback there, before, and
-    # on SQLite an empty history file left behind): refused on both, and no file made
+    # on SQLite an empty history file left behind): refused on both, and no file made; named by their file and
+    # element (`store.located`), as the reader names an element
     "audit id holding NUL": ("directory_audits", lambda d: _first(d, "directory_audits").update(id="id\x00x"),
-                             "event.source_id holds a NUL character"),
-    "user id holding NUL": ("users", lambda d: _first(d, "users").update(id="u\x00x"), "fact.key holds a NUL"),
+                             "directory_audits.json: value[0]: event.source_id holds a NUL character"),
+    "user id holding NUL": ("users", lambda d: _first(d, "users").update(id="u\x00x"), "users.json: value[0]: fact.key holds a NUL"),
     "eligibility id too long": ("role_eligibility_instances", lambda d: _first(d, "role_eligibility_instances").update(
-        id="x" * 401), "fact.key is longer than 400 characters"),
+        id="x" * 401), "role_eligibility_instances.json: value[0]: fact.key is longer than 400 characters"),
     # moments that are real in their zone and out of Python's range in UTC (OverflowError, a traceback, before)
     "user created past year 9999 in UTC": ("users", lambda d: _first(d, "users").update(
         createdDateTime="9999-12-31T23:59:59-01:00"), "users.json: value[0].createdDateTime"),
@@ -111,6 +112,23 @@ def test_a_lone_surrogate_in_a_tenants_text_is_collected_as_u_fffd(tmp_path, cli
         audit = [store.receipt(snap.tenant_id, p["sha256"]) for p in pages if p["dataset"] == "directory_audits"]
         assert any(b"a\\ud800b" in page for page in audit)
     assert cli("verify", "--db", target).exit_code == 0
+
+
+@pytest.mark.parametrize("dataset, at, column", [("directory_audits", 3, "event.source_id"), ("users", 1, "fact.key")])
+def test_an_identifier_only_the_ingest_refuses_is_named_by_its_file_page_and_element(dataset, at, column, tmp_path,
+                                                                                      cli):
+    """Found after the reading, by the ingest's column checks: named as the reader names an element (page and
+    index), an event's found in its dataset's pages by the value it holds (`store.located`)."""
+    data = t.compliant(NOW)
+    entries = data[dataset]["value"]
+    assert len(entries) > at
+    entries[at]["id"] = "id\x00" + entries[at]["id"]
+    data[dataset] = [{"value": entries[:at - 1]}, {"value": entries[at - 1:]}]  # two pages, the element 2nd on the 2nd
+    result = cli("collect", "--source", exports.write(tmp_path / "e", data), "--db", tmp_path / "new.db")
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and f"{dataset}.json: page 2 value[1]: {column} holds a NUL character" in errors[0], \
+        result.output
 
 
 @pytest.mark.parametrize("case", ["audit id holding NUL", "user id holding NUL"])

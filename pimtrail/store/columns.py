@@ -21,6 +21,15 @@ KEY = 400
 HASH = 64
 
 
+class ColumnError(InputError):
+    """`check_columns` refusing one value: its table, column and value, which `store.located` finds in the export."""
+
+    def __init__(self, table: str, column: str, value: object, message: str):
+        self.table, self.column, self.value = table, column, value
+        self.message = f"{table}.{column} {message}"
+        super().__init__(self.message, fix="not a Graph identifier; check the export")
+
+
 class Widths(NamedTuple):
     """A table's name and the widths of some of its columns, for code that runs without the schema (the worker
     making a first snapshot's event rows, `pimtrail.store.appending`); a test holds them to the schema's."""
@@ -49,13 +58,10 @@ def check_columns(table: Table | Widths, values: dict[str, list[str | None]]) ->
         present = list(filterfalse(_NONE, given))
         if not set(map(type, present)) <= {str}:  # a number or an object (even an empty one) where Graph gives an id
             odd = next(v for v in present if type(v) is not str)
-            raise InputError(f"{table.name}.{column} must be text, found {type(odd).__name__}: {str(odd)[:80]!r}",
-                             fix="not a Graph identifier; check the export")
+            raise ColumnError(table.name, column, odd, f"must be text, found {type(odd).__name__}: {str(odd)[:80]!r}")
         if present and max(map(len, present)) > limit:
             longest = max(present, key=len)
-            raise InputError(f"{table.name}.{column} is longer than {limit} characters: {longest[:80]!r}",
-                             fix="not a Graph identifier; check the export")
+            raise ColumnError(table.name, column, longest, f"is longer than {limit} characters: {longest[:80]!r}")
         if present and "\x00" in "".join(present):  # PostgreSQL's text holds no NUL (one join: C all the way)
             odd = next(v for v in present if "\x00" in v)
-            raise InputError(f"{table.name}.{column} holds a NUL character: {odd[:80]!r}",
-                             fix="not a Graph identifier; check the export")
+            raise ColumnError(table.name, column, odd, f"holds a NUL character: {odd[:80]!r}")

@@ -21,6 +21,7 @@ from pimtrail.errors import InputError
 from pimtrail.model import CollectedSnapshot, FactRecord
 from pimtrail.store import appending as _appending
 from pimtrail.store import archive as _archive
+from pimtrail.store.columns import ColumnError as _ColumnError
 from pimtrail.store.columns import check_columns as _check_columns
 from pimtrail.store.columns import check_ids as _check_ids
 from pimtrail.store.columns import width as _width
@@ -164,6 +165,13 @@ def ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
     """Write `snap` through `conn` (inside the caller's transaction). Returns the snapshot row."""
     try:
         return _ingest(conn, snap)
+    except _ColumnError as exc:  # found only here: named as the reader names an element (pimtrail.store.located)
+        from pimtrail.store.located import located
+
+        named = located(exc, snap)
+        if named is exc:
+            raise
+        raise named from exc
     finally:  # a worker started as the export was read and not taken on (`start_first`) is not needed now
         if snap.first_events is not None:
             snap.first_events.cancel()
