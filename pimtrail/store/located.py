@@ -26,11 +26,13 @@ _FACT_COLUMNS = ("kind", "key", "principal_id", "role_id", "group_id")  # FactRe
 
 
 def located(exc: ColumnError, snap: CollectedSnapshot) -> InputError:
-    """`exc` naming the file and element its value came from, when found; else `exc` itself."""
+    """`exc` naming the file and element its value came from, when found (a fact's or an event's column); else `exc`
+    itself."""
+    if exc.table not in ("fact", "event"):
+        return exc
     element = _of_fact(exc, snap) if exc.table == "fact" else None
     if element is None:
-        datasets = set(EVENT_DATASETS.values()) if exc.table == "event" else None
-        element = _in_text(exc.value, snap, datasets)
+        element = _in_text(exc.value, snap, set(EVENT_DATASETS.values()) if exc.table == "event" else None)
     if element is None:
         return exc
     dataset, page, index = element
