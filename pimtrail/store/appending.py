@@ -143,8 +143,9 @@ def _new_events(tenant: str, seq: int, events: list[EventRecord], known: set[tup
         if kind == "audit" and correlation:
             audit((correlation, source, occurred, text, data))
     late = [(k, e.source_id, e.principal_id, e.role_id, e.correlation_id) for k, e in out.late]
+    # the tenant's identifiers (a kind is a normaliser's own name)
     check_columns(EVENT, {name: [*map(itemgetter(at), rows), *map(itemgetter(at_late), late)]
-                                for name, at, at_late in (("kind", 1, 0), ("source_id", 2, 1), ("principal_id", 4, 2),
+                                for name, at, at_late in (("source_id", 2, 1), ("principal_id", 4, 2),
                                                           ("role_id", 5, 3), ("correlation_id", 6, 4))})
     # in time order (kind, occurred_at, source id; an audit log comes newest first): ix_event_time is then filled at
     # its end, its pages full

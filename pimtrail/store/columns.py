@@ -52,16 +52,24 @@ def check_ids(table: Table, rows: list[dict[str, Any]], *columns: str) -> None:
 
 
 def check_columns(table: Table | Widths, values: dict[str, list[str | None]]) -> None:
-    """`check_ids` of a column's values (None for none): the widest found by C loops, not a call per value."""
+    """`check_ids` of a column's values (None for none): the widest found by C loops, not a call per value. Each
+    pass over a large snapshot's values takes a cache miss for nearly every one (they lie all over the heap): three
+    passes, the join's type check standing in for a fourth (the large first snapshot's 180,000 events' columns:
+    0.29 -> 0.22 s)."""
     for column, given in values.items():
         limit = width(table, column)
         present = list(filterfalse(_NONE, given))
-        if not set(map(type, present)) <= {str}:  # a number or an object (even an empty one) where Graph gives an id
-            odd = next(v for v in present if type(v) is not str)
-            raise ColumnError(table.name, column, odd, f"must be text, found {type(odd).__name__}: {str(odd)[:80]!r}")
-        if present and max(map(len, present)) > limit:
+        if not present:
+            continue
+        try:
+            joined = "".join(present)
+        except TypeError:  # a number or an object (even an empty one) where Graph gives an id
+            odd = next(v for v in present if not isinstance(v, str))
+            raise ColumnError(table.name, column, odd,
+                              f"must be text, found {type(odd).__name__}: {str(odd)[:80]!r}") from None
+        if max(map(len, present)) > limit:
             longest = max(present, key=len)
             raise ColumnError(table.name, column, longest, f"is longer than {limit} characters: {longest[:80]!r}")
-        if present and "\x00" in "".join(present):  # PostgreSQL's text holds no NUL (one join: C all the way)
+        if "\x00" in joined:  # PostgreSQL's text holds no NUL
             odd = next(v for v in present if "\x00" in v)
             raise ColumnError(table.name, column, odd, f"holds a NUL character: {odd[:80]!r}")

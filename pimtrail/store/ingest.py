@@ -324,8 +324,8 @@ def _version_facts(conn: Connection, tenant: str, seq: int, facts: Facts, unobse
             to_insert[first_new:] = sorted(to_insert[first_new:], key=itemgetter(2))
     rows = to_insert
     columns = _archive.COLUMNS
-    _check_columns(fact_table, {name: list(map(itemgetter(columns.index(name)), rows))
-                                for name in ("kind", "key", "principal_id", "role_id", "group_id")})
+    _check_columns(fact_table, {name: list(map(itemgetter(columns.index(name)), rows))  # a kind is a normaliser's own
+                                for name in ("key", "principal_id", "role_id", "group_id")})
     # closed versions go to the archive; a changed fact's new version takes its old row (pimtrail.store.archive)
     rows = _archive.close(conn, tenant, seq, to_close, rows)
     with indexes_after(conn, fact_table, only=("ix_fact_open",)):  # a new history's: its rows come in key order
