@@ -131,6 +131,41 @@ def test_an_identifier_only_the_ingest_refuses_is_named_by_its_file_page_and_ele
         result.output
 
 
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _actor_and_target(entries: list) -> None:  # the same id as one entry's actor (not a column) and a later one's target
+    entries[0]["initiatedBy"]["user"]["id"] = "u\x00x"
+    entries[3]["targetResources"][1]["id"] = "u\x00x"
+
+
+def _deep_before(entries: list) -> None:  # an element nested past what a recursive look through it could take
+    entries[0]["extra"] = _nested(400)
+    entries[3]["id"] = "id\x00x"
+
+
+def _colon_elsewhere(entries: list) -> None:  # a `<id>:<status>` split is a role request's, not an audit id's
+    entries[1]["resultReason"] = "a\x00x"
+    entries[3]["id"] = "a\x00x:tail"
+
+
+@pytest.mark.parametrize("change, column", [(_actor_and_target, "event.principal_id"),
+                                            (_deep_before, "event.source_id"), (_colon_elsewhere, "event.source_id")])
+def test_a_refused_event_identifier_is_named_by_the_element_it_is_copied_from(change, column, tmp_path, cli):
+    """Not by another element holding the same text elsewhere (found by a review), and never a traceback."""
+    data = t.compliant(NOW)
+    change(data["directory_audits"]["value"])
+    result = cli("collect", "--source", exports.write(tmp_path / "e", data), "--db", tmp_path / "new.db")
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and f"directory_audits.json: value[3]: {column} holds a NUL character" in errors[0], \
+        result.output
+
+
 @pytest.mark.parametrize("case", ["audit id holding NUL", "user id holding NUL"])
 def test_an_identifier_postgresql_cannot_hold_is_refused_on_both_backends(case, tmp_path, cli, db_url):
     _, change, named = SHAPES[case]

@@ -4,9 +4,11 @@ and column ("fact.key holds a NUL character"), not the file and element to fix. 
 names an element (`collectors.normalize.base.Item.where`): `users.json: value[3]: fact.key holds ...`.
 
 A fact names the element it was normalised from (`FactRecord.element`). An event does not (its record is kept
-small: 180,000 of a large tenant's), so its element is the first of its dataset's that holds the refused value as a
-string (an id is copied from the element as it is; a role request's is `<id>:<status>`). Only on
-the error's path: nothing is looked up otherwise. Found nowhere, the error stays as it was.
+small: 180,000 of a large tenant's), so its element is the first of its dataset's whose member the column is copied
+from holds the value (`_EVENT_MEMBERS`: an audit entry's `id`, its targets' ids; a role request's `id` for its
+`<id>:<status>`). Only on the error's path: nothing is looked up otherwise. Where the element is not known for sure
+(a fact from several elements, a value found elsewhere only), the error stays as it was: better no place than a
+wrong one.
 """
 
 from __future__ import annotations
@@ -20,19 +22,27 @@ if TYPE_CHECKING:
     from pimtrail.model import CollectedSnapshot
     from pimtrail.store.columns import ColumnError
 
-# the datasets events are normalised from, by their kind (`collectors.normalize`)
-EVENT_DATASETS = {"audit": "directory_audits", "role_request": "role_assignment_requests"}
-_FACT_COLUMNS = ("kind", "key", "principal_id", "role_id", "group_id")  # FactRecord's attributes of those names
+# where an event's columns are copied from, by the dataset it is normalised from (`collectors.normalize`): the
+# members of an element, "*" any item of a list
+_EVENT_MEMBERS: dict[str, dict[str, tuple[tuple[str, ...], ...]]] = {
+    "directory_audits": {"source_id": (("id",),), "correlation_id": (("correlationId",),),
+                         "principal_id": (("targetResources", "*", "id"),),
+                         "role_id": (("targetResources", "*", "id"),)},
+    "role_assignment_requests": {"source_id": (("id",),), "principal_id": (("principalId",),),
+                                 "role_id": (("roleDefinitionId",),)},
+}
+_FACT_COLUMNS = ("key", "principal_id", "role_id", "group_id")  # FactRecord's attributes of those names
 
 
 def located(exc: ColumnError, snap: CollectedSnapshot) -> InputError:
-    """`exc` naming the file and element its value came from, when found (a fact's or an event's column); else `exc`
+    """`exc` naming the file and element its value came from, when known (a fact's or an event's column); else `exc`
     itself."""
-    if exc.table not in ("fact", "event"):
+    if exc.table == "fact":
+        element = _of_fact(exc, snap)
+    elif exc.table == "event":
+        element = _of_event(exc, snap)
+    else:
         return exc
-    element = _of_fact(exc, snap) if exc.table == "fact" else None
-    if element is None:
-        element = _in_text(exc.value, snap, set(EVENT_DATASETS.values()) if exc.table == "event" else None)
     if element is None:
         return exc
     dataset, page, index = element
@@ -52,35 +62,37 @@ def _of_fact(exc: ColumnError, snap: CollectedSnapshot) -> tuple[str, int, int] 
     return None
 
 
-def _in_text(value: object, snap: CollectedSnapshot, datasets: set[str] | None) -> tuple[str, int, int] | None:
-    """The first element, of `datasets` (None: any), holding `value` as a JSON string (its page's text holds it as
-    written, then its elements are looked through, whatever the page's layout)."""
+def _of_event(exc: ColumnError, snap: CollectedSnapshot) -> tuple[str, int, int] | None:
+    """The first element of an event dataset whose member the column is copied from holds the refused value (its
+    page's text holding it as JSON writes it, then its elements decoded)."""
+    value = exc.value
     if type(value) is not str or not value:
         return None
-    wanted = [value] + ([value.rsplit(":", 1)[0]] if ":" in value else [])  # a role request's `<id>:<status>`
-    needles = list(dict.fromkeys(json.dumps(v, ensure_ascii=ascii_) for v in wanted for ascii_ in (True, False)))
     for page in snap.pages:
-        if datasets is not None and page.dataset not in datasets:
+        paths = _EVENT_MEMBERS.get(page.dataset, {}).get(exc.column)
+        if not paths:
             continue
+        wanted = value.rsplit(":", 1)[0] if page.dataset == "role_assignment_requests" and exc.column == "source_id" \
+            else value  # a role request's event is `<id>:<status>`
         text = page.decoded()
-        if not any(needle in text for needle in needles):
+        if json.dumps(wanted) not in text and json.dumps(wanted, ensure_ascii=False) not in text:
             continue
         try:
             elements = json.loads(text).get("value")
         except (ValueError, AttributeError, RecursionError):
             continue
         for index, element in enumerate(elements if isinstance(elements, list) else ()):
-            if any(_holds(element, v) for v in wanted):
+            if any(wanted in _members(element, path) for path in paths):
                 return page.dataset, page.index, index
     return None
 
 
-def _holds(node: object, value: str) -> bool:
-    """Whether `node` (decoded JSON) is `value` or holds it as a member's value or an item."""
-    if type(node) is str:
-        return node == value
-    if isinstance(node, dict):
-        return any(_holds(v, value) for v in node.values())
-    if isinstance(node, list):
-        return any(_holds(v, value) for v in node)
-    return False
+def _members(node: object, path: tuple[str, ...]) -> list[object]:
+    """The values at `path` in `node` ("*": each item of a list), without recursion."""
+    found = [node]
+    for step in path:
+        if step == "*":
+            found = [item for n in found if isinstance(n, list) for item in n]
+        else:
+            found = [n[step] for n in found if isinstance(n, dict) and step in n]
+    return found
