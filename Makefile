@@ -1,8 +1,8 @@
 # `make demo` and `make test` set up everything a fresh Debian/Ubuntu machine needs, then run.
 # The interpreter: the distribution's own /usr/bin/python3 when it is 3.11 or newer (and can make a venv: python3-venv
-# is there, or make may install it as root), else python3 on the PATH; PYTHON=... picks another. Debian's python3.11, libpython linked into the binary, took ~7 % less CPU for the large
-# first ingest than pyenv's default build (a shared libpython, no profile-guided optimisation; docs/benchmarks.md,
-# round 23).
+# is there, or make may install it as root), else python3 on the PATH; PYTHON=... picks another. Debian's python3.11,
+# libpython linked into the binary, took ~7 % less CPU for the large first ingest than pyenv's default build (a shared
+# libpython, no profile-guided optimisation; docs/benchmarks.md, round 23).
 ifeq ($(origin PYTHON),undefined)
 PYTHON := $(shell for p in /usr/bin/python3 python3; do \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || continue; \

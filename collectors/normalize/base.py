@@ -121,7 +121,7 @@ class Item:
     @property
     def where(self) -> str:
         """The item's place in its file, for error messages (built only when one is raised)."""
-        return f"value[{self.index}]" if self.single_page else f"page {self.page_no + 1} value[{self.index}]"
+        return place(self.page_no, self.index, self.single_page)
 
     def error(self, name: str, message: str, fix: str | None = None) -> InputError:
         return InputError(message, path=self.file, field=f"{self.where}.{name}", fix=fix)
@@ -181,6 +181,11 @@ class Item:
         except (ValueError, TypeError):
             raise self.error(name, f"not a date-time: {quoted(value)}",
                              fix="use ISO 8601 with a zone, e.g. 2026-07-14T01:27:00Z") from None
+
+
+def place(page_no: int, index: int, single_page: bool) -> str:
+    """Where an element lies in its file, as errors name it: `value[3]`, or `page 2 value[3]` in a file of pages."""
+    return f"value[{index}]" if single_page else f"page {page_no + 1} value[{index}]"
 
 
 def quoted(value: Any) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from pimtrail.collectors.normalize.base import place
 from pimtrail.errors import InputError
 
 if TYPE_CHECKING:
@@ -46,10 +47,9 @@ def located(exc: ColumnError, snap: CollectedSnapshot) -> InputError:
     if element is None:
         return exc
     dataset, page, index = element
-    single = sum(1 for p in snap.pages if p.dataset == dataset) == 1
-    place = f"value[{index}]" if single else f"page {page + 1} value[{index}]"
+    where = place(page, index, sum(1 for p in snap.pages if p.dataset == dataset) == 1)  # as `Item.where` names it
     path = snap.files.get(dataset)
-    return InputError(exc.message, path=path, field=place if path else f"{dataset} {place}", fix=exc.fix)
+    return InputError(exc.message, path=path, field=where if path else f"{dataset} {where}", fix=exc.fix)
 
 
 def _of_fact(exc: ColumnError, snap: CollectedSnapshot) -> tuple[str, int, int] | None:
