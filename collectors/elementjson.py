@@ -32,6 +32,8 @@ from typing import Any, Callable
 
 import orjson
 
+from . import compact
+
 _DIGIT_MAP = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))  # digits -> "0", anything else -> " "
 _RUN = b"0" * 19  # 2**63 has 19 digits: any integer orjson could read as a float has a run this long
 _WS = " \t\r"
@@ -56,7 +58,7 @@ class Elements:
     """orjson for the elements of one file's bodies (`rawjson._value_array`); `parse` gives (value, end) or
     None where the stdlib scanner is to read the element."""
 
-    __slots__ = ("text", "view", "runs", "on", "typed")
+    __slots__ = ("text", "view", "runs", "on", "typed", "ends")
 
     def __init__(self, text: str, data: bytes, typed: Callable[[bytes | memoryview], Any] | None = None):
         self.text = text
@@ -69,6 +71,7 @@ class Elements:
         # an element in it is first parsed (a daily read parses few: `unparsed.Skipper`)
         self.runs: dict[int, list[int]] = {}
         self.on = True  # off for the rest of a body once orjson refused an element of it
+        self.ends: dict[int, int] = {}  # a body written on one line: where its elements end (`collectors.compact`)
 
     def _long_run(self, i: int, last: int) -> bool:
         """Whether a run of 19 digits starts in the ASCII file's bytes between `i` and `last` (both included)."""
@@ -86,21 +89,31 @@ class Elements:
         text = self.text
         if text[i] != "{":
             return None
-        end = text.find("\n", i)
+        end = self.ends.get(i, -1)
         if end < 0:
-            end = len(text)
-        if text[end - 1] == ",":  # as files are written: "},\n"
-            end -= 1
-        if text[end - 1] != "}":  # else the end of the line's last non-blank, before a comma
-            while end > i and text[end - 1] in _WS:
-                end -= 1
-            if text[end - 1] == ",":
-                end -= 1
-                while end > i and text[end - 1] in _WS:
-                    end -= 1
-            if end <= i:
-                return None
-        view = self.view
+            at = compact.opening(text, i)
+            if at >= 0:  # the first element of a body written on one line, as Graph sends it
+                self.ends = compact.ends(text, self.view, at)
+                end = self.ends.get(i, -1)
+            elif text[i - 1] == ",":  # a later one of such a body (the earlier ones read unparsed, `unparsed.Skipper`)
+                end = compact.one(text, self.view, i)
+        if end >= 0:
+            return self._parsed(i, end)
+        end = self._line_end(i)
+        if end < 0:
+            return None
+        parsed = self._parsed(i, end)
+        if parsed is None and not self.on:  # refused: the line may hold more than the element
+            end = compact.one(text, self.view, i)
+            if end >= 0:
+                self.on = True
+                return self._parsed(i, end)
+        return parsed
+
+    def _parsed(self, i: int, end: int) -> tuple[Any, int] | None:
+        """The element at `i` parsed from the text up to `end`: (value, end), or None where the stdlib is to read it
+        (`on` turned off where orjson refused it)."""
+        text, view = self.text, self.view
         raw: bytes | memoryview = text[i:end].encode() if view is None else view[i:end]
         if self.typed is not None:  # first: it reads no number, so long runs of digits are nothing to it
             typed = self.typed(raw)
@@ -119,3 +132,23 @@ class Elements:
             self.on = False
             return None
         return value, end
+
+    def _line_end(self, i: int) -> int:
+        """The end of the element at `i` if it is the rest of its line (less a trailing comma), as exports are
+        written one element a line; -1 where nothing is left of the line."""
+        text = self.text
+        end = text.find("\n", i)
+        if end < 0:
+            end = len(text)
+        if text[end - 1] == ",":  # as files are written: "},\n"
+            end -= 1
+        if text[end - 1] != "}":  # else the end of the line's last non-blank, before a comma
+            while end > i and text[end - 1] in _WS:
+                end -= 1
+            if text[end - 1] == ",":
+                end -= 1
+                while end > i and text[end - 1] in _WS:
+                    end -= 1
+            if end <= i:
+                return -1
+        return end

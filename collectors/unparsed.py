@@ -32,6 +32,8 @@ from typing import Any
 from pimtrail.model import Known
 from pimtrail.store.elements import digest, strip
 
+from . import compact
+
 
 class Skipper:
     """The known elements of one dataset, in the order the previous snapshot held them; `end` says
@@ -126,7 +128,8 @@ class Skipper:
 
 class LineCut:
     """A body's elements cut where the export's writer ends them, without parsing them (`SKIPPED` stands in for
-    each): an element is a line of its own, `{...},` or, the last, `{...}` before a line beginning with `]`.
+    each): an element is a line of its own, `{...},` or, the last, `{...}` before a line beginning with `]`; in a
+    body written on one line, as Graph sends it, where msgspec reads its elements to end (`collectors.compact`).
     Anything else is parsed as usual. For the audit log of a tenant's first snapshot, which a worker parses
     meanwhile (`CollectedSnapshot.deferred`): its events are taken only if its full parse cut the pages where this
     did (`hashing.cuts_digest`), else the pages are parsed here; a cut after which the file does not parse has the
@@ -135,13 +138,22 @@ class LineCut:
     def __init__(self) -> None:
         self.kept: list[int] = []
         self.found: list[tuple[bytes, str | None]] = []
+        self.ends: dict[int, int] = {}  # a body written on one line: where its elements end (`collectors.compact`)
+        self._view: memoryview | None = None
 
     def bind(self, text: str, data: bytes | None = None) -> None:
-        pass
+        self._view = memoryview(data) if data is not None and len(data) == len(text) else None
 
     def end(self, text: str, i: int) -> int:
         if text[i] != "{":
             return -1
+        end = self.ends.get(i, -1)
+        if end >= 0:
+            return end
+        at = compact.opening(text, i)
+        if at >= 0:  # the first element of a body written on one line, as Graph sends it
+            self.ends = compact.ends(text, self._view, at)
+            return self.ends.get(i, -1)
         line = text.find("\n", i)
         if line < 0:
             return -1

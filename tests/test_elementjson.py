@@ -53,8 +53,8 @@ def file_of(elements: list[str], sep: str = ",\n") -> str:
     return '[\n{"@odata.context":"x","value":[\n' + sep.join(elements) + '\n]}\n]\n'
 
 
-def check(elements: list[str], monkeypatch, sep: str = ",\n") -> list[int]:
-    text = file_of(elements, sep)
+def check(elements: list[str], monkeypatch, sep: str = ",\n", layout=file_of) -> list[int]:
+    text = layout(elements, sep)
     fast, taken = read(text, False, monkeypatch)
     slow, _ = read(text, True, monkeypatch)
     assert same(fast, slow) if fast[0] != "error" else fast == slow, text[:300]
@@ -112,10 +112,26 @@ def test_orjson_takes_the_plain_elements_and_leaves_long_numbers_to_the_stdlib(m
     assert [text[i:i + 8] for i in taken] == ['{"id":"a', '{"id":"c']
 
 
-def test_a_body_on_one_line_is_read_by_the_stdlib_after_one_try(monkeypatch):
-    elements = ['{"id":"%d"}' % n for n in range(50)]
-    assert len(check(elements, monkeypatch, sep=",")) == 0
+def graph_file_of(elements: list[str], sep: str = ",") -> str:
+    """Bodies as Graph sends them and the live collector writes them: each on one line, `value` right after its `[`
+    (`collectors.compact`), here with a nextLink after it that holds brackets."""
+    body = '{"@odata.context":"x","value":[' + sep.join(elements) + '],"@odata.nextLink":"https://g/?a=[1]&b=]"}'
+    return "[\n" + body + ",\n" + '{"value":[' + sep.join(elements) + ']}' + "\n]\n"
+
+
+def test_a_body_on_one_line_is_read_by_orjson_too(monkeypatch):
+    """Element by element after a line break (`compact.one`), or at once after its `[` (`compact.ends`)."""
+    elements = ['{"id":"%d","s":"},{\\"]}"}' % n for n in range(50)]
+    assert len(check(elements, monkeypatch, sep=",")) == 50
     assert len(check(elements, monkeypatch, sep=",\r\n  ")) == 50
+    assert len(check(elements, monkeypatch, sep=" , ", layout=graph_file_of)) == 100
+    assert len(check(elements, monkeypatch, layout=graph_file_of)) == 100
+
+
+@pytest.mark.parametrize("element", EDGE + REFUSED)
+def test_an_edge_element_of_a_body_on_one_line_reads_as_the_stdlib_reads_it(element, monkeypatch):
+    check(['{"id":"before"}', element, '{"id":"after"}'], monkeypatch, layout=graph_file_of)
+    check([element, '{"id":"after"}'], monkeypatch, sep=",", layout=file_of)
 
 
 @pytest.mark.parametrize("number", ["1e400", "NaN", "-Infinity"])
@@ -162,12 +178,14 @@ def _value(rng: random.Random, depth: int) -> str:
     return "[" + ",".join(_value(rng, depth + 1) for _ in range(rng.randint(0, 5))) + "]"
 
 
-def test_random_elements_read_as_the_stdlib_reads_them(monkeypatch):
+@pytest.mark.parametrize("layout", [file_of, graph_file_of])
+def test_random_elements_read_as_the_stdlib_reads_them(layout, monkeypatch):
     rng = random.Random(7)
     taken = 0
     for _ in range(300):
         elements = ['{"id":%s,"v":%s}' % (_string(rng), _value(rng, 0)) for _ in range(rng.randint(1, 8))]
-        taken += len(check(elements, monkeypatch))
+        taken += len(check(elements, monkeypatch, sep=rng.choice([",", ",\n", " ,\t"]) if layout is graph_file_of
+                           else ",\n", layout=layout))
     assert taken > 300  # most were orjson's: the comparison is not of the stdlib with itself
 
 

@@ -159,6 +159,11 @@ def test_command_line(tmp_path, capsys):
     assert synthetic_main(["--preset", "small", "--days", "2", "--every", "7", "--out", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["2026-07-01", "2026-07-08", "pimtrail.toml"]
     assert "wrote 2 export(s)" in capsys.readouterr().out
+    assert synthetic_main(["--preset", "small", "--layout", "graph", "--out", str(tmp_path / "graph")]) == 0
+    lines, graph = files(tmp_path / "2026-07-01"), files(tmp_path / "graph" / "2026-07-01")
+    assert lines.keys() == graph.keys() and lines["users.json"] != graph["users.json"]
+    for name in lines:  # the same objects, laid out otherwise (manifest: the same bytes)
+        assert json.loads(lines[name]) == json.loads(graph[name]), name
 
 
 def test_scaled_preset_keeps_the_shape():

@@ -63,12 +63,14 @@ class Generator:
         return ("# Configuration of a pimtrail synthetic tenant (python -m pimtrail.synthetic)\n"
                 f"tenant = \"{self.tenant.tenant_id}\"\n\n[break_glass]\naccounts = {upns!r}\n".replace("'", '"'))
 
-    def write(self, root: Path, audit_since: datetime | None = None) -> Path:
+    def write(self, root: Path, audit_since: datetime | None = None, layout: str = "lines") -> Path:
         """Write the export of the current day into `root` (created) and return it. `audit_since`:
-        hold only the audit events from then on (an incremental collection), not the whole window."""
+        hold only the audit events from then on (an incremental collection), not the whole window. `layout`:
+        "lines", one element a line, or "graph", each body on one line as Graph sends it (`writer.LAYOUTS`)."""
         t, size = self.tenant, self.preset.page_size
         w = ExportWriter(Path(root), t.tenant_id, t.collected_at(),
-                         f"pimtrail-synthetic {__version__} ({self.preset.name}, seed {self.seed}, day {t.day})", t.ids)
+                         f"pimtrail-synthetic {__version__} ({self.preset.name}, seed {self.seed}, day {t.day})", t.ids,
+                         layout)
         w.body("organization", context_url("organization"), b.organization(t))
         w.body("subscribed_skus", context_url("subscribedSkus"), b.subscribed_skus(t))
         w.body("role_definitions", context_url("roleManagement/directory/roleDefinitions"), b.role_definitions(t))
@@ -144,11 +146,12 @@ class Generator:
 
 def generate(out: Path, preset: Preset | str = "small", *, days: int = 1, churn: float = 0.005, seed: int = 1,
              start: date = DEFAULT_START, every: int = 1, incremental_audit: bool = False,
-             signin_share: float = 0.0) -> list[Path]:
+             signin_share: float = 0.0, layout: str = "lines") -> list[Path]:
     """Write `days` exports, `every` days apart, under `out` (named by date, like the sample's), plus
     `out/pimtrail.toml`. Returns the export directories, oldest first. `incremental_audit`: every
     export after the first holds the audit events since the previous one (less AUDIT_OVERLAP).
-    `signin_share`: the share of enabled users whose sign-in times move each day (`Generator.advance`)."""
+    `signin_share`: the share of enabled users whose sign-in times move each day (`Generator.advance`).
+    `layout`: how bodies are written (`Generator.write`)."""
     out = Path(out)
     gen = Generator(preset, seed, start)
     out.mkdir(parents=True, exist_ok=True)
@@ -159,6 +162,6 @@ def generate(out: Path, preset: Preset | str = "small", *, days: int = 1, churn:
         if n:
             gen.advance(churn, every, signin_share)
         since = previous - AUDIT_OVERLAP if incremental_audit and previous is not None else None
-        roots.append(gen.write(out / gen.collected_at.date().isoformat(), audit_since=since))
+        roots.append(gen.write(out / gen.collected_at.date().isoformat(), audit_since=since, layout=layout))
         previous = gen.collected_at
     return roots

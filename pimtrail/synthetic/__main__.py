@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from . import DEFAULT_START, PRESETS, generate
+from .writer import LAYOUTS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="exports after the first hold the audit events since the previous one "
                              "(less an hour), as a daily `pimtrail collect --source graph --db` asks; "
                              "default: the whole window")
+    parser.add_argument("--layout", choices=LAYOUTS, default="lines",
+                        help="lines: one element a line; graph: each body on one line, as Graph sends it and the "
+                             "live collector writes it (default lines)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start", type=date.fromisoformat, default=DEFAULT_START, help="first day (YYYY-MM-DD)")
     parser.add_argument("--out", type=Path, required=True, help="folder to write the exports into")
@@ -40,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     roots = generate(args.out, preset, days=args.days, churn=args.churn, seed=args.seed, start=args.start,
                      every=args.every, incremental_audit=args.incremental_audit,
-                     signin_share=args.signin_share)
+                     signin_share=args.signin_share, layout=args.layout)
     print(f"wrote {len(roots)} export(s) of tenant preset {preset.name} to {args.out} "
           f"in {time.perf_counter() - began:.1f} s (config: {args.out / 'pimtrail.toml'})")
     return 0

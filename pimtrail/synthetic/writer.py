@@ -2,6 +2,10 @@
 
 Objects are serialised as they come from a generator and written in pages, so no dataset is ever
 held in memory as a list of dicts. The manifest is written last: a folder without one is unfinished.
+
+Two layouts of a body's elements: `lines`, one element a line (as before, and the sample tenant's), and `graph`,
+each body on one line as Graph sends it and the live collector writes it (`collectors.graph.writer`). The same
+objects either way; the reader must be as fast on both (`collectors.compact`).
 """
 
 from __future__ import annotations
@@ -24,10 +28,18 @@ def dumps(value: Any) -> str:
     return _encode(value)
 
 
+LAYOUTS = ("lines", "graph")
+
+
 class ExportWriter:
-    def __init__(self, root: Path, tenant_id: str, collected_at: datetime, generator: str, ids: Ids) -> None:
+    def __init__(self, root: Path, tenant_id: str, collected_at: datetime, generator: str, ids: Ids,
+                 layout: str = "lines") -> None:
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, not {layout!r}")
         self.root, self.tenant_id, self.collected_at = root, tenant_id, collected_at
         self.generator, self.ids = generator, ids
+        # before an element: the first of a body, the others (after the last, before `]`: `self.last`)
+        self.first, self.sep, self.last = ("", ",", "") if layout == "graph" else ("\n", ",\n", "\n")
         self.entries: dict[str, dict[str, Any]] = {}
         self.rows: dict[str, int] = {}
         root.mkdir(parents=True, exist_ok=True)
@@ -45,7 +57,7 @@ class ExportWriter:
         with self._open(name) as out:
             out.write('{"@odata.context":' + dumps(context) + ',"value":[')
             count = self._items(out, items)
-            out.write("\n]}\n")
+            out.write(self.last + "]}\n")
         self.rows[name] = count
 
     def pages(self, name: str, context: str, items: Iterable[dict[str, Any] | str], size: int) -> None:
@@ -70,11 +82,10 @@ class ExportWriter:
             out.write("\n]\n")
         self.rows[name] = count
 
-    @staticmethod
-    def _page(out, context: str, page: list[str], link: str | None) -> None:
+    def _page(self, out, context: str, page: list[str], link: str | None) -> None:
         out.write('{"@odata.context":' + dumps(context) + ',"value":[')
         if page:
-            out.write("\n" + ",\n".join(page) + "\n")
+            out.write(self.first + self.sep.join(page) + self.last)
         out.write("]" + (',"@odata.nextLink":' + dumps(link) if link else "") + "}")
 
     def per_parent(self, name: str, bodies: Iterable[tuple[str, str, Iterable[dict[str, Any]]]]) -> None:
@@ -95,11 +106,10 @@ class ExportWriter:
             out.write("\n]}\n")
         self.rows[name] = count
 
-    @staticmethod
-    def _items(out, items: Iterable[dict[str, Any]]) -> int:
-        count = 0
+    def _items(self, out, items: Iterable[dict[str, Any]]) -> int:
+        count, first, sep = 0, self.first, self.sep
         for item in items:
-            out.write(("\n" if count == 0 else ",\n") + dumps(item))
+            out.write((first if count == 0 else sep) + dumps(item))
             count += 1
         return count
 

@@ -1,0 +1,116 @@
+"""Where the elements of a body written on one line end, found by msgspec (`ends`).
+
+Graph sends each page as one line of compact JSON, `{"@odata.context":...,"value":[{...},{...},...]}`, and the live
+collector writes it into the export as it came (`collectors.graph.writer`). The reader finds where an element ends
+by its line (`elementjson.Elements`, `unparsed.LineCut`): that works for exports written one element a line (the
+synthetic tenant's, the sample's) and not for these, whose every element went to the stdlib's scanner as a dict (a
+large tenant's first export from a live collection: read in 11.7 s against 1.7 s, docs/benchmarks.md, round 24).
+
+msgspec reads a whole array at once as raw texts (`list[msgspec.Raw]`: ~1 GB/s, nothing decoded), which gives each
+element's length, so where each one starts and ends. These are candidates only, as a line is: the reader still parses
+each element from exactly that text (a typed decoder, orjson or the stdlib), and a JSON value that fills a text
+starting at `i` is the value the stdlib's `raw_decode` finds at `i`, ending where it does (`elementjson`). Where msgspec
+refuses the array (NaN, a lone surrogate, nesting past its depth, anything that is not JSON), there are no candidates
+and the reader goes on as before.
+"""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+
+_RAWS = msgspec.json.Decoder(list[msgspec.Raw]).decode
+_RAW = msgspec.json.Decoder(msgspec.Raw).decode
+# msgspec's words for a value followed by more text; its byte is one past the first character after the value
+_TRAILING = re.compile(r"trailing characters \(byte ([0-9]+)\)$")
+_WS = " \t\n\r"
+_WS_BYTES = b" \t\n\r"
+
+
+def opening(text: str, i: int) -> int:
+    """Where the `[` is that the element at `i` follows on the same line (blanks between), else -1: the first element
+    of a body written on one line. An export written one element a line has a line break before each."""
+    at = i - 1
+    while at >= 0 and text[at] in " \t":
+        at -= 1
+    return at if at >= 0 and text[at] == "[" else -1
+
+
+def ends(text: str, view: memoryview | None, at: int) -> dict[int, int]:
+    """{start: end} of each element of the array whose `[` is at `at` (character offsets in `text`; `view`: the text's
+    bytes when they are its characters, ASCII), or {} where msgspec does not read the array."""
+    raws = _raws(text, view, at)
+    if raws is None:
+        return {}
+    try:
+        return _placed(text, view, at, raws)
+    except IndexError:  # the text ends before msgspec's array does: not the text it read
+        return {}
+
+
+def _placed(text: str, view: memoryview | None, at: int, raws: list[msgspec.Raw]) -> dict[int, int]:
+    found: dict[int, int] = {}
+    ws = _WS
+    pos = at + 1
+    while text[pos] in ws:
+        pos += 1
+    for raw in raws:
+        end = pos + (len(raw) if view is not None else len(str(raw, "utf-8")))
+        found[pos] = end
+        pos = end
+        while text[pos] in ws:
+            pos += 1
+        if text[pos] == ",":
+            pos += 1
+            while text[pos] in ws:
+                pos += 1
+    return found if text[pos] == "]" else {}  # where msgspec's array ends, the walk must end too
+
+
+def _raws(text: str, view: memoryview | None, at: int) -> list[msgspec.Raw] | None:
+    """The array's elements as raw texts: the text up to the last `]` of the line first (a page of Graph's, `value`
+    its last member), else up to where msgspec says the array is followed by more (of the rest of the text in ASCII,
+    of the line otherwise: its bytes are made)."""
+    line = text.find("\n", at)
+    line = len(text) if line < 0 else line
+    close = text.rfind("]", at, line)
+    if close > at:
+        try:
+            return _RAWS(view[at:close + 1] if view is not None else text[at:close + 1])
+        except (msgspec.DecodeError, RecursionError):
+            pass
+    part = view[at:] if view is not None else text[at:line].encode()
+    try:
+        return _RAWS(part)  # the array is the rest of it
+    except msgspec.DecodeError as exc:
+        more = _TRAILING.search(str(exc))
+    except RecursionError:
+        return None
+    if more is None:
+        return None
+    try:
+        return _RAWS(part[:int(more.group(1)) - 1])
+    except (msgspec.DecodeError, RecursionError):
+        return None
+
+
+def one(text: str, view: memoryview | None, i: int) -> int:
+    """The end of the element at `i` in a body written on one line, when it is not the first (whose array `ends`
+    gives all of them): where msgspec says it is followed by more of its line; -1 where msgspec does not read it."""
+    line = text.find("\n", i)
+    line = len(text) if line < 0 else line
+    part = view[i:line] if view is not None else text[i:line].encode()
+    try:
+        _RAW(part)
+        return -1  # the rest of the line is the element: `elementjson`'s own candidate
+    except msgspec.DecodeError as exc:
+        more = _TRAILING.search(str(exc))
+    except RecursionError:
+        return -1
+    if more is None:
+        return -1
+    size = int(more.group(1)) - 1
+    while size > 0 and part[size - 1] in _WS_BYTES:
+        size -= 1
+    return i + (size if view is not None else len(bytes(part[:size]).decode()))
