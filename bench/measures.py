@@ -370,12 +370,12 @@ def growth(db: Path, before: dict[str, int] | None = None) -> dict[str, int]:
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
-def full_window_ingest(gen: Any, db: Path, work: Path) -> tuple[float, float]:
+def full_window_ingest(gen: Any, db: Path, work: Path, layout: str = "graph") -> tuple[float, float]:
     """The current day ingested from an export holding the whole audit window (as a collection
     without a history, or with --full-audit, asks for it) into a copy of `db`: (read s, write s)."""
     import shutil
 
-    export = gen.write(work / "exports" / "full-window")
+    export = gen.write(work / "exports" / "full-window", layout=layout)
     copy = work / "full-window.db"
     shutil.copyfile(db, copy)
     read, write, _, _ = ingest_once(export, copy)

@@ -44,6 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency", type=float, default=0.02, help="emulator latency per request (default 0.02 s)")
     parser.add_argument("--concurrency", type=int, default=4, help="collector requests in flight (default 4, "
                                                                     "the `pimtrail collect` default)")
+    parser.add_argument("--layout", choices=("graph", "lines"), default="graph",
+                        help="how the exports' bodies are written: graph, each on one line as Graph sends it and the "
+                             "live collector writes it (default); lines, one element a line (rounds 1-23)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip", default="", help="comma list of: live, pack (to leave out)")
     parser.add_argument("--workdir", type=Path, help="where exports and databases go (default: a temporary folder)")
@@ -65,6 +68,9 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+LAYOUT_NOTE = {"graph": "as Graph sends them, one a line", "lines": "one element a line"}
+
+
 def run(args: argparse.Namespace) -> list[Row]:
     from pimtrail.config import parse_config
     from pimtrail.store import HistoryStore
@@ -84,12 +90,12 @@ def run(args: argparse.Namespace) -> list[Row]:
     config_path = work / "pimtrail.toml"
     config_path.write_text(gen.config_toml(), encoding="utf-8")
     config = parse_config(tomllib.loads(config_path.read_text()), str(config_path))
-    gen_s, day0 = timed(lambda: gen.write(work / "exports" / gen.collected_at.date().isoformat()))
+    gen_s, day0 = timed(lambda: gen.write(work / "exports" / gen.collected_at.date().isoformat(), layout=args.layout))
     size = sum(p.stat().st_size for p in day0.iterdir())
     rows.append(Row(f"generate the {preset.name} tenant's export (day 0)", round(gen_s, 2), "s", "< 60 s (brief)", 60,
                     1, f"{size / 1e6:.0f} MB, {preset.users:,} users, {preset.eligible:,} eligible, "
                     f"{preset.active:,} active, {preset.audit_per_day * preset.audit_days:,} audit events "
-                    "(pimtrail.synthetic)"))
+                    f"(pimtrail.synthetic); bodies written {LAYOUT_NOTE[args.layout]}"))
     say(f"generated {day0} in {gen_s:.1f} s")
 
     rows += measures.cli_help(max(5, args.repeat))
@@ -109,10 +115,11 @@ def run(args: argparse.Namespace) -> list[Row]:
         # a daily collection asks for the audit events since the previous one (`pimtrail collect graph
         # --db`); the last day is also ingested from an export holding the whole 90-day window
         since = previous - AUDIT_OVERLAP if previous is not None else None
-        export = day0 if n == 0 else gen.write(work / "exports" / gen.collected_at.date().isoformat(), since)
+        export = day0 if n == 0 else gen.write(work / "exports" / gen.collected_at.date().isoformat(), since,
+                                               args.layout)
         previous = gen.collected_at
         if n and n == args.history_days - 1:
-            full_window = measures.full_window_ingest(gen, db, work)
+            full_window = measures.full_window_ingest(gen, db, work, args.layout)
             say(f"  day {n} with the whole audit window: read {full_window[0]:.1f} s, write {full_window[1]:.1f} s")
         stored_before = measures.pack_bytes(db)
         read_s, write_s, snap, info = measures.ingest_once(export, db)
@@ -159,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     args.results.write_text(json.dumps({
         "preset": args.preset, "repeat": args.repeat, "slow_repeat": args.slow_repeat,
         "history_days": args.history_days, "churn": args.churn, "signin_share": args.signin_share,
-        "latency": args.latency,
+        "latency": args.latency, "layout": args.layout,
         "concurrency": args.concurrency, "seed": args.seed, "elapsed_s": round(elapsed, 1),
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
                     "cpus": __import__("os").cpu_count()},
