@@ -178,7 +178,8 @@ def collect(
                                   previous_audit={} if full_audit else previous_audit_windows(db),
                                   break_glass=tuple(settings.break_glass.accounts))
             typer.echo(f"Reading {graph_url} (sign-in: {credential.describe()})", err=True)
-            run = collect_graph(credential, graph, export=export, tenant=tenant, progress=Progress())
+            run = collect_graph(credential, graph, export=export, tenant=tenant, progress=Progress(),
+                                read_back=lambda root, check: service.read_exports([root], check, db, "graph")[0])
             snaps = [run.snapshot]
         else:
             snaps = service.sample_snapshots(tenant) if source == "sample" else \

@@ -22,9 +22,12 @@ class Collected:
     skipped_reason: str | None = None
 
 
-def read_exports(paths: list[Path], tenant: str | None = None, db: str | None = None) -> list[CollectedSnapshot]:
+def read_exports(paths: list[Path], tenant: str | None = None, db: str | None = None,
+                 source: str | None = None) -> list[CollectedSnapshot]:
     """Read and check every export before anything is written. One export into an existing history (a
-    daily collection) is read against it: the elements its newest snapshot held are not parsed again."""
+    daily collection) is read against it: the elements its newest snapshot held are not parsed again; into a new
+    SQLite history, with a worker making its audit events ready (`_read_first`). `source`: the snapshots' (as
+    `read_export` takes it; "graph" for a live collection's export read back)."""
     from pimtrail.collectors.exportdir import read_export
     from pimtrail.store.engine import resolve_url, sqlite_path
 
@@ -36,24 +39,26 @@ def read_exports(paths: list[Path], tenant: str | None = None, db: str | None = 
             store = None
         if store is not None:
             with store:
-                return [read_against(store, paths[0], tenant)]
+                return [read_against(store, paths[0], tenant, source)]
     if len(paths) == 1 and file is not None:  # a new SQLite history: this is its tenant's first snapshot
-        return [_read_first(paths[0], tenant, True)]
-    return [read_export(path, tenant=tenant) for path in paths]
+        return [_read_first(paths[0], tenant, True, source=source)]
+    return [read_export(path, tenant=tenant, source=source) for path in paths]
 
 
-def read_against(store: HistoryStore, path: Path, tenant: str | None = None) -> CollectedSnapshot:
+def read_against(store: HistoryStore, path: Path, tenant: str | None = None,
+                 source: str | None = None) -> CollectedSnapshot:
     """Read an export with what the history holds of its tenant's newest snapshot (`HistoryStore.known`)."""
     from pimtrail.collectors.exportdir import read_export, read_manifest
 
     manifest = read_manifest(path)
     tenant_id = manifest["tenant_id"].lower()
     if not store.has_snapshots(tenant_id):
-        return _read_first(path, tenant, store.engine.dialect.name == "sqlite", manifest)
-    return read_export(path, tenant=tenant, known=store.known(tenant_id))
+        return _read_first(path, tenant, store.engine.dialect.name == "sqlite", manifest, source)
+    return read_export(path, tenant=tenant, source=source, known=store.known(tenant_id))
 
 
-def _read_first(path: Path, tenant: str | None, sqlite: bool, manifest: dict | None = None) -> CollectedSnapshot:
+def _read_first(path: Path, tenant: str | None, sqlite: bool, manifest: dict | None = None,
+                source: str | None = None) -> CollectedSnapshot:
     """Read the export of a tenant's first snapshot while a worker makes its audit events ready for the ingest
     (`pimtrail.store.appending.FirstEvents`), when its audit log is large enough to be worth one. `manifest`:
     the export's, when the caller read it already."""
@@ -72,7 +77,7 @@ def _read_first(path: Path, tenant: str | None, sqlite: bool, manifest: dict | N
         job = FirstEvents.start(audit_pages, file, manifest["tenant_id"].lower(), sqlite, file.stat().st_size,
                                 reserve=10 * export)
     try:  # the worker reads the audit log: here it is only cut into its elements (`CollectedSnapshot.deferred`)
-        snap = read_export(path, tenant=tenant, defer=job is not None and job.running)
+        snap = read_export(path, tenant=tenant, source=source, defer=job is not None and job.running)
     except BaseException:
         if job is not None:
             job.cancel()

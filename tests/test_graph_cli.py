@@ -48,6 +48,27 @@ def test_complete_collection_stores_a_snapshot_and_prints_a_summary(cli, db, ten
     assert again.exit_code == 0  # the kept export collects offline
 
 
+def test_a_collection_is_read_back_against_the_history_it_goes_into(cli, db, tenant, monkeypatch):
+    """As an export collected offline: the elements the newest snapshot held are not parsed again
+    (`collect.read_against`), and a new SQLite history's first snapshot may have a worker read its audit log."""
+    from pimtrail.collectors import exportdir
+
+    monkeypatch.setenv("PIMTRAIL_GRAPH_TOKEN", TOKEN)
+    reads, read = [], exportdir.read_export
+
+    def spy(root, **kwargs):
+        reads.append((kwargs.get("source"), kwargs.get("known") is not None))
+        return read(root, **kwargs)
+
+    monkeypatch.setattr(exportdir, "read_export", spy)
+    with Emulator(tenant) as graph:
+        assert graph_collect(cli, graph, db).exit_code == 0
+        assert graph_collect(cli, graph, db).exit_code == 0
+    assert reads == [("graph", False), ("graph", True)]
+    listing = json.loads(cli("snapshots", "--db", db, "--format", "json").output)
+    assert [s["source"] for s in listing] == ["graph"]  # the second, the same as the first, is not stored again
+
+
 def test_missing_licence_and_permission_exit_3_naming_them_and_keep_the_rest(cli, db, tenant, monkeypatch):
     monkeypatch.setenv("PIMTRAIL_GRAPH_TOKEN", TOKEN)
     with Emulator(tenant) as graph:

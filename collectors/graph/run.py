@@ -15,7 +15,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from pimtrail.collectors.datasets import GUID
 from pimtrail.collectors.exportdir import read_export
@@ -106,13 +106,16 @@ def gc_for_collection() -> Iterator[None]:
 
 def collect_graph(credential: CredentialConfig | Any, settings: GraphSettings | None = None, *,
                   export: Path | None = None, tenant: str | None = None,
-                  progress: Any = None) -> GraphRun:
+                  progress: Any = None, read_back: Callable[[Path, str | None], CollectedSnapshot] | None = None
+                  ) -> GraphRun:
     """Collect one snapshot from Graph. `credential` is a CredentialConfig (built and closed
     here) or any credential object with `get_token` (the caller's to close).
 
     Each page goes to the export directory as it arrives (`export`, or a temporary one); the
     snapshot is then read back from it. Rows of pages that were not parsed while collecting
-    are counted by that read-back, before `progress.summary` is called."""
+    are counted by that read-back, before `progress.summary` is called. `read_back(root, tenant)` reads it (default:
+    `read_export` alone); `pimtrail collect` reads it against the history it goes into (`collect.read_exports`:
+    the elements the newest snapshot held not parsed again, a first snapshot's audit log read by a worker)."""
     settings = settings or GraphSettings()
     collected_at = utcnow()
     with ExitStack() as stack:
@@ -142,7 +145,7 @@ def collect_graph(credential: CredentialConfig | Any, settings: GraphSettings | 
             raise
         check = tenant.lower() if tenant and GUID.match(tenant) else None
         try:
-            snap = read_export(root, tenant=check, source="graph")
+            snap = read_back(root, check) if read_back is not None else read_export(root, tenant=check, source="graph")
             counted = {c.dataset: c.rows for c in snap.coverage}
             for name, outcome in outcomes.items():
                 if outcome.ok and name in counted:
