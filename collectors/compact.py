@@ -26,6 +26,7 @@ _RAW = msgspec.json.Decoder(msgspec.Raw).decode
 _TRAILING = re.compile(r"trailing characters \(byte ([0-9]+)\)$")
 _WS = " \t\n\r"
 _WS_BYTES = b" \t\n\r"
+_WINDOW = 1 << 12  # characters of a line that is not ASCII encoded at first for `one`
 
 
 def opening(text: str, i: int) -> int:
@@ -97,20 +98,42 @@ def _raws(text: str, view: memoryview | None, at: int) -> list[msgspec.Raw] | No
 
 def one(text: str, view: memoryview | None, i: int) -> int:
     """The end of the element at `i` in a body written on one line, when it is not the first (whose array `ends`
-    gives all of them): where msgspec says it is followed by more of its line; -1 where msgspec does not read it."""
+    gives all of them): where msgspec says it is followed by more of its line; -1 where msgspec does not read it, or
+    where the element is the rest of its line (`elementjson`'s own candidate). msgspec stops right after the
+    element, so this is as long as the element is; text that is not ASCII is encoded in windows of growing width
+    (4 kB, then 64 kB, then the rest of the line), not the whole rest of its line for each element."""
     line = text.find("\n", i)
     line = len(text) if line < 0 else line
-    part = view[i:line] if view is not None else text[i:line].encode()
+    if view is not None:
+        size = _size(view[i:line], True)
+        return -1 if size is None else i + size
+    width = _WINDOW
+    while True:
+        stop = min(line, i + width)
+        part = text[i:stop].encode()
+        size = _size(part, stop == line)
+        if size is not None:
+            return i + len(part[:size].decode())  # the value ends at an ASCII character: a whole UTF-8 sequence
+        if stop == line:
+            return -1
+        width *= 16
+
+
+def _size(part: bytes | memoryview, whole: bool) -> int | None:
+    """The bytes of the JSON value `part` begins with, where more follows it in `part`; None where msgspec does not
+    read it (maybe cut short: a wider `part` may) or, `whole`, where the value fills `part` (less blanks)."""
     try:
         _RAW(part)
-        return -1  # the rest of the line is the element: `elementjson`'s own candidate
+        size = len(part)  # the value fills it: the element ends where `part` does, unless that is the line's end
+        if whole:
+            return None
     except msgspec.DecodeError as exc:
         more = _TRAILING.search(str(exc))
+        if more is None:
+            return None
+        size = int(more.group(1)) - 1
     except RecursionError:
-        return -1
-    if more is None:
-        return -1
-    size = int(more.group(1)) - 1
+        return None
     while size > 0 and part[size - 1] in _WS_BYTES:
         size -= 1
-    return i + (size if view is not None else len(bytes(part[:size]).decode()))
+    return size

@@ -117,3 +117,17 @@ def test_a_graph_layout_history_holds_the_same_facts_and_verifies(layouts, tmp_p
                                           "ORDER BY seq").fetchall()
         assert results[0] is not None  # the worker's rows were taken
     assert states["graph"] == states["lines"] and len(states["graph"]) == 2
+
+
+def test_a_later_element_of_a_long_line_not_ascii_is_read_as_long_as_it_is(monkeypatch):
+    """`compact.one` encodes a window of the line past the element, not the rest of the line each time (a page whose
+    array msgspec refuses, or a daily read's changed elements: quadratic in the page before)."""
+    items = ['{"id":"%d","name":"Zoë"}' % n for n in range(3000)]
+    text = '{"value":[' + ",".join(items) + "]}\n"
+    read, sizes = compact._RAW, []
+    monkeypatch.setattr(compact, "_RAW", lambda part: (sizes.append(len(part)), read(part))[1])
+    at = text.index('{"id":"2999"')
+    assert text[at:compact.one(text, None, at)] == items[-1]
+    first = text.index('{"id":"1"')
+    assert text[first:compact.one(text, None, first)] == items[1]
+    assert max(sizes) < 5000 < len(text)
