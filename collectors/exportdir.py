@@ -189,7 +189,7 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
                          fix="collect the right export or drop --tenant")
     snap = CollectedSnapshot(tenant_id=tenant_id, collected_at=manifest["_collected_at"],
                              source=source or ("sample" if manifest.get("source") == "sample" else "export"),
-                             source_ref=str(root.resolve()))
+                             source_ref=str(root.resolve()), root=root)
     collected: dict[str, DatasetPages] = {}
     for dataset in ds.DATASETS:
         entry = manifest["datasets"].get(dataset.name)

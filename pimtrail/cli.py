@@ -148,7 +148,8 @@ def collect(
 ) -> None:
     """Collect one snapshot (live from Graph, from an export directory, or the sample quarter)."""
     import os
-    from contextlib import nullcontext
+    import tempfile
+    from contextlib import ExitStack
 
     from pimtrail import collect as service
     from pimtrail.bulk import kept_heap
@@ -159,7 +160,9 @@ def collect(
     db = db or settings.database
     # an export read and written in one scope of memory kept for reuse: the read frees what the ingest allocates
     # again (`bulk.kept_heap`). Not for Graph, whose collector's peak memory is held to a target (docs/benchmarks.md)
-    with kept_heap() if source != "graph" else nullcontext():
+    with ExitStack() as scope:
+        if source != "graph":
+            scope.enter_context(kept_heap())
         run = None
         if source == "graph":
             from pimtrail.collectors import datasets as ds
@@ -178,7 +181,12 @@ def collect(
                                   previous_audit={} if full_audit else previous_audit_windows(db),
                                   break_glass=tuple(settings.break_glass.accounts))
             typer.echo(f"Reading {graph_url} (sign-in: {credential.describe()})", err=True)
-            run = collect_graph(credential, graph, export=export, tenant=tenant, progress=Progress(),
+            # without --export, the collection is written to a folder kept until it is ingested: read back against
+            # the history, its audit log may be read by a worker meanwhile, and a read the history refuses is read
+            # again from it (`collect._ingest`)
+            scratch = None if export is not None else \
+                Path(scope.enter_context(tempfile.TemporaryDirectory(prefix="pimtrail-graph-")))
+            run = collect_graph(credential, graph, export=export, tenant=tenant, progress=Progress(), scratch=scratch,
                                 read_back=lambda root, check: service.read_exports([root], check, db, "graph")[0])
             snaps = [run.snapshot]
         else:

@@ -193,7 +193,9 @@ def _ingest(store: HistoryStore, snap: CollectedSnapshot) -> SnapshotInfo:
     except Unrecognised:
         if snap.based_on is None:
             raise
-        return store.ingest(read_export(Path(snap.source_ref), tenant=snap.tenant_id, source=snap.source))
+        again = read_export(snap.root or Path(snap.source_ref), tenant=snap.tenant_id, source=snap.source)
+        again.source_ref = snap.source_ref  # a live collection's is Graph's address, not the folder it was read from
+        return store.ingest(again)
 
 
 def sample_snapshots(tenant: str | None = None) -> list[CollectedSnapshot]:

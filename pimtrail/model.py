@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Callable
 
 OK, ERROR, MISSING = "ok", "error", "missing"
@@ -271,6 +272,9 @@ class CollectedSnapshot:
     # the file each dataset was read from (`collectors.exportdir.read_export`), for errors found after the reading
     # (`pimtrail.store.located`)
     files: dict[str, str] = field(default_factory=dict)
+    # the export directory it was read from (`read_export`), read again in full where the history refuses a read
+    # against its newest snapshot (`collect._ingest`); `source_ref` names it otherwise for a live collection
+    root: Path | None = None
 
     def undefer(self) -> bool:
         """Read the deferred audit log's pages here: their events first in `events`, their elements cut as a full

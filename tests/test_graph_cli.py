@@ -7,12 +7,14 @@ import logging
 import sqlite3
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
 import pytest
 
 import exports
+from pimtrail.collectors.exportdir import read_export
 from pimtrail.emulator import Emulator, Fault, licence_missing, permission_missing
 from test_graph_collect import fill
 
@@ -67,6 +69,63 @@ def test_a_collection_is_read_back_against_the_history_it_goes_into(cli, db, ten
     assert reads == [("graph", False), ("graph", True)]
     listing = json.loads(cli("snapshots", "--db", db, "--format", "json").output)
     assert [s["source"] for s in listing] == ["graph"]  # the second, the same as the first, is not stored again
+
+
+def _named_export(tmp_path: Path, name: str, collected_at: str = "2026-07-01T06:00:00Z") -> Path:
+    data = exports.baseline(collected_at)
+    fill(data)
+    data["users"][1]["value"][0]["displayName"] = name  # a change, so that each snapshot is stored
+    return exports.write(tmp_path / name, data)
+
+
+def test_a_read_back_the_history_refuses_is_read_again_from_the_kept_collection(cli, db, tmp_path, monkeypatch):
+    """Another collector wrote a snapshot of the tenant between this one's read-back (against #1) and its ingest:
+    read again in full from the collection's folder, kept until then without --export too; named by Graph."""
+    from datetime import timedelta
+
+    from pimtrail import collect
+    from pimtrail.timeutil import iso, utcnow
+
+    monkeypatch.setenv("PIMTRAIL_GRAPH_TOKEN", TOKEN)
+    with Emulator(_named_export(tmp_path, "Bob")) as graph:
+        assert graph_collect(cli, graph, db).exit_code == 0
+    other, ingest = _named_export(tmp_path, "Robert", iso(utcnow() + timedelta(seconds=1))), collect._ingest
+    time.sleep(2)  # this collection's time comes after the other's (whole seconds)
+
+    def racing(store, snap):
+        assert snap.based_on is not None
+        store.ingest(read_export(other))  # the other collector's snapshot lands first
+        return ingest(store, snap)
+
+    monkeypatch.setattr(collect, "_ingest", racing)
+    with Emulator(_named_export(tmp_path, "Bobby")) as graph:
+        result = graph_collect(cli, graph, db)
+        url = graph.base_url
+    assert result.exit_code == 0, result.output
+    listing = json.loads(cli("snapshots", "--db", db, "--format", "json").output)
+    assert [(s["seq"], s["source"]) for s in listing] == [(1, "graph"), (2, "export"), (3, "graph")], result.output
+    assert listing[2]["source_ref"] == f"graph:{url}"
+
+
+def test_a_first_collections_audit_log_is_read_by_a_worker_from_the_kept_folder(cli, db, tenant, monkeypatch):
+    """Without --export the folder stays until the ingest: the worker begun with the read-back reads its audit log,
+    and its events are taken."""
+    from pimtrail.store import appending
+
+    monkeypatch.setenv("PIMTRAIL_GRAPH_TOKEN", TOKEN)
+    monkeypatch.setattr(appending, "FIRST_WORKER_BYTES", 1)
+    taken, normalised = [], appending.FirstEvents.normalised
+
+    def spy(self, snap, shas):
+        out = normalised(self, snap, shas)
+        taken.append(out)
+        return out
+
+    monkeypatch.setattr(appending.FirstEvents, "normalised", spy)
+    with Emulator(tenant) as graph:
+        result = graph_collect(cli, graph, db)
+    assert result.exit_code == 0, result.output
+    assert taken and all(taken)
 
 
 def test_missing_licence_and_permission_exit_3_naming_them_and_keep_the_rest(cli, db, tenant, monkeypatch):

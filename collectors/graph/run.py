@@ -106,8 +106,8 @@ def gc_for_collection() -> Iterator[None]:
 
 def collect_graph(credential: CredentialConfig | Any, settings: GraphSettings | None = None, *,
                   export: Path | None = None, tenant: str | None = None,
-                  progress: Any = None, read_back: Callable[[Path, str | None], CollectedSnapshot] | None = None
-                  ) -> GraphRun:
+                  progress: Any = None, read_back: Callable[[Path, str | None], CollectedSnapshot] | None = None,
+                  scratch: Path | None = None) -> GraphRun:
     """Collect one snapshot from Graph. `credential` is a CredentialConfig (built and closed
     here) or any credential object with `get_token` (the caller's to close).
 
@@ -115,11 +115,14 @@ def collect_graph(credential: CredentialConfig | Any, settings: GraphSettings | 
     snapshot is then read back from it. Rows of pages that were not parsed while collecting
     are counted by that read-back, before `progress.summary` is called. `read_back(root, tenant)` reads it (default:
     `read_export` alone); `pimtrail collect` reads it against the history it goes into (`collect.read_exports`:
-    the elements the newest snapshot held not parsed again, a first snapshot's audit log read by a worker)."""
+    the elements the newest snapshot held not parsed again, a first snapshot's audit log read by a worker).
+    `scratch`: without `export`, an empty directory of the caller's to write the export into, which the caller keeps
+    until the snapshot is written (a worker may still read it, and a refused read is read again from it); else a
+    temporary one, gone when this returns."""
     settings = settings or GraphSettings()
     collected_at = utcnow()
     with ExitStack() as stack:
-        root = Path(export) if export is not None else \
+        root = Path(export) if export is not None else Path(scratch) if scratch is not None else \
             Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pimtrail-graph-")))
         writer = ExportWriter(root)  # refuses a folder that holds an export, before any request
         owned = isinstance(credential, CredentialConfig)
