@@ -38,27 +38,32 @@ def opening(text: str, i: int) -> int:
     return at if at >= 0 and text[at] == "[" else -1
 
 
-def ends(text: str, view: memoryview | None, at: int) -> dict[int, int]:
+def ends(text: str, view: memoryview | None, at: int, texts: dict[int, msgspec.Raw] | None = None) -> dict[int, int]:
     """{start: end} of each element of the array whose `[` is at `at` (character offsets in `text`; `view`: the text's
-    bytes when they are its characters, ASCII), or {} where msgspec does not read the array."""
+    bytes when they are its characters, ASCII), or {} where msgspec does not read the array. `texts`, for text that
+    is not ASCII: filled with {start: the element's UTF-8 text}, which msgspec made (not encoded again to parse it)."""
     raws = _raws(text, view, at)
     if raws is None:
         return {}
     try:
-        return _placed(text, view, at, raws)
+        return _placed(text, view, at, raws, texts)
     except IndexError:  # the text ends before msgspec's array does: not the text it read
         return {}
 
 
-def _placed(text: str, view: memoryview | None, at: int, raws: list[msgspec.Raw]) -> dict[int, int]:
+def _placed(text: str, view: memoryview | None, at: int, raws: list[msgspec.Raw],
+            texts: dict[int, msgspec.Raw] | None) -> dict[int, int]:
     found: dict[int, int] = {}
     ws = _WS
     pos = at + 1
     while text[pos] in ws:
         pos += 1
+    keep = texts is not None and view is None
     for raw in raws:
         end = pos + (len(raw) if view is not None else len(str(raw, "utf-8")))
         found[pos] = end
+        if keep:
+            texts[pos] = raw  # type: ignore[index]
         pos = end
         while text[pos] in ws:
             pos += 1

@@ -58,7 +58,7 @@ class Elements:
     """orjson for the elements of one file's bodies (`rawjson._value_array`); `parse` gives (value, end) or
     None where the stdlib scanner is to read the element."""
 
-    __slots__ = ("text", "view", "runs", "on", "typed", "ends")
+    __slots__ = ("text", "view", "runs", "on", "typed", "ends", "texts")
 
     def __init__(self, text: str, data: bytes, typed: Callable[[bytes | memoryview], Any] | None = None):
         self.text = text
@@ -72,6 +72,7 @@ class Elements:
         self.runs: dict[int, list[int]] = {}
         self.on = True  # off for the rest of a body once orjson refused an element of it
         self.ends: dict[int, int] = {}  # a body written on one line: where its elements end (`collectors.compact`)
+        self.texts: dict[int, Any] = {}  # and, in text that is not ASCII, their UTF-8 texts as msgspec made them
 
     def _long_run(self, i: int, last: int) -> bool:
         """Whether a run of 19 digits starts in the ASCII file's bytes between `i` and `last` (both included)."""
@@ -93,12 +94,13 @@ class Elements:
         if end < 0:
             at = compact.opening(text, i)
             if at >= 0:  # the first element of a body written on one line, as Graph sends it
-                self.ends = compact.ends(text, self.view, at)
+                self.texts = {}
+                self.ends = compact.ends(text, self.view, at, self.texts)
                 end = self.ends.get(i, -1)
             elif text[i - 1] == ",":  # a later one of such a body (the earlier ones read unparsed, `unparsed.Skipper`)
                 end = compact.one(text, self.view, i)
         if end >= 0:
-            return self._parsed(i, end)
+            return self._parsed(i, end, self.texts.get(i))
         end = self._line_end(i)
         if end < 0:
             return None
@@ -110,15 +112,17 @@ class Elements:
                 return self._parsed(i, end)
         return parsed
 
-    def _parsed(self, i: int, end: int) -> tuple[Any, int] | None:
-        """The element at `i` parsed from the text up to `end`: (value, end), or None where the stdlib is to read it
-        (`on` turned off where orjson refused it)."""
+    def _parsed(self, i: int, end: int, made: Any = None) -> tuple[Any, int] | None:
+        """The element at `i` parsed from the text up to `end` (`made`: its UTF-8 text, when msgspec made it): (value,
+        end), or None where the stdlib is to read it (`on` turned off where orjson refused it)."""
         text, view = self.text, self.view
-        raw: bytes | memoryview = text[i:end].encode() if view is None else view[i:end]
+        raw: Any = made if made is not None else text[i:end].encode() if view is None else view[i:end]
         if self.typed is not None:  # first: it reads no number, so long runs of digits are nothing to it
             typed = self.typed(raw)
             if typed is not None:
                 return typed, end
+        if made is not None:
+            raw = bytes(made)  # bytes' methods for the search below, and for orjson
         if view is None:
             if raw.translate(_DIGIT_MAP).find(_RUN) >= 0:  # a long integer, maybe: the stdlib's (C loops, ~2 us)
                 return None
