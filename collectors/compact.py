@@ -87,16 +87,11 @@ def _raws(text: str, view: memoryview | None, at: int) -> list[msgspec.Raw] | No
         except (msgspec.DecodeError, RecursionError):
             pass
     part = view[at:] if view is not None else text[at:line].encode()
-    try:
-        return _RAWS(part)  # the array is the rest of it
-    except msgspec.DecodeError as exc:
-        more = _TRAILING.search(str(exc))
-    except RecursionError:
-        return None
-    if more is None:
+    size = _size(part, False)  # the array's bytes, where msgspec reads one there
+    if size is None:
         return None
     try:
-        return _RAWS(part[:int(more.group(1)) - 1])
+        return _RAWS(part[:size])
     except (msgspec.DecodeError, RecursionError):
         return None
 
@@ -125,8 +120,9 @@ def one(text: str, view: memoryview | None, i: int) -> int:
 
 
 def _size(part: bytes | memoryview, whole: bool) -> int | None:
-    """The bytes of the JSON value `part` begins with, where more follows it in `part`; None where msgspec does not
-    read it (maybe cut short: a wider `part` may) or, `whole`, where the value fills `part` (less blanks)."""
+    """The bytes of the JSON value `part` begins with (less blanks after it), found by msgspec's word for a value
+    followed by more; None where msgspec does not read it (maybe cut short: a wider `part` may) or, `whole`, where the
+    value fills `part`. One skim of the value, nothing decoded (`_raws`, `one`)."""
     try:
         _RAW(part)
         size = len(part)  # the value fills it: the element ends where `part` does, unless that is the line's end
