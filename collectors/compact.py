@@ -42,18 +42,27 @@ def ends(text: str, view: memoryview | None, at: int, texts: dict[int, msgspec.R
     """{start: end} of each element of the array whose `[` is at `at` (character offsets in `text`; `view`: the text's
     bytes when they are its characters, ASCII), or {} where msgspec does not read the array. `texts`, for text that
     is not ASCII: filled with {start: the element's UTF-8 text}, which msgspec made (not encoded again to parse it)."""
+    placed = spans(text, view, at, texts)
+    return dict(placed[0]) if placed is not None else {}
+
+
+def spans(text: str, view: memoryview | None, at: int, texts: dict[int, msgspec.Raw] | None = None
+          ) -> tuple[list[tuple[int, int]], int] | None:
+    """`ends` as the (start, end) of each element in order, and where the array's `]` is; None where msgspec does
+    not read the array."""
     raws = _raws(text, view, at)
     if raws is None:
-        return {}
+        return None
     try:
         return _placed(text, view, at, raws, texts)
     except IndexError:  # the text ends before msgspec's array does: not the text it read
-        return {}
+        return None
 
 
 def _placed(text: str, view: memoryview | None, at: int, raws: list[msgspec.Raw],
-            texts: dict[int, msgspec.Raw] | None) -> dict[int, int]:
-    found: dict[int, int] = {}
+            texts: dict[int, msgspec.Raw] | None) -> tuple[list[tuple[int, int]], int] | None:
+    found: list[tuple[int, int]] = []
+    add = found.append
     ws = _WS
     pos = at + 1
     while text[pos] in ws:
@@ -61,7 +70,7 @@ def _placed(text: str, view: memoryview | None, at: int, raws: list[msgspec.Raw]
     keep = texts is not None and view is None
     for raw in raws:
         end = pos + (len(raw) if view is not None else len(str(raw, "utf-8")))
-        found[pos] = end
+        add((pos, end))
         if keep:
             texts[pos] = raw  # type: ignore[index]
         pos = end
@@ -71,7 +80,7 @@ def _placed(text: str, view: memoryview | None, at: int, raws: list[msgspec.Raw]
             pos += 1
             while text[pos] in ws:
                 pos += 1
-    return found if text[pos] == "]" else {}  # where msgspec's array ends, the walk must end too
+    return (found, pos) if text[pos] == "]" else None  # where msgspec's array ends, the walk must end too
 
 
 def _raws(text: str, view: memoryview | None, at: int) -> list[msgspec.Raw] | None:

@@ -138,6 +138,12 @@ def _value_array(text: str, i: int, start: int, marks: list[tuple[int, int]],
     known = skipper.end if skipper is not None else None
     if fast is not None:
         fast.on = True
+    whole = getattr(skipper, "whole", None)  # `LineCut`: a body on one line cut at once, no element parsed
+    placed = whole(text, i) if whole is not None else None
+    if placed is not None:
+        cut, close = placed
+        marks += [(s - start, e - start) for s, e in cut]
+        return [SKIPPED] * len(cut), close + 1
     i = _skip(text, i + 1)
     if text[i] == "]":
         return items, i + 1

@@ -162,5 +162,20 @@ class LineCut:
             return line - 1 if text[line - 2] == "}" else -1
         return line if last == "}" and text.startswith("]", line + 1) else -1
 
+    def whole(self, text: str, at: int) -> tuple[list[tuple[int, int]], int] | None:
+        """A body's `value` array whose `[` is at `at`, written on one line as Graph sends it: each element's (start,
+        end) and where its `]` is, all found at once (`compact.spans`), when each element is an object; else None
+        (`end` then cuts it element by element). The same cut `end` makes, without a call per element (a large first
+        audit log's 180,000: ~0.3 s)."""
+        i = at + 1
+        while text[i] in " \t\r":
+            i += 1
+        if text[i] != "{":
+            return None
+        placed = compact.spans(text, self._view, at)
+        if placed is None or not all(text[start] == "{" for start, _ in placed[0]):
+            return None
+        return placed
+
     def parsed(self, text: str, i: int, end: int) -> None:
         pass

@@ -10,7 +10,7 @@ import pytest
 from first_ingest import results, workers  # noqa: F401 -- fixtures
 
 from pimtrail import collect
-from pimtrail.collectors import compact, elementjson
+from pimtrail.collectors import compact, elementjson, unparsed
 from pimtrail.collectors.exportdir import read_export
 from pimtrail.store import HistoryStore, appending
 from pimtrail.synthetic import generate
@@ -98,6 +98,31 @@ def test_a_deferred_graph_layout_audit_log_is_cut_as_its_full_parse_cuts_it(layo
     assert [(p.text, p.items) for p in deferred.pages] == [(p.text, p.items) for p in full.pages]
     assert deferred.undefer() is True
     assert _events(deferred) == _events(full)
+
+
+def test_a_deferred_body_on_one_line_is_cut_at_once_and_one_element_a_line_element_by_element(layouts, monkeypatch):
+    calls = {"whole": 0, "end": 0}
+    whole, end = unparsed.LineCut.whole, unparsed.LineCut.end
+
+    def counted(name, fn):
+        def call(self, *args):
+            calls[name] += 1
+            return fn(self, *args)
+        return call
+
+    monkeypatch.setattr(unparsed.LineCut, "whole", counted("whole", whole))
+    monkeypatch.setattr(unparsed.LineCut, "end", counted("end", end))
+    graph = read_export(layouts["graph"][0], defer=True)
+    pages = [p for p in graph.pages if p.dataset == "directory_audits"]
+    assert calls == {"whole": len(pages), "end": 0}  # no call per element
+    calls.update(whole=0)
+    read_export(layouts["lines"][0], defer=True)
+    assert calls["end"] == sum(len(p.items) for p in pages)  # the same elements, one call each
+
+
+@pytest.mark.parametrize("body", ['{"value":[{"a":1},2]}', '{"value":[1,{"a":1}]}', '{"value":[{"a":1},{"b":NaN}]}'])
+def test_an_array_that_is_not_all_objects_msgspec_reads_is_not_cut_at_once(body):
+    assert unparsed.LineCut().whole(body, body.index("[")) is None
 
 
 def test_a_graph_layout_history_holds_the_same_facts_and_verifies(layouts, tmp_path, workers, results, monkeypatch):
