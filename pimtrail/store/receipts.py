@@ -51,20 +51,23 @@ def _unrle(runs: list[list[Any]]) -> list[Any]:
 
 # -- cutting pages into parts ----------------------------------------------------------------
 def _digests_stripped(text: str, view: memoryview, spans: tuple[tuple[int, int], ...], key: str,
-                      known: dict[int, tuple[bytes, str | None]]) -> tuple[list[bytes], list[list[str | None]]]:
+                      known: dict[int, tuple[bytes, str | None]]
+                      ) -> tuple[list[bytes], list[list[str | None]], list[tuple[int, int] | None]]:
     """`digest(strip(element, (key,)))` and the values cut out, for the elements of an ASCII page
     (`view` its bytes): the parts around a plain string value are hashed in place. Any other
     value is left to `strip` itself, so the result is the same. Elements read unparsed come with
-    both (`known`, `Page.skipped`)."""
+    both (`known`, `Page.skipped`). Also where each value cut out lies in `text` (None: left to `strip`, or read
+    unparsed), for `_Cut.texts`."""
     pattern, blake2b = f'"{key}":', hashlib.blake2b
     skip = len(pattern)
-    digests, values = [], []
+    digests, values, places = [], [], []
     find = text.find
     for i, (s, e) in enumerate(spans):
         if i in known:
             dig, value = known[i]
             digests.append(dig)
             values.append([value])
+            places.append(None)
             continue
         at = find(pattern, s, e)
         start = at + skip
@@ -73,19 +76,21 @@ def _digests_stripped(text: str, view: memoryview, spans: tuple[tuple[int, int],
             element, cut = strip(text[s:e], (key,))
             digests.append(digest(element))
             values.append(cut)
+            places.append(None)
             continue
         hashed = blake2b(view[s:start], digest_size=16)
         hashed.update(view[close + 1:e])
         digests.append(hashed.digest())
         values.append([text[start:close + 1]])
-    return digests, values
+        places.append((start, close + 1))
+    return digests, values, places
 
 
 class _Cut:
     """One page cut into its parts (before element numbers are known). Elements are hashed where
     they lie in the page's bytes, not copied out: only those to be stored are cut out (`texts`)."""
 
-    __slots__ = ("page", "sha", "prefix", "suffix", "gaps", "digests", "volatile")
+    __slots__ = ("page", "sha", "prefix", "suffix", "gaps", "digests", "volatile", "places")
 
     def __init__(self, page: Page, hashed: tuple[bytes | memoryview, str] | None = None):  # its bytes and sha256
         self.page, text = page, page.decoded()
@@ -93,6 +98,7 @@ class _Cut:
         spans = page.items
         self.digests: list[bytes] = []
         self.volatile: list[list[str | None]] = []
+        self.places: list[tuple[int, int] | None] | None = None  # where each volatile value lies (`_digests_stripped`)
         if not spans:
             self.prefix, self.suffix, self.gaps = text, "", None
             return
@@ -114,7 +120,7 @@ class _Cut:
                     self.volatile.append(values)
                 self.digests.append(digest(element))
         elif keys:
-            self.digests, self.volatile = _digests_stripped(text, memoryview(data), spans, keys[0], known)
+            self.digests, self.volatile, self.places = _digests_stripped(text, memoryview(data), spans, keys[0], known)
         else:
             view, blake2b = memoryview(data), hashlib.blake2b
             self.digests = [known[i][0] if i in known else blake2b(view[s:e], digest_size=16).digest()
@@ -130,6 +136,10 @@ class _Cut:
         if data is not None and not keys:
             return [data[spans[i][0]:spans[i][1]] for i in indices]
         text = page.decoded()
+        places = self.places
+        if places is not None:  # the one volatile value's place known: the text around it, not `strip` again
+            return [text[spans[i][0]:places[i][0]] + text[places[i][1]:spans[i][1]] if places[i] is not None
+                    else strip(text[spans[i][0]:spans[i][1]], keys)[0] for i in indices]
         elements = [text[spans[i][0]:spans[i][1]] for i in indices]
         return [strip(element, keys)[0] for element in elements] if keys else elements
 
