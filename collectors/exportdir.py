@@ -328,33 +328,55 @@ def _body_bytes(span: tuple[int, int], raws: dict[int, Any]) -> memoryview | Non
     return memoryview(data)[span[0]:span[1]] if data is not None and len(data) == len(text) else None
 
 
-def audit_pages(source: Path | list[tuple[str, str, str]]) -> tuple[list[str], str, list[EventRecord]]:
+def audit_pages(source: Path | list[tuple[str, str, str]]
+                ) -> tuple[list[str], str, list[EventRecord], list[bytes | None]]:
     """What `read_export` makes of the audit log (`Remake`): its pages' texts' sha256, in order, where their
-    elements lie (`hashing.cuts_digest`) and its events. `source`: the dataset's file, read as `read_export` reads
-    it, or its pages as (parent, request, body text)."""
+    elements lie (`hashing.cuts_digest`), its events, and each page's elements' digests as the receipts take them
+    (`store.elements.digest` of each element's text, joined; None for a page without elements). `source`: the
+    dataset's file, read as `read_export` reads it, or its pages as (parent, request, body text)."""
     raws: dict[int, str] = {}
     if isinstance(source, Path):  # the bodies hashed where they lie in the file, not copied out (243 MB: ~0.2 s)
         pages = _pages(ds.BY_NAME[ds.AUDIT_DATASET], source, raws, spans=True)
         hashed = [_page_hashed(page, raws) for page in pages]
     else:
         pages = [RawPage(parent, request, _page_body(text, raws)) for parent, request, text in source]
-        hashed = [(hashlib.sha256(text.encode()).hexdigest(), cut)
-                  for text, cut in (_page_text(page, raws) for page in pages)]
+        hashed = [_hashed_text(*_page_text(page, raws)) for page in pages]
     events = DatasetPages(ds.AUDIT_DATASET, str(source) if isinstance(source, Path) else "(pages)",
                           pages).normalised(audit.directory_audits)
-    return [sha for sha, _ in hashed], cuts_digest([cut for _, cut in hashed]), events
+    return [sha for sha, _, _ in hashed], cuts_digest([cut for _, cut, _ in hashed]), events, \
+        [digests for _, _, digests in hashed]
 
 
-def _page_hashed(page: RawPage, raws: dict[int, Any]) -> tuple[str, tuple[tuple[int, int], ...] | None]:
-    """The sha256 of `_page_text`'s text and its cut, for a page read with `spans`: the file's bytes hashed where
-    the body lies when the file is ASCII (character offsets are the bytes' then), else its text's slice encoded."""
+def _page_hashed(page: RawPage, raws: dict[int, Any]
+                 ) -> tuple[str, tuple[tuple[int, int], ...] | None, bytes | None]:
+    """The sha256 of `_page_text`'s text, its cut and its elements' digests (`_hashed_text`), for a page read with
+    `spans`: the file's bytes hashed where the body lies when the file is ASCII (character offsets are the bytes'
+    then), else its text's slice encoded."""
     span = raws.get(id(page.body))
     if type(span) is not tuple:  # no span: the file read by the stdlib after all, or a body that is the whole file
-        text, cut = _page_text(page, raws)
-        return hashlib.sha256(text.encode()).hexdigest(), cut
+        return _hashed_text(*_page_text(page, raws))
     body = _body_bytes(span, raws)
-    return hashlib.sha256(_file_text(raws)[span[0]:span[1]].encode() if body is None else body).hexdigest(), \
-        _items(page, raws)
+    if body is None:
+        return _hashed_text(_file_text(raws)[span[0]:span[1]], _items(page, raws))
+    cut = _items(page, raws)
+    return hashlib.sha256(body).hexdigest(), cut, _digests(body, cut)
+
+
+def _hashed_text(text: str, cut: tuple[tuple[int, int], ...] | None
+                 ) -> tuple[str, tuple[tuple[int, int], ...] | None, bytes | None]:
+    data = text.encode()
+    if len(data) == len(text):  # ASCII: offsets are the bytes'
+        return hashlib.sha256(data).hexdigest(), cut, _digests(memoryview(data), cut)
+    return hashlib.sha256(data).hexdigest(), cut, None if cut is None else b"".join(
+        hashlib.blake2b(text[s:e].encode(), digest_size=16).digest() for s, e in cut)
+
+
+def _digests(body: memoryview, cut: tuple[tuple[int, int], ...] | None) -> bytes | None:
+    """The elements' digests (`store.elements.digest`) of an ASCII body, hashed where they lie in its bytes."""
+    if cut is None:
+        return None
+    blake2b = hashlib.blake2b
+    return b"".join([blake2b(body[s:e], digest_size=16).digest() for s, e in cut])
 
 
 def _check_tenant(organization: DatasetPages | None, tenant_id: str) -> None:

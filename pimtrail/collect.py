@@ -154,8 +154,9 @@ def _unvouched(snap: CollectedSnapshot) -> list:
 
     job, remake = snap.first_events, snap.remake
     if job is not None and remake is not None:
-        # while the worker reads the audit log: the receipts' cut, which the ingest takes on, and the pages' sha256
-        snap.cuts = cut_pages(snap.pages)
+        # the receipts' cut, which the ingest takes on, and the pages' sha256; the audit log's element digests as
+        # the worker found them (`FirstEvents.digests`)
+        snap.cuts = cut_pages(snap.pages, given=job.digests(snap))
         if job.normalised(snap, [c.sha for c in snap.cuts.get(remake.dataset, [])]):
             return snap.events[remake.count:]
     snap.undefer()

@@ -187,7 +187,9 @@ def test_the_workers_reading_hashes_and_cuts_the_audit_pages_as_the_export_reade
     import shutil
 
     from pimtrail.collectors.exportdir import audit_pages
+    from pimtrail.store.elements import digest
     from pimtrail.store.hashing import cuts_digest
+    from pimtrail.store.receipts import cut_pages
 
     root = tmp_path / "export"
     shutil.copytree(roots[0], root)
@@ -199,7 +201,11 @@ def test_the_workers_reading_hashes_and_cuts_the_audit_pages_as_the_export_reade
         data = data.replace(b"\n", b"\r\n")
     path.write_bytes(data)
     pages = _audit(read_export(root))
-    shas, cuts, events = audit_pages(path)
+    shas, cuts, events, digests = audit_pages(path)
     assert shas == [hashlib.sha256(p.text.encode()).hexdigest() for p in pages]
     assert cuts == cuts_digest([p.items for p in pages]) and all(p.items for p in pages)
     assert len(events) > 100
+    # each element's digest as the receipts take it, for the ingest's cut (`FirstEvents.digests`)
+    assert digests == [b"".join(digest(p.text[s:e]) for s, e in p.items) for p in pages]
+    assert [c.digests for c in cut_pages(pages)[pages[0].dataset]] == \
+        [c.digests for c in cut_pages(pages, given={pages[0].dataset: (shas, digests)})[pages[0].dataset]]

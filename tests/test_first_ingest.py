@@ -212,6 +212,42 @@ def _rows_only(remake, source, tenant, sqlite, rows_file=None):
     return appending.prepare_audit(remake, source, tenant, sqlite, rows_file)
 
 
+@pytest.mark.parametrize("early", [True, False], ids=["with-the-reading", "with-the-ingest"])
+def test_the_audit_logs_element_digests_are_the_workers(roots, tmp_path, workers, results, plain, monkeypatch, early):
+    """The worker hashed the audit log's elements as it read them (`FirstEvents.digests`): the first snapshot's
+    ingest takes each audit page's digests from it, and stores what it stores hashing them itself."""
+    from pimtrail.store import receipts
+
+    taken, real = [], receipts._given
+
+    def spy(given, page, sha):
+        digests = real(given, page, sha)
+        taken.append((page.dataset, digests is not None))
+        return digests
+
+    monkeypatch.setattr(receipts, "_given", spy)
+    db = str(tmp_path / "h.db")
+    _ingest(db, roots, early=early)
+    audit_pages = sum(p.dataset == "directory_audits" for p in read_export(roots[0]).pages)
+    assert audit_pages > 1 and [name for name, ok in taken if ok] == ["directory_audits"] * audit_pages
+    _same(db, plain)
+
+
+def test_digests_of_other_texts_or_of_another_cut_are_not_taken():
+    from pimtrail.model import Page
+    from pimtrail.store import receipts
+
+    text = '{"value":[{"id":"a"},{"id":"b"}]}'
+    page = Page("directory_audits", 0, "", "/x", text, ((10, 20), (21, 31)))
+    sha, cut = receipts._hashed(page)[1], receipts._Cut(page)
+    joined = b"".join(cut.digests)
+    assert receipts._given(([sha], [joined]), page, sha) == cut.digests
+    assert receipts._given((["0" * 64], [joined]), page, sha) is None  # another text's
+    assert receipts._given(([sha], [joined[:16]]), page, sha) is None  # another cut's: as many as its elements
+    assert receipts._given(([sha], [None]), page, sha) is None
+    assert receipts._Cut(page, given=([sha], [bytes(32)])).digests == [bytes(16)] * 2  # taken as given
+
+
 def test_a_worker_that_read_other_pages_is_not_taken(roots, tmp_path, workers, results, plain, monkeypatch):
     """The audit log's file changed between the worker's reading and the export's: what it made is dropped."""
     monkeypatch.setattr(appending, "prepare_audit", _other_pages)
@@ -409,7 +445,7 @@ def test_a_new_history_is_made_once_the_worker_vouched_for_its_audit_log(roots, 
     assert all(f._build is None for f in snap.facts) and results.raw[0][0] == appending.NORMALISED
     assert snap.cuts is not None
     cut, real = [], receipts.cut_pages
-    monkeypatch.setattr(receipts, "cut_pages", lambda pages, *a: cut.append(1) or real(pages, *a))
+    monkeypatch.setattr(receipts, "cut_pages", lambda pages, *a, **k: cut.append(1) or real(pages, *a, **k))
     with HistoryStore.open(db, create=True) as store:
         collect.ingest_all(store, [snap])
         assert cut == []  # the check's cut taken on
@@ -429,7 +465,7 @@ def test_pages_cut_before_are_not_taken_for_other_pages(roots, tmp_path, plain, 
         for root in roots:
             snap = read_export(root)
             snap.cuts = real(read_export(root).pages)
-            monkeypatch.setattr(receipts, "cut_pages", lambda pages, *a: cut.append(1) or real(pages, *a))
+            monkeypatch.setattr(receipts, "cut_pages", lambda pages, *a, **k: cut.append(1) or real(pages, *a, **k))
             store.ingest(snap)
             monkeypatch.setattr(receipts, "cut_pages", real)
         assert store.verify().ok

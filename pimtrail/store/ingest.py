@@ -206,8 +206,12 @@ def _ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
 def _write(conn: Connection, snap: CollectedSnapshot, prev: dict[str, Any] | None, seq: int, same_code: bool,
            events_job: _appending.FirstEvents) -> dict[str, Any]:
     tenant = snap.tenant_id
-    plan = _receipts.Plan(conn, tenant, snap.pages, prev["id"] if prev is not None else None, snap.cuts)
-    facts = Facts(snap.facts, plan.unchanged if same_code else set(), plan.same)
+    if prev is None:  # nothing to compare with: the facts first, while a worker hashes the audit log's elements
+        facts = Facts(snap.facts, set(), set())
+        plan = _receipts.Plan(conn, tenant, snap.pages, None, snap.cuts, lambda: events_job.digests(snap))
+    else:
+        plan = _receipts.Plan(conn, tenant, snap.pages, prev["id"], snap.cuts)
+        facts = Facts(snap.facts, plan.unchanged if same_code else set(), plan.same)
     # an element read unparsed keeps the open facts naming it of the kinds its dataset gives (the same bytes in
     # two datasets are one number: a registration row is not kept by a user element that reads the same); one
     # naming none is refused here, before anything is written (pimtrail.store.openfacts)

@@ -32,7 +32,7 @@ import json
 import operator
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
@@ -92,7 +92,11 @@ class _Cut:
 
     __slots__ = ("page", "sha", "prefix", "suffix", "gaps", "digests", "volatile", "places")
 
-    def __init__(self, page: Page, hashed: tuple[bytes | memoryview, str] | None = None):  # its bytes and sha256
+    def __init__(self, page: Page, hashed: tuple[bytes | memoryview, str] | None = None,  # its bytes and sha256
+                 given: tuple[list[str], list[bytes | None]] | None = None):
+        """`given`: the sha256s of its dataset's pages and their elements' digests, joined, as another reading of the
+        same texts found them (`cut_pages`): taken for this page when its sha256 is the one there, and it has no
+        volatile values nor elements read unparsed."""
         self.page, text = page, page.decoded()
         data, self.sha = hashed or _hashed(page)
         spans = page.items
@@ -121,6 +125,8 @@ class _Cut:
                 self.digests.append(digest(element))
         elif keys:
             self.digests, self.volatile, self.places = _digests_stripped(text, memoryview(data), spans, keys[0], known)
+        elif (joined := _given(given, page, self.sha)) is not None:
+            self.digests = joined
         else:
             view, blake2b = memoryview(data), hashlib.blake2b
             self.digests = [known[i][0] if i in known else blake2b(view[s:e], digest_size=16).digest()
@@ -152,6 +158,16 @@ class _Cut:
             runs = itertools.groupby(map(tuple, self.volatile))  # run-length encoded: one refresh time a page
             out["volatile"] = [[list(values), len(list(run))] for values, run in runs]
         return out
+
+
+def _given(given: tuple[list[str], list[bytes | None]] | None, page: Page, sha: str) -> list[bytes] | None:
+    """A page's element digests from `given` (`_Cut`), when they are of its very text and as many as its elements."""
+    if given is None or page.skipped or page.index >= len(given[0]) or given[0][page.index] != sha:
+        return None
+    joined = given[1][page.index]
+    if not isinstance(joined, bytes) or len(joined) != 16 * len(page.items or ()):
+        return None
+    return _packs.split_digests(joined)
 
 
 def _rle_numbers(numbers: list[int]) -> list[list[int]]:
@@ -216,10 +232,13 @@ class Plan:
     known to be unchanged too (`ingest` skips building and encoding them)."""
 
     def __init__(self, conn: Connection, tenant: str, pages: list[Page], previous_snapshot_id: int | None,
-                 cuts: dict[str, list[_Cut]] | None = None):
-        """`cuts`: `cut_pages(pages)` made before (`CollectedSnapshot.cuts`), taken when they are of these pages."""
+                 cuts: dict[str, list[_Cut]] | None = None,
+                 given: Callable[[], dict[str, tuple[list[str], list[bytes | None]]] | None] | None = None):
+        """`cuts`: `cut_pages(pages)` made before (`CollectedSnapshot.cuts`), taken when they are of these pages;
+        else they are cut here, with what `given()` gives (`cut_pages`)."""
         self.conn, self.tenant = conn, tenant
-        self.cuts = cuts if cuts is not None and _of(cuts, pages) else cut_pages(pages)
+        self.cuts = cuts if cuts is not None and _of(cuts, pages) else \
+            cut_pages(pages, given=given() if given is not None else None)
         # the previous snapshot's listings by dataset: their sha256s (the bases of this one's, `write`) and entries
         self.previous_shas = listing_shas(conn, tenant, previous_snapshot_id) if previous_snapshot_id else {}
         previous = {name: listing(conn, tenant, sha) for name, sha in self.previous_shas.items()}
@@ -360,16 +379,20 @@ def _of(cuts: dict[str, list[_Cut]], pages: list[Page]) -> bool:
     return len(made) == len(pages) and all(map(operator.is_, made, pages))
 
 
-def cut_pages(pages: Iterable[Page], batch: int = 16) -> dict[str, list[_Cut]]:
+def cut_pages(pages: Iterable[Page], batch: int = 16,
+              given: dict[str, tuple[list[str], list[bytes | None]]] | None = None) -> dict[str, list[_Cut]]:
     """A snapshot's pages cut into elements, by dataset. The large pages are hashed `batch` at a time by two
-    threads while this one waits (sha256 lets go of the GIL, so both cores hash), then cut here."""
+    threads while this one waits (sha256 lets go of the GIL, so both cores hash), then cut here. `given`: by
+    dataset, element digests another reading found (`_Cut`; a first snapshot's worker, for its audit log:
+    `appending.FirstEvents.digests`)."""
     cuts: dict[str, list[_Cut]] = defaultdict(list)
-    pages, large = list(pages), 1 << 16
+    pages, large, given = list(pages), 1 << 16, given or {}
     with ThreadPoolExecutor(2) as pool:
         for part in (pages[at:at + batch] for at in range(0, len(pages), batch)):
             hashed = iter(list(pool.map(_hashed, [p for p in part if p.size >= large])))
             for page in part:
-                cuts[page.dataset].append(_Cut(page, next(hashed) if page.size >= large else None))
+                cuts[page.dataset].append(_Cut(page, next(hashed) if page.size >= large else None,
+                                               given.get(page.dataset)))
     return cuts
 
 
