@@ -214,3 +214,21 @@ def test_the_event_widths_the_worker_checks_are_the_schemas():
 
     assert EVENT.name == event_table.name
     assert EVENT.widths == {column: width(event_table, column) for column in EVENT.widths}
+
+
+def test_a_workers_output_pipe_holds_a_megabyte_where_the_system_allows_it():
+    """A part of a few MB goes through in a few reads, not one per 64 kB (the caller's draining thread waits for the
+    GIL between reads, and the worker for it)."""
+    import sys
+
+    import pytest
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("F_SETPIPE_SZ is Linux's")
+    import fcntl
+
+    with Worker(time.sleep, 5) as job:
+        size = fcntl.fcntl(job._proc.stdout.fileno(), getattr(fcntl, "F_GETPIPE_SZ", 1032))
+    assert size >= 1 << 20
+    data = bytes(range(256)) * (12 << 10)  # 3 MB, given whole
+    assert Worker(bytes, data).result() == data

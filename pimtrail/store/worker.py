@@ -120,6 +120,7 @@ class Worker:
                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         except OSError:
             return
+        _widen(self._proc.stdout)  # type: ignore[arg-type]
         self._outbox: queue.Queue[bytes | None] = queue.Queue()
         for part in payload:
             self._outbox.put(part)
@@ -212,6 +213,22 @@ class Worker:
 
     def __exit__(self, *exc: Any) -> None:
         self.cancel()
+
+
+_PIPE_SIZE = 1 << 20  # bytes a pipe holds once widened (Linux's default limit for an unprivileged process)
+
+
+def _widen(pipe: Any) -> None:
+    """Let the pipe hold `_PIPE_SIZE` bytes where the system allows it (Linux: F_SETPIPE_SZ), not 64 kB. The thread
+    draining it needs the GIL between reads, which a busy caller holds for up to its switch interval (5 ms): the
+    large first snapshot's first part (~3 MB, the audit log's element digests) took ~50 reads, and the worker sat
+    waiting to write it for ~0.2 s."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_SIZE)
+    except (ImportError, OSError, ValueError, AttributeError):  # another system, or a lower limit: as it was
+        pass
 
 
 def _stop(proc: subprocess.Popen, outbox: queue.Queue) -> None:
