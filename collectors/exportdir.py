@@ -17,6 +17,7 @@ from pimtrail.bulk import kept_heap, paused_gc
 from pimtrail.errors import InputError
 from pimtrail.model import (ERROR, MISSING, OK, SKIPPED, CollectedSnapshot, DatasetCoverage, EventRecord, Known, Page,
                             Remake)
+from pimtrail.store.elements import digest, digests_at
 from pimtrail.store.hashing import cuts_digest
 from pimtrail.timeutil import parse_iso
 
@@ -366,17 +367,13 @@ def _hashed_text(text: str, cut: tuple[tuple[int, int], ...] | None
                  ) -> tuple[str, tuple[tuple[int, int], ...] | None, bytes | None]:
     data = text.encode()
     if len(data) == len(text):  # ASCII: offsets are the bytes'
-        return hashlib.sha256(data).hexdigest(), cut, _digests(memoryview(data), cut)
-    return hashlib.sha256(data).hexdigest(), cut, None if cut is None else b"".join(
-        hashlib.blake2b(text[s:e].encode(), digest_size=16).digest() for s, e in cut)
+        return hashlib.sha256(data).hexdigest(), cut, _digests(data, cut)
+    return hashlib.sha256(data).hexdigest(), cut, None if cut is None else b"".join(digest(text[s:e]) for s, e in cut)
 
 
-def _digests(body: memoryview, cut: tuple[tuple[int, int], ...] | None) -> bytes | None:
-    """The elements' digests (`store.elements.digest`) of an ASCII body, hashed where they lie in its bytes."""
-    if cut is None:
-        return None
-    blake2b = hashlib.blake2b
-    return b"".join([blake2b(body[s:e], digest_size=16).digest() for s, e in cut])
+def _digests(body: bytes | memoryview, cut: tuple[tuple[int, int], ...] | None) -> bytes | None:
+    """The elements' digests of an ASCII body, joined (`store.elements.digests_at`)."""
+    return None if cut is None else b"".join(digests_at(body, cut))
 
 
 def _check_tenant(organization: DatasetPages | None, tenant_id: str) -> None:

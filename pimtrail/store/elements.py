@@ -15,6 +15,12 @@ def digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
+def digests_at(data: bytes | memoryview, spans: tuple[tuple[int, int], ...]) -> list[bytes]:
+    """`digest` of each element of an ASCII text, hashed where it lies in the text's bytes (`data`), not copied out."""
+    view, blake2b = memoryview(data), hashlib.blake2b
+    return [blake2b(view[s:e], digest_size=16).digest() for s, e in spans]
+
+
 # -- volatile values -------------------------------------------------------------------------
 def strip(text: str, keys: tuple[str, ...]) -> tuple[str, list[str | None]]:
     """Cut the value of each key's first `"key":` out of an element's text. `restore` finds the

@@ -208,7 +208,7 @@ def _write(conn: Connection, snap: CollectedSnapshot, prev: dict[str, Any] | Non
     tenant = snap.tenant_id
     if prev is None:  # nothing to compare with: the facts first, while a worker hashes the audit log's elements
         facts = Facts(snap.facts, set(), set())
-        plan = _receipts.Plan(conn, tenant, snap.pages, None, snap.cuts, lambda: events_job.digests(snap))
+        plan = _receipts.Plan(conn, tenant, snap.pages, None, snap.cuts, events_job.digests(snap))
     else:
         plan = _receipts.Plan(conn, tenant, snap.pages, prev["id"], snap.cuts)
         facts = Facts(snap.facts, plan.unchanged if same_code else set(), plan.same)

@@ -32,7 +32,7 @@ import json
 import operator
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
@@ -41,7 +41,7 @@ from pimtrail.model import Page
 from pimtrail.store import blobs as _blobs
 from pimtrail.store import hashing
 from pimtrail.store import packs as _packs
-from pimtrail.store.elements import digest, restore, strip
+from pimtrail.store.elements import digest, digests_at, restore, strip
 from pimtrail.store.driver import _sql, db_time, insert, raw_many, raw_rows  # noqa: F401 -- called as receipts.raw_rows
 from pimtrail.store.schema import item_pack_table, receipt_list_table
 
@@ -127,11 +127,12 @@ class _Cut:
             self.digests, self.volatile, self.places = _digests_stripped(text, memoryview(data), spans, keys[0], known)
         elif (joined := _given(given, page, self.sha)) is not None:
             self.digests = joined
-        else:
+        elif known:
             view, blake2b = memoryview(data), hashlib.blake2b
             self.digests = [known[i][0] if i in known else blake2b(view[s:e], digest_size=16).digest()
-                            for i, (s, e) in enumerate(spans)] if known else \
-                [blake2b(view[s:e], digest_size=16).digest() for s, e in spans]
+                            for i, (s, e) in enumerate(spans)]
+        else:
+            self.digests = digests_at(data, spans)
 
     def texts(self, indices: list[int]) -> list[str | memoryview]:
         """The elements at `indices` as stored (volatile values cut out): views of the page's bytes when it has them
@@ -233,12 +234,11 @@ class Plan:
 
     def __init__(self, conn: Connection, tenant: str, pages: list[Page], previous_snapshot_id: int | None,
                  cuts: dict[str, list[_Cut]] | None = None,
-                 given: Callable[[], dict[str, tuple[list[str], list[bytes | None]]] | None] | None = None):
+                 given: dict[str, tuple[list[str], list[bytes | None]]] | None = None):
         """`cuts`: `cut_pages(pages)` made before (`CollectedSnapshot.cuts`), taken when they are of these pages;
-        else they are cut here, with what `given()` gives (`cut_pages`)."""
+        else they are cut here, with the digests `given` (`cut_pages`)."""
         self.conn, self.tenant = conn, tenant
-        self.cuts = cuts if cuts is not None and _of(cuts, pages) else \
-            cut_pages(pages, given=given() if given is not None else None)
+        self.cuts = cuts if cuts is not None and _of(cuts, pages) else cut_pages(pages, given=given)
         # the previous snapshot's listings by dataset: their sha256s (the bases of this one's, `write`) and entries
         self.previous_shas = listing_shas(conn, tenant, previous_snapshot_id) if previous_snapshot_id else {}
         previous = {name: listing(conn, tenant, sha) for name, sha in self.previous_shas.items()}
