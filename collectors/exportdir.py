@@ -11,7 +11,7 @@ import json
 from functools import partial
 from itertools import takewhile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pimtrail.bulk import kept_heap, paused_gc
 from pimtrail.errors import InputError
@@ -330,11 +330,12 @@ def _body_bytes(span: tuple[int, int], raws: dict[int, Any]) -> memoryview | Non
 
 
 def audit_pages(source: Path | list[tuple[str, str, str]]
-                ) -> tuple[list[str], str, list[EventRecord], list[bytes | None]]:
+                ) -> tuple[list[str], str, list[EventRecord], Callable[[], list[bytes | None]]]:
     """What `read_export` makes of the audit log (`Remake`): its pages' texts' sha256, in order, where their
-    elements lie (`hashing.cuts_digest`), its events, and each page's elements' digests as the receipts take them
-    (`store.elements.digest` of each element's text, joined; None for a page without elements). `source`: the
-    dataset's file, read as `read_export` reads it, or its pages as (parent, request, body text)."""
+    elements lie (`hashing.cuts_digest`), its events, and a function giving each page's elements' digests as the
+    receipts take them (`store.elements.digest` of each element's text, joined; None for a page without elements),
+    which the caller calls only when it takes that step on (`appending.prepare_audit`). `source`: the dataset's
+    file, read as `read_export` reads it, or its pages as (parent, request, body text)."""
     raws: dict[int, str] = {}
     if isinstance(source, Path):  # the bodies hashed where they lie in the file, not copied out (243 MB: ~0.2 s)
         pages = _pages(ds.BY_NAME[ds.AUDIT_DATASET], source, raws, spans=True)
@@ -345,35 +346,37 @@ def audit_pages(source: Path | list[tuple[str, str, str]]
     events = DatasetPages(ds.AUDIT_DATASET, str(source) if isinstance(source, Path) else "(pages)",
                           pages).normalised(audit.directory_audits)
     return [sha for sha, _, _ in hashed], cuts_digest([cut for _, cut, _ in hashed]), events, \
-        [digests for _, _, digests in hashed]
+        partial(_pages_digests, [(body, cut) for _, cut, body in hashed])
 
 
 def _page_hashed(page: RawPage, raws: dict[int, Any]
-                 ) -> tuple[str, tuple[tuple[int, int], ...] | None, bytes | None]:
-    """The sha256 of `_page_text`'s text, its cut and its elements' digests (`_hashed_text`), for a page read with
-    `spans`: the file's bytes hashed where the body lies when the file is ASCII (character offsets are the bytes'
-    then), else its text's slice encoded."""
+                 ) -> tuple[str, tuple[tuple[int, int], ...] | None, bytes | memoryview | str]:
+    """The sha256 of `_page_text`'s text, its cut and what its elements' digests are taken of (`_hashed_text`), for
+    a page read with `spans`: the file's bytes hashed where the body lies when the file is ASCII (character offsets
+    are the bytes' then), else its text's slice encoded."""
     span = raws.get(id(page.body))
     if type(span) is not tuple:  # no span: the file read by the stdlib after all, or a body that is the whole file
         return _hashed_text(*_page_text(page, raws))
     body = _body_bytes(span, raws)
     if body is None:
         return _hashed_text(_file_text(raws)[span[0]:span[1]], _items(page, raws))
-    cut = _items(page, raws)
-    return hashlib.sha256(body).hexdigest(), cut, _digests(body, cut)
+    return hashlib.sha256(body).hexdigest(), _items(page, raws), body
 
 
 def _hashed_text(text: str, cut: tuple[tuple[int, int], ...] | None
-                 ) -> tuple[str, tuple[tuple[int, int], ...] | None, bytes | None]:
+                 ) -> tuple[str, tuple[tuple[int, int], ...] | None, bytes | str]:
+    """The sha256 of a page's text, its cut, and its bytes when they are ASCII (offsets are the bytes' then), else
+    the text."""
     data = text.encode()
-    if len(data) == len(text):  # ASCII: offsets are the bytes'
-        return hashlib.sha256(data).hexdigest(), cut, _digests(data, cut)
-    return hashlib.sha256(data).hexdigest(), cut, None if cut is None else b"".join(digest(text[s:e]) for s, e in cut)
+    return hashlib.sha256(data).hexdigest(), cut, data if len(data) == len(text) else text
 
 
-def _digests(body: bytes | memoryview, cut: tuple[tuple[int, int], ...] | None) -> bytes | None:
-    """The elements' digests of an ASCII body, joined (`store.elements.digests_at`)."""
-    return None if cut is None else b"".join(digests_at(body, cut))
+def _pages_digests(pages: list[tuple[bytes | memoryview | str, tuple[tuple[int, int], ...] | None]]
+                   ) -> list[bytes | None]:
+    """Each page's elements' digests, joined (`store.elements.digests_at` of ASCII bytes, `digest` of a text's
+    slices), None for a page without a cut."""
+    return [None if cut is None else b"".join(digests_at(body, cut)) if type(body) is not str
+            else b"".join(digest(body[s:e]) for s, e in cut) for body, cut in pages]
 
 
 def _check_tenant(organization: DatasetPages | None, tenant_id: str) -> None:

@@ -201,7 +201,8 @@ def test_the_workers_reading_hashes_and_cuts_the_audit_pages_as_the_export_reade
         data = data.replace(b"\n", b"\r\n")
     path.write_bytes(data)
     pages = _audit(read_export(root))
-    shas, cuts, events, digests = audit_pages(path)
+    shas, cuts, events, pages_digests = audit_pages(path)
+    digests = pages_digests()
     assert shas == [hashlib.sha256(p.text.encode()).hexdigest() for p in pages]
     assert cuts == cuts_digest([p.items for p in pages]) and all(p.items for p in pages)
     assert len(events) > 100

@@ -33,12 +33,17 @@ def test_events_made_ready_in_a_worker_are_stored_as_the_ingest_makes_them(roots
     assert (results[0].rows_in is not None) == (not db_url.startswith("postgresql")) and (results[0].rows == []) == (
         results[0].rows_in is not None)
     assert rows > 1000 and results[0].trained is not None
-    updated, new, acts_in = results.acts[0]  # the activations, made while the rows went in
+    updated, new, acts_in, digest = results.acts[0]  # the activations, made while the rows went in
     acts = acts_in[1] if acts_in else len(new)  # into SQLite: in the file beside the rows'
     assert (acts_in is not None) == (not db_url.startswith("postgresql")) and (new == []) == (acts_in is not None)
-    # the worker sends no triples: it counted and digested the events itself, the plain ingest's events_digest
-    # (`_same`: the snapshots' content hashes)
+    # the worker sends no triples: it counted the events, and digested them (the plain ingest's events_digest,
+    # `_same`: the snapshots' content hashes) before it gave the rows through the pipe; or, the rows in a file with
+    # their digests, after the activations, unless the ingest digested them first (`FirstEvents.counted`)
     assert updated == [] and acts > 100 and results[0].added == [] and results[0].digested[0] == rows
+    if db_url.startswith("postgresql"):
+        assert isinstance(results[0].digested[1], str) and digest is None
+    else:
+        assert results[0].digested[1] is None and (digest is None or isinstance(digest, str))
     _same(db_url, plain)
 
 
@@ -145,8 +150,14 @@ def _short_rows_file(remake, source, tenant, sqlite, rows_file=None):
 
 def _miscounted_rows(remake, source, tenant, sqlite, rows_file=None):
     """`prepare_audit` counting one event fewer than the rows it writes (in the worker: a module's)."""
-    counted = appending.Prepared.counted
-    appending.Prepared.counted = lambda self: (counted(self)[0] - 1, counted(self)[1])
+    from pimtrail.store import worker
+
+    def give(value):
+        if isinstance(value[-1], appending.Prepared):
+            value[-1].digested = (value[-1].digested[0] - 1, value[-1].digested[1])
+        worker.give(value)
+
+    appending.give = give
     return appending.prepare_audit(remake, source, tenant, sqlite, rows_file)
 
 
@@ -168,7 +179,7 @@ def test_an_activations_file_not_whole_or_not_written_is_not_taken(roots, tmp_pa
         if taken is None:
             assert results.acts == [None]
         else:
-            updated, new, acts_in = results.acts[0]
+            updated, new, acts_in, _ = results.acts[0]
             assert updated == [] and len(new) > 100 and acts_in is None
         _same(db, plain)
 
@@ -194,13 +205,34 @@ def _unwritable_acts_file(remake, source, tenant, sqlite, rows_file=None):
     return appending.prepare_audit(remake, source, tenant, sqlite, rows_file)
 
 
+@pytest.mark.parametrize("claims", [True, False], ids=["digested-by-the-ingest", "left-to-the-worker"])
 def test_a_worker_that_gave_the_rows_only_has_the_rest_made_by_the_ingest(roots, tmp_path, workers, results, plain,
-                                                                          monkeypatch):
+                                                                          monkeypatch, claims):
+    """The activations made by the ingest; and the events' digest, when it left that to the worker."""
     monkeypatch.setattr(appending, "prepare_audit", _rows_only)
+    if not claims:
+        monkeypatch.setattr(appending._rowsfile, "claim", lambda path, step, otherwise: False)
     db = str(tmp_path / "h.db")
     _ingest(db, roots, early=True)
     assert [type(r) for r in results] == [appending.Prepared, type(None)] and results.acts == [None]
     _same(db, plain)
+
+
+def test_events_the_ingest_makes_otherwise_than_the_worker_are_refused(roots, tmp_path, workers, results,
+                                                                       monkeypatch):
+    """The worker gave the rows but not their digest, and the ingest, making the events again, counts others: the
+    snapshot is refused, nothing written."""
+    from pimtrail.errors import HistoryError
+
+    monkeypatch.setattr(appending, "prepare_audit", _rows_only)
+    monkeypatch.setattr(appending._rowsfile, "claim", lambda path, step, otherwise: False)
+    counted = appending.Prepared.counted
+    monkeypatch.setattr(appending.Prepared, "counted", lambda self: (counted(self)[0] + 1, counted(self)[1]))
+    db = str(tmp_path / "h.db")
+    with pytest.raises(HistoryError, match="made otherwise than by its worker"):
+        _ingest(db, roots[:1], early=True)
+    with HistoryStore.open(db) as store:
+        assert store.snapshots() == []
 
 
 def _rows_only(remake, source, tenant, sqlite, rows_file=None):
@@ -213,9 +245,14 @@ def _rows_only(remake, source, tenant, sqlite, rows_file=None):
 
 
 @pytest.mark.parametrize("early", [True, False], ids=["with-the-reading", "with-the-ingest"])
-def test_the_audit_logs_element_digests_are_the_workers(roots, tmp_path, workers, results, plain, monkeypatch, early):
-    """The worker hashed the audit log's elements as it read them (`FirstEvents.digests`): the first snapshot's
-    ingest takes each audit page's digests from it, and stores what it stores hashing them itself."""
+@pytest.mark.parametrize("first", ["worker", "ingest", "neither"])
+def test_steps_either_can_take_are_taken_by_the_first_to_claim_them(roots, tmp_path, workers, results, plain,
+                                                                    monkeypatch, early, first):
+    """The audit log's element digests (`FirstEvents.digests`) and the events' digest (`FirstEvents.counted`): the
+    worker makes them when it comes to them first, the ingest takes each audit page's digests and the events'
+    digest from it; when the ingest comes to them first (`rowsfile.claim`), it makes them itself and the worker does
+    not. Either way, and when neither claims them (the worker gives none, the ingest makes them after all), the
+    history is what the ingest makes without a worker."""
     from pimtrail.store import receipts
 
     taken, real = [], receipts._given
@@ -226,11 +263,26 @@ def test_the_audit_logs_element_digests_are_the_workers(roots, tmp_path, workers
         return digests
 
     monkeypatch.setattr(receipts, "_given", spy)
+    if first != "ingest":  # the ingest claims nothing
+        monkeypatch.setattr(appending._rowsfile, "claim", lambda path, step, otherwise: False)
+    if first != "worker":
+        monkeypatch.setattr(appending, "prepare_audit", _claiming_nothing)
     db = str(tmp_path / "h.db")
     _ingest(db, roots, early=early)
     audit_pages = sum(p.dataset == "directory_audits" for p in read_export(roots[0]).pages)
-    assert audit_pages > 1 and [name for name, ok in taken if ok] == ["directory_audits"] * audit_pages
+    given, digest = results.raw[0][4], results.acts[0][3]
+    if first == "worker":
+        assert audit_pages > 1 and [name for name, ok in taken if ok] == ["directory_audits"] * audit_pages
+        assert isinstance(given, list) and len(given) == audit_pages and isinstance(digest, str)
+    else:
+        assert given is None and digest is None and not any(ok for _, ok in taken)
     _same(db, plain)
+
+
+def _claiming_nothing(remake, source, tenant, sqlite, rows_file=None):
+    """`prepare_audit` that claims no step (in the worker: a module's)."""
+    appending._rowsfile.claim = lambda path, step, otherwise: False
+    return appending.prepare_audit(remake, source, tenant, sqlite, rows_file)
 
 
 def test_digests_of_other_texts_or_of_another_cut_are_not_taken():

@@ -19,6 +19,8 @@ snapshot's own; for a snapshot whose reader left the audit log to the worker (`C
 caller holds none of its events), when its pages' sha256 and where it cut their elements are. The worker runs the
 same functions as the ingest would, and when it gives nothing (no worker here, a bad entry, killed) the ingest
 computes the same itself, raising what there is to raise (a deferred audit log read here first: `_read_here`).
+Two steps either can make, the audit log's element digests and the events' digest, are made by whichever comes to
+them first (`rowsfile.claim`): which of the two processes ends last changes from run to run.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Callable
 
+from pimtrail.errors import HistoryError
 from pimtrail.model import CollectedSnapshot, EventRecord
 from pimtrail.store import hashing
 from pimtrail.store import rowsfile as _rowsfile
@@ -49,6 +52,9 @@ if TYPE_CHECKING:  # SQLAlchemy, the schema and the archive are imported where t
 FIRST_WORKER_MIN = 20_000  # events of a first snapshot worth a worker (starting one costs ~0.2 s of the other core)
 FIRST_WORKER_BYTES = 24 << 20  # an audit log file worth one as the export is read (~20,000 events of ~1.3 kB)
 NORMALISED = "normalised"  # the worker's first part: every audit event it made normalised without an error
+# steps the worker and the ingest can each take, whichever comes to it first (`rowsfile.claim`): the audit log's
+# element digests, and the events' digest
+DIGESTS, COUNTED = "digests", "counted"
 EVENT_COLUMNS = ("tenant_id", "kind", "source_id", "occurred_at", "principal_id", "role_id", "correlation_id",
                  "zdata", "first_seen")
 ACTIVATION_COLUMNS = ("first_at", "last_at", "at", "asked", "approved", "denied", "state", "joined")
@@ -62,7 +68,8 @@ class Prepared:
 
     added: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, source id, digest)
     # or (how many, their `hashing.events_digest`), `added` empty: counted and digested by a worker (180,000 triples
-    # not piped)
+    # not piped); the digest None when the worker wrote the triples beside the rows, for whichever of the two comes
+    # to them first (`FirstEvents.counted`)
     digested: tuple[int, str] | None = None
     rows: list[tuple] = field(default_factory=list)  # `event` rows (EVENT_COLUMNS), zdata compressed
     rows_in: tuple[str, int] | None = None  # or (the file holding them, how many): `pimtrail.store.rowsfile`
@@ -164,41 +171,49 @@ def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool, r
     so that it inserts them while the worker goes on (with how many events they are and their digest,
     `Prepared.digested`); its value the activations (`activation_rows`' (updated, new), and None). None: the ingest
     did not send the rest. `rows_file`: the rows go there instead (`pimtrail.store.rowsfile`), the part naming the
-    file and their count; and the new activations into the file beside it, the value naming that file and their count
-    instead. The events are counted and digested here either way (~0.25 s of this process's; the ingest digesting
-    them from the file took ~0.45 s of its own, whose chain now ends later)."""
+    file and their count, and their (kind, source id, digest) triples beside them (`rowsfile.write_added`); and the
+    new activations into the file beside it, the value naming that file and their count instead. The value's last
+    item: the events' digest, unless the ingest took it on first (`FirstEvents.counted`), or made before the rows
+    were given when they go through the pipe. The audit log's element digests (`remake`'s last item makes them) go
+    in the first part unless the ingest took them on first (`FirstEvents.digests`)."""
     shas, cuts, made, digests = remake(source)
     for ev in made:
         ev.data  # noqa: B018 -- normalised now, before the rest comes
     ids = _ids(made)
-    # each one normalised without an error (`FirstEvents.normalised`); the elements' digests for the receipts
-    give((NORMALISED, shas, cuts, ids, digests))
+    # each one normalised without an error (`FirstEvents.normalised`); the elements' digests for the receipts, unless
+    # the ingest came to them first and hashes them itself (`FirstEvents.digests`)
+    give((NORMALISED, shas, cuts, ids, digests() if _rowsfile.claim(rows_file, DIGESTS, True) else None))
     rest = received()
     if rest is None:
         return None
     prepared, codec = _new_events(tenant, 1, made + [EventRecord(*r) for r in rest], set(), {}, sqlite, Codec.first)
     audit, prepared.trained = prepared.audit, codec.trained
     prepared.audit = []  # folded and joined here: not sent back
-    rows = prepared.rows
+    rows, added, shared = prepared.rows, prepared.added, False
     if rows_file is not None:
         try:
             _rowsfile.write(rows_file, FILE_COLUMNS, (row[1:-1] for row in rows))
             prepared.rows, prepared.rows_in = [], (rows_file, len(rows))
+            # their digests beside them, for whichever of the two digests them (`FirstEvents.counted`)
+            _rowsfile.write_added(rows_file, added)
+            shared = True
         except (sqlite3.Error, OSError):  # a full or small temporary directory: the rows go through the pipe
             pass
-    prepared.digested, added, prepared.added = prepared.counted(), prepared.added, []
+    prepared.digested, prepared.added = (len(added), None) if shared else prepared.counted(), []
     give((shas, ids, prepared))
     keep(made, rest, prepared, audit, rows, added)  # freed as the worker ends, not as it returns (~0.5 s waited)
     updated, new = activation_rows(None, tenant, 1, audit, codec, sqlite)
     keep(new)
+    made_acts: tuple = (updated, new, None)
     if rows_file is not None:
         acts_file = _rowsfile.activations(rows_file)
         try:
             _rowsfile.write(acts_file, ACTS_FILE_COLUMNS, (row[1:] for row in new))
-            return updated, [], (acts_file, len(new))
+            made_acts = (updated, [], (acts_file, len(new)))
         except (sqlite3.Error, OSError):  # as for the rows: through the pipe
             pass
-    return updated, new, None
+    # the events' digest, when the ingest did not take it on while it waited for the activations
+    return *made_acts, hashing.events_digest(added) if shared and _rowsfile.claim(rows_file, COUNTED, True) else None
 
 
 def _ids(events: list[EventRecord]) -> str:
@@ -223,6 +238,7 @@ class FirstEvents:
         self._remove = weakref.finalize(self, _rowsfile.remove, rows_file)  # also when dropped without `cancel`
         self.snapshot: CollectedSnapshot | None = None  # the one whose other events it was sent (`finish`)
         self._vouched: tuple | None = None  # its first part (`normalised`), once taken
+        self._hashing = False  # whether the ingest took on the audit log's element digests (`digests`)
 
     @property
     def running(self) -> bool:
@@ -252,9 +268,13 @@ class FirstEvents:
     def digests(self, snap: CollectedSnapshot) -> dict[str, tuple[list[str], list[bytes | None]]] | None:
         """The digests of the elements of `snap`'s audit pages as the worker found them (`audit_pages`), with the
         pages' sha256s, for `receipts.cut_pages` (each page's taken when its own sha256 is the one here): when the
-        worker cut the pages where the snapshot's reader did; else None. Waits for them: a first snapshot's parent
-        then does not hash 180,000 audit elements the worker hashed already (~0.4 s)."""
+        worker cut the pages where the snapshot's reader did; else None. Waits for them when the worker claimed
+        them first (`rowsfile.claim`); None at once when this claims them: the ingest hashes the 180,000 audit
+        elements of a large first snapshot itself (~0.4 s) where it would wait as long for the worker's."""
         if self._vouched is None and not self.running:  # no worker
+            return None
+        if self._vouched is None and (self._hashing or _rowsfile.claim(self.rows_file, DIGESTS, False)):
+            self._hashing = True  # come to them before the worker: hashed here, while it goes on
             return None
         verdict, remake = self._verdict(), snap.remake
         if not verdict or remake is None:
@@ -325,13 +345,23 @@ class FirstEvents:
         return path == ours and conn is not None and conn.dialect.name == "sqlite" \
             and _rowsfile.attach(conn, path, n, schema)
 
+    def counted(self, prepared: Prepared, conn: Connection) -> str | None:
+        """The events' digest that the worker left for whichever of the two comes to it first (`Prepared.digested`
+        without one): digested here from the rows file's `added` table (`rowsfile.added_digest`) when the ingest
+        comes to it first, as it would otherwise wait for the activations; None when the worker took it on (its
+        value gives it: `activations`), or the table does not hold as many as the worker counted."""
+        count, digest = prepared.digested  # type: ignore[misc]
+        if digest is not None or prepared.rows_in is None or not _rowsfile.claim(self.rows_file, COUNTED, False):
+            return digest
+        return _rowsfile.added_digest(conn, count)
+
     def activations(self, conn: Connection | None = None) -> tuple | None:
-        """What the worker made after the rows `rows` took: the activations (updated, new, None), or (updated, [],
-        (their file, how many)) when it put the new ones in the file beside the rows' and `conn` (the ingest's,
-        SQLite) attached it holding as many (`rowsfile.attach`); None when it gave none, or a file not taken.
-        Waits for it."""
+        """What the worker made after the rows `rows` took: the activations (updated, new, None, digest), or
+        (updated, [], (their file, how many), digest) when it put the new ones in the file beside the rows' and
+        `conn` (the ingest's, SQLite) attached it holding as many (`rowsfile.attach`); digest: the events' when it
+        took that on (`counted`), else None. None when it gave none, or a file not taken. Waits for it."""
         value = self._worker.result()
-        if not (isinstance(value, tuple) and len(value) == 3):
+        if not (isinstance(value, tuple) and len(value) == 4):
             return None
         acts_in = value[2]
         if acts_in is None:
@@ -432,16 +462,21 @@ def append_events(conn: Connection, tenant: str, seq: int, events: list[EventRec
     prepared = first.rows(page_shas or [], conn) if first is not None else None
     if prepared is not None:
         _write_events(conn, tenant, seq, prepared)
-        added, digest = prepared.counted()  # counted and digested by the worker (`_rows_whole`)
+        added = prepared.digested[0]  # type: ignore[index]  # counted by the worker (`_rows_whole`)
+        digest = first.counted(prepared, conn)  # type: ignore[union-attr]  # or digested by it, given next
         made = first.activations(conn)  # type: ignore[union-attr]
-        if made is None:  # it gave the rows only: the rest made here, as the worker makes it
+        if made is None or digest is None and made[3] is None:
+            # it gave the rows only, or neither gave their digest: the rest made here, as the worker makes it
             events = _read_here(first, events)
             codec, sqlite = Codec.load(conn, tenant), conn.dialect.name == "sqlite"  # its dictionary, stored
             again, _ = _new_events(tenant, seq, events, set(), {}, sqlite, lambda texts: codec)
-            made = (*activation_rows(None, tenant, seq, again.audit, codec, sqlite), None)
-        prepared.updated, prepared.new, prepared.acts_in = made
+            count, digested = again.counted() if digest is None else (added, digest)
+            if count != added:  # not the events whose rows it wrote: nothing of them is kept
+                raise HistoryError("the first snapshot's events were made otherwise than by its worker")
+            made = (*activation_rows(None, tenant, seq, again.audit, codec, sqlite), None, digested)
+        prepared.updated, prepared.new, prepared.acts_in = made[:3]
         _write_activations(conn, tenant, prepared)
-        return added, digest
+        return added, digest if digest is not None else made[3]
     events = _read_here(first, events)
     if not events:
         return 0, hashing.events_digest([])
