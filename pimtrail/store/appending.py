@@ -169,13 +169,13 @@ def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool, r
     of the snapshot's events (built: `_as_tuple`). Then, as `append_events` would make them, the events' rows,
     given at once (`give`) with the pages' sha256 and the events' `_ids`, which the ingest compares with its own,
     so that it inserts them while the worker goes on (with how many events they are and their digest,
-    `Prepared.digested`); its value the activations (`activation_rows`' (updated, new), and None). None: the ingest
-    did not send the rest. `rows_file`: the rows go there instead (`pimtrail.store.rowsfile`), the part naming the
-    file and their count, and their (kind, source id, digest) triples beside them (`rowsfile.write_added`); and the
-    new activations into the file beside it, the value naming that file and their count instead. The value's last
-    item: the events' digest, unless the ingest took it on first (`FirstEvents.counted`), or made before the rows
-    were given when they go through the pipe. The audit log's element digests (`remake`'s last item makes them) go
-    in the first part unless the ingest took them on first (`FirstEvents.digests`)."""
+    `Prepared.digested`); its value the activations (`activation_rows`' (updated, new), None) and the events'
+    digest. None: the ingest did not send the rest. `rows_file`: the rows go there instead
+    (`pimtrail.store.rowsfile`), the part naming the file and their count, and their (kind, source id, digest)
+    triples beside them (`rowsfile.write_added`); and the new activations into the file beside it, the value naming
+    that file and their count instead. The events' digest is then the value's, unless the ingest took it on first
+    (`FirstEvents.counted`); through the pipe, the rows' part has it. The audit log's element digests (`remake`'s
+    last item makes them) go in the first part unless the ingest took them on first (`FirstEvents.digests`)."""
     shas, cuts, made, digests = remake(source)
     for ev in made:
         ev.data  # noqa: B018 -- normalised now, before the rest comes
