@@ -182,7 +182,9 @@ def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool, r
     ids = _ids(made)
     # each one normalised without an error (`FirstEvents.normalised`); the elements' digests for the receipts, unless
     # the ingest came to them first and hashes them itself (`FirstEvents.digests`)
-    give((NORMALISED, shas, cuts, ids, digests() if _rowsfile.claim(rows_file, DIGESTS, True) else None))
+    given = digests() if _rowsfile.claim(rows_file, DIGESTS, True) else None
+    del digests  # and the file's bytes it holds (243 MB on a large tenant), for what comes next
+    give((NORMALISED, shas, cuts, ids, given))
     rest = received()
     if rest is None:
         return None
