@@ -123,3 +123,43 @@ def test_a_directory_that_takes_no_second_file_is_removed(scratch, monkeypatch):
     monkeypatch.setattr(rowsfile, "activations", lambda path: os.path.join(os.path.dirname(path), "no", "acts.db"))
     assert rowsfile.create() is None
     assert list(scratch.iterdir()) == []
+
+
+def test_a_step_is_claimed_once_and_removed_with_the_directory(scratch):
+    """`claim`: the first caller takes the step, the other is told it is taken; without a directory (PostgreSQL),
+    or one gone, each gets its own default (the worker makes the step, the ingest waits for it)."""
+    path = rowsfile.create()
+    assert rowsfile.claim(path, "counted", False) is True
+    assert rowsfile.claim(path, "counted", True) is False and rowsfile.claim(path, "counted", False) is False
+    assert rowsfile.claim(path, "digests", False) is True  # another step: its own claim
+    assert rowsfile.claim(None, "counted", True) is True and rowsfile.claim(None, "counted", False) is False
+    rowsfile.remove(path)
+    assert list(scratch.iterdir()) == []
+    assert rowsfile.claim(path, "other", True) is True and rowsfile.claim(path, "other", False) is False
+
+
+@pytest.mark.parametrize("named, digested", [(3, True), (2, False), (4, False)])
+def test_the_events_digest_is_made_of_the_added_table_holding_as_many_as_counted(scratch, tmp_path, named,
+                                                                                  digested):
+    from pimtrail.store.hashing import events_digest
+
+    added = [("audit", f"id-{i}", f"{i:064x}") for i in (2, 0, 1)]
+    path = rowsfile.create()
+    rowsfile.write(path, ("a",), [(1,), (2,), (3,)])
+    rowsfile.write_added(path, added)
+    engine = create_engine(f"sqlite:///{tmp_path / 'h.db'}")
+    with engine.connect() as conn, rowsfile.detached(conn):
+        with conn.begin():
+            assert rowsfile.attach(conn, path, 3)
+            assert rowsfile.added_digest(conn, named) == (events_digest(added) if digested else None)
+    engine.dispose()
+
+
+def test_no_events_digest_without_the_added_table(scratch, tmp_path):
+    path = rowsfile.create()
+    rowsfile.write(path, ("a",), [(1,)])
+    engine = create_engine(f"sqlite:///{tmp_path / 'h.db'}")
+    with engine.connect() as conn, rowsfile.detached(conn):
+        with conn.begin():
+            assert rowsfile.attach(conn, path, 1) and rowsfile.added_digest(conn, 1) is None
+    engine.dispose()
