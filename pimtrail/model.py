@@ -233,15 +233,15 @@ class Known:
 class Remake:
     """How the first `count` of a snapshot's events are made again from its pages of `dataset`: `fn(source)`
     gives (the sha256 of those pages' texts, where their elements lie (`hashing.cuts_digest`), the events, in
-    order, as the snapshot holds them, each page's elements' digests for the receipts), `source` being the dataset's
-    file in the export or the pages as (parent, request, text) (`read_export` sets it,
+    order, as the snapshot holds them, and a function making each page's elements' digests for the receipts),
+    `source` being the dataset's file in the export or the pages as (parent, request, text) (`read_export` sets it,
     `collectors.exportdir.audit_pages`). A tenant's first snapshot has them
     made in a worker process, which is sent only that (`pimtrail.store.appending`); `count` is 0 while they are
     deferred to it (`CollectedSnapshot.deferred`)."""
 
     dataset: str
     count: int
-    fn: Callable[[Any], tuple[list[str], str, list["EventRecord"], list[bytes | None]]]
+    fn: Callable[[Any], tuple[list[str], str, list["EventRecord"], Callable[[], list[bytes | None]]]]
 
 
 @dataclass

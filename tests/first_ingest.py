@@ -1,5 +1,6 @@
-"""Fixtures and helpers of the first-ingest tests (tests/test_first_ingest.py, tests/test_deferred_audit.py): two
-days of the small tenant, the rows the events write, spies on the worker's parts (registered in conftest.py)."""
+"""Fixtures and helpers of the first-ingest tests (tests/test_first_ingest.py, tests/test_first_ingest_handover.py,
+tests/test_deferred_audit.py): two days of the small tenant, the rows the events write, spies on the worker's parts
+(registered in conftest.py)."""
 
 from __future__ import annotations
 
