@@ -21,6 +21,7 @@ from pimtrail.store.elements import digest, digests_at
 from pimtrail.store.hashing import cuts_digest
 from pimtrail.timeutil import parse_iso
 
+from . import auditcut
 from . import datasets as ds
 from .normalize import (SKIPPABLE, DatasetPages, RawPage, audit, authn, directory, normalize, record_sign_in_source,
                         reviews, sign_in_source, unobserved_kinds)
@@ -170,17 +171,19 @@ def read_manifest(root: Path) -> dict[str, Any]:
 
 
 def read_export(root: Path, *, tenant: str | None = None, source: str | None = None,
-                known: Known | None = None, defer: bool = False) -> CollectedSnapshot:
+                known: Known | None = None, defer: bool = False, cut: Callable[[], Any] | None = None
+                ) -> CollectedSnapshot:
     """With `known` (`HistoryStore.known`: what the history holds of the tenant's newest snapshot), the
     elements of big datasets that snapshot held are recognised without being parsed (`collectors.unparsed`).
     `defer`: the audit log is cut into its elements but not parsed, its events left to a worker reading the same
-    file (`CollectedSnapshot.deferred`)."""
+    file (`CollectedSnapshot.deferred`); with `cut` (that worker's `FirstEvents.cut`), not even cut: its pages are
+    made when first asked for, of the worker's cut when it fits the file (`collectors.auditcut`)."""
     with paused_gc(), kept_heap():
-        return _read_export(Path(root), tenant, source, known, defer)
+        return _read_export(Path(root), tenant, source, known, defer, cut if defer else None)
 
 
 def _read_export(root: Path, tenant: str | None, source: str | None, known: Known | None,
-                 defer: bool) -> CollectedSnapshot:
+                 defer: bool, cut: Callable[[], Any] | None) -> CollectedSnapshot:
     manifest = read_manifest(root)
     manifest_path = root / "manifest.json"
     tenant_id = manifest["tenant_id"].lower()
@@ -192,6 +195,7 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
                              source=source or ("sample" if manifest.get("source") == "sample" else "export"),
                              source_ref=str(root.resolve()), root=root)
     collected: dict[str, DatasetPages] = {}
+    pending: Callable[[list[Page]], None] | None = None  # the audit log's pages, to come (`_pages_to_come`)
     for dataset in ds.DATASETS:
         entry = manifest["datasets"].get(dataset.name)
         cov = DatasetCoverage(dataset.name, MISSING, dataset.optional, query=dataset.request())
@@ -215,6 +219,12 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
         if root.resolve() not in path.resolve().parents:
             raise InputError("file is outside the export directory", path=str(manifest_path),
                              field=f"datasets.{dataset.name}.file", fix="use a file name inside the directory")
+        if cut is not None and dataset.name == ds.AUDIT_DATASET:  # its coverage's counts come with its pages
+            cov.status, snap.files[dataset.name] = OK, str(path)
+            collected[dataset.name] = DatasetPages(dataset.name, str(path), [])
+            pending = partial(_pages_to_come, dataset, path, cov, len(snap.pages), cut)
+            snap.coverage.append(cov)
+            continue
         raws: dict[int, str] = {}
         skipper: Skipper | LineCut | None = None
         if defer and dataset.name == ds.AUDIT_DATASET:
@@ -236,7 +246,8 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
     sign_ins = sign_in_source(manifest["datasets"], (p.decoded() for p in snap.pages if p.dataset == "users"))
     record_sign_in_source(snap.coverage, sign_ins)
     audit_log = collected.get(ds.AUDIT_DATASET)
-    deferred = audit_log is not None and any(v is SKIPPED for p in audit_log.pages for v in p.body["value"])
+    deferred = pending is not None or audit_log is not None and \
+        any(v is SKIPPED for p in audit_log.pages for v in p.body["value"])
     snap.facts, snap.events = normalize({name: pages for name, pages in collected.items()
                                          if not (deferred and name == ds.AUDIT_DATASET)}, sign_ins)
     if deferred:  # its events, none of them in `events` yet, come from a worker or `undefer`
@@ -245,7 +256,27 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
         snap.remake = Remake(ds.AUDIT_DATASET, sum(1 for _ in takewhile(lambda e: e.kind == "audit", snap.events)),
                              audit_pages)
     snap.unobserved = unobserved_kinds(set(collected), sign_ins)
+    if pending is not None:
+        snap.pend(pending)
     return snap
+
+
+def _pages_to_come(dataset: ds.Dataset, path: Path, cov: DatasetCoverage, at: int, cut: Callable[[], Any],
+                   pages: list[Page]) -> None:
+    """The deferred audit log's pages put at `at` in the snapshot's `pages` (`CollectedSnapshot.pend`), and its
+    coverage's counts: made of the worker's cut when it gives one that fits the file (`auditcut.pages`), else of the
+    file cut here, as the reader cuts it without a worker's (`LineCut`), raising `InputError` as that does."""
+    given = cut()
+    made = auditcut.pages(dataset, path, given) if given is not None else None
+    if made is None:
+        raws: dict[int, str] = {}
+        skipper = LineCut()
+        with paused_gc(), kept_heap():
+            read = DatasetPages(dataset.name, str(path), _pages(dataset, path, raws, skipper, spans=True))
+            made = _snapshot_pages(dataset, read, raws, skipper), read.rows
+    new, cov.rows = made
+    cov.pages, cov.requests = len(new), 1 if new else 0
+    pages[at:at] = new
 
 
 def _snapshot_pages(dataset: ds.Dataset, pages: DatasetPages, raws: dict[int, str],
@@ -329,16 +360,20 @@ def _body_bytes(span: tuple[int, int], raws: dict[int, Any]) -> memoryview | Non
     return memoryview(data)[span[0]:span[1]] if data is not None and len(data) == len(text) else None
 
 
-def audit_pages(source: Path | list[tuple[str, str, str]]
+def audit_pages(source: Path | list[tuple[str, str, str]], cut: Callable[[Any], None] | None = None
                 ) -> tuple[list[str], str, list[EventRecord], Callable[[], list[bytes | None]]]:
     """What `read_export` makes of the audit log (`Remake`): its pages' texts' sha256, in order, where their
     elements lie (`hashing.cuts_digest`), its events, and a function giving each page's elements' digests as the
     receipts take them (`store.elements.digest` of each element's text, joined; None for a page without elements),
     which the caller calls only when it takes that step on (`appending.prepare_audit`). `source`: the dataset's
-    file, read as `read_export` reads it, or its pages as (parent, request, body text)."""
+    file, read as `read_export` reads it, or its pages as (parent, request, body text). `cut`, for a file: given
+    where the file's pages and their elements lie as soon as it is read (`auditcut.of_reading`; None when the reader
+    could not take that), before the events are normalised."""
     raws: dict[int, str] = {}
     if isinstance(source, Path):  # the bodies hashed where they lie in the file, not copied out (243 MB: ~0.2 s)
         pages = _pages(ds.BY_NAME[ds.AUDIT_DATASET], source, raws, spans=True)
+        if cut is not None:
+            cut(auditcut.of_reading(source, pages, raws))
         hashed = [_page_hashed(page, raws) for page in pages]
     else:
         pages = [RawPage(parent, request, _page_body(text, raws)) for parent, request, text in source]

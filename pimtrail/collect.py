@@ -77,7 +77,8 @@ def _read_first(path: Path, tenant: str | None, sqlite: bool, manifest: dict | N
         job = FirstEvents.start(audit_pages, file, manifest["tenant_id"].lower(), sqlite, file.stat().st_size,
                                 reserve=10 * export)
     try:  # the worker reads the audit log: here it is only cut into its elements (`CollectedSnapshot.deferred`)
-        snap = read_export(path, tenant=tenant, source=source, defer=job is not None and job.running)
+        running = job is not None and job.running
+        snap = read_export(path, tenant=tenant, source=source, defer=running, cut=job.cut if running else None)
     except BaseException:
         if job is not None:
             job.cancel()

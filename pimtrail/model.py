@@ -244,6 +244,25 @@ class Remake:
     fn: Callable[[Any], tuple[list[str], str, list["EventRecord"], Callable[[], list[bytes | None]]]]
 
 
+class _Pages:
+    """`CollectedSnapshot.pages`: a list, completed first when the reader left a dataset's pages to come
+    (`CollectedSnapshot.pend`: a tenant's first audit log, cut by the worker that parses it, whose cut the reader
+    takes when a page is first asked for). A completion that raises stays pending: the pages are never read without
+    it."""
+
+    def __get__(self, snap: "CollectedSnapshot | None", owner: type | None = None) -> list[Page]:
+        if snap is None:
+            return ()  # type: ignore[return-value]  # the default the dataclass asks the class for (set as a list)
+        pages, pending = snap.__dict__["_pages"], snap.__dict__.get("_pending")
+        if pending is not None:
+            pending(pages)
+            snap.__dict__["_pending"] = None
+        return pages
+
+    def __set__(self, snap: "CollectedSnapshot", value: list[Page]) -> None:
+        snap.__dict__["_pages"] = value if type(value) is list else list(value)
+
+
 @dataclass
 class CollectedSnapshot:
     tenant_id: str
@@ -251,7 +270,7 @@ class CollectedSnapshot:
     source: str  # graph / export / sample
     source_ref: str
     coverage: list[DatasetCoverage] = field(default_factory=list)
-    pages: list[Page] = field(default_factory=list)
+    pages: list[Page] = _Pages()  # type: ignore[assignment]
     facts: list[FactRecord] = field(default_factory=list)
     events: list[EventRecord] = field(default_factory=list)
     # kinds of fact whose source was not (fully) collected: absent facts of these kinds stay as last seen
@@ -276,6 +295,10 @@ class CollectedSnapshot:
     # the export directory it was read from (`read_export`), read again in full where the history refuses a read
     # against its newest snapshot (`collect._ingest`); `source_ref` names it otherwise for a live collection
     root: Path | None = None
+
+    def pend(self, complete: Callable[[list[Page]], None]) -> None:
+        """Pages still to come: `complete(pages)` puts them in their place in the list when `pages` is first read."""
+        self.__dict__["_pending"] = complete
 
     def undefer(self) -> bool:
         """Read the deferred audit log's pages here: their events first in `events`, their elements cut as a full

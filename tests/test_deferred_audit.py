@@ -55,11 +55,15 @@ def test_an_audit_log_cut_otherwise_is_cut_again_by_its_full_parse(roots, tmp_pa
     assert deferred.coverage == full.coverage
 
 
+@pytest.mark.parametrize("cut", ["taken", "not fitting"])
 def test_a_worker_that_cut_the_audit_log_otherwise_has_the_snapshot_written_again(roots, tmp_path, workers, results,
-                                                                                 monkeypatch):
-    """The receipts were written from this read's cut when the worker's differed: rolled back and written again
-    (`appending.Recut`), the same as with no worker at all."""
+                                                                                 monkeypatch, cut):
+    """Cut by the reader, the receipts were written from its cut when the worker's differed: rolled back and written
+    again (`appending.Recut`), the same as with no worker at all. Taking the worker's cut (`collectors.auditcut`), the
+    reader cuts as the full parse does, and the snapshot is written once."""
     import shutil
+
+    from pimtrail.collectors import auditcut
 
     exports = [_two_on_a_line(Path(shutil.copytree(root, tmp_path / root.name))) for root in roots]
     plain_db = str(tmp_path / "plain.db")
@@ -68,6 +72,8 @@ def test_a_worker_that_cut_the_audit_log_otherwise_has_the_snapshot_written_agai
         for root in exports:
             store.ingest(read_export(root))
     monkeypatch.setattr(appending, "FIRST_WORKER_MIN", 1)
+    if cut == "not fitting":  # as if the file had changed after the worker read it: the reader cuts it itself
+        monkeypatch.setattr(auditcut, "pages", lambda *args: None)
     results.clear()
     tries = []
     once = Store._ingest_once
@@ -77,11 +83,15 @@ def test_a_worker_that_cut_the_audit_log_otherwise_has_the_snapshot_written_agai
         for root in exports:
             store.ingest(collect.read_against(store, root))
         assert store.verify().ok
-    # the worker begun with the reading cut otherwise: its rows not taken. Written again, the snapshot had a worker
-    # begun with the ingest, sent the pages' texts, whose rows were taken.
-    assert results.begun == ["reading", "ingest"] and results.raw[0][0] == appending.NORMALISED
-    assert [type(r) for r in results] == [type(None), appending.Prepared, type(None)]
-    assert [t is not None for t in tries] == [True, False, False]  # the first snapshot written twice
+    if cut == "taken":  # the worker's rows taken; the second snapshot has none (not the tenant's first)
+        assert results.begun == ["reading"] and results.raw[0][0] == appending.NORMALISED
+        assert [type(r) for r in results] == [appending.Prepared, type(None)]
+        assert [t is not None for t in tries] == [True, False]
+    else:  # the worker begun with the reading cut otherwise: its rows not taken. Written again, the snapshot had a
+        # worker begun with the ingest, sent the pages' texts, whose rows were taken.
+        assert results.begun == ["reading", "ingest"] and results.raw[0][0] == appending.NORMALISED
+        assert [type(r) for r in results] == [type(None), appending.Prepared, type(None)]
+        assert [t is not None for t in tries] == [True, False, False]  # the first snapshot written twice
     _same(db, plain_db)
 
 

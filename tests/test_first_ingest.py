@@ -76,7 +76,7 @@ def _other_pages(remake, source, tenant, sqlite, rows_file=None):
     """`prepare_audit`, as if the file had been rewritten after the worker read it (in the worker: a module's)."""
     from pimtrail.store import worker
 
-    appending.give = lambda value: worker.give(value if value[0] == appending.NORMALISED else
+    appending.give = lambda value: worker.give(value if value[0] in (appending.NORMALISED, appending.CUT) else
                                                (value[0][:-1] + ["0" * 64], *value[1:]))
     return appending.prepare_audit(remake, source, tenant, sqlite, rows_file)
 

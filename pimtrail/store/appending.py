@@ -37,8 +37,7 @@ from pimtrail.model import CollectedSnapshot, EventRecord
 from pimtrail.store import hashing
 from pimtrail.store import rowsfile as _rowsfile
 from pimtrail.store.columns import EVENT, check_columns
-from pimtrail.store.driver import db_time as conn_time
-from pimtrail.store.driver import indexes_after, insert, raw_many, raw_rows, time_param
+from pimtrail.store.driver import indexes_after, insert, raw_many, time_param
 from pimtrail.store.eventdata import Codec, store_dictionary
 from pimtrail.store.newacts import activation_rows
 from pimtrail.store.worker import Worker, give, keep, received
@@ -52,6 +51,7 @@ if TYPE_CHECKING:  # SQLAlchemy, the schema and the archive are imported where t
 FIRST_WORKER_MIN = 20_000  # events of a first snapshot worth a worker (starting one costs ~0.2 s of the other core)
 FIRST_WORKER_BYTES = 24 << 20  # an audit log file worth one as the export is read (~20,000 events of ~1.3 kB)
 NORMALISED = "normalised"  # the worker's first part: every audit event it made normalised without an error
+CUT = "cut"  # before it, begun with the reading: where the audit log's pages and elements lie (`collectors.auditcut`)
 # steps the worker and the ingest can each take, whichever comes to it first (`rowsfile.claim`): the audit log's
 # element digests, and the events' digest
 DIGESTS, COUNTED = "digests", "counted"
@@ -86,42 +86,6 @@ class Prepared:
     def counted(self) -> tuple[int, str]:
         """(how many events it adds, their `hashing.events_digest`)."""
         return self.digested if self.digested is not None else (len(self.added), hashing.events_digest(self.added))
-
-
-def _stored(conn: Connection, tenant: str, events: list[EventRecord]
-            ) -> tuple[set[tuple[str, str]], dict[str, datetime | None]]:
-    """The (kind, source id) of `events` the history holds, and where each kind's rows begin (`event_archive`)."""
-    from pimtrail.store import event_archive as _earc
-    from pimtrail.store.ingest import chunks
-
-    known: set[tuple[str, str]] = set()
-    by_kind: dict[str, list[str]] = {}
-    for ev in events:
-        by_kind.setdefault(ev.kind, []).append(ev.source_id)
-    edges = {kind: _earc.edge(conn, tenant, kind) for kind in by_kind}  # rows begin there (event_archive)
-    for kind, ids in by_kind.items():
-        # audit windows overlap: most events are known. One range read finds those from the
-        # snapshot's earliest event on; only the rest are looked up by id.
-        if edges[kind] is None and not raw_rows(
-                conn, "SELECT 1 FROM event WHERE tenant_id = ? AND kind = ? LIMIT 1", (tenant, kind)):
-            continue  # none stored yet (a tenant's first snapshot): nothing to look up, 180,000 ids on a large one
-        since = min(ev.occurred_at for ev in events if ev.kind == kind)
-        wanted = set(ids)
-        edge = edges[kind]
-        if edge is not None and since < edge:  # events of archived days: looked for in their batches
-            days = {ev.occurred_at.date().isoformat() for ev in events if ev.kind == kind and ev.occurred_at < edge}
-            found = _earc.known(conn, tenant, kind, days) & wanted
-            known.update((kind, sid) for sid in found)
-            wanted -= found
-        # through the driver: SQLAlchemy's per-row processing of 180,000 ids costs more than the read
-        rows = raw_rows(conn, "SELECT source_id FROM event WHERE tenant_id = ? AND kind = ? AND occurred_at >= ?",
-                        (tenant, kind, conn_time(conn, since)))
-        known.update((kind, sid) for (sid,) in rows if sid in wanted)
-        for part in chunks(sorted(sid for sid in wanted if (kind, sid) not in known), 500):
-            known.update((kind, sid) for (sid,) in raw_rows(
-                conn, f"SELECT source_id FROM event WHERE tenant_id = ? AND kind = ? AND source_id IN "
-                      f"({', '.join('?' * len(part))})", (tenant, kind, *part)))
-    return known, edges
 
 
 def _new_events(tenant: str, seq: int, events: list[EventRecord], known: set[tuple[str, str]],
@@ -175,8 +139,10 @@ def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool, r
     triples beside them (`rowsfile.write_added`); and the new activations into the file beside it, the value naming
     that file and their count instead. The events' digest is then the value's, unless the ingest took it on first
     (`FirstEvents.counted`); through the pipe, the rows' part has it. The audit log's element digests (`remake`'s
-    last item makes them) go in the first part unless the ingest took them on first (`FirstEvents.digests`)."""
-    shas, cuts, made, digests = remake(source)
+    last item makes them) go in the first part unless the ingest took them on first (`FirstEvents.digests`). Begun
+    with the reading, a part before that gives where the file's pages and elements lie as soon as it is read, for the
+    reader (`FirstEvents.cut`)."""
+    shas, cuts, made, digests = remake(source, _give_cut)
     for ev in made:
         ev.data  # noqa: B018 -- normalised now, before the rest comes
     ids = _ids(made)
@@ -218,6 +184,10 @@ def prepare_audit(remake: Callable, source: object, tenant: str, sqlite: bool, r
     return *made_acts, hashing.events_digest(added) if shared and _rowsfile.claim(rows_file, COUNTED, True) else None
 
 
+def _give_cut(cut: object) -> None:
+    give((CUT, cut))
+
+
 def _ids(events: list[EventRecord]) -> str:
     return hashing.sha256_hex("\n".join(f"{e.kind}\t{e.source_id}" for e in events).encode())
 
@@ -240,6 +210,7 @@ class FirstEvents:
         self._remove = weakref.finalize(self, _rowsfile.remove, rows_file)  # also when dropped without `cancel`
         self.snapshot: CollectedSnapshot | None = None  # the one whose other events it was sent (`finish`)
         self._vouched: tuple | None = None  # its first part (`normalised`), once taken
+        self._after_cut: list = []  # the part `cut` took that was not a cut, for `_verdict`
         self._hashing = False  # whether the ingest took on the audit log's element digests (`digests`)
 
     @property
@@ -260,10 +231,24 @@ class FirstEvents:
             return verdict[3] == _ids(snap.events[:remake.count])
         return verdict[2] == hashing.cuts_digest([p.items for p in snap.pages if p.dataset == remake.dataset])
 
+    def cut(self) -> object:
+        """Where the audit log's pages and their elements lie in its file as the worker read it (`audit_pages`' `cut`,
+        `collectors.auditcut.of_reading`), for the reader that left them to come (`read_export(cut=...)`); None when
+        it gives none. Waits for it: the worker gives it once it has read the file."""
+        if self._vouched is not None or self._after_cut:
+            return None
+        value = self._worker.part()
+        if isinstance(value, tuple) and len(value) == 2 and value[0] == CUT:
+            return value[1]
+        self._after_cut.append(value)
+        return None
+
     def _verdict(self) -> tuple:
-        """The worker's first part, taken once; () when it gave none."""
+        """The worker's first part after its cut, taken once; () when it gave none."""
         if self._vouched is None:
-            value = self._worker.part()
+            value = self._after_cut.pop() if self._after_cut else self._worker.part()
+            if isinstance(value, tuple) and len(value) == 2 and value[0] == CUT:  # not taken (`cut`)
+                value = self._worker.part()
             self._vouched = value if isinstance(value, tuple) and len(value) == 5 and value[0] == NORMALISED else ()
         return self._vouched
 
@@ -482,7 +467,9 @@ def append_events(conn: Connection, tenant: str, seq: int, events: list[EventRec
     events = _read_here(first, events)
     if not events:
         return 0, hashing.events_digest([])
-    known, edges = _stored(conn, tenant, events)
+    from pimtrail.store.event_reads import stored_ids
+
+    known, edges = stored_ids(conn, tenant, events)
     sqlite = conn.dialect.name == "sqlite"
     prepared, codec = _new_events(tenant, seq, events, known, edges, sqlite,
                                   lambda texts: Codec.for_writing(conn, tenant, texts))

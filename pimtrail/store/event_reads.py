@@ -6,18 +6,59 @@ from __future__ import annotations
 import itertools
 import json
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from sqlalchemy import or_, select
 
 from pimtrail.activations import Activation
 from pimtrail.store import event_archive as _earc
 from pimtrail.store import receipts as _receipts
-from pimtrail.store.driver import time_param
+from pimtrail.store.driver import db_time as conn_time
+from pimtrail.store.driver import raw_rows, time_param
 from pimtrail.store.eventdata import Codec, holds
 from pimtrail.store.schema import activation_table, event_table
 from pimtrail.timeutil import iso
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from pimtrail.model import EventRecord
+
+
+def stored_ids(conn: Connection, tenant: str, events: list[EventRecord]
+               ) -> tuple[set[tuple[str, str]], dict[str, datetime | None]]:
+    """The (kind, source id) of `events` the history holds, and where each kind's rows begin (`event_archive`): which
+    of a snapshot's events are new (`appending.append_events`)."""
+    from pimtrail.store.ingest import chunks
+
+    known: set[tuple[str, str]] = set()
+    by_kind: dict[str, list[str]] = {}
+    for ev in events:
+        by_kind.setdefault(ev.kind, []).append(ev.source_id)
+    edges = {kind: _earc.edge(conn, tenant, kind) for kind in by_kind}  # rows begin there (event_archive)
+    for kind, ids in by_kind.items():
+        # audit windows overlap: most events are known. One range read finds those from the
+        # snapshot's earliest event on; only the rest are looked up by id.
+        if edges[kind] is None and not raw_rows(
+                conn, "SELECT 1 FROM event WHERE tenant_id = ? AND kind = ? LIMIT 1", (tenant, kind)):
+            continue  # none stored yet (a tenant's first snapshot): nothing to look up, 180,000 ids on a large one
+        since = min(ev.occurred_at for ev in events if ev.kind == kind)
+        wanted = set(ids)
+        edge = edges[kind]
+        if edge is not None and since < edge:  # events of archived days: looked for in their batches
+            days = {ev.occurred_at.date().isoformat() for ev in events if ev.kind == kind and ev.occurred_at < edge}
+            found = _earc.known(conn, tenant, kind, days) & wanted
+            known.update((kind, sid) for sid in found)
+            wanted -= found
+        # through the driver: SQLAlchemy's per-row processing of 180,000 ids costs more than the read
+        rows = raw_rows(conn, "SELECT source_id FROM event WHERE tenant_id = ? AND kind = ? AND occurred_at >= ?",
+                        (tenant, kind, conn_time(conn, since)))
+        known.update((kind, sid) for (sid,) in rows if sid in wanted)
+        for part in chunks(sorted(sid for sid in wanted if (kind, sid) not in known), 500):
+            known.update((kind, sid) for (sid,) in raw_rows(
+                conn, f"SELECT source_id FROM event WHERE tenant_id = ? AND kind = ? AND source_id IN "
+                      f"({', '.join('?' * len(part))})", (tenant, kind, *part)))
+    return known, edges
 
 
 class EventReads:

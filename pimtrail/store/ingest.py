@@ -191,7 +191,6 @@ def _ingest(conn: Connection, snap: CollectedSnapshot) -> dict[str, Any]:
             f"({iso(prev['collected_at'])})", path=snap.source_ref,
             fix="history is kept in time order; collect newer data or use another --db")
     seq = 1 if prev is None else prev["seq"] + 1
-    _check_ids(receipt_list_table, [{"dataset": p.dataset} for p in snap.pages], "dataset")
     # facts from unchanged elements keep their open version, unless another pimtrail version
     # normalised that one (a fix in normalisation must reach every fact)
     same_code = prev is not None and prev["tool_version"] == __version__
@@ -212,6 +211,9 @@ def _write(conn: Connection, snap: CollectedSnapshot, prev: dict[str, Any] | Non
     else:
         plan = _receipts.Plan(conn, tenant, snap.pages, prev["id"], snap.cuts)
         facts = Facts(snap.facts, plan.unchanged if same_code else set(), plan.same)
+    # after the facts, where a first snapshot's reader left its audit pages to come (`CollectedSnapshot.pend`): taken
+    # as late as they can be, as the worker cut them, when the receipts are cut
+    _check_ids(receipt_list_table, [{"dataset": name} for name in plan.cuts], "dataset")
     # an element read unparsed keeps the open facts naming it of the kinds its dataset gives (the same bytes in
     # two datasets are one number: a registration row is not kept by a user element that reads the same); one
     # naming none is refused here, before anything is written (pimtrail.store.openfacts)
