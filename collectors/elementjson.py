@@ -58,13 +58,14 @@ class Elements:
     """orjson for the elements of one file's bodies (`rawjson._value_array`); `parse` gives (value, end) or
     None where the stdlib scanner is to read the element."""
 
-    __slots__ = ("text", "view", "runs", "on", "typed", "ends", "texts")
+    __slots__ = ("text", "view", "runs", "on", "typed", "many", "ends", "texts")
 
     def __init__(self, text: str, data: bytes, typed: Callable[[bytes | memoryview], Any] | None = None):
         self.text = text
         # offered each element first, as orjson would be: its value (a typed object), or None for orjson to parse it
         # (a dataset's decoder of Graph's shape, `collectors.normalize.typed`)
         self.typed = typed
+        self.many = getattr(typed, "many", None)  # and the same for a whole array at once (`whole`)
         ascii_ = len(data) == len(text)  # character offsets are the bytes' too
         self.view = memoryview(data) if ascii_ else None  # an ASCII file's bytes: elements go to orjson as views
         # by chunk (`_CHUNK` bytes), where runs of 19 digits start in an ASCII file's bytes: each chunk searched when
@@ -73,6 +74,27 @@ class Elements:
         self.on = True  # off for the rest of a body once orjson refused an element of it
         self.ends: dict[int, int] = {}  # a body written on one line: where its elements end (`collectors.compact`)
         self.texts: dict[int, Any] = {}  # and, in text that is not ASCII, their UTF-8 texts as msgspec made them
+
+    def whole(self, at: int) -> tuple[list[Any], list[tuple[int, int]], int] | None:
+        """The elements of the array whose `[` is at `at`, in a body written on one line as Graph sends it, decoded
+        typed at once (`typed.many`) where each is one the typed decoder takes alone: their values, their (start, end)
+        (`compact.spans`) and where the `]` is. None otherwise: each element is then parsed alone, as before. A
+        large first export's 180,000 audit entries and 220,000 users, registration rows and decisions: ~1.5 us of
+        calls each not made."""
+        text, view = self.text, self.view
+        if self.many is None or view is None:
+            return None
+        first = at + 1
+        while text[first] in " \t":
+            first += 1
+        if text[first] != "{" or compact.opening(text, first) != at:
+            return None
+        placed = compact.spans(text, view, at)
+        if placed is None:
+            return None
+        spans, close = placed
+        values = self.many(view[at:close + 1])
+        return None if values is None or len(values) != len(spans) else (values, spans, close)
 
     def _long_run(self, i: int, last: int) -> bool:
         """Whether a run of 19 digits starts in the ASCII file's bytes between `i` and `last` (both included)."""

@@ -144,6 +144,11 @@ def _value_array(text: str, i: int, start: int, marks: list[tuple[int, int]],
         cut, close = placed
         marks += [(s - start, e - start) for s, e in cut]
         return [SKIPPED] * len(cut), close + 1
+    decoded = fast.whole(i) if fast is not None and skipper is None else None  # typed, at once
+    if decoded is not None:
+        values, cut, close = decoded
+        marks += [(s - start, e - start) for s, e in cut]
+        return values, close + 1
     i = _skip(text, i + 1)
     if text[i] == "]":
         return items, i + 1

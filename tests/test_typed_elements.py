@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from pimtrail.collectors import elementjson
 from pimtrail.collectors.normalize import audit, authn, directory, reviews
 from pimtrail.collectors.normalize.base import DatasetPages, RawPage
 from pimtrail.collectors.rawjson import BODY_SPEC, load_with_raw
@@ -172,13 +173,14 @@ DATASETS = {  # dataset: (its element of Graph's shape, its normaliser's records
 PARENTS = {"access_review_decisions": "0c9d9b2e-def/fe331a19-inst"}  # a decision's page names its review instance
 
 
-def _read(texts: list[str], typed: bool, dataset: str = "directory_audits") -> tuple[list, int]:
-    """The records of a page of `dataset` holding `texts`, one a line, as its normaliser makes them, or the error;
-    and how many elements were decoded typed."""
+def _read(texts: list[str], typed: bool, dataset: str = "directory_audits", one_line: bool = False
+          ) -> tuple[list, int]:
+    """The records of a page of `dataset` holding `texts`, one a line (`one_line`: all on one, as Graph sends a page),
+    as its normaliser makes them, or the error; and how many elements were decoded typed."""
     from pimtrail.collectors.exportdir import _TYPED
 
     _, records, kind = DATASETS[dataset]
-    body = '{"value":[\n' + ",\n".join(texts) + "\n]}"
+    body = '{"value":[' + ",".join(texts) + "]}" if one_line else '{"value":[\n' + ",\n".join(texts) + "\n]}"
     try:
         value, raws = load_with_raw(body, BODY_SPEC, typed=_TYPED[dataset] if typed else None)
     except ValueError as exc:
@@ -216,6 +218,42 @@ def test_random_elements_give_the_same_records_or_errors_both_ways(dataset, seed
         assert typed == _read([text], False, dataset)[0], text
         n_typed += taken
     assert 40 < n_typed < 400  # both paths were exercised
+
+
+def _cut(texts: list[str], dataset: str) -> list | None:
+    """Where the elements of a page on one line holding `texts` lie, as the reader cuts it (None: not read)."""
+    from pimtrail.collectors.exportdir import _TYPED
+    from pimtrail.collectors.rawjson import ITEMS
+
+    try:
+        value, raws = load_with_raw('{"value":[' + ",".join(texts) + "]}", BODY_SPEC, typed=_TYPED[dataset])
+    except ValueError:
+        return None
+    return raws[ITEMS + id(value)]
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("seed", range(2))
+def test_a_page_on_one_line_decoded_at_once_gives_what_each_element_alone_gives(dataset, seed, monkeypatch):
+    """A body on one line, ASCII, is offered to the typed decoder as a whole array first (`Elements.whole`): taken
+    when every element is one it takes alone, else each element is offered alone. The records are the dict path's
+    and the element-by-element path's either way."""
+    rng = random.Random(seed)
+    whole, taken = elementjson.Elements.whole, []
+    monkeypatch.setattr(elementjson.Elements, "whole",
+                        lambda self, at: (lambda made: (taken.append(made is not None), made)[1])(whole(self, at)))
+    for _ in range(60):
+        texts = []
+        while len(texts) < rng.randint(1, 4):
+            text = _text(_mutated(DATASETS[dataset][0], rng) if rng.random() < 0.3 else DATASETS[dataset][0], rng)
+            if text.isascii():  # where offsets are the bytes': the file's bytes are decoded at once
+                texts.append(text)
+        at_once, cut = _read(texts, True, dataset, one_line=True), _cut(texts, dataset)
+        assert at_once[0] == _read(texts, False, dataset)[0]
+        with monkeypatch.context() as alone:
+            alone.setattr(elementjson.Elements, "whole", lambda self, at: None)
+            assert at_once == _read(texts, True, dataset, one_line=True) and cut == _cut(texts, dataset)
+    assert True in taken and False in taken  # both ways were taken
 
 
 @pytest.mark.parametrize("dataset", ["users", "registration_details", "access_review_decisions"])

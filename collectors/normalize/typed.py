@@ -47,8 +47,11 @@ class Typed(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 def decoder(kind: type[T], vouch: Callable[[T], bool]) -> Callable[[bytes | memoryview], T | None]:
     """The decoder of `kind` for `collectors.elementjson.Elements`: an element's JSON text (UTF-8) -> its typed
-    object, or None where the dict path is to read it (another shape, or one `vouch` does not vouch for)."""
+    object, or None where the dict path is to read it (another shape, or one `vouch` does not vouch for). Its `many`
+    decodes a whole array's text at once: the list of them when every element is one the decoder takes, else None
+    (each is then offered alone)."""
     decode = msgspec.json.Decoder(kind).decode
+    decode_many = msgspec.json.Decoder(list[kind]).decode  # type: ignore[valid-type]
 
     def typed(raw: bytes | memoryview) -> T | None:
         try:
@@ -57,6 +60,14 @@ def decoder(kind: type[T], vouch: Callable[[T], bool]) -> Callable[[bytes | memo
             return None
         return value if vouch(value) else None
 
+    def many(raw: bytes | memoryview) -> list[T] | None:
+        try:
+            values = decode_many(raw)
+        except (msgspec.MsgspecError, RecursionError):
+            return None
+        return values if all(map(vouch, values)) else None
+
+    typed.many = many  # type: ignore[attr-defined]
     return typed
 
 
