@@ -278,12 +278,14 @@ class Plan:
         sha256) and the [dataset, listing sha256] pairs of listings holding layouts, both for the
         snapshot's content hash."""
         conn, tenant = self.conn, self.tenant
-        insert(conn, item_pack_table, ("tenant_id", "first_n", "count", "size", "digests", "data"), self.packs.rows())
         entries, named, blobs = listings(self.cuts, self.known)
         before = self.previous_shas
         _blobs.store(conn, tenant, blobs, {sha: before[name] for name, sha, _ in named if name in before})
         insert(conn, receipt_list_table, ("tenant_id", "snapshot_id", "dataset", "sha256"),
                [(tenant, snapshot_id, name, sha) for name, sha, _ in named])
+        # the packs last: their compression (`Compressing`) goes on meanwhile (the large first snapshot's waited
+        # ~0.3 s less)
+        insert(conn, item_pack_table, ("tenant_id", "first_n", "count", "size", "digests", "data"), self.packs.rows())
         return entries, [[name, sha] for name, sha, cut_up in named if cut_up]
 
 
