@@ -76,7 +76,7 @@ def _read_first(path: Path, tenant: str | None, sqlite: bool, manifest: dict | N
         export = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
         job = FirstEvents.start(audit_pages, file, manifest["tenant_id"].lower(), sqlite, file.stat().st_size,
                                 reserve=10 * export)
-    try:  # the worker reads the audit log: here it is only cut into its elements (`CollectedSnapshot.deferred`)
+    try:  # the worker reads the audit log: here its pages are left to come, made of the worker's cut (`auditcut`)
         running = job is not None and job.running
         snap = read_export(path, tenant=tenant, source=source, defer=running, cut=job.cut if running else None)
     except BaseException:

@@ -235,13 +235,14 @@ class Remake:
     gives (the sha256 of those pages' texts, where their elements lie (`hashing.cuts_digest`), the events, in
     order, as the snapshot holds them, and a function making each page's elements' digests for the receipts),
     `source` being the dataset's file in the export or the pages as (parent, request, text) (`read_export` sets it,
-    `collectors.exportdir.audit_pages`). A tenant's first snapshot has them
+    `collectors.exportdir.audit_pages`; for a file, `fn(source, cut)` also gives `cut` where its pages and elements
+    lie, as soon as it is read). A tenant's first snapshot has them
     made in a worker process, which is sent only that (`pimtrail.store.appending`); `count` is 0 while they are
     deferred to it (`CollectedSnapshot.deferred`)."""
 
     dataset: str
     count: int
-    fn: Callable[[Any], tuple[list[str], str, list["EventRecord"], Callable[[], list[bytes | None]]]]
+    fn: Callable[..., tuple[list[str], str, list["EventRecord"], Callable[[], list[bytes | None]]]]
 
 
 class _Pages:
@@ -283,8 +284,9 @@ class CollectedSnapshot:
     # (`pimtrail.store.appending.FirstEvents`), which the ingest of a tenant's first snapshot takes on
     first_events: Any = None
     # set when that worker reads the audit log for this process too: its pages were cut into elements where the
-    # export's writer ends them, not parsed (`collectors.unparsed.LineCut`), and none of its events is in `events`
-    # (`remake.count` is 0) unless `undefer` read them here
+    # export's writer ends them, not parsed (`collectors.unparsed.LineCut`), or left to come, made of the worker's cut
+    # when first asked for (`pend`, `collectors.auditcut`); none of its events is in `events` (`remake.count` is 0)
+    # unless `undefer` read them here
     deferred: Callable[["CollectedSnapshot"], bool] | None = None
     # its pages cut for the receipts (`pimtrail.store.receipts.cut_pages`) before the ingest, by
     # `check_before_creating` while the worker reads the audit log; the ingest takes them if they are of its pages
