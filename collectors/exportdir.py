@@ -236,9 +236,8 @@ def _read_export(root: Path, tenant: str | None, source: str | None, known: Know
         if skipper is not None and skipper.kept:
             snap.based_on = known.snapshot_id  # type: ignore[union-attr]
         collected[dataset.name] = pages
-        cov.status, cov.rows, cov.pages = OK, pages.rows, len(pages.pages)
-        cov.requests = len({(p.parent, p.request) for p in pages.pages}) if dataset.parent is not ds.Parent.NONE \
-            else (1 if pages.pages else 0)
+        cov.status = OK
+        _count(cov, dataset, pages.pages, pages.rows)
         snap.coverage.append(cov)
         snap.pages += _snapshot_pages(dataset, pages, raws, skipper)
 
@@ -274,9 +273,16 @@ def _pages_to_come(dataset: ds.Dataset, path: Path, cov: DatasetCoverage, at: in
         with paused_gc(), kept_heap():
             read = DatasetPages(dataset.name, str(path), _pages(dataset, path, raws, skipper, spans=True))
             made = _snapshot_pages(dataset, read, raws, skipper), read.rows
-    new, cov.rows = made
-    cov.pages, cov.requests = len(new), 1 if new else 0
+    new, rows = made
+    _count(cov, dataset, new, rows)
     pages[at:at] = new
+
+
+def _count(cov: DatasetCoverage, dataset: ds.Dataset, pages: list[RawPage] | list[Page], rows: int) -> None:
+    """A dataset's coverage counts: its elements, pages and requests (a page each per parent, else one)."""
+    cov.rows, cov.pages = rows, len(pages)
+    cov.requests = len({(p.parent, p.request) for p in pages}) if dataset.parent is not ds.Parent.NONE \
+        else (1 if pages else 0)
 
 
 def _snapshot_pages(dataset: ds.Dataset, pages: DatasetPages, raws: dict[int, str],

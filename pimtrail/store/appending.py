@@ -188,6 +188,11 @@ def _give_cut(cut: object) -> None:
     give((CUT, cut))
 
 
+def is_cut(part: object) -> bool:
+    """Whether a part the worker gave is its cut of the audit log (`_give_cut`)."""
+    return isinstance(part, tuple) and len(part) == 2 and part[0] == CUT
+
+
 def _ids(events: list[EventRecord]) -> str:
     return hashing.sha256_hex("\n".join(f"{e.kind}\t{e.source_id}" for e in events).encode())
 
@@ -238,8 +243,8 @@ class FirstEvents:
         if self._vouched is not None or self._after_cut:
             return None
         value = self._worker.part()
-        if isinstance(value, tuple) and len(value) == 2 and value[0] == CUT:
-            return value[1]
+        if is_cut(value):
+            return value[1]  # type: ignore[index]
         self._after_cut.append(value)
         return None
 
@@ -247,7 +252,7 @@ class FirstEvents:
         """The worker's first part after its cut, taken once; () when it gave none."""
         if self._vouched is None:
             value = self._after_cut.pop() if self._after_cut else self._worker.part()
-            if isinstance(value, tuple) and len(value) == 2 and value[0] == CUT:  # not taken (`cut`)
+            if is_cut(value):  # not taken (`cut`)
                 value = self._worker.part()
             self._vouched = value if isinstance(value, tuple) and len(value) == 5 and value[0] == NORMALISED else ()
         return self._vouched
